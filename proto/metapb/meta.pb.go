@@ -2435,8 +2435,13 @@ func (x *ExecuteResponse) GetNodeId() uint64 {
 // index at which a refused command was committed, so the caller can wait for
 // its own replica to reach it.
 type ErrorDetail struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Stable identifier of the error (e.g. "user_exists"), mapped to a Go
+	// sentinel error through one table on both sides.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// For "not_leader": the leader's gRPC address, when known.
+	LeaderRpcAddr string `protobuf:"bytes,3,opt,name=leader_rpc_addr,json=leaderRpcAddr,proto3" json:"leader_rpc_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2476,6 +2481,20 @@ func (x *ErrorDetail) GetIndex() uint64 {
 		return x.Index
 	}
 	return 0
+}
+
+func (x *ErrorDetail) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ErrorDetail) GetLeaderRpcAddr() string {
+	if x != nil {
+		return x.LeaderRpcAddr
+	}
+	return ""
 }
 
 type SnapshotRequest struct {
@@ -3447,9 +3466,11 @@ const file_meta_proto_rawDesc = "" +
 	"\acommand\x18\x01 \x01(\v2\x19.palisade.meta.v1.CommandR\acommand\"@\n" +
 	"\x0fExecuteResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x17\n" +
-	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"#\n" +
+	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"c\n" +
 	"\vErrorDetail\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"\x11\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12&\n" +
+	"\x0fleader_rpc_addr\x18\x03 \x01(\tR\rleaderRpcAddr\"\x11\n" +
 	"\x0fSnapshotRequest\">\n" +
 	"\x10SnapshotResponse\x12*\n" +
 	"\x04data\x18\x01 \x01(\v2\x16.palisade.meta.v1.DataR\x04data\"$\n" +

@@ -1,0 +1,283 @@
+// Package testcluster runs meta nodes in-process for tests: listeners on
+// 127.0.0.1:0, short Raft timings, and Leader/Kill/Restart/WaitFor helpers.
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// Options configure New.
+type Options struct {
+	// Meta is the number of meta nodes (default 3).
+	Meta int
+	// Secret is the internal shared secret ("" leaves RPCs open).
+	Secret string
+	// HashCost is the bcrypt cost (default 4, the minimum, to keep tests fast).
+	HashCost int
+	// SnapshotThreshold, when set, overrides Raft's.
+	SnapshotThreshold uint64
+	// Logs sends node logs to the test log when true.
+	Logs bool
+}
+
+// Cluster is a set of in-process meta nodes.
+type Cluster struct {
+	t     testing.TB
+	opts  Options
+	Nodes []*Node
+}
+
+// Node is one meta node of a Cluster. Its addresses stay the same across
+// Kill and Restart.
+type Node struct {
+	Dir      string
+	RaftAddr string
+	RPCAddr  string
+	peers    []string
+	*meta.Node
+}
+
+// New starts a cluster and waits until it has a leader and every node is
+// registered. Nodes are closed at the end of the test.
+func New(t testing.TB, o Options) *Cluster {
+	t.Helper()
+	if o.Meta == 0 {
+		o.Meta = 3
+	}
+	if o.HashCost == 0 {
+		o.HashCost = 4
+	}
+	c := &Cluster{t: t, opts: o}
+	base := t.TempDir()
+	var raftLns, rpcLns []net.Listener
+	var peers []string
+	for i := range o.Meta {
+		rl := listen(t, "127.0.0.1:0")
+		gl := listen(t, "127.0.0.1:0")
+		raftLns, rpcLns = append(raftLns, rl), append(rpcLns, gl)
+		peers = append(peers, rl.Addr().String())
+		c.Nodes = append(c.Nodes, &Node{Dir: filepath.Join(base, fmt.Sprintf("meta%d", i)), RaftAddr: rl.Addr().String(), RPCAddr: gl.Addr().String()})
+	}
+	if o.Meta == 1 {
+		peers = nil
+	}
+	for i, n := range c.Nodes {
+		n.peers = peers
+		c.start(n, raftLns[i], rpcLns[i])
+	}
+	t.Cleanup(func() {
+		for _, n := range c.Nodes {
+			if n.Node != nil {
+				n.Close()
+			}
+		}
+	})
+	c.WaitForLeader()
+	c.WaitFor("all meta nodes registered", func() bool {
+		d := c.Leader().Store.Data()
+		return d.ClusterId != "" && len(d.MetaNodes) == len(c.Nodes)
+	})
+	return c
+}
+
+func listen(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	// A port freed by Kill may be briefly held; try a few times.
+	for range 50 {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			return ln
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("testcluster: listen %s: %v", addr, err)
+	return nil
+}
+
+// StoreConfig returns the store configuration the cluster uses for n.
+func (c *Cluster) StoreConfig(n *Node, raftLn net.Listener) meta.Config {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var raftOut io.Writer = io.Discard
+	if c.opts.Logs {
+		logger = slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		raftOut = testWriter{c.t}
+	}
+	return meta.Config{
+		Dir:                n.Dir,
+		RaftAddr:           n.RaftAddr,
+		RaftListener:       raftLn,
+		RPCAddr:            n.RPCAddr,
+		Peers:              n.peers,
+		Dial:               cluster.DialOptions{Secret: c.opts.Secret},
+		PasswordHashCost:   c.opts.HashCost,
+		ElectionTimeout:    300 * time.Millisecond,
+		HeartbeatTimeout:   300 * time.Millisecond,
+		LeaderLeaseTimeout: 150 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
+		SnapshotThreshold:  c.opts.SnapshotThreshold,
+		Logger:             logger,
+		RaftLogOut:         raftOut,
+		RaftLogLevel:       "warn",
+	}
+}
+
+func (c *Cluster) start(n *Node, raftLn, rpcLn net.Listener) {
+	c.t.Helper()
+	node, err := meta.OpenNode(meta.NodeConfig{
+		Store:       c.StoreConfig(n, raftLn),
+		RPCListener: rpcLn,
+		Server:      meta.ServerOptions{InternalSecret: c.opts.Secret},
+	})
+	if err != nil {
+		c.t.Fatalf("testcluster: open meta node %s: %v", n.RaftAddr, err)
+	}
+	n.Node = node
+}
+
+// Kill stops node i (its directory stays).
+func (c *Cluster) Kill(i int) {
+	c.t.Helper()
+	n := c.Nodes[i]
+	if n.Node == nil {
+		return
+	}
+	if err := n.Close(); err != nil {
+		c.t.Logf("testcluster: closing node %d: %v", i, err)
+	}
+	n.Node = nil
+}
+
+// Restart starts a killed node again on the same addresses and directory.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	n := c.Nodes[i]
+	if n.Node != nil {
+		c.t.Fatalf("testcluster: node %d is running", i)
+	}
+	c.start(n, listen(c.t, n.RaftAddr), listen(c.t, n.RPCAddr))
+}
+
+// Running returns the nodes that are not killed.
+func (c *Cluster) Running() []*Node {
+	var out []*Node
+	for _, n := range c.Nodes {
+		if n.Node != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Leader returns the running node that is leader, or nil.
+func (c *Cluster) Leader() *Node {
+	for _, n := range c.Running() {
+		if n.Store.IsLeader() {
+			return n
+		}
+	}
+	return nil
+}
+
+// LeaderIndex returns the index in Nodes of the leader, or -1.
+func (c *Cluster) LeaderIndex() int {
+	for i, n := range c.Nodes {
+		if n.Node != nil && n.Store.IsLeader() {
+			return i
+		}
+	}
+	return -1
+}
+
+// Follower returns the index of a running node that is not the leader.
+func (c *Cluster) Follower() int {
+	for i, n := range c.Nodes {
+		if n.Node != nil && !n.Store.IsLeader() {
+			return i
+		}
+	}
+	c.t.Fatalf("testcluster: no follower")
+	return -1
+}
+
+// WaitForLeader waits until a running node leads and returns it.
+func (c *Cluster) WaitForLeader() *Node {
+	c.t.Helper()
+	c.WaitFor("a leader", func() bool { return c.Leader() != nil })
+	return c.Leader()
+}
+
+// WaitFor polls cond until it holds, failing the test after 20 seconds.
+func (c *Cluster) WaitFor(what string, cond func() bool) {
+	c.t.Helper()
+	WaitFor(c.t, 20*time.Second, what, cond)
+}
+
+// WaitForIndex waits until every running node has applied index.
+func (c *Cluster) WaitForIndex(index uint64) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, n := range c.Running() {
+		if err := n.Store.WaitForApplied(ctx, index); err != nil {
+			c.t.Fatalf("testcluster: node %s did not apply index %d: %v", n.RaftAddr, index, err)
+		}
+	}
+}
+
+// RPCAddrs returns every node's MetaService address.
+func (c *Cluster) RPCAddrs() []string {
+	var out []string
+	for _, n := range c.Nodes {
+		out = append(out, n.RPCAddr)
+	}
+	return out
+}
+
+// Client returns a meta.Client for the whole cluster, closed at the end of the test.
+func (c *Cluster) Client(secret string) *meta.Client {
+	c.t.Helper()
+	cl, err := meta.NewClient(c.RPCAddrs(), cluster.DialOptions{Secret: secret})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// Execute runs cmd on node i's store.
+func (c *Cluster) Execute(i int, cmd *metapb.Command) (*metapb.ExecuteResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return c.Nodes[i].Store.Execute(ctx, cmd)
+}
+
+// WaitFor polls cond every 10ms until it holds or timeout passes.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}

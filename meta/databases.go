@@ -1,0 +1,319 @@
+package meta
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// ShardGroupDuration returns InfluxDB's default shard group duration for a
+// retention duration (0 = infinite).
+func ShardGroupDuration(retention time.Duration) time.Duration {
+	switch {
+	case retention == 0 || retention > 180*24*time.Hour:
+		return 7 * 24 * time.Hour
+	case retention >= 2*24*time.Hour:
+		return 24 * time.Hour
+	default:
+		return time.Hour
+	}
+}
+
+// newRetentionPolicy builds a retention policy from spec, filling defaults.
+func newRetentionPolicy(d *metapb.Data, spec *metapb.RetentionPolicySpec) (*metapb.RetentionPolicy, error) {
+	if spec.Name == "" {
+		return nil, ErrRetentionPolicyRequired
+	}
+	if spec.Duration < 0 || (spec.Duration > 0 && time.Duration(spec.Duration) < minRetentionDuration) {
+		return nil, ErrRetentionPolicyDuration
+	}
+	if spec.ShardGroupDuration < 0 {
+		return nil, fmt.Errorf("%w: shard group duration must not be negative", ErrInvalidCommand)
+	}
+	rp := &metapb.RetentionPolicy{
+		Name:               spec.Name,
+		Duration:           spec.Duration,
+		ShardGroupDuration: spec.ShardGroupDuration,
+		ReplicationFactor:  spec.ReplicationFactor,
+	}
+	if rp.ShardGroupDuration == 0 && d.Settings != nil {
+		rp.ShardGroupDuration = d.Settings.DefaultShardGroupDuration
+	}
+	if rp.ShardGroupDuration == 0 {
+		rp.ShardGroupDuration = int64(ShardGroupDuration(time.Duration(rp.Duration)))
+	}
+	if rp.ReplicationFactor == 0 && d.Settings != nil {
+		rp.ReplicationFactor = d.Settings.DefaultReplicationFactor
+	}
+	if rp.ReplicationFactor == 0 {
+		rp.ReplicationFactor = 1
+	}
+	return rp, nil
+}
+
+// sameSpec reports whether rp is what spec would create (InfluxDB treats such
+// a CREATE as a no-op).
+func sameSpec(d *metapb.Data, rp *metapb.RetentionPolicy, spec *metapb.RetentionPolicySpec) bool {
+	want, err := newRetentionPolicy(d, spec)
+	return err == nil && want.Duration == rp.Duration && want.ShardGroupDuration == rp.ShardGroupDuration &&
+		want.ReplicationFactor == rp.ReplicationFactor
+}
+
+func createDatabase(d *metapb.Data, c *metapb.CreateDatabase) error {
+	if c.Name == "" {
+		return ErrDatabaseNameRequired
+	}
+	spec := c.RetentionPolicy
+	if spec == nil {
+		spec = &metapb.RetentionPolicySpec{Name: DefaultRetentionPolicyName}
+	}
+	if spec.Name == "" {
+		spec = proto.Clone(spec).(*metapb.RetentionPolicySpec)
+		spec.Name = DefaultRetentionPolicyName
+	}
+	i, found := findDatabase(d.Databases, c.Name)
+	if found {
+		// Idempotent, unless an explicit policy conflicts with the existing one.
+		if c.RetentionPolicy == nil {
+			return nil
+		}
+		db := d.Databases[i]
+		rp := FindRetentionPolicy(db, spec.Name)
+		if rp == nil || !sameSpec(d, rp, spec) || db.DefaultRetentionPolicy != spec.Name {
+			return ErrRetentionPolicyConflict
+		}
+		return nil
+	}
+	rp, err := newRetentionPolicy(d, spec)
+	if err != nil {
+		return err
+	}
+	db := &metapb.Database{Name: c.Name, DefaultRetentionPolicy: rp.Name, RetentionPolicies: []*metapb.RetentionPolicy{rp}}
+	d.Databases = slices.Insert(slices.Clone(d.Databases), i, db)
+	return nil
+}
+
+func dropDatabase(d *metapb.Data, name string) error {
+	if name == "" {
+		return ErrDatabaseNameRequired
+	}
+	i, found := findDatabase(d.Databases, name)
+	if !found {
+		return nil // InfluxDB: dropping a missing database is not an error.
+	}
+	d.Databases = slices.Delete(slices.Clone(d.Databases), i, i+1)
+	// Privileges on the database go with it.
+	var users []*metapb.User
+	for ui, u := range d.Users {
+		if _, ok := u.Privileges[name]; !ok {
+			continue
+		}
+		if users == nil {
+			users = slices.Clone(d.Users)
+		}
+		nu := proto.Clone(u).(*metapb.User)
+		delete(nu.Privileges, name)
+		users[ui] = nu
+	}
+	if users != nil {
+		d.Users = users
+	}
+	return nil
+}
+
+// updateDatabase replaces the database called name by a changed deep clone.
+func updateDatabase(d *metapb.Data, name string, change func(*metapb.Database) error) error {
+	if name == "" {
+		return ErrDatabaseNameRequired
+	}
+	i, found := findDatabase(d.Databases, name)
+	if !found {
+		return fmt.Errorf("%w: %s", ErrDatabaseNotFound, name)
+	}
+	db := proto.Clone(d.Databases[i]).(*metapb.Database)
+	if err := change(db); err != nil {
+		return err
+	}
+	dbs := slices.Clone(d.Databases)
+	dbs[i] = db
+	d.Databases = dbs
+	return nil
+}
+
+func createRetentionPolicy(d *metapb.Data, c *metapb.CreateRetentionPolicy) error {
+	if c.Spec == nil {
+		return fmt.Errorf("%w: retention policy spec missing", ErrInvalidCommand)
+	}
+	rp, err := newRetentionPolicy(d, c.Spec)
+	if err != nil {
+		return err
+	}
+	return updateDatabase(d, c.Database, func(db *metapb.Database) error {
+		i, found := findRP(db.RetentionPolicies, rp.Name)
+		if found {
+			if !sameSpec(d, db.RetentionPolicies[i], c.Spec) {
+				return ErrRetentionPolicyExists
+			}
+		} else {
+			db.RetentionPolicies = slices.Insert(db.RetentionPolicies, i, rp)
+		}
+		if c.MakeDefault {
+			db.DefaultRetentionPolicy = rp.Name
+		}
+		return nil
+	})
+}
+
+func updateRetentionPolicy(d *metapb.Data, c *metapb.UpdateRetentionPolicy) error {
+	return updateDatabase(d, c.Database, func(db *metapb.Database) error {
+		i, found := findRP(db.RetentionPolicies, c.Name)
+		if !found {
+			return ErrRetentionPolicyNotFound
+		}
+		rp := db.RetentionPolicies[i]
+		if c.Duration != nil {
+			if *c.Duration < 0 || (*c.Duration > 0 && time.Duration(*c.Duration) < minRetentionDuration) {
+				return ErrRetentionPolicyDuration
+			}
+			rp.Duration = *c.Duration
+		}
+		if c.ShardGroupDuration != nil {
+			if *c.ShardGroupDuration <= 0 {
+				return fmt.Errorf("%w: shard group duration must be positive", ErrInvalidCommand)
+			}
+			rp.ShardGroupDuration = *c.ShardGroupDuration
+		}
+		if c.ReplicationFactor != nil {
+			if *c.ReplicationFactor == 0 {
+				return ErrReplicationFactor
+			}
+			rp.ReplicationFactor = *c.ReplicationFactor
+		}
+		if c.NewName != nil && *c.NewName != rp.Name {
+			if *c.NewName == "" {
+				return ErrRetentionPolicyRequired
+			}
+			if _, exists := findRP(db.RetentionPolicies, *c.NewName); exists {
+				return ErrRetentionPolicyExists
+			}
+			if db.DefaultRetentionPolicy == rp.Name {
+				db.DefaultRetentionPolicy = *c.NewName
+			}
+			rp.Name = *c.NewName
+			slices.SortFunc(db.RetentionPolicies, func(a, b *metapb.RetentionPolicy) int {
+				return cmp.Compare(a.Name, b.Name)
+			})
+		}
+		if c.MakeDefault {
+			db.DefaultRetentionPolicy = rp.Name
+		}
+		return nil
+	})
+}
+
+func dropRetentionPolicy(d *metapb.Data, c *metapb.DropRetentionPolicy) error {
+	return updateDatabase(d, c.Database, func(db *metapb.Database) error {
+		i, found := findRP(db.RetentionPolicies, c.Name)
+		if !found {
+			return nil // InfluxDB: dropping a missing policy is not an error.
+		}
+		db.RetentionPolicies = slices.Delete(db.RetentionPolicies, i, i+1)
+		if db.DefaultRetentionPolicy == c.Name {
+			db.DefaultRetentionPolicy = ""
+		}
+		return nil
+	})
+}
+
+// ShardGroupFor returns the live shard group of rp that covers t (unix ns), or nil.
+func ShardGroupFor(rp *metapb.RetentionPolicy, t int64) *metapb.ShardGroup {
+	for _, sg := range rp.ShardGroups {
+		if sg.DeletedAt == 0 && sg.StartTime <= t && t < sg.EndTime {
+			return sg
+		}
+	}
+	return nil
+}
+
+func createShardGroup(d *metapb.Data, c *metapb.CreateShardGroup) error {
+	nodes := d.DataNodes
+	return updateDatabase(d, c.Database, func(db *metapb.Database) error {
+		rp := FindRetentionPolicy(db, c.RetentionPolicy)
+		if rp == nil {
+			return ErrRetentionPolicyNotFound
+		}
+		if ShardGroupFor(rp, c.Timestamp) != nil {
+			return nil
+		}
+		dur := rp.ShardGroupDuration
+		start := c.Timestamp - mod(c.Timestamp, dur)
+		sg := &metapb.ShardGroup{StartTime: start, EndTime: start + dur}
+		d.MaxShardGroupId++
+		sg.Id = d.MaxShardGroupId
+
+		// As InfluxDB Enterprise: as many shards as fit the nodes at the
+		// replication factor; owners assigned round-robin, continuing where
+		// the last group stopped so load spreads across nodes.
+		rf := int(rp.ReplicationFactor)
+		if rf > len(nodes) {
+			rf = len(nodes)
+		}
+		shardN := 1
+		if rf > 0 {
+			shardN = max(1, len(nodes)/rf)
+		}
+		next := int(sg.Id) % max(1, len(nodes))
+		for range shardN {
+			d.MaxShardId++
+			sh := &metapb.Shard{Id: d.MaxShardId}
+			for range rf {
+				sh.OwnerNodeIds = append(sh.OwnerNodeIds, nodes[next%len(nodes)].Id)
+				next++
+			}
+			sg.Shards = append(sg.Shards, sh)
+		}
+		rp.ShardGroups = append(rp.ShardGroups, sg)
+		slices.SortFunc(rp.ShardGroups, func(a, b *metapb.ShardGroup) int {
+			if a.StartTime != b.StartTime {
+				return cmp.Compare(a.StartTime, b.StartTime)
+			}
+			return cmp.Compare(a.Id, b.Id)
+		})
+		return nil
+	})
+}
+
+func deleteShardGroup(d *metapb.Data, c *metapb.DeleteShardGroup) error {
+	return updateDatabase(d, c.Database, func(db *metapb.Database) error {
+		rp := FindRetentionPolicy(db, c.RetentionPolicy)
+		if rp == nil {
+			return ErrRetentionPolicyNotFound
+		}
+		for _, sg := range rp.ShardGroups {
+			if sg.Id == c.Id {
+				if sg.DeletedAt == 0 {
+					sg.DeletedAt = c.DeletedAt
+				}
+				return nil
+			}
+		}
+		return ErrShardGroupNotFound
+	})
+}
+
+// mod is the non-negative remainder, so timestamps before 1970 truncate down.
+func mod(t, d int64) int64 {
+	if d <= 0 {
+		return 0
+	}
+	m := t % d
+	if m < 0 {
+		m += d
+	}
+	return m
+}

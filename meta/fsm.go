@@ -1,0 +1,101 @@
+package meta
+
+import (
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// State is one published version of the cluster state. It never changes:
+// Data must be treated as read-only. Changed is closed when a newer State is
+// published.
+type State struct {
+	Data *metapb.Data
+	// Applied is the index of the last log entry applied, including entries
+	// that were refused and left Data as it was.
+	Applied uint64
+	changed chan struct{}
+}
+
+// Changed returns a channel that is closed when a newer State is published.
+func (s *State) Changed() <-chan struct{} { return s.changed }
+
+// fsm is the Raft state machine. Apply runs on Raft's single apply goroutine;
+// readers load the current State without locks.
+type fsm struct {
+	state atomic.Pointer[State]
+}
+
+func newFSM() *fsm {
+	f := &fsm{}
+	f.state.Store(&State{Data: &metapb.Data{}, changed: make(chan struct{})})
+	return f
+}
+
+func (f *fsm) current() *State { return f.state.Load() }
+
+// publish makes s current and wakes everyone waiting on the previous State.
+func (f *fsm) publish(data *metapb.Data, applied uint64) {
+	old := f.state.Swap(&State{Data: data, Applied: applied, changed: make(chan struct{})})
+	close(old.changed)
+}
+
+// Apply decodes and applies one command. A command that cannot be decoded
+// panics: it means the replicas would diverge. Refusals (user exists, ...)
+// are returned as the result and change nothing.
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	var cmd metapb.Command
+	if err := proto.Unmarshal(l.Data, &cmd); err != nil {
+		panic(fmt.Sprintf("meta: cannot decode command at index %d: %v", l.Index, err))
+	}
+	cur := f.current()
+	next, res := apply(cur.Data, &cmd, l.Index)
+	f.publish(next, l.Index)
+	return res
+}
+
+// Snapshot keeps the current pointer; Persist marshals it.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{data: f.current().Data}, nil
+}
+
+// Restore replaces the state with a snapshot's.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("meta: reading snapshot: %w", err)
+	}
+	data := &metapb.Data{}
+	if err := proto.Unmarshal(b, data); err != nil {
+		return fmt.Errorf("meta: decoding snapshot: %w", err)
+	}
+	f.publish(data, data.Index)
+	return nil
+}
+
+type fsmSnapshot struct {
+	data *metapb.Data
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(s.data)
+	if err == nil {
+		_, err = sink.Write(b)
+	}
+	if err != nil {
+		sink.Cancel()
+		return fmt.Errorf("meta: writing snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}

@@ -1,0 +1,171 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// forwardedHeader marks a request that a follower forwarded to the leader;
+// the receiver refuses rather than forwarding it again.
+const forwardedHeader = "x-palisade-forwarded"
+
+func forwardedContext(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, forwardedHeader, "1")
+}
+
+func isForwarded(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return len(md.Get(forwardedHeader)) > 0
+}
+
+// isTransport reports whether err is a gRPC failure to reach the peer at all
+// (as opposed to an answer from it).
+func isTransport(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unavailable && len(st.Details()) == 0
+}
+
+// Service implements metapb.MetaServiceServer on a Store.
+type Service struct {
+	metapb.UnimplementedMetaServiceServer
+	store *Store
+}
+
+// NewService returns the MetaService for store.
+func NewService(store *Store) *Service { return &Service{store: store} }
+
+// Execute applies a command. Follower: forwards to the leader.
+func (s *Service) Execute(ctx context.Context, req *metapb.ExecuteRequest) (*metapb.ExecuteResponse, error) {
+	resp, err := s.store.execute(ctx, req.GetCommand(), !isForwarded(ctx))
+	return resp, ToStatus(err)
+}
+
+// Snapshot returns the full state.
+func (s *Service) Snapshot(context.Context, *metapb.SnapshotRequest) (*metapb.SnapshotResponse, error) {
+	return &metapb.SnapshotResponse{Data: s.store.Data()}, nil
+}
+
+// Watch streams the state now (when newer than the caller's index), then each
+// newer state. States published while a send is in flight are coalesced.
+func (s *Service) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServer[metapb.WatchResponse]) error {
+	have := req.GetIndex()
+	for {
+		st := s.store.State()
+		if st.Data.Index > have {
+			if err := stream.Send(&metapb.WatchResponse{Data: st.Data}); err != nil {
+				return err
+			}
+			have = st.Data.Index
+		}
+		select {
+		case <-st.Changed():
+		case <-stream.Context().Done():
+			return nil
+		case <-s.store.closed:
+			return status.Error(codes.Unavailable, ErrClosed.Error())
+		}
+	}
+}
+
+// RegisterDataNode registers a data node (or finds its existing ID by TCP address).
+func (s *Service) RegisterDataNode(ctx context.Context, req *metapb.RegisterDataNodeRequest) (*metapb.RegisterDataNodeResponse, error) {
+	resp, err := s.store.execute(ctx, &metapb.Command{Op: &metapb.Command_CreateDataNode{
+		CreateDataNode: &metapb.CreateDataNode{HttpAddr: req.HttpAddr, TcpAddr: req.TcpAddr},
+	}}, !isForwarded(ctx))
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	return &metapb.RegisterDataNodeResponse{NodeId: resp.NodeId, Index: resp.Index}, nil
+}
+
+// Heartbeat records a data node as alive.
+func (s *Service) Heartbeat(ctx context.Context, req *metapb.HeartbeatRequest) (*metapb.HeartbeatResponse, error) {
+	return &metapb.HeartbeatResponse{}, ToStatus(s.store.Heartbeat(ctx, req.NodeId, !isForwarded(ctx)))
+}
+
+// RemoveNode removes a meta node (by Raft address) or a data node (by ID).
+func (s *Service) RemoveNode(ctx context.Context, req *metapb.RemoveNodeRequest) (*metapb.RemoveNodeResponse, error) {
+	forward := !isForwarded(ctx)
+	switch n := req.Node.(type) {
+	case *metapb.RemoveNodeRequest_MetaRaftAddr:
+		idx, err := s.store.RemoveMetaNode(ctx, n.MetaRaftAddr, forward)
+		if err != nil {
+			return nil, ToStatus(err)
+		}
+		return &metapb.RemoveNodeResponse{Index: idx}, nil
+	case *metapb.RemoveNodeRequest_DataNodeId:
+		resp, err := s.store.execute(ctx, &metapb.Command{Op: &metapb.Command_RemoveDataNode{
+			RemoveDataNode: &metapb.RemoveDataNode{Id: n.DataNodeId},
+		}}, forward)
+		if err != nil {
+			return nil, ToStatus(err)
+		}
+		return &metapb.RemoveNodeResponse{Index: resp.Index}, nil
+	default:
+		return nil, status.Error(codes.InvalidArgument, "node to remove required")
+	}
+}
+
+// AddMetaNode adds a voter.
+func (s *Service) AddMetaNode(ctx context.Context, req *metapb.AddMetaNodeRequest) (*metapb.AddMetaNodeResponse, error) {
+	idx, err := s.store.AddMetaNode(ctx, req.RaftAddr, req.RpcAddr, !isForwarded(ctx))
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	return &metapb.AddMetaNodeResponse{Index: idx}, nil
+}
+
+// Status describes this node.
+func (s *Service) Status(context.Context, *metapb.StatusRequest) (*metapb.StatusResponse, error) {
+	return s.store.Status(), nil
+}
+
+// ServerOptions configure NewGRPCServer.
+type ServerOptions struct {
+	// InternalSecret, when set, is required (as a token) on every RPC.
+	InternalSecret string
+	// TLS, when set, serves TLS.
+	TLS    credentials.TransportCredentials
+	Logger *slog.Logger
+}
+
+// NewGRPCServer returns a gRPC server with the MetaService registered and the
+// internal-secret check installed.
+func NewGRPCServer(store *Store, o ServerOptions) *grpc.Server {
+	a := cluster.NewAuthenticator(o.InternalSecret)
+	if !a.Enabled() && o.Logger != nil {
+		o.Logger.Warn("[meta] internal-shared-secret is empty: MetaService RPCs are open to anyone who can reach this port",
+			"component", "meta")
+	}
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(a.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(a.StreamInterceptor),
+		grpc.MaxRecvMsgSize(64 << 20),
+		grpc.MaxSendMsgSize(256 << 20),
+	}
+	if o.TLS != nil {
+		opts = append(opts, grpc.Creds(o.TLS))
+	}
+	srv := grpc.NewServer(opts...)
+	metapb.RegisterMetaServiceServer(srv, NewService(store))
+	return srv
+}
+
+// Serve serves srv on ln until it stops; a normal stop is not an error.
+func Serve(srv *grpc.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,359 @@
+package meta
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// The state is immutable: apply never changes a message that is reachable
+// from a published *metapb.Data. It copies the top-level message (shallowCopy),
+// copies the slice it changes (pointers only), and deep-clones only the element
+// it changes. Unchanged users, databases and nodes are shared between states.
+
+// Defaults for retention policies, as in InfluxDB.
+const (
+	DefaultRetentionPolicyName = "autogen"
+	minRetentionDuration       = time.Hour
+)
+
+// shallowCopy returns a new Data whose fields point at d's. Every field of
+// Data must be listed here; TestShallowCopyCopiesEveryField guards that.
+func shallowCopy(d *metapb.Data) *metapb.Data {
+	return &metapb.Data{
+		Index:           d.Index,
+		ClusterId:       d.ClusterId,
+		MetaNodes:       d.MetaNodes,
+		DataNodes:       d.DataNodes,
+		Databases:       d.Databases,
+		Users:           d.Users,
+		JwtSecrets:      d.JwtSecrets,
+		Settings:        d.Settings,
+		MaxNodeId:       d.MaxNodeId,
+		MaxShardGroupId: d.MaxShardGroupId,
+		MaxShardId:      d.MaxShardId,
+	}
+}
+
+// applyResult is what the state machine returns for one log entry.
+type applyResult struct {
+	nodeID uint64
+	err    error
+}
+
+// apply returns the state after cmd, or d itself and an error when cmd is
+// refused. A refused command changes nothing.
+func apply(d *metapb.Data, cmd *metapb.Command, index uint64) (*metapb.Data, applyResult) {
+	n := shallowCopy(d)
+	var res applyResult
+	switch op := cmd.Op.(type) {
+	case *metapb.Command_InitCluster:
+		if n.ClusterId == "" {
+			n.ClusterId = op.InitCluster.ClusterId
+		}
+	case *metapb.Command_AddMetaNode:
+		res.err = addMetaNode(n, op.AddMetaNode)
+	case *metapb.Command_RemoveMetaNode:
+		res.err = removeMetaNode(n, op.RemoveMetaNode.RaftAddr)
+	case *metapb.Command_CreateDataNode:
+		res.nodeID, res.err = createDataNode(n, op.CreateDataNode)
+	case *metapb.Command_RemoveDataNode:
+		res.err = removeDataNode(n, op.RemoveDataNode.Id)
+	case *metapb.Command_CreateUser:
+		res.err = createUser(n, op.CreateUser)
+	case *metapb.Command_DropUser:
+		res.err = dropUser(n, op.DropUser.Name)
+	case *metapb.Command_SetPassword:
+		res.err = setPassword(n, op.SetPassword)
+	case *metapb.Command_SetAdmin:
+		res.err = updateUser(n, op.SetAdmin.Name, func(u *metapb.User) error {
+			u.Admin = op.SetAdmin.Admin
+			return nil
+		})
+	case *metapb.Command_SetPrivilege:
+		res.err = setPrivilege(n, op.SetPrivilege)
+	case *metapb.Command_CreateDatabase:
+		res.err = createDatabase(n, op.CreateDatabase)
+	case *metapb.Command_DropDatabase:
+		res.err = dropDatabase(n, op.DropDatabase.Name)
+	case *metapb.Command_CreateRetentionPolicy:
+		res.err = createRetentionPolicy(n, op.CreateRetentionPolicy)
+	case *metapb.Command_UpdateRetentionPolicy:
+		res.err = updateRetentionPolicy(n, op.UpdateRetentionPolicy)
+	case *metapb.Command_DropRetentionPolicy:
+		res.err = dropRetentionPolicy(n, op.DropRetentionPolicy)
+	case *metapb.Command_CreateShardGroup:
+		res.err = createShardGroup(n, op.CreateShardGroup)
+	case *metapb.Command_DeleteShardGroup:
+		res.err = deleteShardGroup(n, op.DeleteShardGroup)
+	case *metapb.Command_AddJwtSecret:
+		res.err = addJWTSecret(n, op.AddJwtSecret)
+	case *metapb.Command_RemoveJwtSecret:
+		res.err = removeJWTSecret(n, op.RemoveJwtSecret.Id)
+	case *metapb.Command_SetSettings:
+		if op.SetSettings.Settings == nil {
+			res.err = fmt.Errorf("%w: settings missing", ErrInvalidCommand)
+			break
+		}
+		n.Settings = proto.Clone(op.SetSettings.Settings).(*metapb.ClusterSettings)
+	default:
+		res.err = fmt.Errorf("%w: empty or unknown operation", ErrInvalidCommand)
+	}
+	if res.err != nil {
+		return d, res
+	}
+	n.Index = index
+	return n, res
+}
+
+// --- lookups --------------------------------------------------------------
+
+// FindUser returns the user called name, or nil.
+func FindUser(d *metapb.Data, name string) *metapb.User {
+	if i, ok := findUser(d.Users, name); ok {
+		return d.Users[i]
+	}
+	return nil
+}
+
+func findUser(users []*metapb.User, name string) (int, bool) {
+	return slices.BinarySearchFunc(users, name, func(u *metapb.User, n string) int { return cmp.Compare(u.Name, n) })
+}
+
+// FindDatabase returns the database called name, or nil.
+func FindDatabase(d *metapb.Data, name string) *metapb.Database {
+	if i, ok := findDatabase(d.Databases, name); ok {
+		return d.Databases[i]
+	}
+	return nil
+}
+
+func findDatabase(dbs []*metapb.Database, name string) (int, bool) {
+	return slices.BinarySearchFunc(dbs, name, func(db *metapb.Database, n string) int { return cmp.Compare(db.Name, n) })
+}
+
+// FindRetentionPolicy returns the retention policy rp of db, or nil.
+func FindRetentionPolicy(db *metapb.Database, rp string) *metapb.RetentionPolicy {
+	if i, ok := findRP(db.RetentionPolicies, rp); ok {
+		return db.RetentionPolicies[i]
+	}
+	return nil
+}
+
+func findRP(rps []*metapb.RetentionPolicy, name string) (int, bool) {
+	return slices.BinarySearchFunc(rps, name, func(rp *metapb.RetentionPolicy, n string) int { return cmp.Compare(rp.Name, n) })
+}
+
+// --- nodes ----------------------------------------------------------------
+
+func addMetaNode(d *metapb.Data, c *metapb.AddMetaNode) error {
+	if c.RaftAddr == "" {
+		return fmt.Errorf("%w: meta node raft address required", ErrInvalidCommand)
+	}
+	nodes := slices.Clone(d.MetaNodes)
+	i := slices.IndexFunc(nodes, func(m *metapb.MetaNode) bool { return m.RaftAddr == c.RaftAddr })
+	node := &metapb.MetaNode{RaftAddr: c.RaftAddr, RpcAddr: c.RpcAddr}
+	if i >= 0 {
+		nodes[i] = node
+	} else {
+		nodes = append(nodes, node)
+		slices.SortFunc(nodes, func(a, b *metapb.MetaNode) int { return cmp.Compare(a.RaftAddr, b.RaftAddr) })
+	}
+	d.MetaNodes = nodes
+	return nil
+}
+
+func removeMetaNode(d *metapb.Data, raftAddr string) error {
+	i := slices.IndexFunc(d.MetaNodes, func(m *metapb.MetaNode) bool { return m.RaftAddr == raftAddr })
+	if i < 0 {
+		return fmt.Errorf("%w: meta node %s", ErrNodeNotFound, raftAddr)
+	}
+	d.MetaNodes = slices.Delete(slices.Clone(d.MetaNodes), i, i+1)
+	return nil
+}
+
+func createDataNode(d *metapb.Data, c *metapb.CreateDataNode) (uint64, error) {
+	if c.TcpAddr == "" || c.HttpAddr == "" {
+		return 0, fmt.Errorf("%w: data node needs an HTTP and a TCP address", ErrInvalidCommand)
+	}
+	for i, n := range d.DataNodes {
+		if n.TcpAddr == c.TcpAddr {
+			if n.HttpAddr != c.HttpAddr {
+				nodes := slices.Clone(d.DataNodes)
+				nodes[i] = &metapb.DataNode{Id: n.Id, HttpAddr: c.HttpAddr, TcpAddr: n.TcpAddr}
+				d.DataNodes = nodes
+			}
+			return n.Id, nil
+		}
+	}
+	d.MaxNodeId++
+	d.DataNodes = append(slices.Clone(d.DataNodes), &metapb.DataNode{Id: d.MaxNodeId, HttpAddr: c.HttpAddr, TcpAddr: c.TcpAddr})
+	return d.MaxNodeId, nil
+}
+
+func removeDataNode(d *metapb.Data, id uint64) error {
+	i := slices.IndexFunc(d.DataNodes, func(n *metapb.DataNode) bool { return n.Id == id })
+	if i < 0 {
+		return fmt.Errorf("%w: data node %d", ErrNodeNotFound, id)
+	}
+	d.DataNodes = slices.Delete(slices.Clone(d.DataNodes), i, i+1)
+	// The node no longer owns any shard.
+	dbs := slices.Clone(d.Databases)
+	for di, db := range dbs {
+		if !ownsAny(db, id) {
+			continue
+		}
+		ndb := proto.Clone(db).(*metapb.Database)
+		for _, rp := range ndb.RetentionPolicies {
+			for _, sg := range rp.ShardGroups {
+				for _, sh := range sg.Shards {
+					sh.OwnerNodeIds = slices.DeleteFunc(sh.OwnerNodeIds, func(o uint64) bool { return o == id })
+				}
+			}
+		}
+		dbs[di] = ndb
+	}
+	d.Databases = dbs
+	return nil
+}
+
+func ownsAny(db *metapb.Database, id uint64) bool {
+	for _, rp := range db.RetentionPolicies {
+		for _, sg := range rp.ShardGroups {
+			for _, sh := range sg.Shards {
+				if slices.Contains(sh.OwnerNodeIds, id) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// --- users ----------------------------------------------------------------
+
+func checkHash(hash []byte) error {
+	if _, err := bcrypt.Cost(hash); err != nil {
+		return ErrInvalidHash
+	}
+	return nil
+}
+
+func createUser(d *metapb.Data, c *metapb.CreateUser) error {
+	if c.Name == "" {
+		return ErrUsernameRequired
+	}
+	if c.Password != "" {
+		return ErrPlaintextPassword
+	}
+	if err := checkHash(c.Hash); err != nil {
+		return err
+	}
+	i, found := findUser(d.Users, c.Name)
+	if found {
+		return ErrUserExists
+	}
+	d.Users = slices.Insert(slices.Clone(d.Users), i, &metapb.User{Name: c.Name, Hash: slices.Clone(c.Hash), Admin: c.Admin})
+	return nil
+}
+
+func dropUser(d *metapb.Data, name string) error {
+	i, found := findUser(d.Users, name)
+	if !found {
+		return ErrUserNotFound
+	}
+	d.Users = slices.Delete(slices.Clone(d.Users), i, i+1)
+	return nil
+}
+
+func setPassword(d *metapb.Data, c *metapb.SetPassword) error {
+	if c.Password != "" {
+		return ErrPlaintextPassword
+	}
+	if err := checkHash(c.Hash); err != nil {
+		return err
+	}
+	return updateUser(d, c.Name, func(u *metapb.User) error {
+		u.Hash = slices.Clone(c.Hash)
+		return nil
+	})
+}
+
+func setPrivilege(d *metapb.Data, c *metapb.SetPrivilege) error {
+	if _, ok := metapb.Privilege_name[int32(c.Privilege)]; !ok {
+		return ErrInvalidPrivilege
+	}
+	if c.Database == "" {
+		return ErrDatabaseNameRequired
+	}
+	if FindUser(d, c.Name) == nil {
+		return ErrUserNotFound
+	}
+	if c.Privilege != metapb.Privilege_PRIVILEGE_NONE && FindDatabase(d, c.Database) == nil {
+		return fmt.Errorf("%w: %s", ErrDatabaseNotFound, c.Database)
+	}
+	return updateUser(d, c.Name, func(u *metapb.User) error {
+		if c.Privilege == metapb.Privilege_PRIVILEGE_NONE {
+			delete(u.Privileges, c.Database)
+			return nil
+		}
+		if u.Privileges == nil {
+			u.Privileges = map[string]metapb.Privilege{}
+		}
+		u.Privileges[c.Database] = c.Privilege
+		return nil
+	})
+}
+
+// updateUser replaces the user called name by a changed clone.
+func updateUser(d *metapb.Data, name string, change func(*metapb.User) error) error {
+	if name == "" {
+		return ErrUsernameRequired
+	}
+	i, found := findUser(d.Users, name)
+	if !found {
+		return ErrUserNotFound
+	}
+	u := proto.Clone(d.Users[i]).(*metapb.User)
+	if err := change(u); err != nil {
+		return err
+	}
+	users := slices.Clone(d.Users)
+	users[i] = u
+	d.Users = users
+	return nil
+}
+
+// --- secrets ----------------------------------------------------------------
+
+// MinSecretLength is the shortest JWT shared secret accepted.
+const MinSecretLength = 16
+
+func addJWTSecret(d *metapb.Data, c *metapb.AddJWTSecret) error {
+	if c.Id == "" {
+		return ErrSecretIDRequired
+	}
+	if len(c.Value) < MinSecretLength {
+		return ErrSecretTooShort
+	}
+	if slices.ContainsFunc(d.JwtSecrets, func(s *metapb.JWTSecret) bool { return s.Id == c.Id }) {
+		return ErrSecretExists
+	}
+	d.JwtSecrets = append(slices.Clone(d.JwtSecrets), &metapb.JWTSecret{Id: c.Id, Value: slices.Clone(c.Value), Created: c.Created})
+	return nil
+}
+
+func removeJWTSecret(d *metapb.Data, id string) error {
+	i := slices.IndexFunc(d.JwtSecrets, func(s *metapb.JWTSecret) bool { return s.Id == id })
+	if i < 0 {
+		return ErrSecretNotFound
+	}
+	d.JwtSecrets = slices.Delete(slices.Clone(d.JwtSecrets), i, i+1)
+	return nil
+}

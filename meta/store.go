@@ -1,0 +1,756 @@
+package meta
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/palisade-db/palisade/auth"
+	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Dir holds the Raft log (raft.db) and snapshots. Created with mode 0700.
+	Dir string
+	// RaftAddr is this node's advertised Raft address and its identity.
+	RaftAddr string
+	// RaftListener, when set, carries Raft; otherwise RaftBind is listened on.
+	RaftListener net.Listener
+	RaftBind     string
+	// RPCAddr is this node's advertised MetaService address.
+	RPCAddr string
+	// Peers are the Raft addresses of the nodes that bootstrap the cluster
+	// together. Empty: a single-node cluster. Not containing RaftAddr: this
+	// node waits to be added with `palisade-ctl add-meta`.
+	Peers []string
+
+	// Dial says how to reach other meta nodes' MetaService (forwarding).
+	Dial cluster.DialOptions
+
+	// PasswordHashCost is the bcrypt cost for CREATE USER / SET PASSWORD.
+	PasswordHashCost int
+
+	ElectionTimeout    time.Duration
+	HeartbeatTimeout   time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	SnapshotThreshold  uint64
+	SnapshotInterval   time.Duration
+
+	Logger       *slog.Logger
+	RaftLogLevel string
+	RaftLogOut   io.Writer
+}
+
+// proposeTimeout bounds one proposal when the caller's context has no deadline.
+const proposeTimeout = 10 * time.Second
+
+// Store is one meta node's replica of the cluster state.
+type Store struct {
+	cfg    Config
+	log    *slog.Logger
+	fsm    *fsm
+	raft   *raft.Raft
+	trans  *raft.NetworkTransport
+	bolt   *raftboltdb.BoltStore
+	closed chan struct{}
+	wg     sync.WaitGroup
+
+	connMu sync.Mutex
+	conns  map[string]*grpc.ClientConn
+
+	hbMu     sync.Mutex
+	lastSeen map[uint64]int64
+}
+
+// Open starts a Store: it opens or creates the Raft log in cfg.Dir, joins or
+// bootstraps the cluster, and starts registering itself in the state.
+func Open(cfg Config) (*Store, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PasswordHashCost == 0 {
+		cfg.PasswordHashCost = auth.DefaultHashCost
+	}
+	if cfg.RaftAddr == "" {
+		return nil, errors.New("meta: Raft address required")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("meta: creating %s: %w", cfg.Dir, err)
+	}
+	if err := os.Chmod(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("meta: securing %s: %w", cfg.Dir, err)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "snapshots"), 0o700); err != nil {
+		return nil, fmt.Errorf("meta: creating snapshot dir: %w", err)
+	}
+	s := &Store{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "meta"),
+		fsm:      newFSM(),
+		closed:   make(chan struct{}),
+		conns:    map[string]*grpc.ClientConn{},
+		lastSeen: map[uint64]int64{},
+	}
+	if err := s.openRaft(); err != nil {
+		s.closeResources()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.register()
+	return s, nil
+}
+
+func (s *Store) openRaft() error {
+	cfg := s.cfg
+	logOut := cfg.RaftLogOut
+	if logOut == nil {
+		logOut = os.Stderr
+	}
+	level := cfg.RaftLogLevel
+	if level == "" {
+		level = "warn"
+	}
+	rlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: logOut, Level: hclog.LevelFromString(level)})
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.RaftAddr)
+	rc.Logger = rlog
+	if cfg.ElectionTimeout > 0 {
+		rc.ElectionTimeout = cfg.ElectionTimeout
+	}
+	if cfg.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	}
+	if cfg.LeaderLeaseTimeout > 0 {
+		rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	}
+	if cfg.CommitTimeout > 0 {
+		rc.CommitTimeout = cfg.CommitTimeout
+	}
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+	if err := raft.ValidateConfig(rc); err != nil {
+		return fmt.Errorf("meta: Raft timings: %w", err)
+	}
+
+	ln := cfg.RaftListener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.RaftBind); err != nil {
+			return fmt.Errorf("meta: listening for Raft on %s: %w", cfg.RaftBind, err)
+		}
+	}
+	s.trans = raft.NewNetworkTransportWithLogger(&streamLayer{Listener: ln, advertise: stringAddr(cfg.RaftAddr)}, 3, 10*time.Second, rlog)
+
+	var err error
+	s.bolt, err = raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db"))
+	if err != nil {
+		return fmt.Errorf("meta: opening Raft log: %w", err)
+	}
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, rlog)
+	if err != nil {
+		return fmt.Errorf("meta: opening snapshot store: %w", err)
+	}
+	snaps := &privateSnapshotStore{SnapshotStore: fileSnaps, dir: cfg.Dir}
+
+	existing, err := raft.HasExistingState(s.bolt, s.bolt, snaps)
+	if err != nil {
+		return fmt.Errorf("meta: reading Raft state: %w", err)
+	}
+	s.raft, err = raft.NewRaft(rc, s.fsm, s.bolt, s.bolt, snaps, s.trans)
+	if err != nil {
+		return fmt.Errorf("meta: starting Raft: %w", err)
+	}
+	if existing {
+		s.log.Info("rejoining with stored state", "raft_addr", cfg.RaftAddr)
+		return nil
+	}
+	peers := cfg.Peers
+	if len(peers) == 0 {
+		peers = []string{cfg.RaftAddr}
+	}
+	if !slices.Contains(peers, cfg.RaftAddr) {
+		s.log.Info("not in [meta] peers: waiting to be added with palisade-ctl add-meta", "raft_addr", cfg.RaftAddr)
+		return nil
+	}
+	var servers []raft.Server
+	for _, p := range peers {
+		servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p), Address: raft.ServerAddress(p)})
+	}
+	s.log.Info("bootstrapping cluster", "peers", peers)
+	if err := s.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("meta: bootstrapping: %w", err)
+	}
+	return nil
+}
+
+// Close leaves leadership to another voter when it can, then stops Raft.
+func (s *Store) Close() error {
+	select {
+	case <-s.closed:
+		return nil
+	default:
+	}
+	close(s.closed)
+	s.wg.Wait()
+	if s.raft != nil && s.raft.State() == raft.Leader && len(s.voters()) > 1 {
+		_ = s.raft.LeadershipTransfer().Error()
+	}
+	return s.closeResources()
+}
+
+func (s *Store) closeResources() error {
+	var errs []error
+	if s.raft != nil {
+		errs = append(errs, s.raft.Shutdown().Error())
+	}
+	if s.trans != nil {
+		errs = append(errs, s.trans.Close())
+	} else if s.cfg.RaftListener != nil {
+		errs = append(errs, s.cfg.RaftListener.Close())
+	}
+	if s.bolt != nil {
+		errs = append(errs, s.bolt.Close())
+	}
+	s.connMu.Lock()
+	for _, c := range s.conns {
+		errs = append(errs, c.Close())
+	}
+	s.conns = map[string]*grpc.ClientConn{}
+	s.connMu.Unlock()
+	return errors.Join(errs...)
+}
+
+// State returns the current state. Never modify it.
+func (s *Store) State() *State { return s.fsm.current() }
+
+// Data returns the current state's data. Never modify it.
+func (s *Store) Data() *metapb.Data { return s.fsm.current().Data }
+
+// RaftAddr is this node's Raft address (its identity).
+func (s *Store) RaftAddr() string { return s.cfg.RaftAddr }
+
+// RPCAddr is this node's advertised MetaService address.
+func (s *Store) RPCAddr() string { return s.cfg.RPCAddr }
+
+// IsLeader reports whether this node leads the Raft cluster.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// LeaderRaftAddr returns the leader's Raft address, or "".
+func (s *Store) LeaderRaftAddr() string {
+	addr, _ := s.raft.LeaderWithID()
+	return string(addr)
+}
+
+// leaderRPCAddr maps the leader's Raft address to its MetaService address.
+func (s *Store) leaderRPCAddr() string {
+	leader := s.LeaderRaftAddr()
+	if leader == "" {
+		return ""
+	}
+	if leader == s.cfg.RaftAddr {
+		return s.cfg.RPCAddr
+	}
+	for _, m := range s.Data().MetaNodes {
+		if m.RaftAddr == leader {
+			return m.RpcAddr
+		}
+	}
+	return ""
+}
+
+// WaitForApplied blocks until the state has applied index, or ctx ends.
+func (s *Store) WaitForApplied(ctx context.Context, index uint64) error {
+	for {
+		st := s.fsm.current()
+		if st.Applied >= index {
+			return nil
+		}
+		select {
+		case <-st.changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closed:
+			return ErrClosed
+		}
+	}
+}
+
+// WaitForLeader blocks until a leader is known, or ctx ends.
+func (s *Store) WaitForLeader(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for s.LeaderRaftAddr() == "" {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Snapshot makes Raft take a snapshot now.
+func (s *Store) Snapshot() error { return s.raft.Snapshot().Error() }
+
+// ---------------------------------------------------------------------------
+// Execute
+// ---------------------------------------------------------------------------
+
+// Execute applies cmd through Raft, from any node: a follower forwards it to
+// the leader. Passwords are hashed here, before anything is proposed or sent
+// on, so plaintext never reaches the log. It returns the index the command was
+// committed at; the local state has applied it when Execute returns.
+func (s *Store) Execute(ctx context.Context, cmd *metapb.Command) (*metapb.ExecuteResponse, error) {
+	return s.execute(ctx, cmd, true)
+}
+
+// executeNoForward is Execute for requests that a follower forwarded: it
+// refuses instead of forwarding again, so a stale leader view cannot loop.
+func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) (*metapb.ExecuteResponse, error) {
+	if cmd == nil || cmd.Op == nil {
+		return nil, fmt.Errorf("%w: empty command", ErrInvalidCommand)
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+
+	var password string
+	switch op := cmd.Op.(type) {
+	case *metapb.Command_CreateUser:
+		c := op.CreateUser
+		if c.Name == "" {
+			return nil, ErrUsernameRequired
+		}
+		if c.Password == "" && len(c.Hash) == 0 {
+			return nil, ErrPasswordRequired
+		}
+		if c.Password != "" {
+			password = c.Password
+			// CREATE USER is idempotent when name, password and admin flag match.
+			if u := FindUser(s.Data(), c.Name); u != nil {
+				if u.Admin == c.Admin && auth.CheckPassword(u.Hash, password) {
+					return &metapb.ExecuteResponse{Index: s.Data().Index}, nil
+				}
+				return nil, ErrUserExists
+			}
+			hash, err := auth.HashPassword(password, s.cfg.PasswordHashCost)
+			if err != nil {
+				return nil, err
+			}
+			cmd = &metapb.Command{Op: &metapb.Command_CreateUser{CreateUser: &metapb.CreateUser{Name: c.Name, Hash: hash, Admin: c.Admin}}}
+		}
+	case *metapb.Command_SetPassword:
+		c := op.SetPassword
+		if c.Name == "" {
+			return nil, ErrUsernameRequired
+		}
+		if c.Password == "" && len(c.Hash) == 0 {
+			return nil, ErrPasswordRequired
+		}
+		if c.Password != "" {
+			hash, err := auth.HashPassword(c.Password, s.cfg.PasswordHashCost)
+			if err != nil {
+				return nil, err
+			}
+			cmd = &metapb.Command{Op: &metapb.Command_SetPassword{SetPassword: &metapb.SetPassword{Name: c.Name, Hash: hash}}}
+		}
+	}
+
+	resp, err := s.propose(ctx, cmd, forward)
+
+	// Two nodes may create the same user at once: the loser's command is
+	// refused, yet the request succeeds when the winner's password and admin
+	// flag are the same as this one's.
+	if c := cmd.GetCreateUser(); c != nil && password != "" && errors.Is(err, ErrUserExists) {
+		var ce *CommandError
+		if errors.As(err, &ce) && s.WaitForApplied(ctx, ce.Index) == nil {
+			if u := FindUser(s.Data(), c.Name); u != nil && u.Admin == c.Admin && auth.CheckPassword(u.Hash, password) {
+				return &metapb.ExecuteResponse{Index: ce.Index}, nil
+			}
+		}
+	}
+	return resp, err
+}
+
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, proposeTimeout)
+}
+
+// propose commits cmd on the leader (here or, when forward is set, remote),
+// retrying while leadership is changing.
+func (s *Store) propose(ctx context.Context, cmd *metapb.Command, forward bool) (*metapb.ExecuteResponse, error) {
+	b, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("meta: encoding command: %w", err)
+	}
+	for attempt := 0; ; attempt++ {
+		var resp *metapb.ExecuteResponse
+		if s.IsLeader() {
+			resp, err = s.applyLocal(ctx, b)
+		} else if forward {
+			resp, err = s.forwardExecute(ctx, cmd)
+		} else {
+			err = &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
+		}
+		if err == nil || !retryable(err) || (!forward && errors.Is(err, ErrNotLeader)) {
+			return resp, err
+		}
+		if werr := s.backoff(ctx, attempt); werr != nil {
+			return nil, fmt.Errorf("%w (last error: %v)", werr, err)
+		}
+	}
+}
+
+func (s *Store) backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(min(attempt+1, 10)) * 20 * time.Millisecond
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closed:
+		return ErrClosed
+	}
+}
+
+// retryable reports whether err is about leadership or reachability rather
+// than about the command.
+func retryable(err error) bool {
+	var ce *CommandError
+	if errors.As(err, &ce) {
+		return false
+	}
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, raft.ErrNotLeader) ||
+		errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) ||
+		errors.Is(err, errUnreachable)
+}
+
+var errUnreachable = errors.New("meta: leader unreachable")
+
+func (s *Store) applyLocal(ctx context.Context, b []byte) (*metapb.ExecuteResponse, error) {
+	timeout := proposeTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := s.raft.Apply(b, timeout)
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	res, _ := f.Response().(applyResult)
+	if res.err != nil {
+		return nil, &CommandError{Index: f.Index(), Err: res.err}
+	}
+	return &metapb.ExecuteResponse{Index: f.Index(), NodeId: res.nodeID}, nil
+}
+
+// conn returns a cached connection to another meta node.
+func (s *Store) conn(addr string) (*grpc.ClientConn, error) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if c, ok := s.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := cluster.Dial(addr, s.cfg.Dial)
+	if err != nil {
+		return nil, err
+	}
+	s.conns[addr] = c
+	return c, nil
+}
+
+// leaderClient returns a MetaService client for the leader.
+func (s *Store) leaderClient() (metapb.MetaServiceClient, error) {
+	addr := s.leaderRPCAddr()
+	if addr == "" {
+		return nil, ErrNoLeader
+	}
+	c, err := s.conn(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUnreachable, err)
+	}
+	return metapb.NewMetaServiceClient(c), nil
+}
+
+func (s *Store) forwardExecute(ctx context.Context, cmd *metapb.Command) (*metapb.ExecuteResponse, error) {
+	c, err := s.leaderClient()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Execute(forwardedContext(ctx), &metapb.ExecuteRequest{Command: cmd})
+	if err != nil {
+		err = FromStatus(err)
+		if isTransport(err) {
+			return nil, fmt.Errorf("%w: %v", errUnreachable, err)
+		}
+		return nil, err
+	}
+	// The caller expects the change to be visible here when Execute returns.
+	if werr := s.WaitForApplied(ctx, resp.Index); werr != nil {
+		return nil, werr
+	}
+	return resp, nil
+}
+
+// ---------------------------------------------------------------------------
+// Membership and data nodes
+// ---------------------------------------------------------------------------
+
+// AddMetaNode adds a voter to the Raft cluster and records it in the state.
+func (s *Store) AddMetaNode(ctx context.Context, raftAddr, rpcAddr string, forward bool) (uint64, error) {
+	if raftAddr == "" {
+		return 0, fmt.Errorf("%w: Raft address required", ErrInvalidCommand)
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		var err error
+		var index uint64
+		switch {
+		case s.IsLeader():
+			timeout := time.Until(deadline(ctx))
+			if err = s.raft.AddVoter(raft.ServerID(raftAddr), raft.ServerAddress(raftAddr), 0, timeout).Error(); err == nil {
+				var resp *metapb.ExecuteResponse
+				resp, err = s.propose(ctx, addMetaNodeCommand(raftAddr, rpcAddr), forward)
+				if resp != nil {
+					index = resp.Index
+				}
+			}
+		case forward:
+			var c metapb.MetaServiceClient
+			if c, err = s.leaderClient(); err == nil {
+				var resp *metapb.AddMetaNodeResponse
+				resp, err = c.AddMetaNode(forwardedContext(ctx), &metapb.AddMetaNodeRequest{RaftAddr: raftAddr, RpcAddr: rpcAddr})
+				if err != nil {
+					err = FromStatus(err)
+				} else {
+					index = resp.Index
+				}
+			}
+		default:
+			err = &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
+		}
+		if err == nil || !retryable(err) || !forward {
+			return index, err
+		}
+		if werr := s.backoff(ctx, attempt); werr != nil {
+			return 0, fmt.Errorf("%w (last error: %v)", werr, err)
+		}
+	}
+}
+
+// RemoveMetaNode removes a meta node from the state and the Raft cluster.
+func (s *Store) RemoveMetaNode(ctx context.Context, raftAddr string, forward bool) (uint64, error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		var err error
+		var index uint64
+		switch {
+		case s.IsLeader():
+			index, err = s.removeMetaNodeAsLeader(ctx, raftAddr)
+		case forward:
+			var c metapb.MetaServiceClient
+			if c, err = s.leaderClient(); err == nil {
+				var resp *metapb.RemoveNodeResponse
+				resp, err = c.RemoveNode(forwardedContext(ctx), &metapb.RemoveNodeRequest{Node: &metapb.RemoveNodeRequest_MetaRaftAddr{MetaRaftAddr: raftAddr}})
+				if err != nil {
+					err = FromStatus(err)
+				} else {
+					index = resp.Index
+				}
+			}
+		default:
+			err = &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
+		}
+		if err == nil || !retryable(err) || !forward {
+			return index, err
+		}
+		if werr := s.backoff(ctx, attempt); werr != nil {
+			return 0, fmt.Errorf("%w (last error: %v)", werr, err)
+		}
+	}
+}
+
+func (s *Store) removeMetaNodeAsLeader(ctx context.Context, raftAddr string) (uint64, error) {
+	voters := s.voters()
+	inRaft := slices.Contains(voters, raftAddr)
+	inState := slices.ContainsFunc(s.Data().MetaNodes, func(m *metapb.MetaNode) bool { return m.RaftAddr == raftAddr })
+	if !inRaft && !inState {
+		return 0, fmt.Errorf("%w: meta node %s", ErrNodeNotFound, raftAddr)
+	}
+	if inRaft && len(voters) == 1 {
+		return 0, ErrLastMetaNode
+	}
+	var index uint64
+	if inState {
+		resp, err := s.propose(ctx, &metapb.Command{Op: &metapb.Command_RemoveMetaNode{RemoveMetaNode: &metapb.RemoveMetaNode{RaftAddr: raftAddr}}}, false)
+		if err != nil {
+			return 0, err
+		}
+		index = resp.Index
+	}
+	if inRaft {
+		f := s.raft.RemoveServer(raft.ServerID(raftAddr), 0, time.Until(deadline(ctx)))
+		if err := f.Error(); err != nil {
+			return 0, err
+		}
+		index = max(index, f.Index())
+	}
+	return index, nil
+}
+
+func deadline(ctx context.Context) time.Time {
+	if dl, ok := ctx.Deadline(); ok {
+		return dl
+	}
+	return time.Now().Add(proposeTimeout)
+}
+
+// voters returns the Raft addresses of the current voters.
+func (s *Store) voters() []string {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	var out []string
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Voter {
+			out = append(out, string(srv.Address))
+		}
+	}
+	return out
+}
+
+// Heartbeat records that a data node is alive. Only the leader keeps these;
+// followers forward.
+func (s *Store) Heartbeat(ctx context.Context, nodeID uint64, forward bool) error {
+	if s.IsLeader() {
+		s.hbMu.Lock()
+		s.lastSeen[nodeID] = time.Now().UnixNano()
+		s.hbMu.Unlock()
+		return nil
+	}
+	if !forward {
+		return &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
+	}
+	c, err := s.leaderClient()
+	if err != nil {
+		return err
+	}
+	_, err = c.Heartbeat(forwardedContext(ctx), &metapb.HeartbeatRequest{NodeId: nodeID})
+	return FromStatus(err)
+}
+
+// Status describes this node and the cluster as it sees it.
+func (s *Store) Status() *metapb.StatusResponse {
+	stats := s.raft.Stats()
+	parse := func(k string) uint64 { v, _ := strconv.ParseUint(stats[k], 10, 64); return v }
+	resp := &metapb.StatusResponse{
+		RaftAddr:       s.cfg.RaftAddr,
+		RpcAddr:        s.cfg.RPCAddr,
+		State:          s.raft.State().String(),
+		LeaderRaftAddr: s.LeaderRaftAddr(),
+		CommitIndex:    parse("commit_index"),
+		AppliedIndex:   s.fsm.current().Applied,
+		Term:           parse("term"),
+	}
+	rpcOf := map[string]string{s.cfg.RaftAddr: s.cfg.RPCAddr}
+	for _, m := range s.Data().MetaNodes {
+		rpcOf[m.RaftAddr] = m.RpcAddr
+	}
+	if f := s.raft.GetConfiguration(); f.Error() == nil {
+		for _, srv := range f.Configuration().Servers {
+			a := string(srv.Address)
+			resp.Servers = append(resp.Servers, &metapb.RaftServer{
+				RaftAddr: a, RpcAddr: rpcOf[a], Voter: srv.Suffrage == raft.Voter, Leader: a == resp.LeaderRaftAddr,
+			})
+		}
+	}
+	if s.IsLeader() {
+		s.hbMu.Lock()
+		resp.DataNodeLastSeen = make(map[uint64]int64, len(s.lastSeen))
+		for id, t := range s.lastSeen {
+			resp.DataNodeLastSeen[id] = t
+		}
+		s.hbMu.Unlock()
+	}
+	return resp
+}
+
+// register names the cluster (on the first leader) and records this node's
+// addresses in the state, retrying until both are done.
+func (s *Store) register() {
+	defer s.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-t.C:
+		}
+		if s.LeaderRaftAddr() == "" {
+			continue
+		}
+		d := s.Data()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var err error
+		if d.ClusterId == "" && s.IsLeader() {
+			_, err = s.Execute(ctx, &metapb.Command{Op: &metapb.Command_InitCluster{InitCluster: &metapb.InitCluster{ClusterId: randomID()}}})
+		}
+		registered := slices.ContainsFunc(d.MetaNodes, func(m *metapb.MetaNode) bool {
+			return m.RaftAddr == s.cfg.RaftAddr && m.RpcAddr == s.cfg.RPCAddr
+		})
+		if err == nil && !registered && slices.Contains(s.voters(), s.cfg.RaftAddr) {
+			_, err = s.Execute(ctx, addMetaNodeCommand(s.cfg.RaftAddr, s.cfg.RPCAddr))
+		}
+		cancel()
+		if err != nil {
+			s.log.Debug("registering meta node", "err", err)
+			continue
+		}
+		d = s.Data()
+		if d.ClusterId != "" && slices.ContainsFunc(d.MetaNodes, func(m *metapb.MetaNode) bool {
+			return m.RaftAddr == s.cfg.RaftAddr && m.RpcAddr == s.cfg.RPCAddr
+		}) {
+			return
+		}
+	}
+}
+
+func addMetaNodeCommand(raftAddr, rpcAddr string) *metapb.Command {
+	return &metapb.Command{Op: &metapb.Command_AddMetaNode{AddMetaNode: &metapb.AddMetaNode{RaftAddr: raftAddr, RpcAddr: rpcAddr}}}
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

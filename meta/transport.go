@@ -1,0 +1,70 @@
+package meta
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// streamLayer carries Raft over a listener we own, so callers (tests, the
+// embedded mode) can bind 127.0.0.1:0 and learn the address before Raft starts.
+type streamLayer struct {
+	net.Listener
+	advertise net.Addr
+}
+
+func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", string(addr), timeout)
+}
+
+func (s *streamLayer) Addr() net.Addr {
+	if s.advertise != nil {
+		return s.advertise
+	}
+	return s.Listener.Addr()
+}
+
+type stringAddr string
+
+func (a stringAddr) Network() string { return "tcp" }
+func (a stringAddr) String() string  { return string(a) }
+
+// privateSnapshotStore makes every snapshot file readable by the owner only:
+// snapshots hold password hashes and JWT secrets.
+type privateSnapshotStore struct {
+	raft.SnapshotStore
+	dir string
+}
+
+func (p *privateSnapshotStore) Create(version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration,
+	configurationIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
+	sink, err := p.SnapshotStore.Create(version, index, term, configuration, configurationIndex, trans)
+	if err != nil {
+		return nil, err
+	}
+	return &privateSink{SnapshotSink: sink, dir: p.dir}, nil
+}
+
+type privateSink struct {
+	raft.SnapshotSink
+	dir string
+}
+
+func (s *privateSink) Close() error {
+	if err := s.SnapshotSink.Close(); err != nil {
+		return err
+	}
+	snapDir := filepath.Join(s.dir, "snapshots", s.ID())
+	entries, err := os.ReadDir(snapDir)
+	if err != nil {
+		return nil // reaped already
+	}
+	_ = os.Chmod(snapDir, 0o700)
+	for _, e := range entries {
+		_ = os.Chmod(filepath.Join(snapDir, e.Name()), 0o600)
+	}
+	return nil
+}
