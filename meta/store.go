@@ -36,6 +36,9 @@ type Config struct {
 	// RaftListener, when set, carries Raft; otherwise RaftBind is listened on.
 	RaftListener net.Listener
 	RaftBind     string
+	// Transport, when set, carries Raft instead of TCP (the embedded
+	// single-node store of a standalone data node uses an in-memory one).
+	Transport raft.Transport
 	// RPCAddr is this node's advertised MetaService address.
 	RPCAddr string
 	// Peers are the Raft addresses of the nodes that bootstrap the cluster
@@ -70,7 +73,7 @@ type Store struct {
 	log    *slog.Logger
 	fsm    *fsm
 	raft   *raft.Raft
-	trans  *raft.NetworkTransport
+	trans  raft.Transport
 	bolt   *raftboltdb.BoltStore
 	closed chan struct{}
 	wg     sync.WaitGroup
@@ -157,14 +160,17 @@ func (s *Store) openRaft() error {
 		return fmt.Errorf("meta: Raft timings: %w", err)
 	}
 
-	ln := cfg.RaftListener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", cfg.RaftBind); err != nil {
-			return fmt.Errorf("meta: listening for Raft on %s: %w", cfg.RaftBind, err)
+	s.trans = cfg.Transport
+	if s.trans == nil {
+		ln := cfg.RaftListener
+		if ln == nil {
+			var err error
+			if ln, err = net.Listen("tcp", cfg.RaftBind); err != nil {
+				return fmt.Errorf("meta: listening for Raft on %s: %w", cfg.RaftBind, err)
+			}
 		}
+		s.trans = raft.NewNetworkTransportWithLogger(&streamLayer{Listener: ln, advertise: stringAddr(cfg.RaftAddr)}, 3, 10*time.Second, rlog)
 	}
-	s.trans = raft.NewNetworkTransportWithLogger(&streamLayer{Listener: ln, advertise: stringAddr(cfg.RaftAddr)}, 3, 10*time.Second, rlog)
 
 	var err error
 	s.bolt, err = raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db"))
@@ -228,8 +234,8 @@ func (s *Store) closeResources() error {
 	if s.raft != nil {
 		errs = append(errs, s.raft.Shutdown().Error())
 	}
-	if s.trans != nil {
-		errs = append(errs, s.trans.Close())
+	if c, ok := s.trans.(io.Closer); ok {
+		errs = append(errs, c.Close())
 	} else if s.cfg.RaftListener != nil {
 		errs = append(errs, s.cfg.RaftListener.Close())
 	}

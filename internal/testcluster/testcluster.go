@@ -29,12 +29,20 @@ type Options struct {
 	SnapshotThreshold uint64
 	// Logs sends node logs to the test log when true.
 	Logs bool
+	// LogWriter, when set, receives every node's logs (slog and Raft, at
+	// debug level), e.g. to check what the nodes write. It must be safe for
+	// concurrent use.
+	LogWriter io.Writer
 }
 
 // Cluster is a set of in-process meta nodes.
 type Cluster struct {
-	t     testing.TB
-	opts  Options
+	t    testing.TB
+	opts Options
+	base string
+	// peers are the Raft addresses of the nodes New started: the cluster's
+	// [meta] peers. Nodes from AddNode are not in it.
+	peers []string
 	Nodes []*Node
 }
 
@@ -58,8 +66,7 @@ func New(t testing.TB, o Options) *Cluster {
 	if o.HashCost == 0 {
 		o.HashCost = 4
 	}
-	c := &Cluster{t: t, opts: o}
-	base := t.TempDir()
+	c := &Cluster{t: t, opts: o, base: t.TempDir()}
 	var raftLns, rpcLns []net.Listener
 	var peers []string
 	for i := range o.Meta {
@@ -67,8 +74,9 @@ func New(t testing.TB, o Options) *Cluster {
 		gl := listen(t, "127.0.0.1:0")
 		raftLns, rpcLns = append(raftLns, rl), append(rpcLns, gl)
 		peers = append(peers, rl.Addr().String())
-		c.Nodes = append(c.Nodes, &Node{Dir: filepath.Join(base, fmt.Sprintf("meta%d", i)), RaftAddr: rl.Addr().String(), RPCAddr: gl.Addr().String()})
+		c.Nodes = append(c.Nodes, &Node{Dir: filepath.Join(c.base, fmt.Sprintf("meta%d", i)), RaftAddr: rl.Addr().String(), RPCAddr: gl.Addr().String()})
 	}
+	c.peers = peers
 	if o.Meta == 1 {
 		peers = nil
 	}
@@ -91,6 +99,24 @@ func New(t testing.TB, o Options) *Cluster {
 	return c
 }
 
+// AddNode starts one more meta node configured with the cluster's peers,
+// which do not include it: it waits to be added (Store.AddMetaNode, as
+// `palisade-ctl add-meta` does). It returns the node's index in Nodes.
+func (c *Cluster) AddNode() int {
+	c.t.Helper()
+	i := len(c.Nodes)
+	rl, gl := listen(c.t, "127.0.0.1:0"), listen(c.t, "127.0.0.1:0")
+	n := &Node{
+		Dir:      filepath.Join(c.base, fmt.Sprintf("meta%d", i)),
+		RaftAddr: rl.Addr().String(),
+		RPCAddr:  gl.Addr().String(),
+		peers:    c.peers,
+	}
+	c.Nodes = append(c.Nodes, n)
+	c.start(n, rl, gl)
+	return i
+}
+
 func listen(t testing.TB, addr string) net.Listener {
 	t.Helper()
 	var ln net.Listener
@@ -110,7 +136,12 @@ func listen(t testing.TB, addr string) net.Listener {
 func (c *Cluster) StoreConfig(n *Node, raftLn net.Listener) meta.Config {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var raftOut io.Writer = io.Discard
-	if c.opts.Logs {
+	raftLevel := "warn"
+	switch {
+	case c.opts.LogWriter != nil:
+		logger = slog.New(slog.NewTextHandler(c.opts.LogWriter, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		raftOut, raftLevel = c.opts.LogWriter, "debug"
+	case c.opts.Logs:
 		logger = slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		raftOut = testWriter{c.t}
 	}
@@ -129,7 +160,7 @@ func (c *Cluster) StoreConfig(n *Node, raftLn net.Listener) meta.Config {
 		SnapshotThreshold:  c.opts.SnapshotThreshold,
 		Logger:             logger,
 		RaftLogOut:         raftOut,
-		RaftLogLevel:       "warn",
+		RaftLogLevel:       raftLevel,
 	}
 }
 

@@ -1,0 +1,126 @@
+// Command palisade-meta runs a Palisade meta node: the Raft-replicated
+// cluster state and the MetaService gRPC API.
+//
+//	palisade-meta [run] [-config meta.toml] [-hostname h] [-dir d] [-peers a,b,c]
+//	palisade-meta config      print the default configuration
+//	palisade-meta version
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/internal/logging"
+	"github.com/palisade-db/palisade/internal/version"
+	"github.com/palisade-db/palisade/meta"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "palisade-meta:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runNode(args, stderr)
+	case "config":
+		return configs.WriteTOML(stdout, configs.NewMeta())
+	case "version":
+		fmt.Fprintln(stdout, "palisade-meta", version.Version)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (want run, config or version)", cmd)
+	}
+}
+
+func runNode(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("palisade-meta", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "TOML config file (default: built-in defaults)")
+	hostname := fs.String("hostname", "", "override hostname (advertised in Raft and gRPC addresses)")
+	dir := fs.String("dir", "", "override [meta] dir")
+	peers := fs.String("peers", "", "override [meta] peers (comma-separated Raft addresses)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := configs.LoadMeta(*path, os.Environ())
+	if err != nil {
+		return err
+	}
+	if *hostname != "" {
+		cfg.Hostname = *hostname
+	}
+	if *dir != "" {
+		cfg.Meta.Dir = *dir
+	}
+	if *peers != "" {
+		cfg.Meta.Peers = strings.Split(*peers, ",")
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, cfg.Logging.Level, cfg.Logging.Format)
+	if err != nil {
+		return err
+	}
+	syscall.Umask(0o077) // every file we write may hold hashes or secrets
+
+	m := cfg.Meta
+	nc := meta.NodeConfig{
+		Store: meta.Config{
+			Dir:                m.Dir,
+			RaftAddr:           cfg.RaftAddr(),
+			RaftBind:           m.BindAddress,
+			RPCAddr:            cfg.RPCAddr(),
+			Peers:              m.Peers,
+			Dial:               cluster.DialOptions{Secret: m.InternalSharedSecret, TLS: m.HTTPSEnabled, InsecureTLS: m.HTTPSInsecureTLS},
+			PasswordHashCost:   m.PasswordHashCost,
+			ElectionTimeout:    time.Duration(m.ElectionTimeout),
+			HeartbeatTimeout:   time.Duration(m.HeartbeatTimeout),
+			LeaderLeaseTimeout: time.Duration(m.LeaderLeaseTimeout),
+			CommitTimeout:      time.Duration(m.CommitTimeout),
+			SnapshotThreshold:  m.SnapshotThreshold,
+			Logger:             log,
+			RaftLogOut:         stderr,
+		},
+		RPCBind: m.HTTPBindAddress,
+		Server:  meta.ServerOptions{InternalSecret: m.InternalSharedSecret, Logger: log},
+	}
+	if m.HTTPSEnabled {
+		if nc.Server.TLS, err = cluster.ServerTLS(m.HTTPSCertificate, m.HTTPSPrivateKey); err != nil {
+			return err
+		}
+	}
+	node, err := meta.OpenNode(nc)
+	if err != nil {
+		return err
+	}
+	log.Info("meta node started", "component", "meta", "raft_addr", cfg.RaftAddr(), "rpc_addr", cfg.RPCAddr(),
+		"raft_bind", m.BindAddress, "rpc_bind", m.HTTPBindAddress, "dir", m.Dir)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "component", "meta", "signal", s.String())
+	case err = <-node.Done():
+		log.Error("gRPC server stopped", "component", "meta", "err", err)
+	}
+	return errors.Join(err, node.Close())
+}
