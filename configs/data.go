@@ -1,0 +1,247 @@
+package configs
+
+import (
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Data is the configuration of a data node (palisade-data).
+type Data struct {
+	// Hostname is advertised to the other nodes, with the ports of the bind
+	// addresses (see HTTPAddr, TCPAddr).
+	Hostname    string             `toml:"hostname"`
+	Meta        DataMetaSection    `toml:"meta"`
+	Data        DataSection        `toml:"data"`
+	HTTP        HTTPSection        `toml:"http"`
+	Cluster     ClusterSection     `toml:"cluster"`
+	Coordinator CoordinatorSection `toml:"coordinator"`
+	Logging     Logging            `toml:"logging"`
+}
+
+// DataMetaSection is the [meta] table of a data node: how it reaches the
+// meta nodes, and where it keeps its copy of the meta state.
+type DataMetaSection struct {
+	// Dir holds the embedded meta store in standalone mode and the last meta
+	// state received from the meta nodes.
+	Dir string `toml:"dir"`
+	// Servers are the gRPC MetaService addresses (host:port) of the meta
+	// nodes; empty means standalone, with an embedded meta store.
+	Servers []string `toml:"servers"`
+	// MetaInternalSharedSecret authenticates node-to-node gRPC and must equal
+	// the meta nodes' internal-shared-secret. It is not [http] shared-secret.
+	MetaInternalSharedSecret string `toml:"meta-internal-shared-secret"`
+	MetaTLSEnabled           bool   `toml:"meta-tls-enabled"`
+	MetaInsecureTLS          bool   `toml:"meta-insecure-tls"`
+	PasswordHashCost         int    `toml:"password-hash-cost"` // bcrypt, embedded meta store
+}
+
+// DataSection is the [data] table: the storage engine.
+type DataSection struct {
+	Dir                     string `toml:"dir"`
+	WALDir                  string `toml:"wal-dir"`
+	IndexVersion            string `toml:"index-version"` // inmem or tsi1
+	QueryLogEnabled         bool   `toml:"query-log-enabled"`
+	CacheMaxMemorySize      uint64 `toml:"cache-max-memory-size"`      // bytes per shard, 0 = unlimited
+	CacheSnapshotMemorySize uint64 `toml:"cache-snapshot-memory-size"` // bytes
+}
+
+// HTTPSection is the [http] table: the client API.
+type HTTPSection struct {
+	BindAddress     string `toml:"bind-address"`
+	AuthEnabled     bool   `toml:"auth-enabled"`
+	PingAuthEnabled bool   `toml:"ping-auth-enabled"`
+	// SharedSecret verifies the JWTs clients send as Bearer tokens; empty
+	// disables Bearer authentication. It is not the internal secret.
+	SharedSecret            string   `toml:"shared-secret"`
+	JWTLeeway               Duration `toml:"jwt-leeway"`
+	MaxBodySize             int      `toml:"max-body-size"`              // bytes, 0 = unlimited
+	MaxConcurrentWriteLimit int      `toml:"max-concurrent-write-limit"` // 0 = unlimited
+	LogEnabled              bool     `toml:"log-enabled"`                // access log
+	WriteTracing            bool     `toml:"write-tracing"`
+	HTTPSEnabled            bool     `toml:"https-enabled"`
+	HTTPSCertificate        string   `toml:"https-certificate"`
+	HTTPSPrivateKey         string   `toml:"https-private-key"` // default: HTTPSCertificate
+	// AuthFailureThreshold is how many failed logins for one user from one
+	// client, within AuthFailureWindow, are answered before 429.
+	AuthFailureThreshold int      `toml:"auth-failure-threshold"`
+	AuthFailureWindow    Duration `toml:"auth-failure-window"`
+	// ShutdownTimeout bounds the wait for in-flight requests at SIGTERM.
+	ShutdownTimeout Duration `toml:"shutdown-timeout"`
+}
+
+// ClusterSection is the [cluster] table: gRPC between data nodes.
+type ClusterSection struct {
+	BindAddress string `toml:"bind-address"`
+}
+
+// CoordinatorSection is the [coordinator] table: writes and queries.
+type CoordinatorSection struct {
+	WriteTimeout         Duration `toml:"write-timeout"`
+	MaxConcurrentQueries int      `toml:"max-concurrent-queries"` // 0 = unlimited
+	QueryTimeout         Duration `toml:"query-timeout"`          // 0 = none
+	LogQueriesAfter      Duration `toml:"log-queries-after"`      // 0 = never
+	MaxSelectPointN      int      `toml:"max-select-point"`       // 0 = unlimited
+	MaxSelectSeriesN     int      `toml:"max-select-series"`      // 0 = unlimited
+	MaxSelectBucketsN    int      `toml:"max-select-buckets"`     // 0 = unlimited
+}
+
+// Data node defaults that are not ports.
+const (
+	DefaultIndexVersion            = "tsi1"
+	DefaultCacheMaxMemorySize      = 1 << 30  // 1 GiB
+	DefaultCacheSnapshotMemorySize = 25 << 20 // 25 MiB
+	DefaultMaxBodySize             = 25000000
+	DefaultAuthFailureThreshold    = 10
+)
+
+// NewData returns a data node configuration holding the defaults. The
+// directories default to $HOME/.palisade/{meta,data,wal}, resolved now.
+func NewData() *Data {
+	return &Data{
+		Hostname: DefaultHostname,
+		Meta: DataMetaSection{
+			Dir:              defaultDir("meta"),
+			Servers:          []string{},
+			PasswordHashCost: DefaultPasswordHashCost,
+		},
+		Data: DataSection{
+			Dir:                     defaultDir("data"),
+			WALDir:                  defaultDir("wal"),
+			IndexVersion:            DefaultIndexVersion,
+			CacheMaxMemorySize:      DefaultCacheMaxMemorySize,
+			CacheSnapshotMemorySize: DefaultCacheSnapshotMemorySize,
+		},
+		HTTP: HTTPSection{
+			BindAddress:          ":" + strconv.Itoa(DefaultHTTPPort),
+			MaxBodySize:          DefaultMaxBodySize,
+			LogEnabled:           true,
+			AuthFailureThreshold: DefaultAuthFailureThreshold,
+			AuthFailureWindow:    Duration(time.Minute),
+			ShutdownTimeout:      Duration(10 * time.Second),
+		},
+		Cluster: ClusterSection{
+			BindAddress: ":" + strconv.Itoa(DefaultClusterPort),
+		},
+		Coordinator: CoordinatorSection{
+			WriteTimeout: Duration(10 * time.Second),
+		},
+		Logging: newLogging(),
+	}
+}
+
+// LoadData returns the defaults, overridden by the TOML file at path (unless
+// path is "") and then by the INFLUXDB_* variables in environ (os.Environ
+// form). It does not call Validate.
+func LoadData(path string, environ []string) (*Data, error) {
+	c := NewData()
+	if path != "" {
+		if err := decodeFile(path, c); err != nil {
+			return nil, err
+		}
+	}
+	if err := applyEnv(c, environ); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate reports every invalid setting; each error is a *KeyError naming
+// the key.
+func (c *Data) Validate() error {
+	var p problems
+	p.hostname("hostname", c.Hostname)
+
+	m := &c.Meta
+	p.dir("meta.dir", m.Dir)
+	p.peerAddrs("meta.servers", m.Servers)
+	p.hashCost("meta.password-hash-cost", m.PasswordHashCost)
+
+	d := &c.Data
+	p.dir("data.dir", d.Dir)
+	p.dir("data.wal-dir", d.WALDir)
+	p.distinctDirs("data.dir", d.Dir, "data.wal-dir", d.WALDir)
+	p.distinctDirs("meta.dir", m.Dir, "data.dir", d.Dir)
+	p.distinctDirs("meta.dir", m.Dir, "data.wal-dir", d.WALDir)
+	switch d.IndexVersion {
+	case "inmem", "tsi1":
+	default:
+		p.add("data.index-version", "%q is not one of inmem, tsi1", d.IndexVersion)
+	}
+	if d.CacheSnapshotMemorySize == 0 {
+		p.add("data.cache-snapshot-memory-size", "must be greater than 0")
+	}
+	if d.CacheMaxMemorySize != 0 && d.CacheSnapshotMemorySize > d.CacheMaxMemorySize {
+		p.add("data.cache-snapshot-memory-size", "%d must not exceed data.cache-max-memory-size (%d)",
+			d.CacheSnapshotMemorySize, d.CacheMaxMemorySize)
+	}
+
+	h := &c.HTTP
+	p.listenAddr("http.bind-address", h.BindAddress)
+	// Using one value for both secrets would let anyone who can sign client
+	// tokens also pass as a cluster node, and the reverse.
+	if h.SharedSecret != "" && h.SharedSecret == m.MetaInternalSharedSecret {
+		p.add("http.shared-secret", "must differ from meta.meta-internal-shared-secret: "+
+			"the first verifies client JWTs, the second protects node-to-node traffic")
+	}
+	p.nonNegativeDuration("http.jwt-leeway", h.JWTLeeway)
+	p.nonNegative("http.max-body-size", h.MaxBodySize)
+	p.nonNegative("http.max-concurrent-write-limit", h.MaxConcurrentWriteLimit)
+	p.https("http.", h.HTTPSEnabled, h.HTTPSCertificate)
+	if h.AuthFailureThreshold < 1 {
+		p.add("http.auth-failure-threshold", "%d must be at least 1", h.AuthFailureThreshold)
+	}
+	if h.AuthFailureWindow <= 0 {
+		p.add("http.auth-failure-window", "%s must be greater than 0", h.AuthFailureWindow)
+	}
+	if h.ShutdownTimeout <= 0 {
+		p.add("http.shutdown-timeout", "%s must be greater than 0", h.ShutdownTimeout)
+	}
+
+	p.listenAddr("cluster.bind-address", c.Cluster.BindAddress)
+	p.distinctListeners("http.bind-address", h.BindAddress, "cluster.bind-address", c.Cluster.BindAddress)
+
+	q := &c.Coordinator
+	if q.WriteTimeout <= 0 {
+		p.add("coordinator.write-timeout", "%s must be greater than 0", q.WriteTimeout)
+	}
+	p.nonNegative("coordinator.max-concurrent-queries", q.MaxConcurrentQueries)
+	p.nonNegativeDuration("coordinator.query-timeout", q.QueryTimeout)
+	p.nonNegativeDuration("coordinator.log-queries-after", q.LogQueriesAfter)
+	p.nonNegative("coordinator.max-select-point", q.MaxSelectPointN)
+	p.nonNegative("coordinator.max-select-series", q.MaxSelectSeriesN)
+	p.nonNegative("coordinator.max-select-buckets", q.MaxSelectBucketsN)
+
+	p.logging(c.Logging)
+	return p.err()
+}
+
+// Standalone reports whether the node runs without meta nodes, with an
+// embedded meta store (meta.servers is empty).
+func (c *Data) Standalone() bool { return len(c.Meta.Servers) == 0 }
+
+// HTTPAddr returns the client API address advertised to other nodes:
+// Hostname with the port of http.bind-address ("" if it has none).
+func (c *Data) HTTPAddr() string { return advertise(c.Hostname, c.HTTP.BindAddress) }
+
+// TCPAddr returns the data-node gRPC address advertised to other nodes:
+// Hostname with the port of cluster.bind-address ("" if it has none).
+func (c *Data) TCPAddr() string { return advertise(c.Hostname, c.Cluster.BindAddress) }
+
+// HTTPSKeyPath returns the private key file: https-private-key, or
+// https-certificate when the key is not set (one PEM file holding both).
+func (h *HTTPSection) HTTPSKeyPath() string {
+	if h.HTTPSPrivateKey != "" {
+		return h.HTTPSPrivateKey
+	}
+	return h.HTTPSCertificate
+}
+
+// Redacted returns a copy of c whose non-empty secrets read "REDACTED", for
+// printing or logging.
+func (c *Data) Redacted() *Data {
+	r := *c
+	r.Meta.Servers = slices.Clone(c.Meta.Servers)
+	redact(&r)
+	return &r
+}

@@ -1,0 +1,226 @@
+package configs
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// EnvPrefix starts the name of every environment variable that overrides a
+// configuration key.
+const EnvPrefix = "INFLUXDB"
+
+// redactedValue replaces secrets in Redacted copies of a configuration.
+const redactedValue = "REDACTED"
+
+// decodeFile decodes the TOML file at path over v, which already holds the
+// defaults. A key that v has no field for is an error naming the key.
+func decodeFile(path string, v any) error {
+	md, err := toml.DecodeFile(path, v)
+	if err != nil {
+		return fmt.Errorf("configs: %s: %w", path, hideSecretInTOMLError(err))
+	}
+	// TOML integers are int64, and the toml package stores a negative one in
+	// an unsigned field by wrapping it around; catch that here.
+	for _, f := range fields(v) {
+		switch f.value.Kind() {
+		case reflect.Uint, reflect.Uint64:
+			if f.value.Uint() > math.MaxInt64 && md.IsDefined(strings.Split(f.key, ".")...) {
+				return fmt.Errorf("configs: %s: %s: %d is negative", path, f.key, int64(f.value.Uint()))
+			}
+		}
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, len(undecoded))
+		for i, k := range undecoded {
+			keys[i] = k.String()
+		}
+		return fmt.Errorf("configs: %s: unknown keys %s (misspelled, or in the wrong section or file?)",
+			path, strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+// hideSecretInTOMLError drops the message of a TOML error about a secret key:
+// the parser may quote the text it could not read, which could be the secret.
+func hideSecretInTOMLError(err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) && isSecretKey(pe.LastKey) {
+		return fmt.Errorf("toml: line %d (last key %q): invalid value (not shown: the key holds a secret)",
+			pe.Position.Line, pe.LastKey)
+	}
+	return err
+}
+
+// isSecretKey reports whether a TOML key (bare or dotted) names a secret.
+func isSecretKey(key string) bool {
+	return strings.Contains(strings.ToLower(key), "secret")
+}
+
+// WriteTOML writes v (a *Meta, a *Data or one of their sections) as TOML that
+// LoadMeta and LoadData read back to the same values. Secrets are written as
+// they are: print c.Redacted() instead of c when the output may be seen.
+func WriteTOML(w io.Writer, v any) error {
+	enc := toml.NewEncoder(w)
+	enc.Indent = ""
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("configs: writing TOML: %w", err)
+	}
+	return nil
+}
+
+// field is one leaf key of a configuration struct.
+type field struct {
+	key    string // dotted TOML key, e.g. "http.auth-enabled"
+	env    string // environment variable, e.g. "INFLUXDB_HTTP_AUTH_ENABLED"
+	secret bool
+	value  reflect.Value // settable
+}
+
+// fields lists the leaf keys of the struct that v points to, in declaration
+// order. Nested structs are TOML tables; Duration and other text types are
+// leaves.
+func fields(v any) []field {
+	var out []field
+	walkFields(reflect.ValueOf(v).Elem(), "", EnvPrefix, &out)
+	return out
+}
+
+var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+func walkFields(rv reflect.Value, keyPrefix, envPrefix string, out *[]field) {
+	rt := rv.Type()
+	for i := range rt.NumField() {
+		sf := rt.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(sf.Tag.Get("toml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = sf.Name
+		}
+		key := keyPrefix + name
+		env := envPrefix + "_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		fv := rv.Field(i)
+		if sf.Type.Kind() == reflect.Struct && !reflect.PointerTo(sf.Type).Implements(textUnmarshalerType) {
+			walkFields(fv, key+".", env, out)
+			continue
+		}
+		*out = append(*out, field{key: key, env: env, secret: isSecretKey(name), value: fv})
+	}
+}
+
+// applyEnv sets the fields of the struct that v points to from environ
+// ("NAME=value" entries, as os.Environ returns; a later entry wins). Empty
+// values count as unset. Every bad value is reported, each error naming its
+// variable.
+func applyEnv(v any, environ []string) error {
+	env := make(map[string]string)
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(name, EnvPrefix+"_") {
+			env[name] = value
+		}
+	}
+	if len(env) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, f := range fields(v) {
+		s, ok := env[f.env]
+		if !ok || s == "" {
+			continue
+		}
+		if err := setText(f.value, s); err != nil {
+			if f.secret {
+				errs = append(errs, fmt.Errorf("%s: invalid value (not shown: the variable holds a secret)", f.env))
+			} else {
+				errs = append(errs, fmt.Errorf("%s: %w", f.env, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// setText parses s into v according to v's type.
+func setText(v reflect.Value, s string) error {
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(s))
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q", s)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, v.Type().Bits())
+		if err != nil {
+			return numError("integer", s, err)
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		// At most 63 bits, like a TOML integer, so that WriteTOML output
+		// can be read back.
+		n, err := strconv.ParseUint(strings.TrimSpace(s), 10, min(v.Type().Bits(), 63))
+		if err != nil {
+			return numError("non-negative integer", s, err)
+		}
+		v.SetUint(n)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("unsupported type %s", v.Type())
+		}
+		list := []string{}
+		for part := range strings.SplitSeq(s, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				list = append(list, part)
+			}
+		}
+		v.Set(reflect.ValueOf(list).Convert(v.Type()))
+	default:
+		return fmt.Errorf("unsupported type %s", v.Type())
+	}
+	return nil
+}
+
+func numError(kind, s string, err error) error {
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("invalid %s %q: out of range", kind, s)
+	}
+	return fmt.Errorf("invalid %s %q", kind, s)
+}
+
+// redact replaces every non-empty secret in the struct that v points to.
+func redact(v any) {
+	for _, f := range fields(v) {
+		if f.secret && f.value.Kind() == reflect.String && f.value.String() != "" {
+			f.value.SetString(redactedValue)
+		}
+	}
+}
+
+// defaultDir returns $HOME/.palisade/<name>, or ./palisade/<name> when there
+// is no home directory.
+func defaultDir(name string) string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return filepath.FromSlash("./palisade/" + name)
+	}
+	return filepath.Join(home, ".palisade", name)
+}

@@ -1,0 +1,176 @@
+package configs
+
+import (
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Default ports, as in InfluxDB Enterprise.
+const (
+	DefaultHTTPPort     = 8086 // data node: client HTTP API
+	DefaultClusterPort  = 8088 // data node: gRPC between data nodes
+	DefaultMetaRaftPort = 8089 // meta node: Raft
+	DefaultMetaRPCPort  = 8091 // meta node: gRPC MetaService
+)
+
+// bcrypt cost bounds (golang.org/x/crypto/bcrypt MinCost, MaxCost) and the default.
+const (
+	MinPasswordHashCost     = 4
+	MaxPasswordHashCost     = 31
+	DefaultPasswordHashCost = 10
+)
+
+// DefaultHostname is the host advertised to other nodes unless configured.
+const DefaultHostname = "localhost"
+
+// minRaftTimeout is the smallest election, heartbeat and leader-lease timeout
+// hashicorp/raft accepts; minCommitTimeout the smallest commit timeout.
+const (
+	minRaftTimeout   = 5 * time.Millisecond
+	minCommitTimeout = time.Millisecond
+)
+
+// Meta is the configuration of a meta node (palisade-meta).
+type Meta struct {
+	// Hostname is advertised to the other nodes, with the ports of the bind
+	// addresses (see RaftAddr, RPCAddr).
+	Hostname string      `toml:"hostname"`
+	Meta     MetaSection `toml:"meta"`
+	Logging  Logging     `toml:"logging"`
+}
+
+// MetaSection is the [meta] table of a meta node.
+type MetaSection struct {
+	Dir             string `toml:"dir"`               // Raft log, snapshots, node state
+	BindAddress     string `toml:"bind-address"`      // Raft
+	HTTPBindAddress string `toml:"http-bind-address"` // gRPC MetaService
+	// Peers are the Raft addresses (host:port) of the meta nodes that form
+	// the cluster; empty means a single-node cluster.
+	Peers []string `toml:"peers"`
+	// InternalSharedSecret authenticates node-to-node gRPC; data nodes set
+	// the same value as [meta] meta-internal-shared-secret. It is not the
+	// secret that signs client JWTs ([http] shared-secret on data nodes).
+	InternalSharedSecret string `toml:"internal-shared-secret"`
+	PasswordHashCost     int    `toml:"password-hash-cost"` // bcrypt
+	HTTPSEnabled         bool   `toml:"https-enabled"`
+	HTTPSCertificate     string `toml:"https-certificate"`
+	HTTPSPrivateKey      string `toml:"https-private-key"` // default: HTTPSCertificate
+	// HTTPSInsecureTLS skips certificate verification when dialing other
+	// meta nodes.
+	HTTPSInsecureTLS   bool     `toml:"https-insecure-tls"`
+	ElectionTimeout    Duration `toml:"election-timeout"`
+	HeartbeatTimeout   Duration `toml:"heartbeat-timeout"`
+	LeaderLeaseTimeout Duration `toml:"leader-lease-timeout"`
+	CommitTimeout      Duration `toml:"commit-timeout"`
+	SnapshotThreshold  uint64   `toml:"snapshot-threshold"` // Raft log entries between snapshots
+}
+
+// Logging is the [logging] table of both node kinds.
+type Logging struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text, json
+}
+
+func newLogging() Logging {
+	return Logging{Level: "info", Format: "text"}
+}
+
+// NewMeta returns a meta node configuration holding the defaults. The
+// directory defaults to $HOME/.palisade/meta-node, resolved now.
+func NewMeta() *Meta {
+	return &Meta{
+		Hostname: DefaultHostname,
+		Meta: MetaSection{
+			Dir:                defaultDir("meta-node"),
+			BindAddress:        ":" + strconv.Itoa(DefaultMetaRaftPort),
+			HTTPBindAddress:    ":" + strconv.Itoa(DefaultMetaRPCPort),
+			Peers:              []string{},
+			PasswordHashCost:   DefaultPasswordHashCost,
+			ElectionTimeout:    Duration(time.Second),
+			HeartbeatTimeout:   Duration(time.Second),
+			LeaderLeaseTimeout: Duration(500 * time.Millisecond),
+			CommitTimeout:      Duration(50 * time.Millisecond),
+			SnapshotThreshold:  8192,
+		},
+		Logging: newLogging(),
+	}
+}
+
+// LoadMeta returns the defaults, overridden by the TOML file at path (unless
+// path is "") and then by the INFLUXDB_* variables in environ (os.Environ
+// form). It does not call Validate.
+func LoadMeta(path string, environ []string) (*Meta, error) {
+	c := NewMeta()
+	if path != "" {
+		if err := decodeFile(path, c); err != nil {
+			return nil, err
+		}
+	}
+	if err := applyEnv(c, environ); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate reports every invalid setting; each error is a *KeyError naming
+// the key.
+func (c *Meta) Validate() error {
+	var p problems
+	m := &c.Meta
+	p.hostname("hostname", c.Hostname)
+	p.dir("meta.dir", m.Dir)
+	p.listenAddr("meta.bind-address", m.BindAddress)
+	p.listenAddr("meta.http-bind-address", m.HTTPBindAddress)
+	p.distinctListeners("meta.bind-address", m.BindAddress, "meta.http-bind-address", m.HTTPBindAddress)
+	p.peerAddrs("meta.peers", m.Peers)
+	p.hashCost("meta.password-hash-cost", m.PasswordHashCost)
+	p.https("meta.", m.HTTPSEnabled, m.HTTPSCertificate)
+
+	// The bounds hashicorp/raft's ValidateConfig enforces, so that a bad
+	// value is reported here with its key rather than at Raft start-up.
+	// The comparisons are made only between values that are valid alone.
+	electionOK := p.atLeast("meta.election-timeout", m.ElectionTimeout, minRaftTimeout)
+	heartbeatOK := p.atLeast("meta.heartbeat-timeout", m.HeartbeatTimeout, minRaftTimeout)
+	leaseOK := p.atLeast("meta.leader-lease-timeout", m.LeaderLeaseTimeout, minRaftTimeout)
+	p.atLeast("meta.commit-timeout", m.CommitTimeout, minCommitTimeout)
+	if leaseOK && heartbeatOK && m.LeaderLeaseTimeout > m.HeartbeatTimeout {
+		p.add("meta.leader-lease-timeout", "%s must not exceed meta.heartbeat-timeout (%s)",
+			m.LeaderLeaseTimeout, m.HeartbeatTimeout)
+	}
+	if electionOK && heartbeatOK && m.ElectionTimeout < m.HeartbeatTimeout {
+		p.add("meta.election-timeout", "%s must not be less than meta.heartbeat-timeout (%s)",
+			m.ElectionTimeout, m.HeartbeatTimeout)
+	}
+	if m.SnapshotThreshold == 0 {
+		p.add("meta.snapshot-threshold", "must be greater than 0")
+	}
+	p.logging(c.Logging)
+	return p.err()
+}
+
+// RaftAddr returns the Raft address advertised to other meta nodes:
+// Hostname with the port of meta.bind-address ("" if it has none).
+func (c *Meta) RaftAddr() string { return advertise(c.Hostname, c.Meta.BindAddress) }
+
+// RPCAddr returns the gRPC MetaService address advertised to other nodes:
+// Hostname with the port of meta.http-bind-address ("" if it has none).
+func (c *Meta) RPCAddr() string { return advertise(c.Hostname, c.Meta.HTTPBindAddress) }
+
+// HTTPSKeyPath returns the private key file: https-private-key, or
+// https-certificate when the key is not set (one PEM file holding both).
+func (m *MetaSection) HTTPSKeyPath() string {
+	if m.HTTPSPrivateKey != "" {
+		return m.HTTPSPrivateKey
+	}
+	return m.HTTPSCertificate
+}
+
+// Redacted returns a copy of c whose non-empty secrets read "REDACTED", for
+// printing or logging.
+func (c *Meta) Redacted() *Meta {
+	r := *c
+	r.Meta.Peers = slices.Clone(c.Meta.Peers)
+	redact(&r)
+	return &r
+}

@@ -1,0 +1,268 @@
+package configs
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// keyErrors flattens the KeyErrors of a Validate error.
+func keyErrors(t *testing.T, err error) []*KeyError {
+	t.Helper()
+	var out []*KeyError
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var ke *KeyError
+		if !errors.As(err, &ke) {
+			t.Errorf("error %q is not a *KeyError", err)
+			return
+		}
+		out = append(out, ke)
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+// checkValidate checks that err holds exactly one problem, for key, whose
+// message starts with the key and contains msg; or no problem if key is "".
+func checkValidate(t *testing.T, err error, key, msg string) {
+	t.Helper()
+	kes := keyErrors(t, err)
+	if key == "" {
+		if err != nil {
+			t.Errorf("Validate() = %v, want nil", err)
+		}
+		return
+	}
+	if len(kes) != 1 {
+		t.Fatalf("Validate() = %v, want one error for %s", err, key)
+	}
+	if kes[0].Key != key {
+		t.Errorf("error is for %s, want %s: %v", kes[0].Key, key, err)
+	}
+	if !strings.HasPrefix(err.Error(), key+": ") || !strings.Contains(err.Error(), msg) {
+		t.Errorf("Validate() = %q, want %q followed by text containing %q", err, key+": ", msg)
+	}
+}
+
+func TestMetaValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		modify func(c *Meta)
+		key    string // "" when valid
+		msg    string
+	}{
+		{"defaults", func(c *Meta) {}, "", ""},
+		{"hostname empty", func(c *Meta) { c.Hostname = "" }, "hostname", "must not be empty"},
+		{"hostname with port", func(c *Meta) { c.Hostname = "meta-1:8089" }, "hostname", "without a port"},
+		{"hostname with space", func(c *Meta) { c.Hostname = "meta 1" }, "hostname", "not a host name"},
+		{"hostname IPv6", func(c *Meta) { c.Hostname = "fd00::1" }, "", ""},
+		{"hostname bracketed IPv6", func(c *Meta) { c.Hostname = "[fd00::1]" }, "hostname", "not a host name"},
+		{"dir empty", func(c *Meta) { c.Meta.Dir = " " }, "meta.dir", "must not be empty"},
+		{"bind-address no port", func(c *Meta) { c.Meta.BindAddress = "localhost" }, "meta.bind-address", "missing port"},
+		{"bind-address port name", func(c *Meta) { c.Meta.BindAddress = ":raft" }, "meta.bind-address", "not a number"},
+		{"bind-address port too big", func(c *Meta) { c.Meta.BindAddress = ":65536" }, "meta.bind-address", "0..65535"},
+		{"bind-address IPv6", func(c *Meta) { c.Meta.BindAddress = "[::1]:8089" }, "", ""},
+		{"bind-address port 0", func(c *Meta) { c.Meta.BindAddress = "127.0.0.1:0"; c.Meta.HTTPBindAddress = "127.0.0.1:0" }, "", ""},
+		{"http-bind-address empty", func(c *Meta) { c.Meta.HTTPBindAddress = "" }, "meta.http-bind-address", "missing port"},
+		{"same port twice", func(c *Meta) { c.Meta.HTTPBindAddress = "127.0.0.1:8089" }, "meta.http-bind-address", "same port as meta.bind-address"},
+		{"same port, different hosts", func(c *Meta) {
+			c.Meta.BindAddress = "10.0.0.1:8089"
+			c.Meta.HTTPBindAddress = "10.0.0.2:8089"
+		}, "", ""},
+		{"peers", func(c *Meta) { c.Meta.Peers = []string{"m1:8089", "10.0.0.2:8089", "[fd00::3]:8089"} }, "", ""},
+		{"peer without port", func(c *Meta) { c.Meta.Peers = []string{"m1"} }, "meta.peers", `"m1" is not host:port`},
+		{"peer without host", func(c *Meta) { c.Meta.Peers = []string{":8089"} }, "meta.peers", "has no host"},
+		{"peer with space", func(c *Meta) { c.Meta.Peers = []string{"m1:8089", " m2:8089"} }, "meta.peers", `" m2" is not a host name`},
+		{"peer port 0", func(c *Meta) { c.Meta.Peers = []string{"m1:0"} }, "meta.peers", "port 0"},
+		{"peer bad port", func(c *Meta) { c.Meta.Peers = []string{"m1:x"} }, "meta.peers", "not a number"},
+		{"duplicate peers", func(c *Meta) { c.Meta.Peers = []string{"m1:8089", "M1:8089"} }, "meta.peers", "listed twice"},
+		{"hash cost 3", func(c *Meta) { c.Meta.PasswordHashCost = 3 }, "meta.password-hash-cost", "3 is out of range 4..31"},
+		{"hash cost 32", func(c *Meta) { c.Meta.PasswordHashCost = 32 }, "meta.password-hash-cost", "32 is out of range 4..31"},
+		{"hash cost 4", func(c *Meta) { c.Meta.PasswordHashCost = 4 }, "", ""},
+		{"hash cost 31", func(c *Meta) { c.Meta.PasswordHashCost = 31 }, "", ""},
+		{"https without certificate", func(c *Meta) { c.Meta.HTTPSEnabled = true; c.Meta.HTTPSPrivateKey = "k.pem" },
+			"meta.https-certificate", "meta.https-enabled"},
+		{"https with certificate only", func(c *Meta) { c.Meta.HTTPSEnabled = true; c.Meta.HTTPSCertificate = "c.pem" }, "", ""},
+		{"election-timeout 0", func(c *Meta) { c.Meta.ElectionTimeout = 0 }, "meta.election-timeout", "too short"},
+		{"election-timeout below heartbeat", func(c *Meta) { c.Meta.ElectionTimeout = Duration(900 * time.Millisecond) },
+			"meta.election-timeout", "not be less than meta.heartbeat-timeout"},
+		{"heartbeat-timeout 4ms", func(c *Meta) { c.Meta.HeartbeatTimeout = Duration(4 * time.Millisecond) },
+			"meta.heartbeat-timeout", "too short (minimum 5ms)"},
+		{"leader-lease-timeout negative", func(c *Meta) { c.Meta.LeaderLeaseTimeout = Duration(-time.Second) },
+			"meta.leader-lease-timeout", "too short"},
+		{"leader-lease above heartbeat", func(c *Meta) { c.Meta.LeaderLeaseTimeout = Duration(1001 * time.Millisecond) },
+			"meta.leader-lease-timeout", "must not exceed meta.heartbeat-timeout (1s)"},
+		{"leader-lease equal to heartbeat", func(c *Meta) { c.Meta.LeaderLeaseTimeout = c.Meta.HeartbeatTimeout }, "", ""},
+		{"commit-timeout 0", func(c *Meta) { c.Meta.CommitTimeout = 0 }, "meta.commit-timeout", "too short (minimum 1ms)"},
+		{"short test timings", func(c *Meta) {
+			c.Meta.ElectionTimeout = Duration(50 * time.Millisecond)
+			c.Meta.HeartbeatTimeout = Duration(50 * time.Millisecond)
+			c.Meta.LeaderLeaseTimeout = Duration(50 * time.Millisecond)
+			c.Meta.CommitTimeout = Duration(5 * time.Millisecond)
+		}, "", ""},
+		{"snapshot-threshold 0", func(c *Meta) { c.Meta.SnapshotThreshold = 0 }, "meta.snapshot-threshold", "greater than 0"},
+		{"logging level", func(c *Meta) { c.Logging.Level = "verbose" }, "logging.level", `"verbose" is not one of`},
+		{"logging format", func(c *Meta) { c.Logging.Format = "logfmt" }, "logging.format", `"logfmt" is not one of`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := NewMeta()
+			tt.modify(c)
+			checkValidate(t, c.Validate(), tt.key, tt.msg)
+		})
+	}
+}
+
+func TestMetaValidateReportsAll(t *testing.T) {
+	t.Parallel()
+	c := NewMeta()
+	c.Meta.PasswordHashCost = 0
+	c.Meta.BindAddress = "nope"
+	c.Logging.Level = ""
+	var keys []string
+	for _, ke := range keyErrors(t, c.Validate()) {
+		keys = append(keys, ke.Key)
+	}
+	want := []string{"meta.bind-address", "meta.password-hash-cost", "logging.level"}
+	if !slices.Equal(keys, want) {
+		t.Errorf("keys = %v, want %v", keys, want)
+	}
+}
+
+func TestDataValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		modify func(c *Data)
+		key    string // "" when valid
+		msg    string
+	}{
+		{"defaults", func(c *Data) {}, "", ""},
+		{"hostname empty", func(c *Data) { c.Hostname = "" }, "hostname", "must not be empty"},
+		{"hostname with port", func(c *Data) { c.Hostname = "data-1:8086" }, "hostname", "without a port"},
+		{"meta.dir empty", func(c *Data) { c.Meta.Dir = "" }, "meta.dir", "must not be empty"},
+		{"meta.servers", func(c *Data) { c.Meta.Servers = []string{"m1:8091", "m2:8091"} }, "", ""},
+		{"meta.servers bad", func(c *Data) { c.Meta.Servers = []string{"m1"} }, "meta.servers", `"m1" is not host:port`},
+		{"meta.servers duplicate", func(c *Data) { c.Meta.Servers = []string{"m1:8091", "m1:8091"} }, "meta.servers", "listed twice"},
+		{"meta.password-hash-cost", func(c *Data) { c.Meta.PasswordHashCost = 3 }, "meta.password-hash-cost", "3 is out of range 4..31"},
+		{"data.dir empty", func(c *Data) { c.Data.Dir = "" }, "data.dir", "must not be empty"},
+		{"data.wal-dir empty", func(c *Data) { c.Data.WALDir = "" }, "data.wal-dir", "must not be empty"},
+		{"wal-dir equals dir", func(c *Data) { c.Data.Dir = "/x/data"; c.Data.WALDir = "/x/data/" }, "data.wal-dir", "also data.dir"},
+		{"data.dir equals meta.dir", func(c *Data) { c.Data.Dir = c.Meta.Dir }, "data.dir", "also meta.dir"},
+		{"index-version", func(c *Data) { c.Data.IndexVersion = "tsi2" }, "data.index-version", `"tsi2" is not one of inmem, tsi1`},
+		{"index-version inmem", func(c *Data) { c.Data.IndexVersion = "inmem" }, "", ""},
+		{"cache snapshot 0", func(c *Data) { c.Data.CacheSnapshotMemorySize = 0 }, "data.cache-snapshot-memory-size", "greater than 0"},
+		{"cache snapshot above max", func(c *Data) { c.Data.CacheMaxMemorySize = 1 << 20 }, "data.cache-snapshot-memory-size",
+			"must not exceed data.cache-max-memory-size"},
+		{"cache max unlimited", func(c *Data) { c.Data.CacheMaxMemorySize = 0 }, "", ""},
+		{"http.bind-address", func(c *Data) { c.HTTP.BindAddress = "8086" }, "http.bind-address", "missing port"},
+		{"shared-secret equals internal secret", func(c *Data) {
+			c.HTTP.SharedSecret = "same"
+			c.Meta.MetaInternalSharedSecret = "same"
+		}, "http.shared-secret", "must differ from meta.meta-internal-shared-secret"},
+		{"different secrets", func(c *Data) {
+			c.HTTP.SharedSecret = "jwt"
+			c.Meta.MetaInternalSharedSecret = "internal"
+		}, "", ""},
+		{"jwt-leeway negative", func(c *Data) { c.HTTP.JWTLeeway = Duration(-time.Second) }, "http.jwt-leeway", "must not be negative"},
+		{"max-body-size negative", func(c *Data) { c.HTTP.MaxBodySize = -1 }, "http.max-body-size", "must not be negative"},
+		{"max-body-size unlimited", func(c *Data) { c.HTTP.MaxBodySize = 0 }, "", ""},
+		{"max-concurrent-write-limit negative", func(c *Data) { c.HTTP.MaxConcurrentWriteLimit = -1 },
+			"http.max-concurrent-write-limit", "must not be negative"},
+		{"https without certificate", func(c *Data) { c.HTTP.HTTPSEnabled = true }, "http.https-certificate", "http.https-enabled"},
+		{"https with certificate", func(c *Data) { c.HTTP.HTTPSEnabled = true; c.HTTP.HTTPSCertificate = "c.pem" }, "", ""},
+		{"auth-failure-threshold 0", func(c *Data) { c.HTTP.AuthFailureThreshold = 0 }, "http.auth-failure-threshold", "at least 1"},
+		{"auth-failure-window 0", func(c *Data) { c.HTTP.AuthFailureWindow = 0 }, "http.auth-failure-window", "greater than 0"},
+		{"shutdown-timeout 0", func(c *Data) { c.HTTP.ShutdownTimeout = 0 }, "http.shutdown-timeout", "greater than 0"},
+		{"cluster.bind-address", func(c *Data) { c.Cluster.BindAddress = ":x" }, "cluster.bind-address", "not a number"},
+		{"cluster port equals http port", func(c *Data) { c.Cluster.BindAddress = "0.0.0.0:8086" }, "cluster.bind-address",
+			"same port as http.bind-address"},
+		{"write-timeout 0", func(c *Data) { c.Coordinator.WriteTimeout = 0 }, "coordinator.write-timeout", "greater than 0"},
+		{"max-concurrent-queries", func(c *Data) { c.Coordinator.MaxConcurrentQueries = -1 }, "coordinator.max-concurrent-queries", "negative"},
+		{"query-timeout", func(c *Data) { c.Coordinator.QueryTimeout = -1 }, "coordinator.query-timeout", "negative"},
+		{"log-queries-after", func(c *Data) { c.Coordinator.LogQueriesAfter = -1 }, "coordinator.log-queries-after", "negative"},
+		{"max-select-point", func(c *Data) { c.Coordinator.MaxSelectPointN = -1 }, "coordinator.max-select-point", "negative"},
+		{"max-select-series", func(c *Data) { c.Coordinator.MaxSelectSeriesN = -1 }, "coordinator.max-select-series", "negative"},
+		{"max-select-buckets", func(c *Data) { c.Coordinator.MaxSelectBucketsN = -1 }, "coordinator.max-select-buckets", "negative"},
+		{"logging level", func(c *Data) { c.Logging.Level = "INFO" }, "logging.level", `"INFO" is not one of`},
+		{"logging format", func(c *Data) { c.Logging.Format = "" }, "logging.format", `"" is not one of`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := NewData()
+			tt.modify(c)
+			checkValidate(t, c.Validate(), tt.key, tt.msg)
+		})
+	}
+}
+
+// No Validate error may show a secret, whatever else is wrong.
+func TestValidateHidesSecrets(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr3t-VALUE"
+	m := NewMeta()
+	m.Meta.InternalSharedSecret = secret
+	m.Meta.PasswordHashCost = 0
+	d := NewData()
+	d.Meta.MetaInternalSharedSecret = secret
+	d.HTTP.SharedSecret = secret
+	d.HTTP.BindAddress = ""
+	for _, err := range []error{m.Validate(), d.Validate()} {
+		if err == nil {
+			t.Fatal("no error")
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q contains the secret", err)
+		}
+	}
+}
+
+func TestHTTPSKeyPath(t *testing.T) {
+	t.Parallel()
+	m := MetaSection{HTTPSCertificate: "both.pem"}
+	h := HTTPSection{HTTPSCertificate: "cert.pem", HTTPSPrivateKey: "key.pem"}
+	if got := m.HTTPSKeyPath(); got != "both.pem" {
+		t.Errorf("meta: HTTPSKeyPath() = %q, want the certificate file", got)
+	}
+	if got := h.HTTPSKeyPath(); got != "key.pem" {
+		t.Errorf("http: HTTPSKeyPath() = %q, want key.pem", got)
+	}
+}
+
+func TestAdvertisedAddrs(t *testing.T) {
+	t.Parallel()
+	m := NewMeta()
+	m.Hostname = "fd00::1"
+	m.Meta.BindAddress = "0.0.0.0:7089"
+	m.Meta.HTTPBindAddress = "10.1.1.1:7091"
+	if got, want := m.RaftAddr(), "[fd00::1]:7089"; got != want {
+		t.Errorf("RaftAddr() = %q, want %q", got, want)
+	}
+	if got, want := m.RPCAddr(), "[fd00::1]:7091"; got != want {
+		t.Errorf("RPCAddr() = %q, want %q", got, want)
+	}
+	m.Meta.BindAddress = "no-port"
+	if got := m.RaftAddr(); got != "" {
+		t.Errorf("RaftAddr() with an invalid bind-address = %q, want empty", got)
+	}
+	d := NewData()
+	d.Hostname = "data-1"
+	d.HTTP.BindAddress = "127.0.0.1:0"
+	if got, want := d.HTTPAddr(), "data-1:0"; got != want {
+		t.Errorf("HTTPAddr() = %q, want %q", got, want)
+	}
+}
