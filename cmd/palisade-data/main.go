@@ -1,0 +1,93 @@
+// Command palisade-data runs a Palisade data node: the InfluxDB 1.x HTTP API
+// on the embedded InfluxDB storage engine. With no [meta] servers it runs
+// standalone, with an embedded meta store.
+//
+//	palisade-data [run] [-config data.toml] [-hostname h]
+//	palisade-data config      print the default configuration
+//	palisade-data version
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
+	"github.com/palisade-db/palisade/internal/logging"
+	"github.com/palisade-db/palisade/internal/version"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "palisade-data:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runNode(args, stderr)
+	case "config":
+		return configs.WriteTOML(stdout, configs.NewData())
+	case "version":
+		fmt.Fprintln(stdout, "palisade-data", version.Version, "(InfluxDB API", version.InfluxDBVersion+")")
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (want run, config or version)", cmd)
+	}
+}
+
+func runNode(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("palisade-data", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "TOML config file (default: built-in defaults)")
+	hostname := fs.String("hostname", "", "override hostname (advertised to the meta cluster)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := configs.LoadData(*path, os.Environ())
+	if err != nil {
+		return err
+	}
+	if *hostname != "" {
+		cfg.Hostname = *hostname
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, cfg.Logging.Level, cfg.Logging.Format)
+	if err != nil {
+		return err
+	}
+	syscall.Umask(0o077) // state files hold hashes and secrets
+
+	engineLog := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(stderr), zapcore.WarnLevel))
+	node, err := data.Open(cfg, data.Options{
+		Logger:        log,
+		AdminUser:     os.Getenv("INFLUXDB_ADMIN_USER"),
+		AdminPassword: os.Getenv("INFLUXDB_ADMIN_PASSWORD"),
+		EngineLogger:  engineLog,
+	})
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	log.Info("shutting down", "component", "data", "signal", s.String())
+	return errors.Join(node.Close())
+}

@@ -1,0 +1,267 @@
+package httpd
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxdb/query"
+	"github.com/influxdata/influxql"
+
+	"github.com/palisade-db/palisade/auth"
+)
+
+// serveQuery answers /query (GET and POST). The order of the checks is
+// InfluxDB's, which COMPAT.md fixes: authenticate (401/429), read q and
+// params (400), parse (400), authorize the whole query (403), then run it.
+// From then on the status is 200 and statement errors are in the body.
+func (h *Handler) serveQuery(w *respWriter, r *http.Request) {
+	u, mode, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+
+	text, err := queryText(r)
+	if err != nil {
+		h.httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if text == "" {
+		h.httpError(w, http.StatusBadRequest, `missing required parameter "q"`)
+		return
+	}
+	p := influxql.NewParser(strings.NewReader(text))
+	if raw := r.FormValue("params"); raw != "" {
+		params, msg := parseParams(raw)
+		if msg != "" {
+			h.httpError(w, http.StatusBadRequest, msg)
+			return
+		}
+		p.SetParams(params)
+	}
+	q, err := p.ParseQuery()
+	if err != nil {
+		h.httpError(w, http.StatusBadRequest, "error parsing query: "+err.Error())
+		return
+	}
+
+	db := r.FormValue("db")
+	switch mode {
+	case authBootstrap:
+		if !auth.IsAdminBootstrap(q) {
+			h.authError(w, auth.ErrCreateAdminFirst)
+			return
+		}
+	case authOn:
+		if err := auth.AuthorizeQuery(u, q, db); err != nil {
+			h.authError(w, err)
+			return
+		}
+	}
+
+	chunked := r.FormValue("chunked") == "true"
+	chunkSize := DefaultChunkSize
+	if chunked {
+		if n, err := strconv.ParseInt(r.FormValue("chunk_size"), 10, 64); err == nil && n > 0 {
+			chunkSize = int(min(n, math.MaxInt32))
+		}
+	}
+	opts := query.ExecutionOptions{
+		Database:         db,
+		RetentionPolicy:  r.FormValue("rp"),
+		Authorizer:       query.OpenAuthorizer,
+		CoarseAuthorizer: coarseAuthorizer(mode, u),
+		ChunkSize:        chunkSize,
+		// The engine adds a deprecation warning to a statement that changes
+		// something when it comes in a GET, as InfluxDB 1.8 does.
+		ReadOnly: r.Method == http.MethodGet,
+		Quiet:    true,
+	}
+
+	if r.FormValue("async") == "true" {
+		results := h.eng.ExecuteQuery(q, opts, nil)
+		go h.drainAsync(results)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+
+	// The query is interrupted, and its results no longer sent, when the
+	// client goes away.
+	abort := make(chan struct{})
+	stop := context.AfterFunc(r.Context(), func() { close(abort) })
+	defer stop()
+	opts.AbortCh = abort
+	results := h.eng.ExecuteQuery(q, opts, abort)
+
+	f := negotiate(r.Header["Accept"])
+	enc := f.newEncoder(r.FormValue("pretty") == "true")
+	hdr := w.Header()
+	hdr["Content-Type"] = f.contentType
+	var out io.Writer = w
+	var gz *gzip.Writer
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		hdr["Content-Encoding"] = hdrGzip
+		hdr["Vary"] = hdrVary
+		gz = getGzipWriter(w)
+		defer putGzipWriter(gz)
+		out = gz
+	}
+	// Send the status now, as InfluxDB does, so that the client knows the
+	// query was accepted while it runs.
+	w.WriteHeader(http.StatusOK)
+	w.Flush()
+
+	epoch := strings.TrimSpace(r.FormValue("epoch"))
+	var merged []*query.Result
+	var werr error
+	for res := range results { // always to the end: the engine waits for us
+		if res == nil || werr != nil {
+			continue
+		}
+		if epoch != "" {
+			convertEpoch(res, epoch)
+		}
+		if !chunked {
+			merged = mergeResult(merged, res)
+			continue
+		}
+		werr = enc.encode(out, []*query.Result{res})
+		if werr == nil && gz != nil {
+			werr = gz.Flush()
+		}
+		w.Flush()
+	}
+	if !chunked && werr == nil {
+		_ = enc.encode(out, merged) // an error here means the client is gone
+	}
+}
+
+// queryText is the q parameter: from the URL or a form body, or a file
+// called q in a multipart body.
+func queryText(r *http.Request) (string, error) {
+	if q := strings.TrimSpace(r.FormValue("q")); q != "" {
+		return q, nil
+	}
+	if r.MultipartForm == nil {
+		return "", nil
+	}
+	fhs := r.MultipartForm.File["q"]
+	if len(fhs) == 0 {
+		return "", nil
+	}
+	f, err := fhs[0].Open()
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// parseParams decodes the params parameter, a JSON object whose members
+// become the query's $variables. Numbers with a '.' become float64, others
+// int64, as in InfluxDB. A non-empty msg is the 400 to answer with.
+func parseParams(raw string) (params map[string]any, msg string) {
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&params); err != nil {
+		return nil, "error parsing query parameters: " + err.Error()
+	}
+	for k, v := range params {
+		n, ok := v.(json.Number)
+		if !ok {
+			continue
+		}
+		var err error
+		if strings.Contains(string(n), ".") {
+			params[k], err = n.Float64()
+		} else {
+			params[k], err = n.Int64()
+		}
+		if err != nil {
+			return nil, "error parsing json value: " + err.Error()
+		}
+	}
+	return params, ""
+}
+
+// drainAsync reads the results of an async query, which nobody waits for,
+// and logs its errors.
+func (h *Handler) drainAsync(results <-chan *query.Result) {
+	for res := range results {
+		if res != nil && res.Err != nil && !errors.Is(res.Err, query.ErrNotExecuted) {
+			h.logger.Info("async query failed", "statement_id", res.StatementID, "err", res.Err)
+		}
+	}
+}
+
+// mergeResult adds r to the results of a non-chunked response. The engine
+// sends a statement's result in pieces of at most ChunkSize points; the
+// pieces of one statement are put back together: rows that continue the last
+// series get their values appended to it, other rows are added after it. An
+// error replaces what the statement had produced.
+func mergeResult(rs []*query.Result, r *query.Result) []*query.Result {
+	if len(rs) == 0 || rs[len(rs)-1].StatementID != r.StatementID {
+		return append(rs, r)
+	}
+	if r.Err != nil {
+		rs[len(rs)-1] = r
+		return rs
+	}
+	cur := rs[len(rs)-1]
+	n := 0
+	if len(cur.Series) > 0 {
+		tail := cur.Series[len(cur.Series)-1]
+		for _, row := range r.Series {
+			if !tail.SameSeries(row) {
+				break
+			}
+			tail.Values = append(tail.Values, row.Values...)
+			tail.Partial = row.Partial
+			n++
+		}
+	}
+	cur.Series = append(cur.Series, r.Series[n:]...)
+	cur.Messages = append(cur.Messages, r.Messages...)
+	cur.Partial = r.Partial
+	return rs
+}
+
+// convertEpoch replaces the time column of r's rows (a time.Time) by an
+// integer count of the epoch's unit since 1970: h, m, s, ms, u or µ;
+// anything else means nanoseconds.
+func convertEpoch(r *query.Result, epoch string) {
+	div := int64(1)
+	switch epoch {
+	case "h":
+		div = int64(time.Hour)
+	case "m":
+		div = int64(time.Minute)
+	case "s":
+		div = int64(time.Second)
+	case "ms":
+		div = int64(time.Millisecond)
+	case "u", "µ":
+		div = int64(time.Microsecond)
+	}
+	for _, row := range r.Series {
+		for _, vals := range row.Values {
+			if len(vals) == 0 {
+				continue
+			}
+			if t, ok := vals[0].(time.Time); ok {
+				vals[0] = t.UnixNano() / div
+			}
+		}
+	}
+}

@@ -1,0 +1,311 @@
+package httpd
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/influxdata/influxdb"
+	"github.com/influxdata/influxdb/models"
+	"github.com/influxdata/influxdb/tsdb"
+
+	"github.com/palisade-db/palisade/auth"
+)
+
+// serveWriteV1 answers /write: db, rp, precision (n, ns, u, ms, s, m, h)
+// and consistency (any, one, quorum, all) from the URL.
+func (h *Handler) serveWriteV1(w *respWriter, r *http.Request) {
+	if !h.acquireWriteSlot(w, r) {
+		return
+	}
+	defer h.releaseWriteSlot()
+	u, mode, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	raw := r.URL.RawQuery
+	precision, _ := queryValue(raw, "precision")
+	switch precision {
+	case "ns":
+		precision = "n"
+	case "", "n", "u", "ms", "s", "m", "h":
+	default:
+		h.httpError(w, http.StatusBadRequest, fmt.Sprintf("invalid precision %q (use n, u, ms, s, m or h)", precision))
+		return
+	}
+	db, _ := queryValue(raw, "db")
+	rp, _ := queryValue(raw, "rp")
+	h.serveWrite(w, r, u, mode, db, rp, precision)
+}
+
+// serveWriteV2 answers the 2.x compatibility /api/v2/write: bucket is
+// "db/rp" or "db" (the default policy), org is ignored, precision is ns, us,
+// ms or s, and credentials come as "Authorization: Token user:password"
+// (or any other 1.x way).
+func (h *Handler) serveWriteV2(w *respWriter, r *http.Request) {
+	if !h.acquireWriteSlot(w, r) {
+		return
+	}
+	defer h.releaseWriteSlot()
+	u, mode, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	raw := r.URL.RawQuery
+	precision, _ := queryValue(raw, "precision")
+	switch precision {
+	case "ns":
+		precision = "n"
+	case "us":
+		precision = "u"
+	case "", "ms", "s":
+	default:
+		h.httpError(w, http.StatusBadRequest, fmt.Sprintf("invalid precision %q (use ns, us, ms or s)", precision))
+		return
+	}
+	bucket, _ := queryValue(raw, "bucket")
+	db, rp, _ := strings.Cut(bucket, "/")
+	h.serveWrite(w, r, u, mode, db, rp, precision)
+}
+
+// serveWrite checks the database and the user's right to write to it, reads
+// and parses the body, and writes the points. A body with any malformed line
+// is refused whole: nothing is written.
+func (h *Handler) serveWrite(w *respWriter, r *http.Request, u *auth.User, mode authMode, db, rp, precision string) {
+	if db == "" {
+		h.httpError(w, http.StatusBadRequest, "database is required")
+		return
+	}
+	if h.eng.Database(db) == nil {
+		h.httpError(w, http.StatusNotFound, fmt.Sprintf("database not found: %q", db))
+		return
+	}
+	switch mode {
+	case authBootstrap:
+		h.httpError(w, http.StatusForbidden, fmt.Sprintf("user is required to write to database %q", db))
+		return
+	case authOn:
+		if err := auth.AuthorizeWrite(u, db); err != nil {
+			h.authError(w, err)
+			return
+		}
+	}
+
+	consistency := models.ConsistencyLevelOne
+	if level, _ := queryValue(r.URL.RawQuery, "consistency"); level != "" {
+		var err error
+		if consistency, err = models.ParseConsistencyLevel(level); err != nil {
+			h.httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+
+	if h.cfg.MaxBodySize > 0 && r.ContentLength > int64(h.cfg.MaxBodySize) {
+		h.httpError(w, http.StatusRequestEntityTooLarge, msgTooLarge)
+		return
+	}
+	buf := getBodyBuf()
+	body, err := h.readBody(r, *buf)
+	if err != nil {
+		putBodyBuf(buf, body)
+		if errors.Is(err, errBodyTooLarge) {
+			h.httpError(w, http.StatusRequestEntityTooLarge, msgTooLarge)
+		} else {
+			h.httpError(w, http.StatusBadRequest, err.Error())
+		}
+		return
+	}
+
+	points, err := models.ParsePointsWithPrecision(body, time.Now().UTC(), precision)
+	if err != nil {
+		putBodyBuf(buf, body)
+		h.httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if len(points) == 0 {
+		putBodyBuf(buf, body)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if err := h.eng.WritePoints(db, rp, consistency, engineUser(u), points); err != nil {
+		// The buffer is not reused: a shard write may still be reading the
+		// points (see Engine.WritePoints).
+		h.writePointsError(w, err)
+		return
+	}
+	putBodyBuf(buf, body)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// writePointsError answers a failed WritePoints: 400 for a field type
+// conflict or a partial write, 403 for an authorization failure, 500
+// otherwise, as InfluxDB does.
+func (h *Handler) writePointsError(w *respWriter, err error) {
+	var pwe tsdb.PartialWriteError
+	var ppwe *tsdb.PartialWriteError
+	switch {
+	case influxdb.IsClientError(err), errors.As(err, &pwe), errors.As(err, &ppwe):
+		h.httpError(w, http.StatusBadRequest, err.Error())
+	case influxdb.IsAuthorizationError(err):
+		h.httpError(w, http.StatusForbidden, err.Error())
+	default:
+		h.httpError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+// acquireWriteSlot waits for one of the MaxConcurrentWriteLimit slots. It
+// fails (and answers 503) only when the client goes away while waiting.
+func (h *Handler) acquireWriteSlot(w *respWriter, r *http.Request) bool {
+	if h.writeSlots == nil {
+		return true
+	}
+	select {
+	case h.writeSlots <- struct{}{}:
+		return true
+	case <-r.Context().Done():
+		h.httpError(w, http.StatusServiceUnavailable, "request throttled: client went away while waiting")
+		return false
+	}
+}
+
+func (h *Handler) releaseWriteSlot() {
+	if h.writeSlots != nil {
+		<-h.writeSlots
+	}
+}
+
+// msgTooLarge is InfluxDB's 413 message (http.StatusText).
+var msgTooLarge = http.StatusText(http.StatusRequestEntityTooLarge)
+
+var errBodyTooLarge = errors.New("httpd: body larger than max-body-size")
+
+// Body buffers. A buffer larger than maxPooledBody is left to the garbage
+// collector rather than kept for the next request.
+const (
+	initialBodyBuf = 64 << 10
+	maxPooledBody  = 16 << 20
+	// maxPreGrow bounds what a Content-Length alone makes us allocate when
+	// there is no MaxBodySize.
+	maxPreGrow = 32 << 20
+	minRead    = 32 << 10
+)
+
+var bodyPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, initialBodyBuf)
+	return &b
+}}
+
+func getBodyBuf() *[]byte { return bodyPool.Get().(*[]byte) }
+
+// putBodyBuf pools b (which grew from *p) for the next request.
+func putBodyBuf(p *[]byte, b []byte) {
+	if cap(b) > maxPooledBody {
+		return
+	}
+	*p = b[:0]
+	bodyPool.Put(p)
+}
+
+// readBody reads r's body into dst, decompressing it when it is gzip. The
+// result is at most MaxBodySize bytes, after decompression; more gives
+// errBodyTooLarge.
+func (h *Handler) readBody(r *http.Request, dst []byte) ([]byte, error) {
+	dst = dst[:0]
+	if r.Body == nil {
+		return dst, nil
+	}
+	var src io.Reader = r.Body
+	if strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip") {
+		zr, err := getGzipReader(r.Body)
+		if err != nil {
+			return dst, err
+		}
+		defer gzipReaderPool.Put(zr)
+		src = zr
+	} else if n := r.ContentLength; n > 0 && n <= maxPreGrow {
+		// One read fills it; the +1 lets the next see EOF without growing.
+		dst = slices.Grow(dst, int(n)+1)
+	}
+	return readLimited(dst, src, h.cfg.MaxBodySize)
+}
+
+// readLimited appends what r yields to dst until EOF. With limit > 0 it
+// stops with errBodyTooLarge as soon as more than limit bytes have come.
+func readLimited(dst []byte, r io.Reader, limit int) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, max(minRead, cap(dst)))
+		}
+		room := dst[len(dst):cap(dst)]
+		if limit > 0 && len(dst)+len(room) > limit+1 {
+			room = room[:limit+1-len(dst)]
+		}
+		n, err := r.Read(room)
+		dst = dst[:len(dst)+n]
+		if limit > 0 && len(dst) > limit {
+			return dst, errBodyTooLarge
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+}
+
+var gzipReaderPool sync.Pool
+
+// getGzipReader returns a pooled reader of the gzip stream r. Put it back
+// into gzipReaderPool when done.
+func getGzipReader(r io.Reader) (*gzip.Reader, error) {
+	if zr, ok := gzipReaderPool.Get().(*gzip.Reader); ok {
+		if err := zr.Reset(r); err != nil {
+			gzipReaderPool.Put(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return gzip.NewReader(r)
+}
+
+// queryValue returns the first value of key in the raw query string, as
+// url.ParseQuery(raw).Get(key) would (pairs that do not unescape, or that
+// contain ';', are skipped), without building a map. It allocates only to
+// unescape a value that needs it.
+func queryValue(raw, key string) (string, bool) {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" || strings.IndexByte(pair, ';') >= 0 {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if !keyIs(k, key) {
+			continue
+		}
+		if !strings.ContainsAny(v, "%+") {
+			return v, true
+		}
+		if u, err := url.QueryUnescape(v); err == nil {
+			return u, true
+		}
+	}
+	return "", false
+}
+
+// keyIs reports whether the escaped query key k unescapes to key.
+func keyIs(k, key string) bool {
+	if !strings.ContainsAny(k, "%+") {
+		return k == key
+	}
+	u, err := url.QueryUnescape(k)
+	return err == nil && u == key
+}

@@ -1,0 +1,237 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/influxdata/influxdb/services/meta"
+	"github.com/influxdata/influxql"
+
+	pmeta "github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// MetaExecutor applies commands to the meta state: the embedded store in
+// standalone mode, a meta.Client in a cluster.
+type MetaExecutor interface {
+	Execute(ctx context.Context, cmd *metapb.Command) (*metapb.ExecuteResponse, error)
+}
+
+// Errors for statements Palisade does not support yet.
+var (
+	ErrContinuousQueriesUnsupported = errors.New("continuous queries are not supported yet")
+	ErrSubscriptionsUnsupported     = errors.New("subscriptions are not supported")
+	ErrDropShardUnsupported         = errors.New("DROP SHARD is not supported yet")
+)
+
+// metaClient is the engine's view of the meta store. Reads come from the
+// local MetaView; writes go to the meta store and return once the local view
+// has reached the change, so a statement's effect is enforced on this node
+// when it returns.
+type metaClient struct {
+	view    *MetaView
+	exec    MetaExecutor
+	timeout time.Duration
+}
+
+func (c *metaClient) execute(cmd *metapb.Command) (*metapb.ExecuteResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	resp, err := c.exec.Execute(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.view.WaitForIndex(ctx, resp.Index); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (c *metaClient) engine() *meta.Data { return c.view.cur.Load().engine }
+
+// --- reads ---------------------------------------------------------------------
+
+func (c *metaClient) Database(name string) *meta.DatabaseInfo { return c.engine().Database(name) }
+
+func (c *metaClient) Databases() []meta.DatabaseInfo { return c.engine().Databases }
+
+func (c *metaClient) RetentionPolicy(database, name string) (*meta.RetentionPolicyInfo, error) {
+	return c.engine().RetentionPolicy(database, name)
+}
+
+func (c *metaClient) ShardGroupsByTimeRange(database, policy string, min, max time.Time) ([]meta.ShardGroupInfo, error) {
+	return c.engine().ShardGroupsByTimeRange(database, policy, min, max)
+}
+
+func (c *metaClient) Users() []meta.UserInfo { return sortedUserInfos(c.view.Data()) }
+
+func (c *metaClient) UserPrivileges(username string) (map[string]influxql.Privilege, error) {
+	u := pmeta.FindUser(c.view.Data(), username)
+	if u == nil {
+		return nil, pmeta.ErrUserNotFound
+	}
+	return toEngineUser(u).Privileges, nil
+}
+
+func (c *metaClient) UserPrivilege(username, database string) (*influxql.Privilege, error) {
+	u := pmeta.FindUser(c.view.Data(), username)
+	if u == nil {
+		return nil, pmeta.ErrUserNotFound
+	}
+	p := toEnginePrivilege(u.Privileges[database])
+	return &p, nil
+}
+
+// --- writes --------------------------------------------------------------------
+
+func (c *metaClient) CreateDatabase(name string) (*meta.DatabaseInfo, error) {
+	if _, err := c.execute(&metapb.Command{Op: &metapb.Command_CreateDatabase{CreateDatabase: &metapb.CreateDatabase{Name: name}}}); err != nil {
+		return nil, err
+	}
+	return c.Database(name), nil
+}
+
+func (c *metaClient) CreateDatabaseWithRetentionPolicy(name string, spec *meta.RetentionPolicySpec) (*meta.DatabaseInfo, error) {
+	cmd := &metapb.CreateDatabase{Name: name}
+	if spec != nil {
+		cmd.RetentionPolicy = toSpec(spec)
+	}
+	if _, err := c.execute(&metapb.Command{Op: &metapb.Command_CreateDatabase{CreateDatabase: cmd}}); err != nil {
+		return nil, err
+	}
+	return c.Database(name), nil
+}
+
+func toSpec(spec *meta.RetentionPolicySpec) *metapb.RetentionPolicySpec {
+	s := &metapb.RetentionPolicySpec{Name: spec.Name, ShardGroupDuration: int64(spec.ShardGroupDuration)}
+	if spec.Duration != nil {
+		s.Duration = int64(*spec.Duration)
+	}
+	if spec.ReplicaN != nil {
+		s.ReplicationFactor = uint32(max(0, *spec.ReplicaN))
+	}
+	return s
+}
+
+func (c *metaClient) CreateRetentionPolicy(database string, spec *meta.RetentionPolicySpec, makeDefault bool) (*meta.RetentionPolicyInfo, error) {
+	if spec.ReplicaN != nil && *spec.ReplicaN < 1 {
+		return nil, pmeta.ErrReplicationFactor
+	}
+	if _, err := c.execute(&metapb.Command{Op: &metapb.Command_CreateRetentionPolicy{CreateRetentionPolicy: &metapb.CreateRetentionPolicy{
+		Database: database, Spec: toSpec(spec), MakeDefault: makeDefault,
+	}}}); err != nil {
+		return nil, err
+	}
+	return c.RetentionPolicy(database, spec.Name)
+}
+
+func (c *metaClient) UpdateRetentionPolicy(database, name string, rpu *meta.RetentionPolicyUpdate, makeDefault bool) error {
+	u := &metapb.UpdateRetentionPolicy{Database: database, Name: name, MakeDefault: makeDefault}
+	if rpu.Name != nil {
+		u.NewName = rpu.Name
+	}
+	if rpu.Duration != nil {
+		d := int64(*rpu.Duration)
+		u.Duration = &d
+	}
+	if rpu.ShardGroupDuration != nil {
+		d := int64(*rpu.ShardGroupDuration)
+		u.ShardGroupDuration = &d
+	}
+	if rpu.ReplicaN != nil {
+		if *rpu.ReplicaN < 1 {
+			return pmeta.ErrReplicationFactor
+		}
+		r := uint32(*rpu.ReplicaN)
+		u.ReplicationFactor = &r
+	}
+	_, err := c.execute(&metapb.Command{Op: &metapb.Command_UpdateRetentionPolicy{UpdateRetentionPolicy: u}})
+	return err
+}
+
+func (c *metaClient) DropDatabase(name string) error {
+	_, err := c.execute(&metapb.Command{Op: &metapb.Command_DropDatabase{DropDatabase: &metapb.DropDatabase{Name: name}}})
+	return err
+}
+
+func (c *metaClient) DropRetentionPolicy(database, name string) error {
+	_, err := c.execute(&metapb.Command{Op: &metapb.Command_DropRetentionPolicy{DropRetentionPolicy: &metapb.DropRetentionPolicy{Database: database, Name: name}}})
+	return err
+}
+
+func (c *metaClient) CreateShardGroup(database, policy string, timestamp time.Time) (*meta.ShardGroupInfo, error) {
+	if rp, err := c.RetentionPolicy(database, policy); err == nil && rp != nil {
+		if sg := rp.ShardGroupByTimestamp(timestamp); sg != nil {
+			return sg, nil
+		}
+	}
+	if _, err := c.execute(&metapb.Command{Op: &metapb.Command_CreateShardGroup{CreateShardGroup: &metapb.CreateShardGroup{
+		Database: database, RetentionPolicy: policy, Timestamp: timestamp.UnixNano(),
+	}}}); err != nil {
+		return nil, err
+	}
+	rp, err := c.RetentionPolicy(database, policy)
+	if err != nil {
+		return nil, err
+	}
+	if rp == nil {
+		return nil, pmeta.ErrRetentionPolicyNotFound
+	}
+	sg := rp.ShardGroupByTimestamp(timestamp)
+	if sg == nil {
+		return nil, pmeta.ErrShardGroupNotFound
+	}
+	return sg, nil
+}
+
+// CreateUser sends the password to the meta store, which hashes it before
+// anything is proposed.
+func (c *metaClient) CreateUser(name, password string, admin bool) (meta.User, error) {
+	if _, err := c.execute(&metapb.Command{Op: &metapb.Command_CreateUser{CreateUser: &metapb.CreateUser{Name: name, Password: password, Admin: admin}}}); err != nil {
+		return nil, err
+	}
+	ui := meta.UserInfo{Name: name, Admin: admin}
+	return &ui, nil
+}
+
+func (c *metaClient) UpdateUser(name, password string) error {
+	_, err := c.execute(&metapb.Command{Op: &metapb.Command_SetPassword{SetPassword: &metapb.SetPassword{Name: name, Password: password}}})
+	return err
+}
+
+func (c *metaClient) DropUser(name string) error {
+	_, err := c.execute(&metapb.Command{Op: &metapb.Command_DropUser{DropUser: &metapb.DropUser{Name: name}}})
+	return err
+}
+
+func (c *metaClient) SetAdminPrivilege(username string, admin bool) error {
+	_, err := c.execute(&metapb.Command{Op: &metapb.Command_SetAdmin{SetAdmin: &metapb.SetAdmin{Name: username, Admin: admin}}})
+	return err
+}
+
+func (c *metaClient) SetPrivilege(username, database string, p influxql.Privilege) error {
+	_, err := c.execute(&metapb.Command{Op: &metapb.Command_SetPrivilege{SetPrivilege: &metapb.SetPrivilege{
+		Name: username, Database: database, Privilege: fromEnginePrivilege(p),
+	}}})
+	return err
+}
+
+// --- not supported yet ---------------------------------------------------------
+
+func (c *metaClient) CreateContinuousQuery(database, name, query string) error {
+	return ErrContinuousQueriesUnsupported
+}
+func (c *metaClient) DropContinuousQuery(database, name string) error {
+	return ErrContinuousQueriesUnsupported
+}
+func (c *metaClient) CreateSubscription(database, rp, name, mode string, destinations []string) error {
+	return ErrSubscriptionsUnsupported
+}
+func (c *metaClient) DropSubscription(database, rp, name string) error {
+	return ErrSubscriptionsUnsupported
+}
+func (c *metaClient) DropShard(id uint64) error { return ErrDropShardUnsupported }
+func (c *metaClient) TruncateShardGroups(t time.Time) error {
+	return errors.New("TRUNCATE SHARDS is not supported yet")
+}

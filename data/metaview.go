@@ -1,0 +1,224 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/influxdata/influxdb/services/meta"
+	"github.com/influxdata/influxql"
+	"google.golang.org/protobuf/proto"
+
+	pmeta "github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// view is one version of the meta state as the data node uses it: our
+// protobuf state, and its databases converted once to the engine's types.
+type view struct {
+	pb      *metapb.Data
+	engine  *meta.Data
+	changed chan struct{}
+}
+
+// MetaView holds the latest meta state this node has seen. Readers load it
+// without locks; Update swaps it whole.
+type MetaView struct {
+	cur atomic.Pointer[view]
+	// onUpdate runs after each swap (auth cache refresh, local cleanup).
+	onUpdate []func(old, new *metapb.Data)
+}
+
+// NewMetaView returns a view of the empty state.
+func NewMetaView() *MetaView {
+	v := &MetaView{}
+	v.cur.Store(&view{pb: &metapb.Data{}, engine: &meta.Data{}, changed: make(chan struct{})})
+	return v
+}
+
+// OnUpdate registers fn to run after every state change, in order.
+// Register before the first Update.
+func (v *MetaView) OnUpdate(fn func(old, new *metapb.Data)) { v.onUpdate = append(v.onUpdate, fn) }
+
+// Data returns the current state. Never modify it.
+func (v *MetaView) Data() *metapb.Data { return v.cur.Load().pb }
+
+// Index returns the index of the current state.
+func (v *MetaView) Index() uint64 { return v.cur.Load().pb.Index }
+
+// Update makes d current when it is newer. Update is called from one
+// goroutine at a time (the follower).
+func (v *MetaView) Update(d *metapb.Data) bool {
+	old := v.cur.Load()
+	if d.Index <= old.pb.Index && old.pb.Index != 0 {
+		return false
+	}
+	nv := &view{pb: d, engine: toEngineData(d), changed: make(chan struct{})}
+	v.cur.Store(nv)
+	for _, fn := range v.onUpdate {
+		fn(old.pb, d)
+	}
+	close(old.changed)
+	return true
+}
+
+// WaitForIndex blocks until the state has reached index or ctx ends.
+func (v *MetaView) WaitForIndex(ctx context.Context, index uint64) error {
+	for {
+		cur := v.cur.Load()
+		if cur.pb.Index >= index {
+			return nil
+		}
+		select {
+		case <-cur.changed:
+		case <-ctx.Done():
+			return fmt.Errorf("data: waiting for meta state %d (have %d): %w", index, cur.pb.Index, ctx.Err())
+		}
+	}
+}
+
+// toEngineData converts the databases of d to the engine's meta types.
+func toEngineData(d *metapb.Data) *meta.Data {
+	out := &meta.Data{Index: d.Index, MaxShardGroupID: d.MaxShardGroupId, MaxShardID: d.MaxShardId}
+	for _, db := range d.Databases {
+		out.Databases = append(out.Databases, toEngineDatabase(db))
+	}
+	return out
+}
+
+func toEngineDatabase(db *metapb.Database) meta.DatabaseInfo {
+	di := meta.DatabaseInfo{Name: db.Name, DefaultRetentionPolicy: db.DefaultRetentionPolicy}
+	for _, rp := range db.RetentionPolicies {
+		ri := meta.RetentionPolicyInfo{
+			Name:               rp.Name,
+			ReplicaN:           int(rp.ReplicationFactor),
+			Duration:           time.Duration(rp.Duration),
+			ShardGroupDuration: time.Duration(rp.ShardGroupDuration),
+		}
+		for _, sg := range rp.ShardGroups {
+			si := meta.ShardGroupInfo{ID: sg.Id, StartTime: time.Unix(0, sg.StartTime).UTC(), EndTime: time.Unix(0, sg.EndTime).UTC()}
+			if sg.DeletedAt != 0 {
+				si.DeletedAt = time.Unix(0, sg.DeletedAt).UTC()
+			}
+			for _, sh := range sg.Shards {
+				s := meta.ShardInfo{ID: sh.Id}
+				for _, o := range sh.OwnerNodeIds {
+					s.Owners = append(s.Owners, meta.ShardOwner{NodeID: o})
+				}
+				si.Shards = append(si.Shards, s)
+			}
+			ri.ShardGroups = append(ri.ShardGroups, si)
+		}
+		di.RetentionPolicies = append(di.RetentionPolicies, ri)
+	}
+	return di
+}
+
+func toEnginePrivilege(p metapb.Privilege) influxql.Privilege {
+	switch p {
+	case metapb.Privilege_PRIVILEGE_READ:
+		return influxql.ReadPrivilege
+	case metapb.Privilege_PRIVILEGE_WRITE:
+		return influxql.WritePrivilege
+	case metapb.Privilege_PRIVILEGE_ALL:
+		return influxql.AllPrivileges
+	}
+	return influxql.NoPrivileges
+}
+
+func fromEnginePrivilege(p influxql.Privilege) metapb.Privilege {
+	switch p {
+	case influxql.ReadPrivilege:
+		return metapb.Privilege_PRIVILEGE_READ
+	case influxql.WritePrivilege:
+		return metapb.Privilege_PRIVILEGE_WRITE
+	case influxql.AllPrivileges:
+		return metapb.Privilege_PRIVILEGE_ALL
+	}
+	return metapb.Privilege_PRIVILEGE_NONE
+}
+
+// --- persisted state ---------------------------------------------------------
+
+const stateFile = "state.pb"
+
+// saveState writes d to dir/state.pb with mode 0600, replacing the old file
+// atomically (write to a temporary file, fsync, rename).
+func saveState(dir string, d *metapb.Data) error {
+	b, err := proto.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("data: encoding meta state: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(dir, stateFile), b)
+}
+
+// loadState reads the state saved by saveState; a missing file is (nil, nil).
+func loadState(dir string) (*metapb.Data, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("data: reading saved meta state: %w", err)
+	}
+	d := &metapb.Data{}
+	if err := proto.Unmarshal(b, d); err != nil {
+		return nil, fmt.Errorf("data: decoding saved meta state %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	return d, nil
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("data: writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("data: writing %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("data: syncing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("data: replacing %s: %w", path, err)
+	}
+	return nil
+}
+
+// --- users, for SHOW USERS and friends -----------------------------------------
+
+func sortedUserInfos(d *metapb.Data) []meta.UserInfo {
+	out := make([]meta.UserInfo, 0, len(d.Users))
+	for _, u := range d.Users {
+		out = append(out, toEngineUser(u))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// toEngineUser converts a user for the engine's statement executor. The
+// hash is left out: nothing in the executor needs it.
+func toEngineUser(u *metapb.User) meta.UserInfo {
+	ui := meta.UserInfo{Name: u.Name, Admin: u.Admin, Privileges: map[string]influxql.Privilege{}}
+	for db, p := range u.Privileges {
+		ui.Privileges[db] = toEnginePrivilege(p)
+	}
+	return ui
+}
+
+var _ = pmeta.FindUser
