@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/palisade-db/palisade/configs"
 )
 
 // cred is how a request authenticates.
@@ -159,3 +161,5 @@ func seriesValues(t testing.TB, r response) [][]any {
 	}
 	return v.Results[0].Series[0].Values
 }
+
+type configsData = configs.Data

@@ -39,6 +39,8 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// EngineLogger receives the storage engine's logs; nil discards them.
 	EngineLogger *zap.Logger
+	// HTTPConnState, when set, observes the HTTP connections' states.
+	HTTPConnState func(net.Conn, http.ConnState)
 }
 
 // Node is a running data node.
@@ -58,6 +60,8 @@ type Node struct {
 
 	nodeMu sync.Mutex
 	nodeID uint64
+	// registerPending: the meta cluster did not answer at start.
+	registerPending bool
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -119,6 +123,7 @@ func Open(cfg *configs.Data, opts Options) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	n.startFollowing()
 	if err := n.serveHTTP(); err != nil {
 		n.Close()
 		return nil, err
@@ -170,21 +175,6 @@ func (n *Node) openEmbeddedMeta() error {
 	if err := store.WaitForLeader(ctx); err != nil {
 		return fmt.Errorf("data: embedded meta store did not start: %w", err)
 	}
-	// Follow the store's state.
-	n.view.Update(store.Data())
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		for {
-			st := store.State()
-			n.view.Update(st.Data)
-			select {
-			case <-st.Changed():
-			case <-n.ctx.Done():
-				return
-			}
-		}
-	}()
 	resp, err := store.Execute(ctx, &metapb.Command{Op: &metapb.Command_CreateDataNode{CreateDataNode: &metapb.CreateDataNode{
 		HttpAddr: n.cfg.HTTPAddr(), TcpAddr: n.cfg.TCPAddr(),
 	}}})
@@ -192,7 +182,47 @@ func (n *Node) openEmbeddedMeta() error {
 		return fmt.Errorf("data: registering with the embedded meta store: %w", err)
 	}
 	n.setNodeID(resp.NodeId)
+	n.view.Update(store.Data())
 	return nil
+}
+
+// startFollowing keeps the view up to date from now on. It runs once the
+// engine is open, so that updates can clean up local data.
+func (n *Node) startFollowing() {
+	if n.store != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			for {
+				st := n.store.State()
+				n.view.Update(st.Data)
+				select {
+				case <-st.Changed():
+				case <-n.ctx.Done():
+					return
+				}
+			}
+		}()
+		return
+	}
+	if n.NodeID() == 0 || n.registerPending {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			for n.ctx.Err() == nil {
+				ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+				err := n.register(ctx)
+				cancel()
+				if err == nil {
+					return
+				}
+				sleepCtx(n.ctx, time.Second)
+			}
+		}()
+	}
+	n.wg.Add(2)
+	go n.follow()
+	go n.heartbeat()
 }
 
 func (n *Node) openClusterMeta() error {
@@ -231,23 +261,8 @@ func (n *Node) openClusterMeta() error {
 		} else {
 			n.log.Warn("meta cluster unreachable: serving from the saved state", "err", regErr, "index", n.view.Index())
 		}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			for n.ctx.Err() == nil {
-				ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-				err := n.register(ctx)
-				cancel()
-				if err == nil {
-					return
-				}
-				sleepCtx(n.ctx, time.Second)
-			}
-		}()
+		n.registerPending = true
 	}
-	n.wg.Add(2)
-	go n.follow()
-	go n.heartbeat()
 	return nil
 }
 
@@ -394,7 +409,7 @@ func (n *Node) serveHTTP() error {
 		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}})
 	}
 	n.httpLn = ln
-	n.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+	n.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ConnState: n.opts.HTTPConnState}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

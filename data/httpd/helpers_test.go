@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -439,4 +440,35 @@ func gzipped(t testing.TB, s string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+func mustRequest(t testing.TB, method, target, body string) *http.Request {
+	t.Helper()
+	var b io.Reader
+	if body != "" {
+		b = strings.NewReader(body)
+	}
+	return httptest.NewRequest(method, target, b)
+}
+
+// newRecorder returns a respWriter over a recorder, to call the handler's
+// helpers directly.
+func newRecorder(s *server) *respWriter {
+	return &respWriter{ResponseWriter: httptest.NewRecorder()}
+}
+
+// newTestLogger logs text to w; a mutex keeps concurrent handlers apart.
+func newTestLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(&lockedWriter{w: w}, nil))
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
