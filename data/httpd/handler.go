@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/influxdata/influxdb/models"
 	"github.com/influxdata/influxdb/query"
@@ -253,7 +255,7 @@ func (h *Handler) httpError(w *respWriter, status int, msg string) {
 	if status == http.StatusUnauthorized {
 		hdr.Set("WWW-Authenticate", `Basic realm="InfluxDB"`)
 	} else if status/100 != 2 {
-		hdr.Set("X-Influxdb-Error", truncateUTF8(msg, maxErrorHeader))
+		hdr.Set("X-Influxdb-Error", errorHeader(msg))
 	}
 	hdr["Content-Type"] = hdrJSON
 	b, err := json.Marshal(errorBody{Error: msg})
@@ -267,6 +269,30 @@ func (h *Handler) httpError(w *respWriter, status int, msg string) {
 type errorBody struct {
 	Error string `json:"error"`
 }
+
+// errorHeader makes msg fit for the X-Influxdb-Error header: each invalid
+// UTF-8 byte as U+FFFD, as in the JSON body (a bad line of line protocol
+// may hold any bytes), control characters as spaces (a rejected batch lists
+// its bad lines one per line), at most maxErrorHeader bytes.
+func errorHeader(msg string) string {
+	if len(msg) > 4*maxErrorHeader { // what we sanitize only gets longer
+		msg = msg[:4*maxErrorHeader]
+	}
+	if utf8.ValidString(msg) && !strings.ContainsFunc(msg, isCTL) {
+		return truncateUTF8(msg, maxErrorHeader)
+	}
+	var b strings.Builder
+	b.Grow(len(msg))
+	for _, r := range msg { // ranging yields U+FFFD for each invalid byte
+		if isCTL(r) {
+			r = ' '
+		}
+		b.WriteRune(r)
+	}
+	return truncateUTF8(b.String(), maxErrorHeader)
+}
+
+func isCTL(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a character.
 func truncateUTF8(s string, n int) string {

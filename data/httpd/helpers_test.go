@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/influxdata/influxdb/models"
 	"github.com/influxdata/influxdb/query"
@@ -69,6 +70,8 @@ type fakeEngine struct {
 
 	// panicOnDatabase makes Database panic, to test recovery.
 	panicOnDatabase bool
+	// forget makes the engine record nothing (for long fuzz runs).
+	forget bool
 }
 
 func newFakeEngine(dbs ...string) *fakeEngine {
@@ -100,6 +103,9 @@ func (e *fakeEngine) WritePoints(db, rp string, cl models.ConsistencyLevel, user
 		e.kept = append(e.kept, points)
 		return e.writeErr
 	}
+	if e.forget {
+		return nil
+	}
 	c := writeCall{db: db, rp: rp, consistency: cl}
 	if user != nil {
 		c.user = user.ID()
@@ -114,7 +120,9 @@ func (e *fakeEngine) WritePoints(db, rp string, cl models.ConsistencyLevel, user
 
 func (e *fakeEngine) ExecuteQuery(q *influxql.Query, opt query.ExecutionOptions, closing chan struct{}) <-chan *query.Result {
 	e.mu.Lock()
-	e.queries = append(e.queries, queryCall{query: q.String(), opt: opt, closing: closing})
+	if !e.forget {
+		e.queries = append(e.queries, queryCall{query: q.String(), opt: opt, closing: closing})
+	}
 	respond, block := e.respond, e.block
 	e.mu.Unlock()
 	if respond == nil {
@@ -356,8 +364,15 @@ func checkCommon(t testing.TB, r *http.Request, res response) {
 			t.Errorf("%s %s: 401 with X-Influxdb-Error", r.Method, r.URL)
 		}
 	default:
-		if got := res.header.Get("X-Influxdb-Error"); got != truncateUTF8(msg, maxErrorHeader) {
+		got := res.header.Get("X-Influxdb-Error")
+		if !utf8.ValidString(got) || strings.ContainsFunc(got, isCTL) || len(got) > maxErrorHeader {
+			t.Errorf("%s %s: X-Influxdb-Error = %q is not a clean header value", r.Method, r.URL, got)
+		}
+		if utf8.ValidString(msg) && !strings.ContainsFunc(msg, isCTL) && got != truncateUTF8(msg, maxErrorHeader) {
 			t.Errorf("%s %s: X-Influxdb-Error = %q, body error %q", r.Method, r.URL, got, msg)
+		}
+		if msg != "" && got == "" {
+			t.Errorf("%s %s: no X-Influxdb-Error for %q", r.Method, r.URL, msg)
 		}
 	}
 }

@@ -150,7 +150,7 @@ func TestWriteGzip(t *testing.T) {
 		headers: map[string]string{"Content-Encoding": "gzip"}}), 204, "")
 
 	for name, tt := range map[string]struct{ body, msg string }{
-		"not gzip":   {"cpu v=1", "gzip: invalid header"},
+		"not gzip":   {"cpu v=1 1234567890", "gzip: invalid header"},
 		"empty":      {"", "EOF"},
 		"truncated":  {body[:len(body)-6], "unexpected EOF"},
 		"bad crc":    {body[:len(body)-8] + "\x00\x00\x00\x00" + body[len(body)-4:], "gzip: invalid checksum"},

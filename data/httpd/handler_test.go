@@ -1,0 +1,116 @@
+package httpd
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestPingHealthStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		method, target string
+		status         int
+		body           string
+		contentType    string
+	}{
+		{"GET", "/ping", 204, "", ""},
+		{"HEAD", "/ping", 204, "", ""},
+		{"GET", "/ping?verbose=true", 200, `{"version":"1.10.0"}`, "application/json"},
+		{"GET", "/ping?verbose=1", 200, `{"version":"1.10.0"}`, "application/json"},
+		{"GET", "/ping?verbose=false", 204, "", ""},
+		{"GET", "/ping?verbose=0", 204, "", ""},
+		{"GET", "/ping?unknown=param", 204, "", ""},
+		{"GET", "/health", 200, `{"name":"influxdb","message":"ready for queries and writes","status":"pass","checks":[],"version":"1.10.0"}`,
+			"application/json; charset=utf-8"},
+		{"GET", "/status", 204, "", ""},
+		{"HEAD", "/status", 204, "", ""},
+	}
+	for _, tt := range tests {
+		s := newServer(t)
+		res := s.do(req{method: tt.method, target: tt.target})
+		wantStatus(t, res, tt.status, "")
+		if res.body != tt.body {
+			t.Errorf("%s %s: body %q, want %q", tt.method, tt.target, res.body, tt.body)
+		}
+		if ct := res.header.Get("Content-Type"); ct != tt.contentType {
+			t.Errorf("%s %s: Content-Type %q, want %q", tt.method, tt.target, ct, tt.contentType)
+		}
+	}
+}
+
+func TestRouting(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	wantStatus(t, s.do(req{target: "/nope"}), 404, "not found")
+	wantStatus(t, s.do(req{target: "/query/"}), 404, "not found")
+	wantStatus(t, s.do(req{method: "POST", target: "/ping"}), 405, "method not allowed")
+	wantStatus(t, s.do(req{method: "DELETE", target: "/health"}), 405, "method not allowed")
+	wantStatus(t, s.do(req{method: "OPTIONS", target: "/health"}), 204, "")
+}
+
+func TestCORS(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	res := s.do(req{method: "OPTIONS", target: "/query", headers: map[string]string{"Origin": "https://grafana.example"}})
+	wantStatus(t, res, 204, "")
+	if got := res.header.Get("Access-Control-Allow-Origin"); got != "https://grafana.example" {
+		t.Errorf("Access-Control-Allow-Origin = %q", got)
+	}
+	if got := res.header.Get("Access-Control-Allow-Headers"); !strings.Contains(got, "Authorization") {
+		t.Errorf("Access-Control-Allow-Headers = %q", got)
+	}
+	res = s.do(req{target: "/ping"})
+	if got := res.header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("CORS headers without Origin: %q", got)
+	}
+}
+
+// TestSharedHeaderValues: the header values shared between responses must
+// not be changed by a handler or middleware that adds to them.
+func TestSharedHeaderValues(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	wrap := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.h.ServeHTTP(w, r)
+		w.Header().Add("X-Influxdb-Version", "tampered")
+	})
+	serve(t, wrap, mustRequest(t, "GET", "/ping", ""))
+	res := s.do(req{target: "/ping"})
+	if got := res.header.Values("X-Influxdb-Version"); len(got) != 1 || got[0] != testVersion {
+		t.Errorf("X-Influxdb-Version = %q", got)
+	}
+}
+
+func TestErrorHeaderTruncated(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, func(c *Config) { c.AuthEnabled = false })
+	body := strings.Repeat("é", 2000) // a long bad line of 2-byte characters
+	res := s.do(req{method: "POST", target: "/write?db=db0", body: body})
+	wantStatus(t, res, 400, "unable to parse '"+body+"': missing fields")
+	if h := res.header.Get("X-Influxdb-Error"); len(h) > maxErrorHeader || !strings.HasPrefix(res.body[len(`{"error":"`):], h) {
+		t.Errorf("X-Influxdb-Error has %d bytes", len(h))
+	}
+	for in, want := range map[string]string{
+		"plain":                       "plain",
+		"line 1\nline 2\r\x00":        "line 1 line 2  ",
+		"bad \xf0 byte":               "bad \uFFFD byte",
+		"tab\tkept":                   "tab\tkept",
+		strings.Repeat("a\xff", 3000): strings.Repeat("a\uFFFD", maxErrorHeader/4),
+	} {
+		if got := errorHeader(in); got != want {
+			t.Errorf("errorHeader(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, tt := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abc", 5, "abc"}, {"abc", 2, "ab"}, {"aé", 2, "a"}, {"aé", 3, "aé"}, {"日本", 4, "日"},
+	} {
+		if got := truncateUTF8(tt.s, tt.n); got != tt.want {
+			t.Errorf("truncateUTF8(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+		}
+	}
+}
