@@ -6,4 +6,23 @@
 // verifies JWTs against the cluster's shared secrets, and keeps a lock-free
 // credential cache built from the meta state. It must never import the
 // InfluxDB storage engine.
+//
+// A data node's request path:
+//
+//	creds, err := auth.ParseCredentials(r)          // 401 on error
+//	user, err := cache.Authenticate(creds, clientIP) // 401 / 429 on error
+//	err = auth.AuthorizeQuery(user, q, db)           // 403 on error
+//	status, msg := auth.HTTPError(err)               // COMPAT.md's status and message
+//
+// While auth is enabled and cache.AdminExists() is false, only a query for
+// which IsAdminBootstrap is true may run; everything else gets
+// ErrCreateAdminFirst.
+//
+// Files: credentials.go parses credentials; cache.go holds the Cache and the
+// User view; jwt.go verifies and mints tokens; throttle.go counts failed
+// logins; authorize.go checks statement and write privileges; errors.go maps
+// every failure to an HTTP status and message; password.go hashes.
+//
+// Nothing in this package logs, and no error it returns contains a password,
+// hash, token or secret.
 package auth

@@ -1,0 +1,366 @@
+package auth
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/influxdata/influxql"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// Defaults for Options.
+const (
+	DefaultFailureThreshold = 10
+	DefaultFailureWindow    = time.Minute
+)
+
+// Options configure a Cache. Zero values take the defaults.
+type Options struct {
+	// LocalSecret is the node's own JWT secret ([http] shared-secret). It is
+	// tried besides the cluster's secrets. Empty means none.
+	LocalSecret []byte
+	// JWTLeeway is the clock skew allowed on exp, nbf and iat. Default 0.
+	JWTLeeway time.Duration
+	// MaxConcurrentHashes bounds the bcrypt comparisons running at once.
+	// Default GOMAXPROCS.
+	MaxConcurrentHashes int
+	// FailureThreshold is how many failed logins a (user, client) pair may
+	// have within FailureWindow before further attempts are refused with
+	// ErrTooManyFailures, without running bcrypt. Default 10.
+	FailureThreshold int
+	// FailureWindow: see FailureThreshold. Default one minute, counted from
+	// the first failure.
+	FailureWindow time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Cache authenticates requests against the users and JWT secrets of the
+// latest meta state. Authenticate may be called from any number of
+// goroutines while Update swaps in a new state.
+//
+// The request path is an atomic load of the current snapshot, a map lookup and
+// a keyed-hash comparison: no lock and no allocation once a user's password
+// has been verified by bcrypt. That verification is remembered as a SHA-256
+// of (user name, password) keyed by SHA-256(process key, user's bcrypt hash),
+// so it is void as soon as the user's hash changes or the user is dropped
+// (InfluxDB 1.x kept accepting old passwords after DROP USER / CREATE USER,
+// influxdb#6020).
+//
+// bcrypt runs only on a cache miss, at most MaxConcurrentHashes at a time, and
+// not at all for a (user, client) pair over its failure threshold
+// (influxdb#3157).
+type Cache struct {
+	now      func() time.Time
+	local    []byte
+	key      [32]byte // random; keys the verification digests; never leaves the process
+	sem      chan struct{}
+	fails    *failures
+	verifier *tokenVerifier
+
+	snap atomic.Pointer[snapshot]
+
+	updateMu sync.Mutex // serializes Update; never taken on the request path
+
+	// dummies[cost] is a bcrypt hash of a random password, compared against
+	// for unknown users so that they cost what known users cost.
+	dummies [bcrypt.MaxCost + 1]atomic.Pointer[[]byte]
+}
+
+// snapshot is one immutable view of the meta state.
+type snapshot struct {
+	users       map[string]*User
+	adminExists bool
+	keys        *keyring
+	// dummyCost is the most common bcrypt cost among the users.
+	dummyCost int
+}
+
+// User is an authenticated user as of the state it was read from. It is
+// immutable; a later state gives a new *User.
+type User struct {
+	name       string
+	admin      bool
+	privileges map[string]metapb.Privilege
+	hash       []byte
+	// verified is shared by the *User of every state in which the user's
+	// hash stays the same.
+	verified *verification
+}
+
+// verification remembers the digest of the last password bcrypt accepted for
+// one bcrypt hash of one user. Update makes a new one whenever the hash
+// changes, so a remembered password dies with its hash.
+type verification struct {
+	// key is SHA-256(process key || len(hash) || hash), truncated: it keys
+	// the digests and binds them to the hash.
+	key    [16]byte
+	digest atomic.Pointer[[sha256.Size]byte]
+}
+
+func (c *Cache) newVerification(hash []byte) *verification {
+	var buf [128]byte
+	b := append(buf[:0], c.key[:]...)
+	b = binary.AppendUvarint(b, uint64(len(hash)))
+	b = append(b, hash...)
+	sum := sha256.Sum256(b)
+	v := &verification{}
+	copy(v.key[:], sum[:])
+	return v
+}
+
+// NewCache returns a cache with no users and no cluster secrets; call Update
+// with the meta state.
+func NewCache(opts Options) *Cache {
+	if opts.MaxConcurrentHashes <= 0 {
+		opts.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
+	}
+	if opts.FailureThreshold <= 0 {
+		opts.FailureThreshold = DefaultFailureThreshold
+	}
+	if opts.FailureWindow <= 0 {
+		opts.FailureWindow = DefaultFailureWindow
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	c := &Cache{
+		now:      opts.Now,
+		local:    bytes.Clone(opts.LocalSecret),
+		sem:      make(chan struct{}, opts.MaxConcurrentHashes),
+		fails:    newFailures(opts.FailureThreshold, opts.FailureWindow),
+		verifier: newTokenVerifier(opts.JWTLeeway, opts.Now),
+	}
+	_, _ = rand.Read(c.key[:]) // never fails: since Go 1.24 it crashes the program instead
+	c.snap.Store(&snapshot{keys: newKeyring(c.local, nil), dummyCost: DefaultHashCost})
+	return c
+}
+
+// Update makes d the state that requests are authenticated against. It keeps
+// references into d, which must not be modified afterwards (meta states are
+// immutable). Remembered password verifications survive for users whose
+// hash is unchanged and are dropped for all others. A nil d means no users
+// and no cluster secrets. Calls are serialized; the last one wins.
+func (c *Cache) Update(d *metapb.Data) {
+	c.updateMu.Lock()
+	defer c.updateMu.Unlock()
+
+	old := c.snap.Load()
+	pus := d.GetUsers()
+	s := &snapshot{
+		users: make(map[string]*User, len(pus)),
+		keys:  newKeyring(c.local, d.GetJwtSecrets()),
+	}
+	all := make([]User, len(pus)) // one allocation for the users of a state
+	var costs [bcrypt.MaxCost + 1]int
+	for i, pu := range pus {
+		u := &all[i]
+		u.name = pu.GetName()
+		u.admin = pu.GetAdmin()
+		u.privileges = pu.GetPrivileges()
+		u.hash = pu.GetHash()
+		if prev := old.users[u.name]; prev != nil && bytes.Equal(prev.hash, u.hash) {
+			u.verified = prev.verified
+		} else {
+			u.verified = c.newVerification(u.hash)
+		}
+		s.users[u.name] = u
+		s.adminExists = s.adminExists || u.admin
+		costs[hashCost(u.hash)]++
+	}
+	s.dummyCost = DefaultHashCost
+	for cost, n := range costs {
+		if n > costs[s.dummyCost] {
+			s.dummyCost = cost
+		}
+	}
+	c.snap.Store(s)
+}
+
+// hashCost reads the cost from a bcrypt hash ("$2a$10$..."), or returns
+// DefaultHashCost when it cannot.
+func hashCost(h []byte) int {
+	if len(h) < 7 || h[0] != '$' || h[3] != '$' || h[6] != '$' ||
+		h[4] < '0' || h[4] > '9' || h[5] < '0' || h[5] > '9' {
+		return DefaultHashCost
+	}
+	cost := int(h[4]-'0')*10 + int(h[5]-'0')
+	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		return DefaultHashCost
+	}
+	return cost
+}
+
+// AdminExists reports whether the current state has an admin user. Until it
+// does, only the admin bootstrap statement is allowed (see IsAdminBootstrap).
+func (c *Cache) AdminExists() bool { return c.snap.Load().adminExists }
+
+// Authenticate returns the user creds identify. client is the client's IP
+// address, used to throttle repeated failures. Every error is an *Error:
+// ErrAuthorizationFailed for a wrong password or an unknown user,
+// ErrTooManyFailures (with RetryAfter), ErrUserNotFound or one of the JWT
+// errors for Bearer, ErrUnparsableCredentials for a zero Credentials.
+func (c *Cache) Authenticate(creds Credentials, client string) (*User, error) {
+	s := c.snap.Load()
+	switch creds.Method {
+	case UserPass, Basic, Token:
+		return c.authenticatePassword(s, creds.Username, creds.Password, client)
+	case Bearer:
+		name, err := c.verifier.verify(s.keys, creds.Token)
+		if err != nil {
+			return nil, err
+		}
+		if u := s.users[name]; u != nil {
+			return u, nil
+		}
+		return nil, ErrUserNotFound
+	}
+	return nil, ErrUnparsableCredentials
+}
+
+func (c *Cache) authenticatePassword(s *snapshot, name, password, client string) (*User, error) {
+	// The throttle comes first, even for a password we remember: otherwise a
+	// blocked client would learn the right password from a fast 200 among
+	// fast 429s.
+	key := c.fails.key(name, client)
+	if wait, blocked := c.fails.blocked(key, c.now); blocked {
+		return nil, tooManyFailures(wait)
+	}
+	u := s.users[name]
+	if u != nil {
+		if want := u.verified.digest.Load(); want != nil {
+			got := c.digest(u, password)
+			if subtle.ConstantTimeCompare(want[:], got[:]) == 1 {
+				c.fails.reset(key)
+				return u, nil
+			}
+		}
+	}
+	return c.authenticateSlow(s, u, key, password)
+}
+
+// authenticateSlow checks password with bcrypt and remembers the result.
+func (c *Cache) authenticateSlow(s *snapshot, u *User, key uint64, password string) (*User, error) {
+	if wait, refused := c.fails.attempt(key, c.now().UnixNano()); refused {
+		return nil, tooManyFailures(wait)
+	}
+	var ok bool
+	if u != nil {
+		ok = c.bounded(func() bool { return CheckPassword(u.hash, password) })
+	} else {
+		c.bounded(func() bool { c.burn(s.dummyCost, password); return false })
+	}
+	if !ok {
+		return nil, ErrAuthorizationFailed
+	}
+	c.fails.reset(key)
+	sum := c.digest(u, password)
+	u.verified.digest.Store(&sum)
+	return u, nil
+}
+
+// bounded runs f while holding one of MaxConcurrentHashes slots.
+func (c *Cache) bounded(f func() bool) bool {
+	c.sem <- struct{}{}
+	defer func() { <-c.sem }()
+	return f()
+}
+
+// burn spends on an unknown user what a known user's comparison costs.
+func (c *Cache) burn(cost int, password string) {
+	p := &c.dummies[cost]
+	if h := p.Load(); h != nil {
+		_ = bcrypt.CompareHashAndPassword(*h, []byte(password))
+		return
+	}
+	// The first time, generating the dummy is the work.
+	var pw [16]byte
+	_, _ = rand.Read(pw[:])
+	h, err := bcrypt.GenerateFromPassword(pw[:], cost)
+	if err == nil {
+		p.CompareAndSwap(nil, &h)
+	}
+}
+
+// digestBufSize is the stack buffer for digest; longer inputs use the heap.
+const digestBufSize = 256
+
+// digest is the keyed hash that stands for "bcrypt accepted this password for
+// this user with this hash": SHA-256(verification key || len(name) || name ||
+// len(password) || password), lengths as uvarints so that the input is
+// unambiguous. The 16-byte per-hash key (rather than the 32-byte process key
+// and the 60-byte bcrypt hash themselves) keeps the usual name and password
+// within one SHA-256 block.
+func (c *Cache) digest(u *User, password string) [sha256.Size]byte {
+	var buf [digestBufSize]byte
+	b := buf[:0]
+	if n := len(u.verified.key) + 2*binary.MaxVarintLen64 + len(u.name) + len(password); n > len(buf) {
+		b = make([]byte, 0, n)
+	}
+	b = append(b, u.verified.key[:]...)
+	b = binary.AppendUvarint(b, uint64(len(u.name)))
+	b = append(b, u.name...)
+	b = binary.AppendUvarint(b, uint64(len(password)))
+	b = append(b, password...)
+	sum := sha256.Sum256(b)
+	clear(b) // do not leave the password behind in memory we no longer use
+	return sum
+}
+
+func tooManyFailures(wait time.Duration) error {
+	return &Error{Status: http.StatusTooManyRequests, Message: ErrTooManyFailures.Message, RetryAfter: wait}
+}
+
+// Name is the user's name.
+func (u *User) Name() string {
+	if u == nil {
+		return ""
+	}
+	return u.name
+}
+
+// Admin reports whether the user has all privileges.
+func (u *User) Admin() bool { return u != nil && u.admin }
+
+// Privilege is the user's privilege on database db (PRIVILEGE_NONE if none).
+// It does not account for admin.
+func (u *User) Privilege(db string) metapb.Privilege {
+	if u == nil {
+		return metapb.Privilege_PRIVILEGE_NONE
+	}
+	return u.privileges[db]
+}
+
+// Authorize reports whether the user holds privilege p on database db. An
+// admin holds everything; NoPrivileges is always held; ReadPrivilege needs
+// READ or ALL; WritePrivilege needs WRITE or ALL; AllPrivileges needs ALL.
+func (u *User) Authorize(p influxql.Privilege, db string) bool {
+	if u == nil {
+		return false
+	}
+	if u.admin {
+		return true
+	}
+	have := u.privileges[db]
+	switch p {
+	case influxql.NoPrivileges:
+		return true
+	case influxql.ReadPrivilege:
+		return have == metapb.Privilege_PRIVILEGE_READ || have == metapb.Privilege_PRIVILEGE_ALL
+	case influxql.WritePrivilege:
+		return have == metapb.Privilege_PRIVILEGE_WRITE || have == metapb.Privilege_PRIVILEGE_ALL
+	case influxql.AllPrivileges:
+		return have == metapb.Privilege_PRIVILEGE_ALL
+	}
+	return false
+}
