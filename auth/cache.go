@@ -79,6 +79,9 @@ type Cache struct {
 
 // snapshot is one immutable view of the meta state.
 type snapshot struct {
+	// tokens remembers verified JWTs for this state only: a new state
+	// (a secret removed, a user dropped) starts with none.
+	tokens      *tokenCache
 	users       map[string]*User
 	adminExists bool
 	keys        *keyring
@@ -142,7 +145,7 @@ func NewCache(opts Options) *Cache {
 		verifier: newTokenVerifier(opts.JWTLeeway, opts.Now),
 	}
 	_, _ = rand.Read(c.key[:]) // never fails: since Go 1.24 it crashes the program instead
-	c.snap.Store(&snapshot{keys: newKeyring(c.local, nil), dummyCost: DefaultHashCost})
+	c.snap.Store(&snapshot{keys: newKeyring(c.local, nil), dummyCost: DefaultHashCost, tokens: newTokenCache()})
 	return c
 }
 
@@ -158,8 +161,9 @@ func (c *Cache) Update(d *metapb.Data) {
 	old := c.snap.Load()
 	pus := d.GetUsers()
 	s := &snapshot{
-		users: make(map[string]*User, len(pus)),
-		keys:  newKeyring(c.local, d.GetJwtSecrets()),
+		users:  make(map[string]*User, len(pus)),
+		keys:   newKeyring(c.local, d.GetJwtSecrets()),
+		tokens: newTokenCache(),
 	}
 	all := make([]User, len(pus)) // one allocation for the users of a state
 	var costs [bcrypt.MaxCost + 1]int
@@ -216,14 +220,7 @@ func (c *Cache) Authenticate(creds Credentials, client string) (*User, error) {
 	case UserPass, Basic, Token:
 		return c.authenticatePassword(s, creds.Username, creds.Password, client)
 	case Bearer:
-		name, err := c.verifier.verify(s.keys, creds.Token)
-		if err != nil {
-			return nil, err
-		}
-		if u := s.users[name]; u != nil {
-			return u, nil
-		}
-		return nil, ErrUserNotFound
+		return c.authenticateToken(s, creds.Token)
 	}
 	return nil, ErrUnparsableCredentials
 }

@@ -101,10 +101,11 @@ func (k *keyring) empty() bool { return k == nil || len(k.all.Keys) == 0 }
 // tokenVerifier checks tokens the way InfluxDB 1.x does, with jwt/v5.
 type tokenVerifier struct {
 	parser *jwt.Parser
+	leeway time.Duration
 }
 
 func newTokenVerifier(leeway time.Duration, now func() time.Time) *tokenVerifier {
-	return &tokenVerifier{parser: jwt.NewParser(
+	return &tokenVerifier{leeway: leeway, parser: jwt.NewParser(
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(now),
 		jwt.WithExpirationRequired(),
@@ -120,13 +121,25 @@ func (e *errUnexpectedMethod) Error() string { return "unexpected signing method
 // verify checks token against keys and returns the username it names. The
 // user's existence is the caller's business. Every error is an *Error.
 func (v *tokenVerifier) verify(keys *keyring, token string) (string, error) {
+	name, _, err := v.verifyWindow(keys, token)
+	return name, err
+}
+
+// validity is when a verified token may be used: unix nanoseconds, leeway
+// included; from is 0 when the token has neither nbf nor iat.
+type validity struct{ from, until int64 }
+
+// verifyWindow is verify that also returns when the token is valid, so that
+// the result can be remembered until then.
+func (v *tokenVerifier) verifyWindow(keys *keyring, token string) (string, validity, error) {
+	var w validity
 	if keys.empty() {
-		return "", ErrBearerDisabled
+		return "", w, ErrBearerDisabled
 	}
 	// jwt/v5 reports a wrong segment count only as ErrTokenMalformed; count
 	// them here so that the message does not depend on its wording.
 	if strings.Count(token, ".") != 2 {
-		return "", ErrTokenSegments
+		return "", w, ErrTokenSegments
 	}
 
 	claims := jwt.MapClaims{}
@@ -142,18 +155,26 @@ func (v *tokenVerifier) verify(keys *keyring, token string) (string, error) {
 		return keys.all, nil
 	})
 	if err != nil {
-		return "", mapTokenError(t, claims, err)
+		return "", w, mapTokenError(t, claims, err)
 	}
 
-	switch name := claims["username"].(type) {
-	case string:
-		if name == "" {
-			return "", ErrTokenUsernameRequired
-		}
-		return name, nil
-	default:
-		return "", ErrTokenUsernameNotString
+	name, ok := claims["username"].(string)
+	switch {
+	case !ok:
+		return "", w, ErrTokenUsernameNotString
+	case name == "":
+		return "", w, ErrTokenUsernameRequired
 	}
+	// The parser has checked these claims; an error here cannot happen.
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		w.until = exp.Add(v.leeway).UnixNano()
+	}
+	for _, get := range []func() (*jwt.NumericDate, error){claims.GetNotBefore, claims.GetIssuedAt} {
+		if t, err := get(); err == nil && t != nil {
+			w.from = max(w.from, t.Add(-v.leeway).UnixNano())
+		}
+	}
+	return name, w, nil
 }
 
 // mapTokenError turns a jwt/v5 error into our message. It matches jwt's
