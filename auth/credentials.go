@@ -2,7 +2,6 @@ package auth
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -70,10 +69,9 @@ func (c Credentials) GoString() string { return c.String() }
 // When nothing parses it returns ErrUnparsableCredentials.
 func ParseCredentials(r *http.Request) (Credentials, error) {
 	if r.URL != nil && r.URL.RawQuery != "" {
-		// url.ParseQuery keeps the pairs it could parse when it reports an
-		// error, as r.URL.Query() does.
-		q, _ := url.ParseQuery(r.URL.RawQuery)
-		if u, p := q.Get("u"), q.Get("p"); u != "" && p != "" {
+		u, _ := QueryValue(r.URL.RawQuery, "u")
+		p, _ := QueryValue(r.URL.RawQuery, "p")
+		if u != "" && p != "" {
 			return Credentials{Method: UserPass, Username: u, Password: p}, nil
 		}
 	}

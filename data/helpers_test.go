@@ -132,16 +132,6 @@ func signJWT(t testing.TB, method jwt.SigningMethod, claims jwt.MapClaims, secre
 	return s
 }
 
-// noneJWT builds an unsigned token with alg "none".
-func noneJWT(t testing.TB, claims jwt.MapClaims) string {
-	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodNone, claims).SignedString(jwt.UnsafeAllowNoneSignatureType)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // seriesValues returns the values of the first series of the first result.
 func seriesValues(t testing.TB, r response) [][]any {
 	t.Helper()
