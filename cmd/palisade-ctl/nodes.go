@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// metaRow is one meta node as 'show' lists it.
+type metaRow struct {
+	raftAddr, rpcAddr string
+	status            *metapb.StatusResponse
+	err               error
+}
+
+func runShow(ctx context.Context, a *app, args []string) error {
+	if _, err := a.parse("show", args, nil, 0, 0); err != nil {
+		return err
+	}
+	ctx, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	data, err := c.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+
+	rows := make([]*metaRow, len(data.MetaNodes))
+	var wg sync.WaitGroup
+	for i, m := range data.MetaNodes {
+		rows[i] = &metaRow{raftAddr: m.RaftAddr, rpcAddr: m.RpcAddr}
+		wg.Go(func() { rows[i].status, rows[i].err = a.nodeStatus(ctx, c, m.RpcAddr) })
+	}
+	wg.Wait()
+
+	var leader *metapb.StatusResponse
+	for _, r := range rows {
+		if r.err == nil && r.status.State == "Leader" && (leader == nil || r.status.Term > leader.Term) {
+			leader = r.status
+		}
+	}
+	// Raft's membership, as the leader (or else any node) sees it: it names
+	// the voters and nodes that are not (yet) in the state.
+	var servers []*metapb.RaftServer
+	if leader != nil {
+		servers = leader.Servers
+	} else {
+		for _, r := range rows {
+			if r.err == nil && len(r.status.Servers) > 0 {
+				servers = r.status.Servers
+				break
+			}
+		}
+	}
+	for _, s := range servers {
+		if !slices.ContainsFunc(rows, func(r *metaRow) bool { return r.raftAddr == s.RaftAddr }) {
+			r := &metaRow{raftAddr: s.RaftAddr, rpcAddr: s.RpcAddr}
+			if r.rpcAddr != "" {
+				r.status, r.err = a.nodeStatus(ctx, c, r.rpcAddr)
+			} else {
+				r.err = errors.New("gRPC address unknown")
+			}
+			rows = append(rows, r)
+		}
+	}
+
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "Cluster %s\n\nMeta nodes\n", orDash(data.ClusterId))
+	fmt.Fprintln(w, "Raft address\tgRPC address\tState\tLeader\tVoter")
+	for _, r := range rows {
+		state, mark := "unreachable", ""
+		if r.err == nil {
+			state = r.status.State
+			if r.status.State == "Leader" {
+				mark = "*"
+			}
+		}
+		voter := "-"
+		if i := slices.IndexFunc(servers, func(s *metapb.RaftServer) bool { return s.RaftAddr == r.raftAddr }); i >= 0 {
+			voter = yesNo(servers[i].Voter)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.raftAddr, orDash(r.rpcAddr), state, mark, voter)
+	}
+	fmt.Fprintln(w)
+	if leader != nil {
+		fmt.Fprintf(w, "Leader: %s (term %d, commit index %d, applied index %d)\n",
+			leader.RaftAddr, leader.Term, leader.CommitIndex, leader.AppliedIndex)
+	} else {
+		fmt.Fprintln(w, "Leader: none (no reachable meta node is leader)")
+	}
+
+	fmt.Fprintln(w, "\nData nodes")
+	if len(data.DataNodes) == 0 {
+		fmt.Fprintln(w, "(none)")
+	} else {
+		fmt.Fprintln(w, "ID\tHTTP address\tTCP address\tLast heartbeat")
+		now := time.Now()
+		for _, n := range data.DataNodes {
+			seen := "-"
+			if leader != nil {
+				if ns := leader.DataNodeLastSeen[n.Id]; ns != 0 {
+					t := time.Unix(0, ns)
+					seen = fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339), now.Sub(t).Round(time.Second))
+				}
+			}
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", n.Id, n.HttpAddr, n.TcpAddr, seen)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.err != nil {
+			a.warnf("meta node %s (gRPC %s) unreachable: %s", r.raftAddr, orDash(r.rpcAddr), a.nodeError(r.err))
+		}
+	}
+	return nil
+}
+
+// nodeStatus asks one node for its status, giving it at most half of
+// -timeout, so that a node that does not answer leaves time for the rest.
+func (a *app) nodeStatus(ctx context.Context, c *meta.Client, addr string) (*metapb.StatusResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.globals.timeout/2)
+	defer cancel()
+	return c.Status(ctx, addr)
+}
+
+// nodeError describes an error from one node's Status.
+func (a *app) nodeError(err error) string {
+	switch {
+	case isUnauthenticated(err):
+		return a.describe(err)
+	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
+		return "no answer in time"
+	}
+	return grpcMessage(err)
+}
+
+func runAddMeta(ctx context.Context, a *app, args []string) error {
+	pos, err := a.parse("add-meta", args, nil, 1, 1)
+	if err != nil {
+		return err
+	}
+	addr := pos[0]
+	ctx, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	data, err := c.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := c.Status(ctx, addr)
+	if err != nil {
+		if isUnreachable(err) {
+			return fmt.Errorf("cannot reach the new meta node at %s: %s", addr, grpcMessage(err))
+		}
+		return err
+	}
+	if st.RaftAddr == "" {
+		return fmt.Errorf("the meta node at %s did not say its Raft address", addr)
+	}
+	members := make(map[string]bool)
+	for _, m := range data.MetaNodes {
+		members[m.RaftAddr] = true
+	}
+	if len(st.Servers) > 0 && !slices.ContainsFunc(st.Servers, func(s *metapb.RaftServer) bool { return members[s.RaftAddr] }) {
+		return fmt.Errorf("the meta node at %s (Raft %s) already belongs to another Raft cluster (leader %s): "+
+			"start it with an empty [meta] dir and [meta] peers naming this cluster's meta nodes",
+			addr, st.RaftAddr, orDash(st.LeaderRaftAddr))
+	}
+	rpcAddr := st.RpcAddr
+	if rpcAddr == "" {
+		rpcAddr = addr
+	}
+	index, err := c.AddMetaNode(ctx, st.RaftAddr, rpcAddr)
+	if err != nil {
+		return fmt.Errorf("adding meta node %s: %w", st.RaftAddr, err)
+	}
+	raftAddr := st.RaftAddr
+	fmt.Fprintf(a.stdout, "Added meta node %s (gRPC %s).\n", raftAddr, rpcAddr)
+
+	// Wait until the new node follows the leader and has caught up.
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		st, err := c.Status(ctx, addr)
+		if err == nil && st.LeaderRaftAddr != "" && st.AppliedIndex >= index {
+			return nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			a.warnf("meta node %s has not caught up with the cluster yet; check with 'palisade-ctl show'", raftAddr)
+			return nil
+		}
+	}
+}
+
+func runRemoveMeta(ctx context.Context, a *app, args []string) error {
+	pos, err := a.parse("remove-meta", args, nil, 1, 1)
+	if err != nil {
+		return err
+	}
+	addr := pos[0]
+	ctx, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	data, err := c.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	var known []string
+	raftAddr, rpcAddr := "", ""
+	for _, m := range data.MetaNodes {
+		known = append(known, fmt.Sprintf("%s (gRPC %s)", m.RaftAddr, m.RpcAddr))
+		if m.RaftAddr == addr || m.RpcAddr == addr {
+			raftAddr, rpcAddr = m.RaftAddr, m.RpcAddr
+		}
+	}
+	if raftAddr == "" {
+		// A node in Raft's membership that is not (yet) in the state.
+		if st, err := c.AnyStatus(ctx); err == nil {
+			for _, s := range st.Servers {
+				if s.RaftAddr == addr || (s.RpcAddr != "" && s.RpcAddr == addr) {
+					raftAddr, rpcAddr = s.RaftAddr, s.RpcAddr
+				}
+			}
+		}
+	}
+	if raftAddr == "" {
+		return fmt.Errorf("no meta node has the Raft or gRPC address %s (meta nodes: %s)", addr, strings.Join(known, ", "))
+	}
+	if _, err := c.RemoveNode(ctx, &metapb.RemoveNodeRequest{Node: &metapb.RemoveNodeRequest_MetaRaftAddr{MetaRaftAddr: raftAddr}}); err != nil {
+		switch {
+		case errors.Is(err, meta.ErrLastMetaNode):
+			return fmt.Errorf("cannot remove meta node %s: it is the last one", raftAddr)
+		case errors.Is(err, meta.ErrNodeNotFound):
+			return fmt.Errorf("meta node %s is not a member of the cluster", raftAddr)
+		}
+		return fmt.Errorf("removing meta node %s: %w", raftAddr, err)
+	}
+	fmt.Fprintf(a.stdout, "Removed meta node %s (gRPC %s).\n", raftAddr, orDash(rpcAddr))
+
+	// The node that answered may not have applied the removal yet; wait, so
+	// that a 'show' right after this does not list the node any more.
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		data, err := c.Snapshot(ctx)
+		if err == nil && !slices.ContainsFunc(data.MetaNodes, func(m *metapb.MetaNode) bool { return m.RaftAddr == raftAddr }) {
+			return nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			a.warnf("the meta node that answered still lists %s; check with 'palisade-ctl show'", raftAddr)
+			return nil
+		}
+	}
+}
+
+func runRemoveData(ctx context.Context, a *app, args []string) error {
+	pos, err := a.parse("remove-data", args, nil, 1, 1)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseUint(pos[0], 10, 64)
+	if err != nil || id == 0 {
+		return usageErr("remove-data", "remove-data: invalid data node ID %q (a positive integer, as 'show' lists it)", pos[0])
+	}
+	ctx, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.RemoveNode(ctx, &metapb.RemoveNodeRequest{Node: &metapb.RemoveNodeRequest_DataNodeId{DataNodeId: id}}); err != nil {
+		if errors.Is(err, meta.ErrNodeNotFound) {
+			return fmt.Errorf("no data node with ID %d", id)
+		}
+		return fmt.Errorf("removing data node %d: %w", id, err)
+	}
+	fmt.Fprintf(a.stdout, "Removed data node %d.\n", id)
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// maxPasswordLen is the longest password bcrypt can hash.
+const maxPasswordLen = 72
+
+func runUser(ctx context.Context, a *app, args []string) error {
+	return group(ctx, a, "user", args, map[string]func(context.Context, *app, []string) error{
+		"create": runUserCreate,
+		"list":   runUserList,
+		"drop":   runUserDrop,
+		"passwd": runUserPasswd,
+		"grant":  runUserGrant,
+		"revoke": runUserRevoke,
+		"admin":  runUserAdmin,
+	})
+}
+
+func runUserCreate(ctx context.Context, a *app, args []string) error {
+	var password string
+	var admin, passwordSet bool
+	pos, err := a.parse("user create", args, func(fs *flag.FlagSet) {
+		fs.Func("password", "the user's `password` (default: read from stdin)", func(s string) error {
+			password, passwordSet = s, true
+			return nil
+		})
+		fs.BoolVar(&admin, "admin", false, "make the user admin (all privileges)")
+	}, 1, 1)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	if !passwordSet {
+		if password, err = a.readPassword("user create", name); err != nil {
+			return err
+		}
+	}
+	if err := checkPassword(password); err != nil {
+		return err
+	}
+	ctx, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = c.Execute(ctx, &metapb.Command{Op: &metapb.Command_CreateUser{CreateUser: &metapb.CreateUser{
+		Name: name, Password: password, Admin: admin,
+	}}})
+	if err != nil {
+		return userError(name, "", err)
+	}
+	kind := "user"
+	if admin {
+		kind = "admin user"
+	}
+	fmt.Fprintf(a.stdout, "Created %s %s.\n", kind, name)
+	return nil
+}
+
+func runUserList(ctx context.Context, a *app, args []string) error {
+	if _, err := a.parse("user list", args, nil, 0, 0); err != nil {
+		return err
+	}
+	ctx, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	data, err := c.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "User\tAdmin\tPrivileges")
+	for _, u := range data.Users {
+		dbs := make([]string, 0, len(u.Privileges))
+		for db := range u.Privileges {
+			dbs = append(dbs, db)
+		}
+		slices.Sort(dbs)
+		privs := make([]string, len(dbs))
+		for i, db := range dbs {
+			privs[i] = db + ":" + privilegeName(u.Privileges[db])
+		}
+		fmt.Fprintf(w, "%s\t%t\t%s\n", u.Name, u.Admin, orDash(strings.Join(privs, ", ")))
+	}
+	return w.Flush()
+}
+
+func runUserDrop(ctx context.Context, a *app, args []string) error {
+	pos, err := a.parse("user drop", args, nil, 1, 1)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	ctx, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Execute(ctx, &metapb.Command{Op: &metapb.Command_DropUser{DropUser: &metapb.DropUser{Name: name}}}); err != nil {
+		return userError(name, "", err)
+	}
+	fmt.Fprintf(a.stdout, "Dropped user %s.\n", name)
+	return nil
+}
+
+func runUserPasswd(ctx context.Context, a *app, args []string) error {
+	var password string
+	var passwordSet bool
+	pos, err := a.parse("user passwd", args, func(fs *flag.FlagSet) {
+		fs.Func("password", "the new `password` (default: read from stdin)", func(s string) error {
+			password, passwordSet = s, true
+			return nil
+		})
+	}, 1, 1)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	if !passwordSet {
+		if password, err = a.readPassword("user passwd", name); err != nil {
+			return err
+		}
+	}
+	if err := checkPassword(password); err != nil {
+		return err
+	}
+	ctx, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = c.Execute(ctx, &metapb.Command{Op: &metapb.Command_SetPassword{SetPassword: &metapb.SetPassword{
+		Name: name, Password: password,
+	}}})
+	if err != nil {
+		return userError(name, "", err)
+	}
+	fmt.Fprintf(a.stdout, "Changed the password of user %s.\n", name)
+	return nil
+}
+
+func runUserGrant(ctx context.Context, a *app, args []string) error {
+	pos, err := a.parse("user grant", args, nil, 3, 3)
+	if err != nil {
+		return err
+	}
+	name, db := pos[0], pos[1]
+	priv, ok := parsePrivilege(pos[2])
+	if !ok {
+		return usageErr("user grant", "user grant: invalid privilege %q (want READ, WRITE or ALL)", pos[2])
+	}
+	if err := setPrivilege(ctx, a, name, db, priv); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Granted %s on %s to user %s.\n", privilegeName(priv), db, name)
+	return nil
+}
+
+func runUserRevoke(ctx context.Context, a *app, args []string) error {
+	pos, err := a.parse("user revoke", args, nil, 2, 2)
+	if err != nil {
+		return err
+	}
+	name, db := pos[0], pos[1]
+	if err := setPrivilege(ctx, a, name, db, metapb.Privilege_PRIVILEGE_NONE); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Revoked every privilege on %s from user %s.\n", db, name)
+	return nil
+}
+
+func setPrivilege(ctx context.Context, a *app, name, db string, priv metapb.Privilege) error {
+	ctx, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = c.Execute(ctx, &metapb.Command{Op: &metapb.Command_SetPrivilege{SetPrivilege: &metapb.SetPrivilege{
+		Name: name, Database: db, Privilege: priv,
+	}}})
+	if err != nil {
+		return userError(name, db, err)
+	}
+	return nil
+}
+
+func runUserAdmin(ctx context.Context, a *app, args []string) error {
+	pos, err := a.parse("user admin", args, nil, 2, 2)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	admin, err := strconv.ParseBool(pos[1])
+	if err != nil {
+		return usageErr("user admin", "user admin: invalid value %q (want true or false)", pos[1])
+	}
+	ctx, c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Execute(ctx, &metapb.Command{Op: &metapb.Command_SetAdmin{SetAdmin: &metapb.SetAdmin{Name: name, Admin: admin}}}); err != nil {
+		return userError(name, "", err)
+	}
+	if admin {
+		fmt.Fprintf(a.stdout, "User %s is now admin.\n", name)
+	} else {
+		fmt.Fprintf(a.stdout, "User %s is no longer admin.\n", name)
+	}
+	return nil
+}
+
+// userError words the meta errors of user commands for the operator.
+func userError(name, db string, err error) error {
+	switch {
+	case errors.Is(err, meta.ErrUserExists):
+		return fmt.Errorf("user %s already exists (with another password or admin flag)", name)
+	case errors.Is(err, meta.ErrUserNotFound):
+		return fmt.Errorf("user %s not found", name)
+	case errors.Is(err, meta.ErrDatabaseNotFound):
+		return fmt.Errorf("database %s not found", db)
+	case errors.Is(err, meta.ErrUsernameRequired):
+		return errors.New("user name required")
+	case errors.Is(err, meta.ErrPasswordRequired):
+		return errors.New("password required")
+	case errors.Is(err, meta.ErrDatabaseNameRequired):
+		return errors.New("database name required")
+	case errors.Is(err, meta.ErrInvalidPrivilege):
+		return errors.New("invalid privilege (want READ, WRITE or ALL)")
+	}
+	return err
+}
+
+func parsePrivilege(s string) (metapb.Privilege, bool) {
+	switch strings.ToUpper(s) {
+	case "READ":
+		return metapb.Privilege_PRIVILEGE_READ, true
+	case "WRITE":
+		return metapb.Privilege_PRIVILEGE_WRITE, true
+	case "ALL", "ALL PRIVILEGES":
+		return metapb.Privilege_PRIVILEGE_ALL, true
+	}
+	return metapb.Privilege_PRIVILEGE_NONE, false
+}
+
+func privilegeName(p metapb.Privilege) string {
+	switch p {
+	case metapb.Privilege_PRIVILEGE_READ:
+		return "READ"
+	case metapb.Privilege_PRIVILEGE_WRITE:
+		return "WRITE"
+	case metapb.Privilege_PRIVILEGE_ALL:
+		return "ALL"
+	}
+	return "NONE"
+}
+
+func checkPassword(p string) error {
+	switch {
+	case p == "":
+		return errors.New("password required (empty)")
+	case len(p) > maxPasswordLen:
+		return fmt.Errorf("password longer than %d bytes, which bcrypt cannot hash", maxPasswordLen)
+	}
+	return nil
+}
+
+// readPassword reads a password from the first line of stdin. Without
+// golang.org/x/term there is no way to turn echo off portably, so a terminal
+// gets a prompt saying that the input is visible.
+func (a *app) readPassword(cmd, user string) (string, error) {
+	if isTerminal(a.stdin) {
+		fmt.Fprintf(a.stderr, "Password for %s (typing is visible; end with Enter): ", user)
+	}
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password from stdin: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", usageErr(cmd, "no password: give -password, or write it as the first line of stdin")
+	}
+	return line, nil
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
