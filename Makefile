@@ -34,8 +34,9 @@ test-unit: ## Unit and in-process integration tests with the race detector.
 e2e: build ## End-to-end tests: the real binaries as separate processes.
 	PALISADE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -tags e2e ./e2e/...
 
-bench: ## Benchmarks (figures go to docs/benchmarks.md).
+bench: build ## Benchmarks: go test -bench and the HTTP load script (figures go to docs/benchmarks.md).
 	$(GO) test -run '^$$' -bench . -benchmem ./auth/ ./meta/
+	scripts/bench-http.sh
 
 fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -91,6 +91,12 @@ func (c *Client) do(ctx context.Context, fn func(metapb.MetaServiceClient) error
 }
 
 func unreachable(err error) bool {
+	// The Watch callback's own error is an answer, not a failure to reach
+	// the node: trying the next node would call the callback again.
+	var cb *callbackError
+	if errors.As(err, &cb) {
+		return false
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		return true
@@ -122,7 +128,7 @@ func (c *Client) retry(ctx context.Context, fn func() error) error {
 		select {
 		case <-time.After(time.Duration(min(attempt+1, 10)) * 50 * time.Millisecond):
 		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
 		}
 	}
 }
@@ -219,7 +225,11 @@ func (c *Client) AddMetaNode(ctx context.Context, raftAddr, rpcAddr string) (uin
 func (c *Client) Watch(ctx context.Context, index uint64, fn func(*metapb.Data) error) error {
 	for attempt := 0; ; attempt++ {
 		err := c.do(ctx, func(mc metapb.MetaServiceClient) error {
-			stream, err := mc.Watch(ctx, &metapb.WatchRequest{Index: index})
+			// Ending the stream's context ends the stream on both sides when
+			// this returns (callback error), not only when ctx ends.
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			stream, err := mc.Watch(sctx, &metapb.WatchRequest{Index: index})
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/palisade-db/palisade/auth"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
@@ -76,6 +77,7 @@ var errorTable = []struct {
 	{ErrNoLeader, "no_leader", codes.Unavailable},
 	{ErrClosed, "closed", codes.Unavailable},
 	{ErrLastMetaNode, "last_meta_node", codes.FailedPrecondition},
+	{auth.ErrPasswordTooLong, "password_too_long", codes.InvalidArgument},
 }
 
 // CommandError is an error from a command that reached the Raft log and was

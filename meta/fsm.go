@@ -62,6 +62,18 @@ func (f *fsm) Apply(l *raft.Log) any {
 	return res
 }
 
+// StoreConfiguration is called for each committed membership change
+// (raft.ConfigurationStore). The state does not change, but Applied
+// advances, so that the index a membership change returns (RemoveNode) can be
+// waited for with WaitForApplied like a command's.
+func (f *fsm) StoreConfiguration(index uint64, _ raft.Configuration) {
+	if cur := f.current(); index > cur.Applied {
+		f.publish(cur.Data, index)
+	}
+}
+
+var _ raft.ConfigurationStore = (*fsm)(nil)
+
 // Snapshot keeps the current pointer; Persist marshals it.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	return &fsmSnapshot{data: f.current().Data}, nil

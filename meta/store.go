@@ -169,7 +169,7 @@ func (s *Store) openRaft() error {
 				return fmt.Errorf("meta: listening for Raft on %s: %w", cfg.RaftBind, err)
 			}
 		}
-		s.trans = raft.NewNetworkTransportWithLogger(&streamLayer{Listener: ln, advertise: stringAddr(cfg.RaftAddr)}, 3, 10*time.Second, rlog)
+		s.trans = noPipelineTransport{raft.NewNetworkTransportWithLogger(&streamLayer{Listener: ln, advertise: stringAddr(cfg.RaftAddr)}, 3, 10*time.Second, rlog)}
 	}
 
 	var err error
@@ -394,8 +394,13 @@ func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) 
 	if c := cmd.GetCreateUser(); c != nil && password != "" && errors.Is(err, ErrUserExists) {
 		var ce *CommandError
 		if errors.As(err, &ce) && s.WaitForApplied(ctx, ce.Index) == nil {
-			if u := FindUser(s.Data(), c.Name); u != nil && u.Admin == c.Admin && auth.CheckPassword(u.Hash, password) {
-				return &metapb.ExecuteResponse{Index: ce.Index}, nil
+			// Answer with the index of the state that has the winner's user:
+			// the refused entry at ce.Index changed nothing, so no state ever
+			// has that index, and a caller waiting for it would wait for the
+			// next unrelated change.
+			d := s.Data()
+			if u := FindUser(d, c.Name); u != nil && u.Admin == c.Admin && auth.CheckPassword(u.Hash, password) {
+				return &metapb.ExecuteResponse{Index: d.Index}, nil
 			}
 		}
 	}
@@ -429,7 +434,7 @@ func (s *Store) propose(ctx context.Context, cmd *metapb.Command, forward bool) 
 			return resp, err
 		}
 		if werr := s.backoff(ctx, attempt); werr != nil {
-			return nil, fmt.Errorf("%w (last error: %v)", werr, err)
+			return nil, fmt.Errorf("%w (last error: %w)", werr, err)
 		}
 	}
 }
@@ -556,7 +561,8 @@ func (s *Store) AddMetaNode(ctx context.Context, raftAddr, rpcAddr string, forwa
 				if err != nil {
 					err = FromStatus(err)
 				} else {
-					index = resp.Index
+					// Like Execute: the change is visible here when we return.
+					index, err = resp.Index, s.WaitForApplied(ctx, resp.Index)
 				}
 			}
 		default:
@@ -566,7 +572,7 @@ func (s *Store) AddMetaNode(ctx context.Context, raftAddr, rpcAddr string, forwa
 			return index, err
 		}
 		if werr := s.backoff(ctx, attempt); werr != nil {
-			return 0, fmt.Errorf("%w (last error: %v)", werr, err)
+			return 0, fmt.Errorf("%w (last error: %w)", werr, err)
 		}
 	}
 }
@@ -590,6 +596,11 @@ func (s *Store) RemoveMetaNode(ctx context.Context, raftAddr string, forward boo
 					err = FromStatus(err)
 				} else {
 					index = resp.Index
+					// Like Execute: the change is visible here when we return
+					// (a node that removed itself receives no more entries).
+					if raftAddr != s.cfg.RaftAddr {
+						err = s.WaitForApplied(ctx, index)
+					}
 				}
 			}
 		default:
@@ -599,7 +610,7 @@ func (s *Store) RemoveMetaNode(ctx context.Context, raftAddr string, forward boo
 			return index, err
 		}
 		if werr := s.backoff(ctx, attempt); werr != nil {
-			return 0, fmt.Errorf("%w (last error: %v)", werr, err)
+			return 0, fmt.Errorf("%w (last error: %w)", werr, err)
 		}
 	}
 }

@@ -68,3 +68,16 @@ func (s *privateSink) Close() error {
 	}
 	return nil
 }
+
+// noPipelineTransport is a NetworkTransport without pipelined replication.
+// hashicorp/raft v1.7.3's pipeline can deadlock (the sender blocks on a full
+// connection while its response decoder has stopped reading), which hangs
+// Shutdown and can leave a follower that never receives another entry; plain
+// AppendEntries does not have the problem, and meta traffic is small.
+type noPipelineTransport struct {
+	*raft.NetworkTransport
+}
+
+func (noPipelineTransport) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
+}
