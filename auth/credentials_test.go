@@ -107,6 +107,7 @@ func TestCredentialsStringRedacts(t *testing.T) {
 		{Method: Basic, Username: "alice", Password: "hunter2"},
 		{Method: Bearer, Token: "hunter2.hunter2.hunter2"},
 	} {
+		//lint:ignore S1025 the test checks what fmt prints for %s
 		for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%s", c)} {
 			if strings.Contains(s, "hunter2") {
 				t.Errorf("%q leaks the secret", s)
