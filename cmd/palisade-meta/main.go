@@ -70,7 +70,12 @@ func runNode(args []string, stderr io.Writer) error {
 		cfg.Meta.Dir = *dir
 	}
 	if *peers != "" {
-		cfg.Meta.Peers = strings.Split(*peers, ",")
+		cfg.Meta.Peers = nil
+		for _, p := range strings.Split(*peers, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				cfg.Meta.Peers = append(cfg.Meta.Peers, p)
+			}
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
