@@ -421,20 +421,35 @@ func (s *Store) propose(ctx context.Context, cmd *metapb.Command, forward bool) 
 	if err != nil {
 		return nil, fmt.Errorf("meta: encoding command: %w", err)
 	}
-	for attempt := 0; ; attempt++ {
-		var resp *metapb.ExecuteResponse
-		if s.IsLeader() {
+	var resp *metapb.ExecuteResponse
+	err = s.untilSettled(ctx, forward, func() (err error) {
+		switch {
+		case s.IsLeader():
 			resp, err = s.applyLocal(ctx, b)
-		} else if forward {
+		case forward:
 			resp, err = s.forwardExecute(ctx, cmd)
-		} else {
+		default:
 			err = &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
 		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// untilSettled calls try until it succeeds, fails for a reason that is not
+// about leadership, or ctx ends. Without forward, a node that is not the
+// leader gives up at once (the caller was forwarded to it).
+func (s *Store) untilSettled(ctx context.Context, forward bool, try func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := try()
 		if err == nil || !retryable(err) || (!forward && errors.Is(err, ErrNotLeader)) {
-			return resp, err
+			return err
 		}
 		if werr := s.backoff(ctx, attempt); werr != nil {
-			return nil, fmt.Errorf("%w (last error: %w)", werr, err)
+			return fmt.Errorf("%w (last error: %w)", werr, err)
 		}
 	}
 }
@@ -540,9 +555,8 @@ func (s *Store) AddMetaNode(ctx context.Context, raftAddr, rpcAddr string, forwa
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		var err error
-		var index uint64
+	var index uint64
+	err := s.untilSettled(ctx, forward, func() (err error) {
 		switch {
 		case s.IsLeader():
 			timeout := time.Until(deadline(ctx))
@@ -568,22 +582,17 @@ func (s *Store) AddMetaNode(ctx context.Context, raftAddr, rpcAddr string, forwa
 		default:
 			err = &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
 		}
-		if err == nil || !retryable(err) || !forward {
-			return index, err
-		}
-		if werr := s.backoff(ctx, attempt); werr != nil {
-			return 0, fmt.Errorf("%w (last error: %w)", werr, err)
-		}
-	}
+		return err
+	})
+	return index, err
 }
 
 // RemoveMetaNode removes a meta node from the state and the Raft cluster.
 func (s *Store) RemoveMetaNode(ctx context.Context, raftAddr string, forward bool) (uint64, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		var err error
-		var index uint64
+	var index uint64
+	err := s.untilSettled(ctx, forward, func() (err error) {
 		switch {
 		case s.IsLeader():
 			index, err = s.removeMetaNodeAsLeader(ctx, raftAddr)
@@ -606,13 +615,9 @@ func (s *Store) RemoveMetaNode(ctx context.Context, raftAddr string, forward boo
 		default:
 			err = &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
 		}
-		if err == nil || !retryable(err) || !forward {
-			return index, err
-		}
-		if werr := s.backoff(ctx, attempt); werr != nil {
-			return 0, fmt.Errorf("%w (last error: %w)", werr, err)
-		}
-	}
+		return err
+	})
+	return index, err
 }
 
 func (s *Store) removeMetaNodeAsLeader(ctx context.Context, raftAddr string) (uint64, error) {
