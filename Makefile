@@ -35,7 +35,7 @@ e2e: build ## End-to-end tests: the real binaries as separate processes.
 	PALISADE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -tags e2e ./e2e/...
 
 bench: build ## Benchmarks: go test -bench and the HTTP load script (figures go to docs/benchmarks.md).
-	$(GO) test -run '^$$' -bench . -benchmem ./auth/ ./meta/
+	$(GO) test -run '^$$' -bench . -benchmem ./auth/ ./meta/ ./data/httpd/
 	scripts/bench-http.sh
 
 fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
