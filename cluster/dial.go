@@ -3,11 +3,16 @@ package cluster
 import (
 	"crypto/tls"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
+
+// ConnectTimeout bounds one attempt to open a connection to another node.
+const ConnectTimeout = 3 * time.Second
 
 // DialOptions say how to reach another node's gRPC server.
 type DialOptions struct {
@@ -23,6 +28,10 @@ type DialOptions struct {
 func Dial(addr string, o DialOptions) (*grpc.ClientConn, error) {
 	opts := []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)),
+		// A node that does not answer at all (a host that drops packets)
+		// fails an RPC after ConnectTimeout instead of gRPC's 20 s, so
+		// that callers with several addresses move on to the next one.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: ConnectTimeout}),
 	}
 	if o.TLS {
 		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
