@@ -134,16 +134,7 @@ func NewData() *Data {
 // path is "") and then by the INFLUXDB_* variables in environ (os.Environ
 // form). It does not call Validate.
 func LoadData(path string, environ []string) (*Data, error) {
-	c := NewData()
-	if path != "" {
-		if err := decodeFile(path, c); err != nil {
-			return nil, err
-		}
-	}
-	if err := applyEnv(c, environ); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return load(NewData(), path, environ)
 }
 
 // Validate reports every invalid setting; each error is a *KeyError naming

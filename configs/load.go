@@ -224,3 +224,17 @@ func defaultDir(name string) string {
 	}
 	return filepath.Join(home, ".palisade", name)
 }
+
+// load overrides the defaults in c with the file at path (unless path is "")
+// and then with the INFLUXDB_* variables in environ.
+func load[T any](c *T, path string, environ []string) (*T, error) {
+	if path != "" {
+		if err := decodeFile(path, c); err != nil {
+			return nil, err
+		}
+	}
+	if err := applyEnv(c, environ); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

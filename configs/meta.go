@@ -101,16 +101,7 @@ func NewMeta() *Meta {
 // path is "") and then by the INFLUXDB_* variables in environ (os.Environ
 // form). It does not call Validate.
 func LoadMeta(path string, environ []string) (*Meta, error) {
-	c := NewMeta()
-	if path != "" {
-		if err := decodeFile(path, c); err != nil {
-			return nil, err
-		}
-	}
-	if err := applyEnv(c, environ); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return load(NewMeta(), path, environ)
 }
 
 // Validate reports every invalid setting; each error is a *KeyError naming
