@@ -148,3 +148,32 @@ func TestConcurrentCreateSameUser(t *testing.T) {
 		})
 	}
 }
+
+// A CreateUser that is proposed again after its first attempt committed (the
+// leader was lost or unreachable while answering) succeeds: the stored hash is
+// the one the command carries. Another command for the same name, with its own
+// hash, is still refused.
+func TestRetriedCreateUserSucceeds(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Meta: 3})
+	ctx := testContext(t)
+	leader := c.WaitForLeader()
+	cmd := createHashedUser("retried", testHash)
+	first, err := leader.Store.Execute(ctx, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := leader.Store.Execute(ctx, cmd)
+	if err != nil {
+		t.Fatalf("the same command again: %v", err)
+	}
+	if again.Index < first.Index {
+		t.Fatalf("index %d after retry, want >= %d", again.Index, first.Index)
+	}
+	other, err := auth.HashPassword("another password", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Store.Execute(ctx, createHashedUser("retried", other)); !errors.Is(err, meta.ErrUserExists) {
+		t.Fatalf("a different hash for the same name: %v, want ErrUserExists", err)
+	}
+}

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -390,8 +391,12 @@ func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) 
 
 	// Two nodes may create the same user at once: the loser's command is
 	// refused, yet the request succeeds when the winner's password and admin
-	// flag are the same as this one's.
-	if c := cmd.GetCreateUser(); c != nil && password != "" && errors.Is(err, ErrUserExists) {
+	// flag are the same as this one's. The same check makes a retried
+	// command harmless: when leadership was lost or the leader went out of
+	// reach after the first attempt had in fact committed, the retry is
+	// refused, and the stored hash is then exactly the one this command
+	// carries (bcrypt salts make that impossible for another command).
+	if c := cmd.GetCreateUser(); c != nil && errors.Is(err, ErrUserExists) {
 		var ce *CommandError
 		if errors.As(err, &ce) && s.WaitForApplied(ctx, ce.Index) == nil {
 			// Answer with the index of the state that has the winner's user:
@@ -399,7 +404,9 @@ func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) 
 			// has that index, and a caller waiting for it would wait for the
 			// next unrelated change.
 			d := s.Data()
-			if u := FindUser(d, c.Name); u != nil && u.Admin == c.Admin && auth.CheckPassword(u.Hash, password) {
+			u := FindUser(d, c.Name)
+			if u != nil && u.Admin == c.Admin &&
+				(bytes.Equal(u.Hash, c.Hash) || (password != "" && auth.CheckPassword(u.Hash, password))) {
 				return &metapb.ExecuteResponse{Index: d.Index}, nil
 			}
 		}
