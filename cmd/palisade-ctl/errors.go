@@ -25,6 +25,8 @@ func (a *app) describe(err error) string {
 			"(set %s, or -secret, to the meta nodes' [meta] internal-shared-secret): %s", secretEnv, grpcMessage(err))
 	case errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled:
 		return "interrupted"
+	case errors.Is(err, meta.ErrNoLeader) || errors.Is(err, meta.ErrNotLeader):
+		return fmt.Sprintf("the meta cluster at %s has no leader (is a majority of its meta nodes running?): %v", bind, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		// The meta client gave up waiting for a leader: err says why.
 		return fmt.Sprintf("no answer from the meta nodes at %s within %s (raise -timeout?): %v", bind, a.globals.timeout, err)
@@ -32,8 +34,6 @@ func (a *app) describe(err error) string {
 		return fmt.Sprintf("no answer from the meta nodes at %s within %s: a change needs a leader, "+
 			"so a majority of the meta nodes must be running (check with 'palisade-ctl show', or raise -timeout)",
 			bind, a.globals.timeout)
-	case errors.Is(err, meta.ErrNoLeader) || errors.Is(err, meta.ErrNotLeader):
-		return fmt.Sprintf("the meta cluster at %s has no leader (is a majority of its meta nodes running?): %v", bind, err)
 	case errors.Is(err, meta.ErrClosed):
 		return fmt.Sprintf("the meta node is shutting down; try again: %v", err)
 	case isUnreachable(err):
