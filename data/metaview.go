@@ -59,10 +59,12 @@ func (v *MetaView) Update(d *metapb.Data) bool {
 		return false
 	}
 	nv := &view{pb: d, engine: toEngineData(d), changed: make(chan struct{})}
-	v.cur.Store(nv)
+	// The hooks (the auth cache above all) run before the new index is
+	// visible: WaitForIndex returning means the change is enforced.
 	for _, fn := range v.onUpdate {
 		fn(old.pb, d)
 	}
+	v.cur.Store(nv)
 	close(old.changed)
 	return true
 }

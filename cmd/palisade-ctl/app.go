@@ -11,6 +11,7 @@ import (
 
 	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
 )
 
 // Exit codes.
@@ -187,6 +188,19 @@ func (a *app) connect(ctx context.Context) (context.Context, *meta.Client, error
 	a.client = c
 	ctx, a.cancel = context.WithTimeout(ctx, g.timeout)
 	return ctx, c, nil
+}
+
+// connectState connects and fetches the cluster state from a meta node.
+func (a *app) connectState(ctx context.Context) (context.Context, *meta.Client, *metapb.Data, error) {
+	ctx, c, err := a.connect(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	data, err := c.Snapshot(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ctx, c, data, nil
 }
 
 // warnf prints a warning that does not make the command fail.

@@ -29,11 +29,7 @@ func runShow(ctx context.Context, a *app, args []string) error {
 	if _, err := a.parse("show", args, nil, 0, 0); err != nil {
 		return err
 	}
-	ctx, c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	data, err := c.Snapshot(ctx)
+	ctx, c, data, err := a.connectState(ctx)
 	if err != nil {
 		return err
 	}
@@ -155,11 +151,7 @@ func runAddMeta(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	addr := pos[0]
-	ctx, c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	data, err := c.Snapshot(ctx)
+	ctx, c, data, err := a.connectState(ctx)
 	if err != nil {
 		return err
 	}
@@ -216,11 +208,7 @@ func runRemoveMeta(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	addr := pos[0]
-	ctx, c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	data, err := c.Snapshot(ctx)
+	ctx, c, data, err := a.connectState(ctx)
 	if err != nil {
 		return err
 	}

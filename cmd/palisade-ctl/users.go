@@ -76,11 +76,7 @@ func runUserList(ctx context.Context, a *app, args []string) error {
 	if _, err := a.parse("user list", args, nil, 0, 0); err != nil {
 		return err
 	}
-	ctx, c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	data, err := c.Snapshot(ctx)
+	ctx, _, data, err := a.connectState(ctx)
 	if err != nil {
 		return err
 	}
