@@ -88,7 +88,7 @@ func runSecretList(ctx context.Context, a *app, args []string) error {
 	if _, err := a.parse("secret list", args, nil, 0, 0); err != nil {
 		return err
 	}
-	ctx, _, data, err := a.connectState(ctx)
+	_, _, data, err := a.connectState(ctx)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ func runToken(ctx context.Context, a *app, args []string) error {
 	if exp <= 0 {
 		return usageErr("token", "token: -exp must be positive, got %s", exp)
 	}
-	ctx, _, data, err := a.connectState(ctx)
+	_, _, data, err := a.connectState(ctx)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func runUserList(ctx context.Context, a *app, args []string) error {
 	if _, err := a.parse("user list", args, nil, 0, 0); err != nil {
 		return err
 	}
-	ctx, _, data, err := a.connectState(ctx)
+	_, _, data, err := a.connectState(ctx)
 	if err != nil {
 		return err
 	}
