@@ -33,25 +33,18 @@ func runUser(ctx context.Context, a *app, args []string) error {
 }
 
 func runUserCreate(ctx context.Context, a *app, args []string) error {
-	var password string
-	var admin, passwordSet bool
+	var pw passwordFlag
+	var admin bool
 	pos, err := a.parse("user create", args, func(fs *flag.FlagSet) {
-		fs.Func("password", "the user's `password` (default: read from stdin)", func(s string) error {
-			password, passwordSet = s, true
-			return nil
-		})
+		pw.register(fs, "the user's `password` (default: read from stdin)")
 		fs.BoolVar(&admin, "admin", false, "make the user admin (all privileges)")
 	}, 1, 1)
 	if err != nil {
 		return err
 	}
 	name := pos[0]
-	if !passwordSet {
-		if password, err = a.readPassword("user create", name); err != nil {
-			return err
-		}
-	}
-	if err := checkPassword(password); err != nil {
+	password, err := pw.get(a, "user create", name)
+	if err != nil {
 		return err
 	}
 	ctx, c, err := a.connect(ctx)
@@ -115,24 +108,16 @@ func runUserDrop(ctx context.Context, a *app, args []string) error {
 }
 
 func runUserPasswd(ctx context.Context, a *app, args []string) error {
-	var password string
-	var passwordSet bool
+	var pw passwordFlag
 	pos, err := a.parse("user passwd", args, func(fs *flag.FlagSet) {
-		fs.Func("password", "the new `password` (default: read from stdin)", func(s string) error {
-			password, passwordSet = s, true
-			return nil
-		})
+		pw.register(fs, "the new `password` (default: read from stdin)")
 	}, 1, 1)
 	if err != nil {
 		return err
 	}
 	name := pos[0]
-	if !passwordSet {
-		if password, err = a.readPassword("user passwd", name); err != nil {
-			return err
-		}
-	}
-	if err := checkPassword(password); err != nil {
+	password, err := pw.get(a, "user passwd", name)
+	if err != nil {
 		return err
 	}
 	ctx, c, err := a.connect(ctx)
@@ -298,4 +283,32 @@ func isTerminal(r io.Reader) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// passwordFlag is -password: given on the command line, or else read from
+// stdin; either way checked before anything is sent.
+type passwordFlag struct {
+	value string
+	set   bool
+}
+
+func (p *passwordFlag) register(fs *flag.FlagSet, usage string) {
+	fs.Func("password", usage, func(s string) error {
+		p.value, p.set = s, true
+		return nil
+	})
+}
+
+func (p *passwordFlag) get(a *app, cmd, user string) (string, error) {
+	pw := p.value
+	if !p.set {
+		var err error
+		if pw, err = a.readPassword(cmd, user); err != nil {
+			return "", err
+		}
+	}
+	if err := checkPassword(pw); err != nil {
+		return "", err
+	}
+	return pw, nil
 }

@@ -21,14 +21,10 @@ import (
 // serveWriteV1 answers /write: db, rp, precision (n, ns, u, ms, s, m, h)
 // and consistency (any, one, quorum, all) from the URL.
 func (h *Handler) serveWriteV1(w *respWriter, r *http.Request) {
-	if !h.acquireWriteSlot(w, r) {
-		return
-	}
-	defer h.releaseWriteSlot()
-	u, mode, ok := h.authenticate(w, r)
-	if !ok {
-		return
-	}
+	h.withWriteSlot(w, r, h.writeV1)
+}
+
+func (h *Handler) writeV1(w *respWriter, r *http.Request, u *auth.User, mode authMode) {
 	raw := r.URL.RawQuery
 	precision, _ := queryValue(raw, "precision")
 	switch precision {
@@ -49,14 +45,10 @@ func (h *Handler) serveWriteV1(w *respWriter, r *http.Request) {
 // ms or s, and credentials come as "Authorization: Token user:password"
 // (or any other 1.x way).
 func (h *Handler) serveWriteV2(w *respWriter, r *http.Request) {
-	if !h.acquireWriteSlot(w, r) {
-		return
-	}
-	defer h.releaseWriteSlot()
-	u, mode, ok := h.authenticate(w, r)
-	if !ok {
-		return
-	}
+	h.withWriteSlot(w, r, h.writeV2)
+}
+
+func (h *Handler) writeV2(w *respWriter, r *http.Request, u *auth.User, mode authMode) {
 	raw := r.URL.RawQuery
 	precision, _ := queryValue(raw, "precision")
 	switch precision {
@@ -72,6 +64,20 @@ func (h *Handler) serveWriteV2(w *respWriter, r *http.Request) {
 	bucket, _ := queryValue(raw, "bucket")
 	db, rp, _ := strings.Cut(bucket, "/")
 	h.serveWrite(w, r, u, mode, db, rp, precision)
+}
+
+// withWriteSlot runs write once the request holds a write slot and is
+// authenticated; otherwise it has already answered.
+func (h *Handler) withWriteSlot(w *respWriter, r *http.Request, write func(*respWriter, *http.Request, *auth.User, authMode)) {
+	if !h.acquireWriteSlot(w, r) {
+		return
+	}
+	defer h.releaseWriteSlot()
+	u, mode, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	write(w, r, u, mode)
 }
 
 // serveWrite checks the database and the user's right to write to it, reads
