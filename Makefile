@@ -46,7 +46,8 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
 	  done; \
 	done
 
-lint: ## gofmt, go vet, staticcheck.
+lint: ## gofmt, go vet, staticcheck, no build outputs in git.
+	scripts/check-tracked-files.sh
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
