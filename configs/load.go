@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,34 +20,6 @@ const EnvPrefix = "INFLUXDB"
 
 // redactedValue replaces secrets in Redacted copies of a configuration.
 const redactedValue = "REDACTED"
-
-// decodeFile decodes the TOML file at path over v, which already holds the
-// defaults. A key that v has no field for is an error naming the key.
-func decodeFile(path string, v any) error {
-	md, err := toml.DecodeFile(path, v)
-	if err != nil {
-		return fmt.Errorf("configs: %s: %w", path, hideSecretInTOMLError(err))
-	}
-	// TOML integers are int64, and the toml package stores a negative one in
-	// an unsigned field by wrapping it around; catch that here.
-	for _, f := range fields(v) {
-		switch f.value.Kind() {
-		case reflect.Uint, reflect.Uint64:
-			if f.value.Uint() > math.MaxInt64 && md.IsDefined(strings.Split(f.key, ".")...) {
-				return fmt.Errorf("configs: %s: %s: %d is negative", path, f.key, int64(f.value.Uint()))
-			}
-		}
-	}
-	if undecoded := md.Undecoded(); len(undecoded) > 0 {
-		keys := make([]string, len(undecoded))
-		for i, k := range undecoded {
-			keys[i] = k.String()
-		}
-		return fmt.Errorf("configs: %s: unknown keys %s (misspelled, or in the wrong section or file?)",
-			path, strings.Join(keys, ", "))
-	}
-	return nil
-}
 
 // hideSecretInTOMLError drops the message of a TOML error about a secret key:
 // the parser may quote the text it could not read, which could be the secret.
@@ -122,11 +93,9 @@ func walkFields(rv reflect.Value, keyPrefix, envPrefix string, out *[]field) {
 	}
 }
 
-// applyEnv sets the fields of the struct that v points to from environ
-// ("NAME=value" entries, as os.Environ returns; a later entry wins). Empty
-// values count as unset. Every bad value is reported, each error naming its
-// variable.
-func applyEnv(v any, environ []string) error {
+// envVars returns the INFLUXDB_* entries of environ ("NAME=value" entries,
+// as os.Environ returns; a later entry wins).
+func envVars(environ []string) map[string]string {
 	env := make(map[string]string)
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
@@ -134,6 +103,13 @@ func applyEnv(v any, environ []string) error {
 			env[name] = value
 		}
 	}
+	return env
+}
+
+// applyEnv sets the fields of the struct that v points to from env (see
+// envVars). Empty values count as unset. Every bad value is reported, each
+// error naming its variable.
+func applyEnv(v any, env map[string]string) error {
 	if len(env) == 0 {
 		return nil
 	}
@@ -143,15 +119,34 @@ func applyEnv(v any, environ []string) error {
 		if !ok || s == "" {
 			continue
 		}
-		if err := setText(f.value, s); err != nil {
-			if f.secret {
-				errs = append(errs, fmt.Errorf("%s: invalid value (not shown: the variable holds a secret)", f.env))
-			} else {
-				errs = append(errs, fmt.Errorf("%s: %w", f.env, err))
-			}
+		if err := setKeyText(f.key, f.value, s); err != nil {
+			errs = append(errs, envError(f.env, f.secret, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// envError reports a bad value of the variable name, hiding the reason when
+// the variable holds a secret (the reason may quote the value).
+func envError(name string, secret bool, err error) error {
+	if secret {
+		return fmt.Errorf("%s: invalid value (not shown: the variable holds a secret)", name)
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// setKeyText parses s into v, the field of key: a byte size for the keys in
+// sizeKeys, otherwise according to v's type.
+func setKeyText(key string, v reflect.Value, s string) error {
+	if sizeKeys[key] {
+		n, err := parseSize(s)
+		if err != nil {
+			return err
+		}
+		v.SetUint(n)
+		return nil
+	}
+	return setText(v, s)
 }
 
 // setText parses s into v according to v's type.
@@ -226,15 +221,23 @@ func defaultDir(name string) string {
 }
 
 // load overrides the defaults in c with the file at path (unless path is "")
-// and then with the INFLUXDB_* variables in environ.
+// and then with the INFLUXDB_* variables in environ, dropping the warnings.
 func load[T any](c *T, path string, environ []string) (*T, error) {
-	if path != "" {
-		if err := decodeFile(path, c); err != nil {
-			return nil, err
-		}
-	}
-	if err := applyEnv(c, environ); err != nil {
-		return nil, err
-	}
-	return c, nil
+	c, _, err := loadWithWarnings(c, path, environ)
+	return c, err
+}
+
+// LoadMetaWithWarnings is LoadMeta that also returns a Warning for each
+// setting of the file or environment that Palisade accepts but does not
+// implement yet (keys of InfluxDB Enterprise meta nodes). Log each one.
+func LoadMetaWithWarnings(path string, environ []string) (*Meta, []Warning, error) {
+	return loadWithWarnings(NewMeta(), path, environ)
+}
+
+// LoadDataWithWarnings is LoadData that also returns a Warning for each
+// setting of the file or environment that Palisade accepts but does not
+// implement yet (keys of influxd and InfluxDB Enterprise data nodes). Log
+// each one.
+func LoadDataWithWarnings(path string, environ []string) (*Data, []Warning, error) {
+	return loadWithWarnings(NewData(), path, environ)
 }

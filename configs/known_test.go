@@ -1,0 +1,724 @@
+package configs
+
+import (
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// warningKeys returns the keys of ws, in order.
+func warningKeys(ws []Warning) []string {
+	keys := make([]string, len(ws))
+	for i, w := range ws {
+		keys[i] = w.Key
+	}
+	return keys
+}
+
+func mustLoadData(t *testing.T, path string, environ []string) (*Data, []Warning) {
+	t.Helper()
+	c, ws, err := LoadDataWithWarnings(path, environ)
+	if err != nil {
+		t.Fatalf("LoadDataWithWarnings(%s): %v", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	return c, ws
+}
+
+func mustLoadMeta(t *testing.T, path string, environ []string) (*Meta, []Warning) {
+	t.Helper()
+	c, ws, err := LoadMetaWithWarnings(path, environ)
+	if err != nil {
+		t.Fatalf("LoadMetaWithWarnings(%s): %v", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	return c, ws
+}
+
+// testdata/influxd-1.6.7.conf is the unedited output of `influxd config` of
+// Debian's influxdb 1.6.7 package (which merges /etc/influxdb/influxdb.conf
+// into influxd's defaults). Operators bring exactly this file; before issue
+// 7 its top-level bind-address stopped the node.
+func TestLoadDebianInfluxd167Config(t *testing.T) {
+	t.Parallel()
+	c, ws := mustLoadData(t, "testdata/influxd-1.6.7.conf", nil)
+
+	want := NewData()
+	want.Meta.Dir = "/var/lib/influxdb/meta"
+	want.Data.Dir = "/var/lib/influxdb/data"
+	want.Data.WALDir = "/var/lib/influxdb/wal"
+	want.Data.IndexVersion = "inmem"
+	want.Data.QueryLogEnabled = true
+	want.HTTP.HTTPSCertificate = "/etc/ssl/influxdb.pem"
+	want.Cluster.BindAddress = "127.0.0.1:8088" // the top-level bind-address
+	want.Logging.Format = "text"                // "auto"
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", c, want)
+	}
+
+	// The services Palisade lacks but that the file leaves on, and pprof.
+	// Nothing about [data] (the engine's defaults are the file's values),
+	// the disabled listeners, [ifql], reporting or the logo.
+	wantWarnings := []string{
+		"retention.enabled", "retention.check-interval",
+		"shard-precreation.enabled", "shard-precreation.check-interval", "shard-precreation.advance-period",
+		"monitor.store-enabled", "monitor.store-database", "monitor.store-interval",
+		"subscriber.enabled", "subscriber.http-timeout", "subscriber.insecure-skip-verify",
+		"subscriber.ca-certs", "subscriber.write-concurrency", "subscriber.write-buffer-size",
+		"http.pprof-enabled",
+		"continuous_queries.log-enabled", "continuous_queries.enabled",
+		"continuous_queries.query-stats-enabled", "continuous_queries.run-interval",
+	}
+	if got := warningKeys(ws); !slices.Equal(got, wantWarnings) {
+		t.Errorf("warnings for\n%q\nwant\n%q", got, wantWarnings)
+	}
+}
+
+func TestLoadInfluxd112Config(t *testing.T) {
+	t.Parallel()
+	c, ws := mustLoadData(t, "testdata/influxd-1.12.conf", nil)
+	if got, want := c.Data.CacheMaxMemorySize, uint64(1<<30); got != want {
+		t.Errorf(`cache-max-memory-size "1g" = %d, want %d`, got, want)
+	}
+	if got, want := c.Data.CacheSnapshotMemorySize, uint64(25<<20); got != want {
+		t.Errorf(`cache-snapshot-memory-size "25m" = %d, want %d`, got, want)
+	}
+	if c.Coordinator.QueryTimeout != Duration(time.Minute) {
+		t.Errorf("coordinator.query-timeout = %s, want 1m", c.Coordinator.QueryTimeout)
+	}
+	if !c.HTTP.PingAuthEnabled {
+		t.Error("http.ping-auth-enabled was not read")
+	}
+	if c.Cluster.BindAddress != "127.0.0.1:8088" {
+		t.Errorf("cluster.bind-address = %q, want the top-level bind-address", c.Cluster.BindAddress)
+	}
+	got := warningKeys(ws)
+	for _, key := range []string{"http.headers", "http.pprof-auth-enabled", "data.tar-stream-buffer-size", "tls.advanced-expiration"} {
+		if !slices.Contains(got, key) {
+			t.Errorf("no warning for %s; warnings: %q", key, got)
+		}
+	}
+	for _, key := range []string{"graphite.enabled", "graphite.bind-address", "flux-controller.query-concurrency",
+		"http.enqueued-write-timeout", "http.unix-socket-permissions", "data.max-series-per-database", "tls.min-version"} {
+		if slices.Contains(got, key) {
+			t.Errorf("warning for %s, whose setting changes nothing", key)
+		}
+	}
+}
+
+func TestLoadEnterpriseDataConfig(t *testing.T) {
+	t.Parallel()
+	c, ws := mustLoadData(t, "testdata/enterprise-data.conf", nil)
+	checks := []struct {
+		key       string
+		got, want any
+	}{
+		{"hostname", c.Hostname, "data-1.example.com"},
+		{"cluster.bind-address (from bind-address)", c.Cluster.BindAddress, ":9088"},
+		{"meta.meta-internal-shared-secret", c.Meta.MetaInternalSharedSecret, "node-to-node secret for tests"},
+		{"meta.meta-tls-enabled", c.Meta.MetaTLSEnabled, true},
+		{"meta.password-hash-cost (from password-hash)", c.Meta.PasswordHashCost, 12},
+		{"data.index-version", c.Data.IndexVersion, "tsi1"},
+		{"data.cache-max-memory-size", c.Data.CacheMaxMemorySize, uint64(2 << 30)},
+		{"coordinator.write-timeout (from [cluster])", c.Coordinator.WriteTimeout, Duration(15 * time.Second)},
+		{"coordinator.max-concurrent-queries (from [cluster])", c.Coordinator.MaxConcurrentQueries, 8},
+		{"coordinator.query-timeout (from [cluster])", c.Coordinator.QueryTimeout, Duration(2 * time.Minute)},
+		{"coordinator.log-queries-after (from [cluster])", c.Coordinator.LogQueriesAfter, Duration(10 * time.Second)},
+		{"http.auth-enabled", c.HTTP.AuthEnabled, true},
+		{"http.shared-secret", c.HTTP.SharedSecret, "client JWT secret for tests"},
+		{"logging.format (logfmt)", c.Logging.Format, "text"},
+	}
+	for _, ck := range checks {
+		if !reflect.DeepEqual(ck.got, ck.want) {
+			t.Errorf("%s = %#v, want %#v", ck.key, ck.got, ck.want)
+		}
+	}
+
+	byKey := map[string]Warning{}
+	for _, w := range ws {
+		if _, dup := byKey[w.Key]; dup {
+			t.Errorf("two warnings for %s", w.Key)
+		}
+		byKey[w.Key] = w
+	}
+	if w := byKey["hinted-handoff.max-size"]; w.String() != "[hinted-handoff] max-size is not implemented yet: ignored" {
+		t.Errorf("hinted-handoff.max-size warning = %q", w)
+	}
+	for _, key := range []string{"gossip-frequency", "meta.meta-auth-enabled", "cluster.dial-timeout",
+		"hinted-handoff.enabled", "monitor.remote-collect-interval", "tls.ciphers", "tls.min-version"} {
+		if _, ok := byKey[key]; !ok {
+			t.Errorf("no warning for %s", key)
+		}
+	}
+	// Settings that change nothing: Palisade does the same, the service is
+	// off, the key is not needed, or the key took effect.
+	for _, key := range []string{"reporting-disabled", "enterprise.license-path", "meta.retention-autocreate",
+		"meta.password-hash", "data.wal-fsync-delay", "data.compact-throughput", "cluster.https-certificate",
+		"cluster.write-timeout", "anti-entropy.enabled", "anti-entropy.max-sync", "graphite.templates",
+		"collectd.enabled", "http.realm", "http.bind-socket", "logging.suppress-logo",
+		"flux-controller.query-queue-size", "bind-address"} {
+		if _, ok := byKey[key]; ok {
+			t.Errorf("warning for %s, whose setting changes nothing", key)
+		}
+	}
+}
+
+func TestLoadEnterpriseMetaConfig(t *testing.T) {
+	t.Parallel()
+	c, ws := mustLoadMeta(t, "testdata/enterprise-meta.conf", nil)
+	want := NewMeta()
+	want.Hostname = "meta-1.example.com"
+	want.Meta.Dir = "/var/lib/influxdb/meta"
+	want.Meta.BindAddress = ":9089"
+	want.Meta.HTTPBindAddress = ":9091"
+	want.Meta.InternalSharedSecret = "node-to-node secret for tests"
+	want.Meta.PasswordHashCost = 11
+	want.Meta.ElectionTimeout = Duration(2 * time.Second)
+	want.Meta.CommitTimeout = Duration(40 * time.Millisecond)
+	want.Logging = Logging{Level: "warn", Format: "json"}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", c, want)
+	}
+	wantWarnings := []string{
+		"meta.gossip-frequency", "meta.announcement-expiration", "meta.consensus-timeout",
+		"meta.pprof-enabled", "meta.lease-duration", "meta.auth-enabled",
+		"meta.raft-portal-auth-required", "meta.raft-dialer-auth-required",
+		"tls.ciphers", "tls.min-version", "tls.max-version", "tls.advanced-expiration",
+	}
+	if got := warningKeys(ws); !slices.Equal(got, wantWarnings) {
+		t.Errorf("warnings for\n%q\nwant\n%q", got, wantWarnings)
+	}
+}
+
+// fileKeys returns the dotted keys a TOML file sets, array elements' keys as
+// "graphite.enabled".
+func fileKeys(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	var m map[string]any
+	if _, err := toml.DecodeFile(path, &m); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for name, v := range m {
+		switch v := v.(type) {
+		case map[string]any:
+			for k := range v {
+				keys[name+"."+k] = true
+			}
+		case []map[string]any:
+			for _, el := range v {
+				for k := range el {
+					keys[name+"."+k] = true
+				}
+			}
+		default:
+			keys[name] = true
+		}
+	}
+	return keys
+}
+
+// Every key of the catalogs is loaded by at least one sample file, so each
+// is exercised; the samples load, so none of their keys is unknown.
+func TestSamplesCoverKnownKeys(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		cat   *catalog
+		files []string
+	}{
+		{"data", dataKnown, []string{"testdata/influxd-1.6.7.conf", "testdata/influxd-1.12.conf", "testdata/enterprise-data.conf"}},
+		{"meta", metaKnown, []string{"testdata/enterprise-meta.conf"}},
+	} {
+		covered := map[string]bool{}
+		for _, f := range tt.files {
+			for k := range fileKeys(t, f) {
+				covered[k] = true
+			}
+		}
+		for _, k := range tt.cat.order {
+			if !covered[k.key] {
+				t.Errorf("%s: no sample file sets %s", tt.name, k.key)
+			}
+		}
+	}
+}
+
+// Accepting influxd's and Enterprise's keys must not let a misspelling
+// through: it would silently leave a setting (say, auth-enabled) at its
+// default.
+func TestUnknownKeysStillFail(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		meta    bool
+		content string
+		want    []string
+	}{
+		{name: "top level", content: "bind-adress = \":8088\"\n", want: []string{"bind-adress"}},
+		{name: "Enterprise table", content: "[hinted-handoff]\nmax-sizee = 1\n", want: []string{"hinted-handoff.max-sizee"}},
+		{name: "engine key", content: "[data]\nwal-fsync-dealy = \"0s\"\n", want: []string{"data.wal-fsync-dealy"}},
+		{name: "array of tables", content: "[[graphite]]\nenabled = false\n[[graphite]]\nenabeld = true\n",
+			want: []string{"graphite.enabeld"}},
+		{name: "unknown table", content: "[hinted_handoff]\nenabled = true\n",
+			want: []string{"hinted_handoff", "hinted_handoff.enabled"}},
+		{name: "nested under a known key", content: "[retention.enabled]\nx = 1\n", want: []string{"retention.enabled"}},
+		{name: "nested under a known table", content: "[monitor.store]\nenabled = true\n", want: []string{"monitor.store"}},
+		{name: "meta node key in a data node file", content: "[meta]\nhttp-bind-address = \":8091\"\n",
+			want: []string{"meta.http-bind-address"}},
+		{name: "data node table in a meta node file", meta: true, content: "[hinted-handoff]\nenabled = false\n",
+			want: []string{"hinted-handoff.enabled"}},
+		{name: "data node key in a meta node file", meta: true, content: "[meta]\nmeta-auth-enabled = true\n",
+			want: []string{"meta.meta-auth-enabled"}},
+		{name: "listener in a meta node file", meta: true, content: "[[udp]]\nenabled = false\n", want: []string{"udp"}},
+		{name: "all are named", content: "gossip-frequencyy = \"3s\"\n[cluster]\ndial-timeot = \"1s\"\n[http]\nrealms = \"x\"\n",
+			want: []string{"gossip-frequencyy", "cluster.dial-timeot", "http.realms"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := mustWriteFile(t, tt.content)
+			var err error
+			if tt.meta {
+				_, _, err = LoadMetaWithWarnings(path, nil)
+			} else {
+				_, _, err = LoadDataWithWarnings(path, nil)
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range append(tt.want, "unknown keys") {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestKnownKeysOfTheWrongShape(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, content string
+		want          []string
+	}{
+		{"service as a value", "retention = true\n", []string{"retention must be a table"}},
+		{"Palisade table as a value", "http = 1\n", []string{"http must be a table"}},
+		{"listener as one table", "[graphite]\nenabled = false\n", []string{"graphite must be an array of tables"}},
+		{"listener as values", "graphite = [1, 2]\n", []string{"graphite must be an array of tables"}},
+		{"service as an array of tables", "[[retention]]\nenabled = false\n", []string{"retention must be a table"}},
+		{"alias of the wrong type", "[cluster]\nwrite-timeout = 10\n", []string{"cluster.write-timeout", `invalid duration "10"`}},
+		{"alias of a Palisade table key", "[cluster]\nmax-select-point = \"many\"\n", []string{"cluster.max-select-point", "incompatible types"}},
+		{"bad size", "[data]\ncache-max-memory-size = \"1t\"\n", []string{"data.cache-max-memory-size", `invalid size "1t"`}},
+		{"negative size", "[data]\ncache-snapshot-memory-size = \"-25m\"\n", []string{"data.cache-snapshot-memory-size", `invalid size "-25m"`}},
+		{"bad password hash", "[meta]\npassword-hash = \"bcrpyt\"\n", []string{"meta.password-hash", `unknown password hashing scheme "bcrpyt"`}},
+		{"bad bcrypt option", "[meta]\npassword-hash = \"bcrypt;rounds=9\"\n", []string{"meta.password-hash", `unknown bcrypt option "rounds"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, _, err := LoadDataWithWarnings(mustWriteFile(t, tt.content), nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// An influxd or Enterprise name and the Palisade key it stands for are one
+// setting: giving them different values is an error naming both, whichever
+// comes first in the file.
+func TestAliasAndPalisadeKeyMustAgree(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, content string
+		want          []string // error substrings; nil: loads
+		check         func(*Data) bool
+	}{
+		{name: "bind-address and [cluster] bind-address differ",
+			content: "bind-address = \":8088\"\n[cluster]\nbind-address = \":9088\"\n",
+			want:    []string{`cluster.bind-address = ":9088"`, `bind-address = ":8088"`, "keep one"}},
+		{name: "[cluster] first",
+			content: "[cluster]\nbind-address = \":9088\"\n[meta]\ndir = \"/m\"\n",
+			check:   func(c *Data) bool { return c.Cluster.BindAddress == ":9088" }},
+		{name: "equal values",
+			content: "bind-address = \"127.0.0.1:8088\"\n[cluster]\nbind-address = \"127.0.0.1:8088\"\n",
+			check:   func(c *Data) bool { return c.Cluster.BindAddress == "127.0.0.1:8088" }},
+		{name: "equal durations written differently",
+			content: "[cluster]\nwrite-timeout = \"10000ms\"\n[coordinator]\nwrite-timeout = \"10s\"\n",
+			check:   func(c *Data) bool { return c.Coordinator.WriteTimeout == Duration(10*time.Second) }},
+		{name: "query limits differ",
+			content: "[coordinator]\nmax-select-series = 5\n[cluster]\nmax-select-series = 6\n",
+			want:    []string{"coordinator.max-select-series = 5", "cluster.max-select-series = 6"}},
+		{name: "password hash cost differs",
+			content: "[meta]\npassword-hash = \"bcrypt;cost=12\"\npassword-hash-cost = 11\n",
+			want:    []string{"meta.password-hash-cost = 11", "meta.password-hash = 12"}},
+		{name: "bcrypt without a cost sets nothing",
+			content: "[meta]\npassword-hash = \"bcrypt\"\npassword-hash-cost = 11\n",
+			check:   func(c *Data) bool { return c.Meta.PasswordHashCost == 11 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, _, err := LoadDataWithWarnings(mustWriteFile(t, tt.content), nil)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("error: %v", err)
+				}
+				if !tt.check(c) {
+					t.Errorf("got %+v", c)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestWarningRules(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		content string
+		environ []string
+		want    []Warning
+	}{
+		{name: "a value Palisade already has", content: "[data]\nmax-series-per-database = 1000000\n" +
+			"cache-snapshot-write-cold-duration = \"10m0s\"\ncompact-throughput = 50331648\nmax-index-log-file-size = \"1024k\"\n"},
+		{name: "another value", content: "[data]\nmax-series-per-database = 0\ncompact-throughput = \"64m\"\n",
+			want: []Warning{
+				{Key: "data.max-series-per-database", Note: "Palisade uses 1000000"},
+				{Key: "data.compact-throughput", Note: "Palisade uses 48m"},
+			}},
+		{name: "service switched off", content: "[hinted-handoff]\nenabled = false\nmax-size = 1\n"},
+		{name: "service on", content: "[hinted-handoff]\nmax-size = 1\nenabled = true\n",
+			want: []Warning{{Key: "hinted-handoff.max-size"}, {Key: "hinted-handoff.enabled", Note: "Palisade has no hinted handoff queue"}}},
+		{name: "service on by influxd's default", content: "[hinted-handoff]\nmax-size = 1\n",
+			want: []Warning{{Key: "hinted-handoff.max-size"}}},
+		{name: "service off by influxd's default", content: "[anti-entropy]\nmax-sync = 4\n"},
+		{name: "one warning per key across listeners",
+			content: "[[udp]]\nenabled = true\n[[udp]]\nenabled = true\nbind-address = \":8090\"\n[[udp]]\nbind-address = \":8091\"\n",
+			want:    []Warning{{Key: "udp.enabled", Note: "Palisade has no UDP listener"}, {Key: "udp.bind-address"}}},
+		{name: "gated by a Palisade key", content: "[http]\nenqueued-write-timeout = \"30s\"\nmax-concurrent-write-limit = 4\n",
+			want: []Warning{{Key: "http.enqueued-write-timeout", Note: "Palisade uses 0s"}}},
+		{name: "Palisade key gate off", content: "[http]\nenqueued-write-timeout = \"30s\"\n"},
+		{name: "Palisade key gate set by the environment", content: "[http]\nenqueued-write-timeout = \"30s\"\n",
+			environ: []string{"INFLUXDB_HTTP_MAX_CONCURRENT_WRITE_LIMIT=2"},
+			want:    []Warning{{Key: "http.enqueued-write-timeout", Note: "Palisade uses 0s"}}},
+		{name: "set by the environment", environ: []string{"INFLUXDB_HINTED_HANDOFF_MAX_SIZE=1g", "INFLUXDB_DATA_WAL_FSYNC_DELAY=0s"},
+			want: []Warning{{Key: "hinted-handoff.max-size", Env: "INFLUXDB_HINTED_HANDOFF_MAX_SIZE"}}},
+		{name: "environment switches the service off", content: "[retention]\nenabled = true\ncheck-interval = \"1h\"\n",
+			environ: []string{"INFLUXDB_RETENTION_ENABLED=false"}},
+		{name: "environment overrides the file", content: "[http]\npprof-enabled = false\n",
+			environ: []string{"INFLUXDB_HTTP_PPROF_ENABLED=true"},
+			want: []Warning{{Key: "http.pprof-enabled", Env: "INFLUXDB_HTTP_PPROF_ENABLED",
+				Note: "Palisade serves no /debug/pprof endpoints"}}},
+		{name: "empty tables and lists", content: "[tls]\nciphers = []\n[http]\naccess-log-status-filters = []\n[http.headers]\n"},
+		{name: "not needed", content: "reporting-disabled = false\nreporting-enabled = true\n[logging]\nsuppress-logo = true\n" +
+			"[enterprise]\nlicense-key = \"k\"\n", environ: []string{"INFLUXDB_REPORTING_DISABLED=true"}},
+		{name: "pbkdf2", content: "[meta]\npassword-hash = \"pbkdf2-sha256;salt_len=32;rounds=64000\"\n",
+			want: []Warning{{Key: "meta.password-hash", Note: "Palisade hashes passwords with bcrypt only; pbkdf2-sha256 is not implemented yet"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := ""
+			if tt.content != "" {
+				path = mustWriteFile(t, tt.content)
+			}
+			_, ws, err := LoadDataWithWarnings(path, tt.environ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ws, tt.want) {
+				t.Errorf("warnings\n%+v\nwant\n%+v", ws, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnvironmentAliases(t *testing.T) {
+	t.Parallel()
+	path := mustWriteFile(t, "bind-address = \":8088\"\n[coordinator]\nwrite-timeout = \"5s\"\n")
+
+	c, _, err := LoadDataWithWarnings(path, []string{
+		"INFLUXDB_BIND_ADDRESS=:7088",
+		"INFLUXDB_CLUSTER_WRITE_TIMEOUT=20s",
+		"INFLUXDB_META_PASSWORD_HASH=bcrypt;cost=13",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cluster.BindAddress != ":7088" || c.Coordinator.WriteTimeout != Duration(20*time.Second) || c.Meta.PasswordHashCost != 13 {
+		t.Errorf("environment aliases not applied: %+v", c)
+	}
+
+	_, _, err = LoadDataWithWarnings(path, []string{"INFLUXDB_BIND_ADDRESS=:7088", "INFLUXDB_CLUSTER_BIND_ADDRESS=:6088"})
+	if err == nil || !strings.Contains(err.Error(), "INFLUXDB_BIND_ADDRESS") || !strings.Contains(err.Error(), "INFLUXDB_CLUSTER_BIND_ADDRESS") {
+		t.Errorf("differing variables: error %v, want one naming both", err)
+	}
+	if _, _, err := LoadDataWithWarnings(path, []string{"INFLUXDB_BIND_ADDRESS=:6088", "INFLUXDB_CLUSTER_BIND_ADDRESS=:6088"}); err != nil {
+		t.Errorf("equal variables: %v", err)
+	}
+	_, _, err = LoadDataWithWarnings("", []string{"INFLUXDB_CLUSTER_QUERY_TIMEOUT=soon"})
+	if want := `INFLUXDB_CLUSTER_QUERY_TIMEOUT: invalid duration "soon"`; err == nil || err.Error() != want {
+		t.Errorf("bad alias variable: error %v, want %s", err, want)
+	}
+	c, _, err = LoadDataWithWarnings("", []string{"INFLUXDB_DATA_CACHE_SNAPSHOT_MEMORY_SIZE=50m"})
+	if err != nil || c.Data.CacheSnapshotMemorySize != 50<<20 {
+		t.Errorf("size variable: %v, %+v", err, c)
+	}
+}
+
+func TestInfluxdLogFormats(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{"auto", "logfmt"} {
+		c, _, err := LoadMetaWithWarnings(mustWriteFile(t, "[logging]\nformat = \""+format+"\"\n"), nil)
+		if err != nil || c.Logging.Format != "text" {
+			t.Errorf("format %q: %v, %+v; want text", format, err, c)
+		}
+		c, _, err = LoadMetaWithWarnings("", []string{"INFLUXDB_LOGGING_FORMAT=" + format})
+		if err != nil || c.Logging.Format != "text" {
+			t.Errorf("INFLUXDB_LOGGING_FORMAT=%s: %v, %+v; want text", format, err, c)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    uint64
+		wantErr string
+	}{
+		{"0", 0, ""},
+		{"26214400", 26214400, ""},
+		{"512k", 512 << 10, ""},
+		{"25m", 25 << 20, ""},
+		{"25M", 25 << 20, ""},
+		{"1g", 1 << 30, ""},
+		{" 2G ", 2 << 30, ""},
+		{"8589934591g", 8589934591 << 30, ""},
+		{"8589934592g", 0, "out of range"},
+		{"9223372036854775808", 0, "out of range"},
+		{"", 0, "invalid size"},
+		{"g", 0, "invalid size"},
+		{"1t", 0, "invalid size"},
+		{"1.5g", 0, "invalid size"},
+		{"-1", 0, "invalid size"},
+		{"1 g", 0, "invalid size"},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.in)
+		switch {
+		case tt.wantErr == "" && (err != nil || got != tt.want):
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("parseSize(%q) = %d, %v; want an error containing %q", tt.in, got, err, tt.wantErr)
+		}
+	}
+}
+
+func TestParsePasswordHash(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in       any
+		cost     any
+		ok       bool
+		note     bool
+		errorHas string
+	}{
+		{in: "bcrypt", cost: 0},
+		{in: "bcrypt;cost=12", cost: 12, ok: true},
+		{in: " bcrypt ; cost = 4 ;", cost: 4, ok: true},
+		{in: "pbkdf2-sha512;rounds=1000", note: true},
+		{in: "pbkdf2-sha256", note: true},
+		{in: "scrypt", errorHas: "unknown password hashing scheme"},
+		{in: "bcrypt;cost=ten", errorHas: "is not an integer"},
+		{in: "bcrypt;salt_len=16", errorHas: "unknown bcrypt option"},
+		{in: int64(10), errorHas: "must be a string"},
+	}
+	for _, tt := range tests {
+		cost, ok, note, err := parsePasswordHash(tt.in)
+		if tt.errorHas != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.errorHas) {
+				t.Errorf("parsePasswordHash(%v) error = %v, want one containing %q", tt.in, err, tt.errorHas)
+			}
+			continue
+		}
+		if err != nil || ok != tt.ok || (note != "") != tt.note || (ok && cost != tt.cost) {
+			t.Errorf("parsePasswordHash(%v) = %v, %v, %q, %v", tt.in, cost, ok, note, err)
+		}
+	}
+}
+
+func TestWarningString(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		w    Warning
+		want string
+	}{
+		{Warning{Key: "gossip-frequency"}, "gossip-frequency is not implemented yet: ignored"},
+		{Warning{Key: "graphite.enabled", Note: "Palisade has no Graphite listener"},
+			"[[graphite]] enabled is not implemented yet: ignored; Palisade has no Graphite listener"},
+		{Warning{Key: "hinted-handoff.max-size", Env: "INFLUXDB_HINTED_HANDOFF_MAX_SIZE"},
+			"[hinted-handoff] max-size (INFLUXDB_HINTED_HANDOFF_MAX_SIZE) is not implemented yet: ignored"},
+	} {
+		if got := tt.w.String(); got != tt.want {
+			t.Errorf("String() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+// The catalogs must stay consistent with the structs, which other changes
+// extend: a key that Palisade comes to implement must leave the catalog, or
+// its value would be ignored with a warning.
+func TestKnownCatalogs(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		cat  *catalog
+		cfg  any
+	}{
+		{"data", dataKnown, NewData()},
+		{"meta", metaKnown, NewMeta()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fieldsByKey := map[string]field{}
+			envs := map[string]string{}
+			for _, f := range fields(tt.cfg) {
+				fieldsByKey[f.key] = f
+				envs[f.env] = f.key
+			}
+			for _, k := range tt.cat.order {
+				if _, ok := fieldsByKey[k.key]; ok {
+					t.Errorf("%s is a Palisade key now: remove it from the catalog", k.key)
+				}
+				if other, ok := envs[envName(k.key)]; ok {
+					t.Errorf("%s and the Palisade key %s share the variable %s", k.key, other, envName(k.key))
+				}
+				table := tableOf(k.key)
+				if strings.Count(k.key, ".") > 1 || (table == "" && arrayTables[k.key]) {
+					t.Errorf("%s: keys are top-level or one table deep", k.key)
+				}
+				switch k.effect {
+				case alias:
+					if _, ok := fieldsByKey[k.to]; !ok {
+						t.Errorf("alias %s: %s is not a Palisade key", k.key, k.to)
+					}
+				case unneeded:
+					if k.note == "" {
+						t.Errorf("%s: say why it is not needed", k.key)
+					}
+				case unimplemented:
+					switch k.same.(type) {
+					case nil, bool, int, string, time.Duration, byteSize, empty:
+					default:
+						t.Errorf("%s: same has unsupported type %T", k.key, k.same)
+					}
+					if g := k.gate; g != nil {
+						gk := tt.cat.keys[g.key]
+						_, isField := fieldsByKey[g.key]
+						switch {
+						case isField:
+						case gk == nil:
+							t.Errorf("%s: gate %s is neither a Palisade nor a known key", k.key, g.key)
+						case gk.def == nil:
+							t.Errorf("%s: gate %s has no default", k.key, g.key)
+						case arrayTables[table] && tableOf(g.key) != table:
+							t.Errorf("%s: gate %s is not in its element", k.key, g.key)
+						}
+					}
+				default:
+					t.Errorf("%s: no effect", k.key)
+				}
+			}
+			for key := range sizeKeys {
+				if f, ok := fieldsByKey[key]; ok && f.value.Kind() != reflect.Uint64 {
+					t.Errorf("size key %s is a %s, not a uint64", key, f.value.Kind())
+				}
+			}
+		})
+	}
+}
+
+// docs/configuration.md lists every known key under its node kind and
+// effect.
+func TestKnownKeysDocumented(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subheading := map[effect]string{
+		alias:         "#### Take effect under Palisade's name",
+		unneeded:      "#### Accepted silently",
+		unimplemented: "#### Accepted with a warning",
+	}
+	for _, tt := range []struct {
+		heading string
+		cat     *catalog
+	}{
+		{"### Data nodes", dataKnown},
+		{"### Meta nodes", metaKnown},
+	} {
+		section := between(string(b), tt.heading, "\n### ")
+		if section == "" {
+			t.Fatalf("no %q section", tt.heading)
+		}
+		for _, k := range tt.cat.order {
+			lines := strings.Split(between(section, subheading[k.effect], "\n#### "), "\n")
+			table, name, ok := strings.Cut(k.key, ".")
+			prefix := "- top level:"
+			if ok {
+				prefix = "- `[" + table + "]`:"
+				if arrayTables[table] {
+					prefix = "- `[[" + table + "]]`:"
+				}
+			} else {
+				name = k.key
+			}
+			found := slices.ContainsFunc(lines, func(l string) bool {
+				return strings.HasPrefix(l, prefix) && strings.Contains(l, "`"+name+"`")
+			})
+			if !found {
+				t.Errorf("%s, %s: no line starting %q names `%s`", tt.heading, subheading[k.effect], prefix, name)
+			}
+		}
+	}
+}
+
+// between returns the text after start up to the next end ("" when start is
+// missing).
+func between(s, start, end string) string {
+	_, after, ok := strings.Cut(s, start)
+	if !ok {
+		return ""
+	}
+	if i := strings.Index(after, end); i >= 0 {
+		return after[:i]
+	}
+	return after
+}
