@@ -12,8 +12,22 @@ import (
 // *Error. defaultDB is the request's db parameter, used for privileges whose
 // statement names no database.
 //
-// Admins may execute everything. A non-admin may change their own password
-// with SET PASSWORD FOR <self> (InfluxDB 1.x required admin, influxdb#7584).
+// Admins may execute everything. For a non-admin:
+//   - Every SHOW statement that reads a database (measurements, series, tag
+//     keys and values, field keys, retention policies, and every [EXACT]
+//     CARDINALITY form) needs READ on the database it really reads: the one
+//     of its ON clause, else defaultDB; and READ on every database a FROM
+//     source names. InfluxDB 1.x checked only the FROM sources of the
+//     cardinality forms, so "SHOW TAG KEY CARDINALITY ON other" (no FROM)
+//     needed nothing, and "SHOW SERIES ON mine FROM other..m" read other.
+//   - SHOW MEASUREMENTS ON *.* (every database) needs admin.
+//   - KILL QUERY needs nothing here: the engine lets a non-admin kill only
+//     their own queries.
+//   - SET PASSWORD FOR <self> is allowed (InfluxDB 1.x required admin,
+//     influxdb#7584).
+//   - Any other statement needs what its RequiredPrivileges says, with
+//     defaultDB for a privilege that names no database.
+//
 // The statement text in a message is its canonical String(), in which
 // passwords read [REDACTED].
 func AuthorizeQuery(u *User, q *influxql.Query, defaultDB string) error {
@@ -24,29 +38,131 @@ func AuthorizeQuery(u *User, q *influxql.Query, defaultDB string) error {
 		return nil
 	}
 	for _, stmt := range q.Statements {
-		if sp, ok := stmt.(*influxql.SetPasswordUserStatement); ok && sp.Name == u.name {
-			continue
-		}
-		privs, err := stmt.RequiredPrivileges()
-		if err != nil {
-			return forbidden(authorizeQueryPrefix + err.Error())
-		}
-		for _, p := range privs {
-			if p.Admin {
-				return forbidden(fmt.Sprintf("%s%s not authorized to execute statement '%s', requires admin privilege",
-					authorizeQueryPrefix, u.name, stmt))
-			}
-			db := p.Name
-			if db == "" {
-				db = defaultDB
-			}
-			if !u.Authorize(p.Privilege, db) {
-				return forbidden(fmt.Sprintf("%s%s not authorized to execute statement '%s', requires %s on %s",
-					authorizeQueryPrefix, u.name, stmt, p.Privilege, db))
-			}
+		if err := authorizeStatement(u, stmt, defaultDB); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// authorizeStatement checks one statement for a non-admin.
+func authorizeStatement(u *User, stmt influxql.Statement, defaultDB string) error {
+	switch s := stmt.(type) {
+	case *influxql.SetPasswordUserStatement:
+		if s.Name == u.name {
+			return nil
+		}
+	case *influxql.KillQueryStatement:
+		return nil
+	case *influxql.ShowMeasurementsStatement:
+		if s.WildcardDatabase {
+			return requiresAdmin(u, stmt)
+		}
+	}
+	if db, sources, ok := showReads(stmt, defaultDB); ok {
+		if err := requireRead(u, stmt, db); err != nil {
+			return err
+		}
+		return authorizeSources(u, stmt, sources, defaultDB)
+	}
+
+	privs, err := stmt.RequiredPrivileges()
+	if err != nil {
+		return forbidden(authorizeQueryPrefix + err.Error())
+	}
+	for _, p := range privs {
+		if p.Admin {
+			return requiresAdmin(u, stmt)
+		}
+		db := p.Name
+		if db == "" {
+			db = defaultDB
+		}
+		if !u.Authorize(p.Privilege, db) {
+			return notAuthorized(u, stmt, p.Privilege, db)
+		}
+	}
+	return nil
+}
+
+// showReads returns the database that a SHOW statement which reads one
+// reads (its ON clause, else defaultDB), and the statement's FROM sources.
+// ok is false for every other statement.
+func showReads(stmt influxql.Statement, defaultDB string) (db string, sources influxql.Sources, ok bool) {
+	on := func(db string) string {
+		if db == "" {
+			return defaultDB
+		}
+		return db
+	}
+	switch s := stmt.(type) {
+	case *influxql.ShowMeasurementsStatement:
+		if s.Source != nil {
+			sources = influxql.Sources{s.Source}
+		}
+		return on(s.Database), sources, true
+	case *influxql.ShowMeasurementCardinalityStatement:
+		return on(s.Database), s.Sources, true
+	case *influxql.ShowSeriesStatement:
+		return on(s.Database), s.Sources, true
+	case *influxql.ShowSeriesCardinalityStatement:
+		return on(s.Database), s.Sources, true
+	case *influxql.ShowTagKeysStatement:
+		return on(s.Database), s.Sources, true
+	case *influxql.ShowTagKeyCardinalityStatement:
+		return on(s.Database), s.Sources, true
+	case *influxql.ShowTagValuesStatement:
+		return on(s.Database), s.Sources, true
+	case *influxql.ShowTagValuesCardinalityStatement:
+		return on(s.Database), s.Sources, true
+	case *influxql.ShowFieldKeysStatement:
+		return on(s.Database), s.Sources, true
+	case *influxql.ShowFieldKeyCardinalityStatement:
+		return on(s.Database), s.Sources, true
+	case *influxql.ShowRetentionPoliciesStatement:
+		return on(s.Database), nil, true
+	}
+	return "", nil, false
+}
+
+// authorizeSources checks READ on every database a FROM source of stmt
+// names. The parser allows only measurements there; a subquery (which a
+// hand-built statement could hold) is checked as a statement of its own.
+func authorizeSources(u *User, stmt influxql.Statement, sources influxql.Sources, defaultDB string) error {
+	for _, src := range sources {
+		switch src := src.(type) {
+		case *influxql.Measurement:
+			if src.Database != "" {
+				if err := requireRead(u, stmt, src.Database); err != nil {
+					return err
+				}
+			}
+		case *influxql.SubQuery:
+			if err := authorizeStatement(u, src.Statement, defaultDB); err != nil {
+				return err
+			}
+		default:
+			return forbidden(fmt.Sprintf("%sinvalid source: %s", authorizeQueryPrefix, src))
+		}
+	}
+	return nil
+}
+
+func requireRead(u *User, stmt influxql.Statement, db string) error {
+	if u.Authorize(influxql.ReadPrivilege, db) {
+		return nil
+	}
+	return notAuthorized(u, stmt, influxql.ReadPrivilege, db)
+}
+
+func requiresAdmin(u *User, stmt influxql.Statement) error {
+	return forbidden(fmt.Sprintf("%s%s not authorized to execute statement '%s', requires admin privilege",
+		authorizeQueryPrefix, u.name, stmt))
+}
+
+func notAuthorized(u *User, stmt influxql.Statement, p influxql.Privilege, db string) error {
+	return forbidden(fmt.Sprintf("%s%s not authorized to execute statement '%s', requires %s on %s",
+		authorizeQueryPrefix, u.name, stmt, p, db))
 }
 
 // AuthorizeWrite checks that u may write points to database db.

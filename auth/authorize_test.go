@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -189,5 +190,153 @@ func TestIsAdminBootstrap(t *testing.T) {
 	if status, msg := HTTPError(ErrCreateAdminFirst); status != http.StatusForbidden ||
 		msg != "error authorizing query: create admin user first or disable authentication" {
 		t.Errorf("ErrCreateAdminFirst = %d %q", status, msg)
+	}
+}
+
+// TestShowStatementsNeedReadOnTheirDatabase (issue 6, point 3): every SHOW
+// form is authorized against the database it really reads, its ON clause or
+// else the request's db, plus every database a FROM source names. InfluxDB
+// 1.x checked only the FROM sources of the [EXACT] CARDINALITY forms, so
+// "SHOW TAG KEY CARDINALITY ON other" needed no privilege at all and, with
+// a WHERE regex, leaked measurement names and tag values.
+func TestShowStatementsNeedReadOnTheirDatabase(t *testing.T) {
+	t.Parallel()
+	// Each form is written with %[1]s for its ON clause and %[2]s for a
+	// source: FROM, or WITH MEASUREMENT for SHOW MEASUREMENTS.
+	forms := []struct{ stmt, source string }{
+		{"SHOW MEASUREMENTS%[1]s%[2]s", " WITH MEASUREMENT = %s"},
+		{"SHOW MEASUREMENT CARDINALITY%[1]s%[2]s", " FROM %s"},
+		{"SHOW MEASUREMENT EXACT CARDINALITY%[1]s%[2]s", " FROM %s"},
+		{"SHOW SERIES%[1]s%[2]s", " FROM %s"},
+		{"SHOW SERIES CARDINALITY%[1]s%[2]s", " FROM %s"},
+		{"SHOW SERIES EXACT CARDINALITY%[1]s%[2]s", " FROM %s"},
+		{"SHOW TAG KEYS%[1]s%[2]s", " FROM %s"},
+		{"SHOW TAG KEY CARDINALITY%[1]s%[2]s", " FROM %s"},
+		{"SHOW TAG KEY EXACT CARDINALITY%[1]s%[2]s", " FROM %s"},
+		{"SHOW TAG VALUES%[1]s%[2]s WITH KEY = host", " FROM %s"},
+		{"SHOW TAG VALUES CARDINALITY%[1]s%[2]s WITH KEY = host", " FROM %s"},
+		{"SHOW TAG VALUES EXACT CARDINALITY%[1]s%[2]s WITH KEY = host WHERE host =~ /^a/", " FROM %s"},
+		{"SHOW FIELD KEYS%[1]s%[2]s", " FROM %s"},
+		{"SHOW FIELD KEY CARDINALITY%[1]s%[2]s", " FROM %s"},
+		{"SHOW FIELD KEY EXACT CARDINALITY%[1]s%[2]s", " FROM %s"},
+		{"SHOW RETENTION POLICIES%[1]s", ""},
+	}
+	type check struct {
+		user  *User
+		on    string // ON database, "" for none
+		from  string // source, "" for none
+		db    string // the request's db parameter
+		allow bool
+		deny  string // the database whose READ is missing
+	}
+	checks := []check{
+		{user: reader, on: "db1", allow: true},
+		{user: reader, db: "db1", allow: true},
+		{user: reader, on: "db1", db: "db2", allow: true},
+		{user: reader, on: "db1", from: "cpu", db: "db2", allow: true},
+		{user: reader, on: "db1", from: "db1..cpu", allow: true},
+		{user: owner, on: "db1", allow: true},
+		{user: admin, on: "db2", allow: true},
+		{user: reader, on: "db2", db: "db1", deny: "db2"},
+		{user: reader, db: "db2", deny: "db2"},
+		{user: reader, deny: ""}, // no database at all
+		{user: reader, on: "db1", from: "db2..cpu", deny: "db2"},
+		{user: reader, on: "db1", from: `"db2"."autogen".cpu`, deny: "db2"},
+		{user: reader, on: "db1", from: "db2../c.*/", deny: "db2"},
+		{user: writer, on: "db1", deny: "db1"},
+		{user: nobody, on: "db1", deny: "db1"},
+	}
+	const deny = "error authorizing query: "
+	for _, f := range forms {
+		for _, c := range checks {
+			if c.from != "" && f.source == "" {
+				continue
+			}
+			var on, from string
+			if c.on != "" {
+				on = " ON " + c.on
+			}
+			if c.from != "" {
+				from = fmt.Sprintf(f.source, c.from)
+			}
+			text := fmt.Sprintf(f.stmt, on, from)
+			q := mustParse(t, text)
+			err := AuthorizeQuery(c.user, q, c.db)
+			if c.allow {
+				if err != nil {
+					t.Errorf("%s as %s (db=%q): refused: %v", text, c.user.Name(), c.db, err)
+				}
+				continue
+			}
+			want := fmt.Sprintf("%s%s not authorized to execute statement '%s', requires READ on %s",
+				deny, c.user.Name(), q.Statements[0], c.deny)
+			if status, msg := HTTPError(err); status != http.StatusForbidden || msg != want {
+				t.Errorf("%s as %s (db=%q):\n got %d %q\nwant 403 %q", text, c.user.Name(), c.db, status, msg, want)
+			}
+		}
+	}
+}
+
+// TestStatementPrivilegesMatchInfluxDB covers the SHOW statements that read
+// no single database and the other statements whose checks COMPAT.md fixes:
+// what InfluxDB 1.x allows, except where it leaked.
+func TestStatementPrivilegesMatchInfluxDB(t *testing.T) {
+	t.Parallel()
+	const deny = "error authorizing query: reader not authorized to execute statement '"
+	admin := func(stmt string) string { return deny + stmt + "', requires admin privilege" }
+	tests := []struct {
+		query string
+		db    string
+		msg   string // "" allowed
+	}{
+		{query: "SHOW DATABASES"},
+		{query: "SHOW QUERIES", db: "db1"},
+		{query: "SHOW QUERIES", msg: deny + "SHOW QUERIES', requires READ on "},
+		{query: "SHOW QUERIES", db: "db2", msg: deny + "SHOW QUERIES', requires READ on db2"},
+		{query: "SHOW CONTINUOUS QUERIES", db: "db1"},
+		{query: "SHOW CONTINUOUS QUERIES", msg: deny + "SHOW CONTINUOUS QUERIES', requires READ on "},
+		// The engine lets a non-admin kill only their own queries.
+		{query: "KILL QUERY 12", db: "db2"},
+		{query: "KILL QUERY 12 ON localhost"},
+		{query: "SHOW MEASUREMENTS ON *.*", db: "db1", msg: admin("SHOW MEASUREMENTS ON *.*")},
+		{query: "SHOW MEASUREMENTS ON db1.*", db: "db2"},
+		{query: "SHOW USERS", db: "db1", msg: admin("SHOW USERS")},
+		{query: "SHOW GRANTS FOR reader", db: "db1", msg: admin("SHOW GRANTS FOR reader")},
+		{query: "SHOW SHARDS", db: "db1", msg: admin("SHOW SHARDS")},
+		{query: "SHOW SHARD GROUPS", db: "db1", msg: admin("SHOW SHARD GROUPS")},
+		{query: "SHOW STATS", db: "db1", msg: admin("SHOW STATS")},
+		{query: "SHOW STATS FOR 'shard'", db: "db1", msg: admin("SHOW STATS FOR 'shard'")},
+		{query: "SHOW DIAGNOSTICS", db: "db1", msg: admin("SHOW DIAGNOSTICS")},
+		{query: "SHOW SUBSCRIPTIONS", db: "db1", msg: admin("SHOW SUBSCRIPTIONS")},
+		{query: "SELECT * FROM db1..cpu", db: "db2"},
+		{query: "SELECT * FROM (SELECT * FROM db2..cpu)", db: "db1",
+			msg: deny + "SELECT * FROM (SELECT * FROM db2..cpu)', requires READ on db2"},
+		{query: "EXPLAIN SELECT * FROM db2..cpu", db: "db1",
+			msg: deny + "EXPLAIN SELECT * FROM db2..cpu', requires READ on db2"},
+	}
+	for _, tt := range tests {
+		err := AuthorizeQuery(reader, mustParse(t, tt.query), tt.db)
+		if tt.msg == "" {
+			if err != nil {
+				t.Errorf("%s (db=%q): refused: %v", tt.query, tt.db, err)
+			}
+			continue
+		}
+		if status, msg := HTTPError(err); status != http.StatusForbidden || msg != tt.msg {
+			t.Errorf("%s (db=%q):\n got %d %q\nwant 403 %q", tt.query, tt.db, status, msg, tt.msg)
+		}
+	}
+}
+
+// TestShowSourcesFromHandBuiltStatements: a subquery in a SHOW statement's
+// sources (the parser never makes one) is authorized like a statement.
+func TestShowSourcesFromHandBuiltStatements(t *testing.T) {
+	t.Parallel()
+	sub := mustParse(t, "SELECT * FROM db2..cpu").Statements[0].(*influxql.SelectStatement)
+	stmt := &influxql.ShowSeriesStatement{Database: "db1", Sources: influxql.Sources{&influxql.SubQuery{Statement: sub}}}
+	err := AuthorizeQuery(reader, &influxql.Query{Statements: influxql.Statements{stmt}}, "")
+	if status, msg := HTTPError(err); status != http.StatusForbidden ||
+		msg != "error authorizing query: reader not authorized to execute statement 'SELECT * FROM db2..cpu', requires READ on db2" {
+		t.Errorf("got %d %q", status, msg)
 	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -66,14 +67,14 @@ func BenchmarkAuthenticate(b *testing.B) {
 					creds := m.creds(b)
 					// One successful verification, so that Basic and Token
 					// measure the remembered path.
-					if u, err := c.Authenticate(creds, benchClient); err != nil || u.Name() != benchUser {
+					if u, err := c.Authenticate(context.Background(), creds, benchClient); err != nil || u.Name() != benchUser {
 						b.Fatalf("Authenticate: %v", err)
 					}
 					b.ReportAllocs()
 					b.ResetTimer()
 					b.RunParallel(func(pb *testing.PB) {
 						for pb.Next() {
-							if _, err := c.Authenticate(creds, benchClient); err != nil {
+							if _, err := c.Authenticate(context.Background(), creds, benchClient); err != nil {
 								b.Error(err)
 								return
 							}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -20,8 +21,10 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultFailureThreshold = 10
-	DefaultFailureWindow    = time.Minute
+	DefaultFailureThreshold       = 10
+	DefaultClientFailureThreshold = 100
+	DefaultFailureWindow          = time.Minute
+	DefaultHashWait               = time.Second
 )
 
 // Options configure a Cache. Zero values take the defaults.
@@ -32,17 +35,30 @@ type Options struct {
 	// JWTLeeway is the clock skew allowed on exp, nbf and iat. Default 0.
 	JWTLeeway time.Duration
 	// MaxConcurrentHashes bounds the bcrypt comparisons running at once.
-	// Default GOMAXPROCS.
+	// Default GOMAXPROCS-1 (at least 1): a core stays free for requests
+	// whose password the cache remembers.
 	MaxConcurrentHashes int
+	// HashWait bounds how long a login waits for a bcrypt slot (and the
+	// request's context bounds it too) before it is refused with
+	// ErrAuthenticationBusy. Default one second.
+	HashWait time.Duration
 	// FailureThreshold is how many failed logins a (user, client) pair may
 	// have within FailureWindow before further attempts are refused with
 	// ErrTooManyFailures, without running bcrypt. Default 10.
 	FailureThreshold int
+	// ClientFailureThreshold is how many failed logins one client may have
+	// within FailureWindow, whatever the user names, before its logins that
+	// would need bcrypt are refused with ErrTooManyFailures. A password the
+	// cache remembers still passes. Default 100.
+	ClientFailureThreshold int
 	// FailureWindow: see FailureThreshold. Default one minute, counted from
 	// the first failure.
 	FailureWindow time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// OnHash, when set, is called before every bcrypt comparison, with a
+	// slot held. Tests count and hold comparisons with it.
+	OnHash func()
 }
 
 // Cache authenticates requests against the users and JWT secrets of the
@@ -57,16 +73,21 @@ type Options struct {
 // (InfluxDB 1.x kept accepting old passwords after DROP USER / CREATE USER,
 // influxdb#6020).
 //
-// bcrypt runs only on a cache miss, at most MaxConcurrentHashes at a time, and
-// not at all for a (user, client) pair over its failure threshold
-// (influxdb#3157).
+// bcrypt runs only on a cache miss, at most MaxConcurrentHashes at a time
+// (a login that cannot get a slot within HashWait is refused), and not at all
+// for a (user, client) pair over its failure threshold nor for a client over
+// its own (influxdb#3157): a flood of made-up user names from one address
+// costs at most ClientFailureThreshold bcrypt runs per window.
 type Cache struct {
-	now      func() time.Time
-	local    []byte
-	key      [32]byte // random; keys the verification digests; never leaves the process
-	sem      chan struct{}
-	fails    *failures
-	verifier *tokenVerifier
+	now         func() time.Time
+	local       []byte
+	key         [32]byte // random; keys the verification digests; never leaves the process
+	sem         chan struct{}
+	hashWait    time.Duration
+	onHash      func()
+	fails       *failures // per (user, client)
+	clientFails *failures // per client
+	verifier    *tokenVerifier
 
 	snap atomic.Pointer[snapshot]
 
@@ -126,10 +147,16 @@ func (c *Cache) newVerification(hash []byte) *verification {
 // with the meta state.
 func NewCache(opts Options) *Cache {
 	if opts.MaxConcurrentHashes <= 0 {
-		opts.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
+		opts.MaxConcurrentHashes = max(1, runtime.GOMAXPROCS(0)-1)
+	}
+	if opts.HashWait <= 0 {
+		opts.HashWait = DefaultHashWait
 	}
 	if opts.FailureThreshold <= 0 {
 		opts.FailureThreshold = DefaultFailureThreshold
+	}
+	if opts.ClientFailureThreshold <= 0 {
+		opts.ClientFailureThreshold = DefaultClientFailureThreshold
 	}
 	if opts.FailureWindow <= 0 {
 		opts.FailureWindow = DefaultFailureWindow
@@ -138,11 +165,14 @@ func NewCache(opts Options) *Cache {
 		opts.Now = time.Now
 	}
 	c := &Cache{
-		now:      opts.Now,
-		local:    bytes.Clone(opts.LocalSecret),
-		sem:      make(chan struct{}, opts.MaxConcurrentHashes),
-		fails:    newFailures(opts.FailureThreshold, opts.FailureWindow),
-		verifier: newTokenVerifier(opts.JWTLeeway, opts.Now),
+		now:         opts.Now,
+		local:       bytes.Clone(opts.LocalSecret),
+		sem:         make(chan struct{}, opts.MaxConcurrentHashes),
+		hashWait:    opts.HashWait,
+		onHash:      opts.OnHash,
+		fails:       newFailures(opts.FailureThreshold, opts.FailureWindow),
+		clientFails: newFailures(opts.ClientFailureThreshold, opts.FailureWindow),
+		verifier:    newTokenVerifier(opts.JWTLeeway, opts.Now),
 	}
 	_, _ = rand.Read(c.key[:]) // never fails: since Go 1.24 it crashes the program instead
 	c.snap.Store(&snapshot{keys: newKeyring(c.local, nil), dummyCost: DefaultHashCost, tokens: newTokenCache()})
@@ -210,29 +240,33 @@ func hashCost(h []byte) int {
 func (c *Cache) AdminExists() bool { return c.snap.Load().adminExists }
 
 // Authenticate returns the user creds identify. client is the client's IP
-// address, used to throttle repeated failures. Every error is an *Error:
-// ErrAuthorizationFailed for a wrong password or an unknown user,
-// ErrTooManyFailures (with RetryAfter), ErrUserNotFound or one of the JWT
-// errors for Bearer, ErrUnparsableCredentials for a zero Credentials.
-func (c *Cache) Authenticate(creds Credentials, client string) (*User, error) {
+// address, used to throttle repeated failures; ctx bounds the wait for a
+// bcrypt slot. Every error is an *Error: ErrAuthorizationFailed for a wrong
+// password or an unknown user, ErrTooManyFailures or ErrAuthenticationBusy
+// (both with RetryAfter), ErrUserNotFound or one of the JWT errors for
+// Bearer, ErrUnparsableCredentials for a zero Credentials.
+func (c *Cache) Authenticate(ctx context.Context, creds Credentials, client string) (*User, error) {
 	s := c.snap.Load()
 	switch creds.Method {
 	case UserPass, Basic, Token:
-		return c.authenticatePassword(s, creds.Username, creds.Password, client)
+		return c.authenticatePassword(ctx, s, creds.Username, creds.Password, client)
 	case Bearer:
 		return c.authenticateToken(s, creds.Token)
 	}
 	return nil, ErrUnparsableCredentials
 }
 
-func (c *Cache) authenticatePassword(s *snapshot, name, password, client string) (*User, error) {
-	// The throttle comes first, even for a password we remember: otherwise a
-	// blocked client would learn the right password from a fast 200 among
-	// fast 429s.
+func (c *Cache) authenticatePassword(ctx context.Context, s *snapshot, name, password, client string) (*User, error) {
+	// The (user, client) throttle comes first, even for a password we
+	// remember: otherwise a blocked client would learn the right password
+	// from a fast 200 among fast 429s.
 	key := c.fails.key(name, client)
 	if wait, blocked := c.fails.blocked(key, c.now); blocked {
 		return nil, tooManyFailures(wait)
 	}
+	// A remembered password passes whatever other users of this client
+	// (people behind the same NAT) got wrong: the client's budget is
+	// checked only on the way to bcrypt.
 	u := s.users[name]
 	if u != nil {
 		if want := u.verified.digest.Load(); want != nil {
@@ -243,35 +277,74 @@ func (c *Cache) authenticatePassword(s *snapshot, name, password, client string)
 			}
 		}
 	}
-	return c.authenticateSlow(s, u, key, password)
+	return c.authenticateSlow(ctx, s, u, key, client, password)
 }
 
 // authenticateSlow checks password with bcrypt and remembers the result.
-func (c *Cache) authenticateSlow(s *snapshot, u *User, key uint64, password string) (*User, error) {
-	if wait, refused := c.fails.attempt(key, c.now().UnixNano()); refused {
+func (c *Cache) authenticateSlow(ctx context.Context, s *snapshot, u *User, key uint64, client, password string) (*User, error) {
+	ckey := c.clientFails.key("", client)
+	if wait, blocked := c.clientFails.blocked(ckey, c.now); blocked {
+		// No bcrypt for a client over its budget. The attempt still counts
+		// for (user, client): a guess at a remembered password, answered
+		// above without bcrypt, must stop after FailureThreshold as it
+		// would with bcrypt.
+		if pairWait, refused := c.fails.attempt(key, c.now().UnixNano()); refused {
+			wait = max(wait, pairWait)
+		}
 		return nil, tooManyFailures(wait)
+	}
+	if err := c.acquireHashSlot(ctx); err != nil {
+		return nil, err
+	}
+	defer c.releaseHashSlot()
+	// Both attempts are recorded before the comparison, so that concurrent
+	// guesses cannot overshoot either threshold.
+	now := c.now().UnixNano()
+	if wait, refused := c.fails.attempt(key, now); refused {
+		return nil, tooManyFailures(wait)
+	}
+	if wait, refused := c.clientFails.attempt(ckey, now); refused {
+		return nil, tooManyFailures(wait)
+	}
+	if c.onHash != nil {
+		c.onHash()
 	}
 	var ok bool
 	if u != nil {
-		ok = c.bounded(func() bool { return CheckPassword(u.hash, password) })
+		ok = CheckPassword(u.hash, password)
 	} else {
-		c.bounded(func() bool { c.burn(s.dummyCost, password); return false })
+		c.burn(s.dummyCost, password)
 	}
 	if !ok {
 		return nil, ErrAuthorizationFailed
 	}
 	c.fails.reset(key)
+	c.clientFails.forgive(ckey) // a success is not a failure
 	sum := c.digest(u, password)
 	u.verified.digest.Store(&sum)
 	return u, nil
 }
 
-// bounded runs f while holding one of MaxConcurrentHashes slots.
-func (c *Cache) bounded(f func() bool) bool {
-	c.sem <- struct{}{}
-	defer func() { <-c.sem }()
-	return f()
+// acquireHashSlot takes one of MaxConcurrentHashes slots, waiting at most
+// HashWait and no longer than ctx allows. Release it with releaseHashSlot.
+func (c *Cache) acquireHashSlot(ctx context.Context) error {
+	select {
+	case c.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(c.hashWait)
+	defer t.Stop()
+	select {
+	case c.sem <- struct{}{}:
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return &Error{Status: http.StatusTooManyRequests, Message: ErrAuthenticationBusy.Message, RetryAfter: time.Second}
 }
+
+func (c *Cache) releaseHashSlot() { <-c.sem }
 
 // burn spends on an unknown user what a known user's comparison costs.
 func (c *Cache) burn(cost int, password string) {

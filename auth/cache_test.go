@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -74,12 +75,15 @@ func authenticateNoBcrypt(t *testing.T, c *Cache, creds Credentials, client stri
 	}
 	done := make(chan result, 1)
 	go func() {
-		u, err := c.Authenticate(creds, client)
+		u, err := c.Authenticate(context.Background(), creds, client)
 		done <- result{u, err}
 	}()
 	select {
 	case r := <-done:
 		release()
+		if errors.Is(r.err, ErrAuthenticationBusy) {
+			t.Fatalf("Authenticate(%s) needed bcrypt", creds.Username)
+		}
 		return r.u, r.err
 	case <-time.After(10 * time.Second):
 		release()
@@ -91,7 +95,7 @@ func authenticateNoBcrypt(t *testing.T, c *Cache, creds Credentials, client stri
 
 func mustAuthenticate(t *testing.T, c *Cache, creds Credentials) *User {
 	t.Helper()
-	u, err := c.Authenticate(creds, "192.0.2.1")
+	u, err := c.Authenticate(context.Background(), creds, "192.0.2.1")
 	if err != nil {
 		t.Fatalf("Authenticate(%s): %v", creds.Username, err)
 	}
@@ -119,7 +123,7 @@ func TestAuthenticatePassword(t *testing.T) {
 		{Method: Token, Username: "bob", Password: "s3cret pw"},
 	}
 	for _, creds := range fails {
-		u, err := c.Authenticate(creds, "192.0.2.2")
+		u, err := c.Authenticate(context.Background(), creds, "192.0.2.2")
 		if u != nil || err != ErrAuthorizationFailed {
 			t.Errorf("Authenticate(%q) = %v, %v; want authorization failed", creds.Username, u, err)
 		}
@@ -128,7 +132,7 @@ func TestAuthenticatePassword(t *testing.T) {
 		}
 	}
 
-	if _, err := c.Authenticate(Credentials{}, "192.0.2.1"); err != ErrUnparsableCredentials {
+	if _, err := c.Authenticate(context.Background(), Credentials{}, "192.0.2.1"); err != ErrUnparsableCredentials {
 		t.Errorf("zero credentials: %v", err)
 	}
 }
@@ -196,13 +200,13 @@ func TestOldPasswordFailsAtOnce(t *testing.T) {
 
 			for i, d := range tt.states(t) {
 				c.Update(d)
-				if _, err := c.Authenticate(basic("alice", "old"), "192.0.2.1"); err != ErrAuthorizationFailed {
+				if _, err := c.Authenticate(context.Background(), basic("alice", "old"), "192.0.2.1"); err != ErrAuthorizationFailed {
 					t.Fatalf("state %d: old password: %v, want authorization failed", i, err)
 				}
 			}
 			if tt.newPW != "" {
 				mustAuthenticate(t, c, basic("alice", tt.newPW))
-				if _, err := c.Authenticate(basic("alice", "old"), "192.0.2.1"); err != ErrAuthorizationFailed {
+				if _, err := c.Authenticate(context.Background(), basic("alice", "old"), "192.0.2.1"); err != ErrAuthorizationFailed {
 					t.Fatalf("old password after new one was used: %v", err)
 				}
 			}
@@ -220,10 +224,10 @@ func TestVerificationRacingUpdate(t *testing.T) {
 	c.Update(state(user(t, "alice", "new", false)))
 	// Authenticate against the old snapshot as a request that loaded it just
 	// before the update would.
-	if _, err := c.authenticatePassword(old, "alice", "old", "192.0.2.1"); err != nil {
+	if _, err := c.authenticatePassword(context.Background(), old, "alice", "old", "192.0.2.1"); err != nil {
 		t.Fatalf("old snapshot: %v", err)
 	}
-	if _, err := c.Authenticate(basic("alice", "old"), "192.0.2.1"); err != ErrAuthorizationFailed {
+	if _, err := c.Authenticate(context.Background(), basic("alice", "old"), "192.0.2.1"); err != ErrAuthorizationFailed {
 		t.Fatalf("old password in new state: %v", err)
 	}
 }
@@ -236,7 +240,7 @@ func TestUnknownUserSpendsBcrypt(t *testing.T) {
 		t.Fatalf("dummy cost = %d, want the users' cost %d", got, bcrypt.MinCost)
 	}
 	for range 2 {
-		if _, err := c.Authenticate(basic("mallory", "pw"), "192.0.2.1"); err != ErrAuthorizationFailed {
+		if _, err := c.Authenticate(context.Background(), basic("mallory", "pw"), "192.0.2.1"); err != ErrAuthorizationFailed {
 			t.Fatalf("unknown user: %v", err)
 		}
 	}
@@ -274,14 +278,14 @@ func TestThrottle(t *testing.T) {
 	const client = "198.51.100.7"
 	newCache := func(t *testing.T) (*Cache, *fakeClock) {
 		clock := newFakeClock()
-		c := NewCache(Options{FailureThreshold: 3, FailureWindow: time.Minute, Now: clock.Now})
+		c := NewCache(Options{FailureThreshold: 3, FailureWindow: time.Minute, Now: clock.Now, HashWait: time.Minute})
 		c.Update(state(user(t, "alice", "pw", false)))
 		return c, clock
 	}
 	fail := func(t *testing.T, c *Cache, name string, n int) {
 		t.Helper()
 		for i := range n {
-			if _, err := c.Authenticate(basic(name, "wrong"), client); err != ErrAuthorizationFailed {
+			if _, err := c.Authenticate(context.Background(), basic(name, "wrong"), client); err != ErrAuthorizationFailed {
 				t.Fatalf("failure %d: %v", i+1, err)
 			}
 		}
@@ -346,7 +350,7 @@ func TestThrottle(t *testing.T) {
 		var failed, blocked atomic.Int32
 		for range 20 {
 			wg.Go(func() {
-				_, err := c.Authenticate(basic("alice", "wrong"), client)
+				_, err := c.Authenticate(context.Background(), basic("alice", "wrong"), client)
 				switch {
 				case err == ErrAuthorizationFailed:
 					failed.Add(1)
@@ -366,36 +370,8 @@ func TestThrottle(t *testing.T) {
 
 func mustAuthenticateFrom(t *testing.T, c *Cache, creds Credentials, client string) {
 	t.Helper()
-	if _, err := c.Authenticate(creds, client); err != nil {
+	if _, err := c.Authenticate(context.Background(), creds, client); err != nil {
 		t.Fatalf("Authenticate(%s) from %s: %v", creds.Username, client, err)
-	}
-}
-
-func TestBcryptIsBounded(t *testing.T) {
-	t.Parallel()
-	const limit = 2
-	c := NewCache(Options{MaxConcurrentHashes: limit})
-	var running, most atomic.Int32
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			c.bounded(func() bool {
-				n := running.Add(1)
-				for {
-					m := most.Load()
-					if n <= m || most.CompareAndSwap(m, n) {
-						break
-					}
-				}
-				time.Sleep(time.Millisecond) // hold the slot so that others pile up
-				running.Add(-1)
-				return false
-			})
-		})
-	}
-	wg.Wait()
-	if got := most.Load(); got > limit || got == 0 {
-		t.Errorf("at most %d ran at once, want 1..%d", got, limit)
 	}
 }
 
@@ -405,25 +381,25 @@ func TestAuthenticateBearer(t *testing.T) {
 	c.Update(state(user(t, "alice", "pw", false)))
 	bearer := func(tok string) Credentials { return Credentials{Method: Bearer, Token: tok} }
 
-	u, err := c.Authenticate(bearer(mustMint(t, "s1", testSecret1, "alice", testNow.Add(time.Hour))), "192.0.2.1")
+	u, err := c.Authenticate(context.Background(), bearer(mustMint(t, "s1", testSecret1, "alice", testNow.Add(time.Hour))), "192.0.2.1")
 	if err != nil || u.Name() != "alice" {
 		t.Fatalf("cluster secret: %v, %v", u, err)
 	}
-	if _, err := c.Authenticate(bearer(mustMint(t, "", testLocal, "alice", testNow.Add(time.Hour))), "192.0.2.1"); err != nil {
+	if _, err := c.Authenticate(context.Background(), bearer(mustMint(t, "", testLocal, "alice", testNow.Add(time.Hour))), "192.0.2.1"); err != nil {
 		t.Fatalf("local secret: %v", err)
 	}
-	_, err = c.Authenticate(bearer(mustMint(t, "s1", testSecret1, "ghost", testNow.Add(time.Hour))), "192.0.2.1")
+	_, err = c.Authenticate(context.Background(), bearer(mustMint(t, "s1", testSecret1, "ghost", testNow.Add(time.Hour))), "192.0.2.1")
 	if status, msg := HTTPError(err); status != http.StatusUnauthorized || msg != "user not found" {
 		t.Errorf("unknown user: %d %q", status, msg)
 	}
-	_, err = c.Authenticate(bearer(mustMint(t, "s1", testSecret1, "alice", testNow.Add(-time.Hour))), "192.0.2.1")
+	_, err = c.Authenticate(context.Background(), bearer(mustMint(t, "s1", testSecret1, "alice", testNow.Add(-time.Hour))), "192.0.2.1")
 	if !errors.Is(err, ErrTokenExpired) {
 		t.Errorf("expired: %v", err)
 	}
 
 	// Secret removed from the state: tokens signed with it stop working.
 	c.Update(&metapb.Data{Users: []*metapb.User{user(t, "alice", "pw", false)}})
-	_, err = c.Authenticate(bearer(mustMint(t, "s1", testSecret1, "alice", testNow.Add(time.Hour))), "192.0.2.1")
+	_, err = c.Authenticate(context.Background(), bearer(mustMint(t, "s1", testSecret1, "alice", testNow.Add(time.Hour))), "192.0.2.1")
 	if !errors.Is(err, ErrTokenSignatureInvalid) {
 		t.Errorf("removed secret: %v", err)
 	}
@@ -432,7 +408,7 @@ func TestAuthenticateBearer(t *testing.T) {
 	c2 := NewCache(Options{})
 	c2.Update(&metapb.Data{Users: []*metapb.User{user(t, "alice", "pw", false)},
 		JwtSecrets: []*metapb.JWTSecret{{Id: "empty"}}})
-	_, err = c2.Authenticate(bearer(mustMint(t, "s1", testSecret1, "alice", testNow.Add(time.Hour))), "192.0.2.1")
+	_, err = c2.Authenticate(context.Background(), bearer(mustMint(t, "s1", testSecret1, "alice", testNow.Add(time.Hour))), "192.0.2.1")
 	if !errors.Is(err, ErrBearerDisabled) {
 		t.Errorf("no secret: %v", err)
 	}
@@ -468,7 +444,7 @@ func TestLongCredentials(t *testing.T) {
 	if _, err := authenticateNoBcrypt(t, c, basic(name, pw), "192.0.2.1"); err != nil {
 		t.Fatalf("cached long credentials: %v", err)
 	}
-	if _, err := c.Authenticate(basic(name, pw+"x"), "192.0.2.1"); err != ErrAuthorizationFailed {
+	if _, err := c.Authenticate(context.Background(), basic(name, pw+"x"), "192.0.2.1"); err != ErrAuthorizationFailed {
 		t.Fatalf("wrong long password: %v", err)
 	}
 }
@@ -480,7 +456,7 @@ func TestErrorsHideSecrets(t *testing.T) {
 	c.Update(state(user(t, "alice", pw, false)))
 	hash := string(c.snap.Load().users["alice"].hash)
 	for _, creds := range []Credentials{basic("alice", pw+"!"), basic("alice", pw), basic("ghost", pw)} {
-		_, err := c.Authenticate(creds, "192.0.2.9")
+		_, err := c.Authenticate(context.Background(), creds, "192.0.2.9")
 		if err == nil {
 			continue
 		}
@@ -496,7 +472,7 @@ func TestCachedPathDoesNotAllocate(t *testing.T) {
 	creds := basic("alice", "pw")
 	mustAuthenticate(t, c, creds)
 	allocs := testing.AllocsPerRun(100, func() {
-		if _, err := c.Authenticate(creds, "192.0.2.1"); err != nil {
+		if _, err := c.Authenticate(context.Background(), creds, "192.0.2.1"); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -508,7 +484,7 @@ func TestCachedPathDoesNotAllocate(t *testing.T) {
 func TestConcurrentAuthenticateAndUpdate(t *testing.T) {
 	t.Parallel()
 	hashes := map[string][]byte{"a": mustHash(t, "a"), "b": mustHash(t, "b")}
-	c := NewCache(Options{})
+	c := NewCache(Options{HashWait: time.Minute})
 	mk := func(pw string, extra int) *metapb.Data {
 		users := []*metapb.User{{Name: "alice", Hash: hashes[pw]}}
 		for i := range extra {
@@ -531,7 +507,7 @@ func TestConcurrentAuthenticateAndUpdate(t *testing.T) {
 				if i%2 == 1 {
 					pw = "b"
 				}
-				u, err := c.Authenticate(basic("alice", pw), fmt.Sprint("192.0.2.", i))
+				u, err := c.Authenticate(context.Background(), basic("alice", pw), fmt.Sprint("192.0.2.", i))
 				if err != nil && err != ErrAuthorizationFailed && !errors.Is(err, ErrTooManyFailures) {
 					t.Errorf("err = %v", err)
 				}
@@ -549,7 +525,7 @@ func TestConcurrentAuthenticateAndUpdate(t *testing.T) {
 
 	// The final state is "b" (i = 199): "a" must fail now.
 	c.fails = newFailures(DefaultFailureThreshold, DefaultFailureWindow)
-	if _, err := c.Authenticate(basic("alice", "a"), "192.0.2.50"); err != ErrAuthorizationFailed {
+	if _, err := c.Authenticate(context.Background(), basic("alice", "a"), "192.0.2.50"); err != ErrAuthorizationFailed {
 		t.Errorf("stale password: %v", err)
 	}
 	mustAuthenticate(t, c, basic("alice", "b"))

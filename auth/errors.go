@@ -19,8 +19,8 @@ type Error struct {
 	Status int
 	// Message is the body's "error" text and the X-Influxdb-Error header.
 	Message string
-	// RetryAfter is set on ErrTooManyFailures: how long until the client may
-	// try again. The HTTP layer sends it as a Retry-After header (seconds,
+	// RetryAfter is set on ErrTooManyFailures and ErrAuthenticationBusy:
+	// how long until the client may try again. The HTTP layer sends it as a Retry-After header (seconds,
 	// rounded up).
 	RetryAfter time.Duration
 }
@@ -43,9 +43,14 @@ var (
 	// indistinguishable on purpose.
 	ErrAuthorizationFailed = &Error{Status: http.StatusUnauthorized, Message: "authorization failed"}
 	// ErrTooManyFailures: too many failed logins for this user from this
-	// client within the failure window. The returned error is a copy with
-	// RetryAfter set; match it with errors.Is.
+	// client, or for any users from this client, within the failure window.
+	// The returned error is a copy with RetryAfter set; match it with
+	// errors.Is.
 	ErrTooManyFailures = &Error{Status: http.StatusTooManyRequests, Message: "too many failed authentication attempts"}
+	// ErrAuthenticationBusy: every bcrypt slot stayed taken for as long as
+	// a login may wait for one. The returned error is a copy with
+	// RetryAfter set; match it with errors.Is.
+	ErrAuthenticationBusy = &Error{Status: http.StatusTooManyRequests, Message: "too many authentication attempts in progress"}
 )
 
 // JWT errors (401). The messages are those of InfluxDB 1.x, not jwt/v5's.

@@ -12,7 +12,8 @@ import (
 // clients they try.
 const failureSlots = 1 << 14
 
-// failures counts failed logins per (user, client) in a fixed-size,
+// failures counts failed logins per key (a (user, client) pair, or a client
+// alone) in a fixed-size,
 // direct-mapped table of immutable entries replaced by compare-and-swap. No
 // locks, no cleanup goroutine, and a lookup does not allocate. Two keys that
 // land in the same slot evict each other; an attacker cannot aim for that
@@ -41,7 +42,7 @@ func newFailures(threshold int, window time.Duration) *failures {
 }
 
 // key fingerprints (user, client). The user's length goes first so that no
-// two pairs hash the same input.
+// two pairs hash the same input. The per-client table uses key("", client).
 func (f *failures) key(user, client string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(f.seed)
@@ -98,5 +99,20 @@ func (f *failures) reset(key uint64) {
 	s := f.slot(key)
 	if e := s.Load(); e != nil && e.key == key {
 		s.CompareAndSwap(e, nil)
+	}
+}
+
+// forgive takes back one attempt of key, recorded by attempt before a check
+// that then succeeded.
+func (f *failures) forgive(key uint64) {
+	s := f.slot(key)
+	for {
+		e := s.Load()
+		if e == nil || e.key != key || e.count == 0 {
+			return
+		}
+		if s.CompareAndSwap(e, &failureEntry{key: key, start: e.start, count: e.count - 1}) {
+			return
+		}
 	}
 }

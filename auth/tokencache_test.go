@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -20,40 +21,40 @@ func TestTokenCache(t *testing.T) {
 	c.Update(&metapb.Data{Users: []*metapb.User{alice}, JwtSecrets: secrets})
 	tok := Credentials{Method: Bearer, Token: mustMint(t, "s1", testSecret1, "alice", testNow.Add(time.Minute))}
 
-	if _, err := c.Authenticate(tok, "192.0.2.1"); err != nil {
+	if _, err := c.Authenticate(context.Background(), tok, "192.0.2.1"); err != nil {
 		t.Fatalf("first use: %v", err)
 	}
 	if s := c.snap.Load(); s.tokens.slot(tok.Token).Load() == nil {
 		t.Fatal("a verified token was not remembered")
 	}
-	if _, err := c.Authenticate(tok, "192.0.2.1"); err != nil {
+	if _, err := c.Authenticate(context.Background(), tok, "192.0.2.1"); err != nil {
 		t.Fatalf("remembered: %v", err)
 	}
-	if n := testing.AllocsPerRun(100, func() { c.Authenticate(tok, "192.0.2.1") }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { c.Authenticate(context.Background(), tok, "192.0.2.1") }); n != 0 {
 		t.Errorf("remembered token: %v allocs, want 0", n)
 	}
 
 	// Expiry applies to a remembered token too.
 	clock.Advance(2 * time.Minute)
-	if _, err := c.Authenticate(tok, "192.0.2.1"); !errors.Is(err, ErrTokenExpired) {
+	if _, err := c.Authenticate(context.Background(), tok, "192.0.2.1"); !errors.Is(err, ErrTokenExpired) {
 		t.Fatalf("remembered token after exp: %v", err)
 	}
 
 	// A new state forgets: a removed secret or a dropped user ends the token at once.
 	clock.Advance(-2 * time.Minute)
-	if _, err := c.Authenticate(tok, "192.0.2.1"); err != nil {
+	if _, err := c.Authenticate(context.Background(), tok, "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	c.Update(&metapb.Data{Users: []*metapb.User{alice}, JwtSecrets: secrets[1:]})
-	if _, err := c.Authenticate(tok, "192.0.2.1"); !errors.Is(err, ErrTokenSignatureInvalid) {
+	if _, err := c.Authenticate(context.Background(), tok, "192.0.2.1"); !errors.Is(err, ErrTokenSignatureInvalid) {
 		t.Fatalf("after the secret was removed: %v", err)
 	}
 	c.Update(&metapb.Data{Users: []*metapb.User{alice}, JwtSecrets: secrets})
-	if _, err := c.Authenticate(tok, "192.0.2.1"); err != nil {
+	if _, err := c.Authenticate(context.Background(), tok, "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	c.Update(&metapb.Data{JwtSecrets: secrets})
-	if _, err := c.Authenticate(tok, "192.0.2.1"); !errors.Is(err, ErrUserNotFound) {
+	if _, err := c.Authenticate(context.Background(), tok, "192.0.2.1"); !errors.Is(err, ErrUserNotFound) {
 		t.Fatalf("after the user was dropped: %v", err)
 	}
 
@@ -62,11 +63,11 @@ func TestTokenCache(t *testing.T) {
 		"username": "alice", "exp": testNow.Add(time.Hour).Unix(), "nbf": testNow.Add(time.Minute).Unix(),
 	})}
 	c.Update(&metapb.Data{Users: []*metapb.User{alice}, JwtSecrets: secrets})
-	if _, err := c.Authenticate(nbf, "192.0.2.1"); err == nil {
+	if _, err := c.Authenticate(context.Background(), nbf, "192.0.2.1"); err == nil {
 		t.Fatal("a token before its nbf was accepted")
 	}
 	clock.Advance(2 * time.Minute)
-	if _, err := c.Authenticate(nbf, "192.0.2.1"); err != nil {
+	if _, err := c.Authenticate(context.Background(), nbf, "192.0.2.1"); err != nil {
 		t.Fatalf("after nbf: %v", err)
 	}
 }

@@ -34,10 +34,7 @@ func Dial(addr string, o DialOptions) (*grpc.ClientConn, error) {
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: ConnectTimeout}),
 	}
 	if o.TLS {
-		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
-			MinVersion:         tls.VersionTLS12,
-			InsecureSkipVerify: o.InsecureTLS, //nolint:gosec // operator's explicit choice
-		})))
+		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(ClientTLSConfig(o.InsecureTLS))))
 	} else {
 		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
@@ -54,6 +51,17 @@ func Dial(addr string, o DialOptions) (*grpc.ClientConn, error) {
 // ServerTLS loads a certificate and key for a gRPC server. key may be empty
 // when the certificate file also holds the key.
 func ServerTLS(certFile, keyFile string) (credentials.TransportCredentials, error) {
+	cfg, err := ServerTLSConfig(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return credentials.NewTLS(cfg), nil
+}
+
+// ServerTLSConfig loads a certificate and key for a server: the gRPC server
+// (credentials.NewTLS) or the Raft listener (RaftOptions.ServerTLS). key may
+// be empty when the certificate file also holds the key.
+func ServerTLSConfig(certFile, keyFile string) (*tls.Config, error) {
 	if keyFile == "" {
 		keyFile = certFile
 	}
@@ -61,5 +69,5 @@ func ServerTLS(certFile, keyFile string) (credentials.TransportCredentials, erro
 	if err != nil {
 		return nil, fmt.Errorf("cluster: loading TLS certificate: %w", err)
 	}
-	return credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}), nil
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
 }

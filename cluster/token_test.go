@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -19,45 +20,60 @@ var (
 	now    = time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.UTC)
 )
 
+const (
+	statusMethod   = "/palisade.meta.v1.MetaService/Status"
+	snapshotMethod = "/palisade.meta.v1.MetaService/Snapshot"
+)
+
+// TestVerifyToken: a token verifies only with its secret, for its method,
+// within TokenLifetime, and unaltered.
 func TestVerifyToken(t *testing.T) {
-	good := MintToken(secret, now)
-	ts, mac, _ := strings.Cut(good, ".")
-	// The MAC with its first character changed (to another base64url one).
-	flipped := map[byte]byte{'A': 'B'}[mac[0]]
-	if flipped == 0 {
-		flipped = 'A'
+	nonce := []byte("0123456789abcdef")
+	good := mintToken(secret, statusMethod, now, nonce)
+	parts := strings.Split(good, ".")
+	ts, n, mac := parts[0], parts[1], parts[2]
+	// A field with its first character changed (to another base64url one).
+	flip := func(s string) string {
+		if s[0] == 'A' {
+			return "B" + s[1:]
+		}
+		return "A" + s[1:]
 	}
-	tamperedMAC := ts + "." + string(flipped) + mac[1:]
 	tsNum, _ := strconv.ParseInt(ts, 10, 64)
-	tamperedTS := strconv.FormatInt(tsNum+1, 10) + "." + mac
 
 	for _, tc := range []struct {
 		name   string
 		secret []byte
 		token  string
+		method string
 		at     time.Time
 		want   error
 	}{
-		{"fresh", secret, good, now, nil},
-		{"almost expired", secret, good, now.Add(TokenLifetime), nil},
-		{"slightly ahead of the verifier's clock", secret, good, now.Add(-TokenLifetime), nil},
-		{"expired", secret, good, now.Add(TokenLifetime + time.Nanosecond), ErrTokenExpired},
-		{"from the future", secret, good, now.Add(-TokenLifetime - time.Nanosecond), ErrTokenExpired},
-		{"long expired", secret, MintToken(secret, now.Add(-24*time.Hour)), now, ErrTokenExpired},
-		{"wrong secret", []byte("another-secret"), good, now, ErrTokenInvalid},
-		{"empty secret", nil, good, now, ErrTokenInvalid},
-		{"minted with another secret", secret, MintToken([]byte("another-secret"), now), now, ErrTokenInvalid},
-		{"tampered MAC", secret, tamperedMAC, now, ErrTokenInvalid},
-		{"tampered timestamp", secret, tamperedTS, now, ErrTokenInvalid},
-		{"MAC cut short", secret, good[:len(good)-2], now, ErrTokenInvalid},
-		{"no dot", secret, strings.Replace(good, ".", "", 1), now, ErrTokenInvalid},
-		{"timestamp not a number", secret, "x" + good, now, ErrTokenInvalid},
-		{"MAC not base64", secret, ts + ".!!!!", now, ErrTokenInvalid},
-		{"empty", secret, "", now, ErrTokenInvalid},
-		{"only a timestamp", secret, ts + ".", now, ErrTokenInvalid},
+		{"fresh", secret, good, statusMethod, now, nil},
+		{"almost expired", secret, good, statusMethod, now.Add(TokenLifetime), nil},
+		{"slightly ahead of the verifier's clock", secret, good, statusMethod, now.Add(-TokenLifetime), nil},
+		{"expired", secret, good, statusMethod, now.Add(TokenLifetime + time.Nanosecond), ErrTokenExpired},
+		{"from the future", secret, good, statusMethod, now.Add(-TokenLifetime - time.Nanosecond), ErrTokenExpired},
+		{"long expired", secret, MintToken(secret, statusMethod, now.Add(-24*time.Hour)), statusMethod, now, ErrTokenExpired},
+		{"minted for Status, used for Snapshot", secret, good, snapshotMethod, now, ErrTokenInvalid},
+		{"minted for Status, used for Execute", secret, good, "/palisade.meta.v1.MetaService/Execute", now, ErrTokenInvalid},
+		{"minted for no method", secret, mintToken(secret, "", now, nonce), statusMethod, now, ErrTokenInvalid},
+		{"wrong secret", []byte("another-secret"), good, statusMethod, now, ErrTokenInvalid},
+		{"empty secret", nil, good, statusMethod, now, ErrTokenInvalid},
+		{"minted with another secret", secret, MintToken([]byte("another-secret"), statusMethod, now), statusMethod, now, ErrTokenInvalid},
+		{"tampered MAC", secret, ts + "." + n + "." + flip(mac), statusMethod, now, ErrTokenInvalid},
+		{"tampered nonce", secret, ts + "." + flip(n) + "." + mac, statusMethod, now, ErrTokenInvalid},
+		{"tampered timestamp", secret, strconv.FormatInt(tsNum+1, 10) + "." + n + "." + mac, statusMethod, now, ErrTokenInvalid},
+		{"nonce cut short", secret, ts + "." + n[:len(n)-2] + "." + mac, statusMethod, now, ErrTokenInvalid},
+		{"MAC cut short", secret, good[:len(good)-2], statusMethod, now, ErrTokenInvalid},
+		{"version 1 token (no nonce, no method)", secret, ts + "." + mac, statusMethod, now, ErrTokenInvalid},
+		{"an extra field", secret, good + ".x", statusMethod, now, ErrTokenInvalid},
+		{"timestamp not a number", secret, "x" + good, statusMethod, now, ErrTokenInvalid},
+		{"MAC not base64", secret, ts + "." + n + ".!!!!", statusMethod, now, ErrTokenInvalid},
+		{"empty", secret, "", statusMethod, now, ErrTokenInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := VerifyToken(tc.secret, tc.token, tc.at)
+			err := VerifyToken(tc.secret, tc.token, tc.method, tc.at)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
@@ -69,25 +85,34 @@ func TestVerifyToken(t *testing.T) {
 }
 
 func TestMintTokenDoesNotRevealSecret(t *testing.T) {
-	tok := MintToken(secret, now)
+	tok := MintToken(secret, statusMethod, now)
 	if strings.Contains(tok, string(secret)) {
 		t.Fatalf("token %q contains the secret", tok)
 	}
-	if MintToken(secret, now) != tok {
-		t.Fatalf("the same secret and time gave two tokens")
-	}
-	if MintToken(secret, now.Add(time.Nanosecond)) == tok {
-		t.Fatalf("tokens for two instants are equal")
+	if MintToken(secret, statusMethod, now) == tok {
+		t.Fatalf("two tokens for the same method and instant are equal: the nonce is not fresh")
 	}
 }
 
+// requestContext is the context gRPC passes to per-RPC credentials for a
+// call of method.
+func requestContext(method string) context.Context {
+	return credentials.NewContextWithRequestInfo(context.Background(), credentials.RequestInfo{Method: method})
+}
+
 func TestTokenCredentials(t *testing.T) {
-	md, err := TokenCredentials(string(secret), false).GetRequestMetadata(context.Background())
+	md, err := TokenCredentials(string(secret), false).GetRequestMetadata(requestContext(statusMethod))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifyToken(secret, md[TokenHeader], time.Now()); err != nil {
+	if err := VerifyToken(secret, md[TokenHeader], statusMethod, time.Now()); err != nil {
 		t.Fatalf("the credentials' token does not verify: %v", err)
+	}
+	if err := VerifyToken(secret, md[TokenHeader], snapshotMethod, time.Now()); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("the credentials' token for Status verifies for Snapshot: %v", err)
+	}
+	if _, err := TokenCredentials(string(secret), false).GetRequestMetadata(context.Background()); !errors.Is(err, ErrTokenNoMethod) {
+		t.Fatalf("credentials minted a token bound to no method: %v", err)
 	}
 	if TokenCredentials("s", true).RequireTransportSecurity() != true || TokenCredentials("s", false).RequireTransportSecurity() != false {
 		t.Fatalf("RequireTransportSecurity does not follow the flag")
@@ -101,8 +126,9 @@ type fakeStream struct {
 
 func (s fakeStream) Context() context.Context { return s.ctx }
 
-// TestAuthenticatorInterceptors: handlers run only with a valid token;
-// refusals are codes.Unauthenticated; an empty secret lets everything in.
+// TestAuthenticatorInterceptors: handlers run only with a valid token for
+// the method called, seen for the first time; refusals are
+// codes.Unauthenticated; an empty secret lets everything in.
 func TestAuthenticatorInterceptors(t *testing.T) {
 	withToken := func(tokens ...string) context.Context {
 		md := metadata.MD{}
@@ -111,31 +137,35 @@ func TestAuthenticatorInterceptors(t *testing.T) {
 		}
 		return metadata.NewIncomingContext(context.Background(), md)
 	}
-	a := NewAuthenticator(string(secret))
-	a.now = func() time.Time { return now }
 	for _, tc := range []struct {
-		name string
-		auth *Authenticator
-		ctx  context.Context
-		ok   bool
+		name   string
+		secret string
+		ctx    context.Context
+		method string
+		ok     bool
 	}{
-		{"valid token", a, withToken(MintToken(secret, now)), true},
-		{"no metadata", a, context.Background(), false},
-		{"no token", a, withToken(), false},
-		{"wrong secret", a, withToken(MintToken([]byte("wrong"), now)), false},
-		{"expired", a, withToken(MintToken(secret, now.Add(-2*TokenLifetime))), false},
-		{"garbage", a, withToken("garbage"), false},
-		{"first of two tokens is checked", a, withToken("garbage", MintToken(secret, now)), false},
-		{"disabled: no token needed", NewAuthenticator(""), context.Background(), true},
+		{"valid token", string(secret), withToken(MintToken(secret, statusMethod, now)), statusMethod, true},
+		{"no metadata", string(secret), context.Background(), statusMethod, false},
+		{"no token", string(secret), withToken(), statusMethod, false},
+		{"wrong secret", string(secret), withToken(MintToken([]byte("wrong"), statusMethod, now)), statusMethod, false},
+		{"token for another method", string(secret), withToken(MintToken(secret, statusMethod, now)), snapshotMethod, false},
+		{"expired", string(secret), withToken(MintToken(secret, statusMethod, now.Add(-2*TokenLifetime))), statusMethod, false},
+		{"garbage", string(secret), withToken("garbage"), statusMethod, false},
+		{"first of two tokens is checked", string(secret), withToken("garbage", MintToken(secret, statusMethod, now)), statusMethod, false},
+		{"disabled: no token needed", "", context.Background(), statusMethod, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// One Authenticator per interceptor: each sees the token once.
+			unary, stream := NewAuthenticator(tc.secret), NewAuthenticator(tc.secret)
+			unary.now = func() time.Time { return now }
+			stream.now = unary.now
 			called := false
-			_, err := tc.auth.UnaryInterceptor(tc.ctx, nil, &grpc.UnaryServerInfo{}, func(context.Context, any) (any, error) {
+			_, err := unary.UnaryInterceptor(tc.ctx, nil, &grpc.UnaryServerInfo{FullMethod: tc.method}, func(context.Context, any) (any, error) {
 				called = true
 				return nil, nil
 			})
 			streamCalled := false
-			serr := tc.auth.StreamInterceptor(nil, fakeStream{ctx: tc.ctx}, &grpc.StreamServerInfo{}, func(any, grpc.ServerStream) error {
+			serr := stream.StreamInterceptor(nil, fakeStream{ctx: tc.ctx}, &grpc.StreamServerInfo{FullMethod: tc.method}, func(any, grpc.ServerStream) error {
 				streamCalled = true
 				return nil
 			})
@@ -155,7 +185,80 @@ func TestAuthenticatorInterceptors(t *testing.T) {
 			}
 		})
 	}
-	if NewAuthenticator("").Enabled() || !a.Enabled() {
+	if NewAuthenticator("").Enabled() || !NewAuthenticator(string(secret)).Enabled() {
 		t.Fatalf("Enabled does not follow the secret")
+	}
+}
+
+// TestReplayedTokenIsRefused: a token seen once (say, captured from a
+// plaintext connection) is refused when it comes again within its window,
+// on a unary or a streaming RPC, and stays refused until it has expired.
+func TestReplayedTokenIsRefused(t *testing.T) {
+	a := NewAuthenticator(string(secret))
+	clock := now
+	a.now = func() time.Time { return clock }
+	tok := MintToken(secret, statusMethod, now)
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs(TokenHeader, tok))
+	call := func() error {
+		_, err := a.UnaryInterceptor(ctx, nil, &grpc.UnaryServerInfo{FullMethod: statusMethod}, func(context.Context, any) (any, error) { return nil, nil })
+		return err
+	}
+	if err := call(); err != nil {
+		t.Fatalf("first use refused: %v", err)
+	}
+	for _, at := range []time.Duration{0, time.Second, TokenLifetime / 2, TokenLifetime} {
+		clock = now.Add(at)
+		err := call()
+		if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), ErrTokenReplayed.Error()) {
+			t.Fatalf("replay %v after minting: got %v, want %v", at, err, ErrTokenReplayed)
+		}
+		serr := a.StreamInterceptor(nil, fakeStream{ctx: ctx}, &grpc.StreamServerInfo{FullMethod: statusMethod}, func(any, grpc.ServerStream) error { return nil })
+		if status.Code(serr) != codes.Unauthenticated {
+			t.Fatalf("replay on a stream %v after minting: got %v", at, serr)
+		}
+	}
+	clock = now.Add(TokenLifetime + time.Nanosecond)
+	if err := call(); !strings.Contains(err.Error(), ErrTokenExpired.Error()) {
+		t.Fatalf("replay after expiry: got %v, want %v", err, ErrTokenExpired)
+	}
+}
+
+// TestReplayCacheFullRefusesRatherThanForgets: the replay cache is bounded;
+// when it is full of unexpired tokens, a new token is refused
+// (ResourceExhausted, so the caller retries) instead of an old one being
+// forgotten and becoming replayable; expired tokens make room again.
+func TestReplayCacheFullRefusesRatherThanForgets(t *testing.T) {
+	a := NewAuthenticator(string(secret))
+	a.maxSeen = 3
+	clock := now
+	a.now = func() time.Time { return clock }
+	call := func(tok string) error {
+		ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs(TokenHeader, tok))
+		_, err := a.UnaryInterceptor(ctx, nil, &grpc.UnaryServerInfo{FullMethod: statusMethod}, func(context.Context, any) (any, error) { return nil, nil })
+		return err
+	}
+	var toks []string
+	for range 3 {
+		tok := MintToken(secret, statusMethod, now)
+		toks = append(toks, tok)
+		if err := call(tok); err != nil {
+			t.Fatalf("token %d refused: %v", len(toks), err)
+		}
+	}
+	if err := call(MintToken(secret, statusMethod, now)); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a fourth token with the cache full: got %v, want codes.ResourceExhausted", err)
+	}
+	for i, tok := range toks {
+		if err := call(tok); status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("replay of token %d with the cache full: got %v, want codes.Unauthenticated", i, err)
+		}
+	}
+	// Once the first three have expired, a token minted now fits.
+	clock = now.Add(TokenLifetime + time.Second)
+	if err := call(MintToken(secret, statusMethod, clock)); err != nil {
+		t.Fatalf("a fresh token after the others expired: %v", err)
+	}
+	if n := len(a.seen); n != 1 {
+		t.Fatalf("cache holds %d tokens, want 1 (the expired ones swept)", n)
 	}
 }

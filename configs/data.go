@@ -34,6 +34,10 @@ type DataMetaSection struct {
 	MetaTLSEnabled           bool   `toml:"meta-tls-enabled"`
 	MetaInsecureTLS          bool   `toml:"meta-insecure-tls"`
 	PasswordHashCost         int    `toml:"password-hash-cost"` // bcrypt, embedded meta store
+	// MaxStateStaleness: with auth enabled, requests are refused (503) once
+	// the node has not confirmed its meta state current for this long.
+	// 0 = never.
+	MaxStateStaleness Duration `toml:"max-state-staleness"`
 }
 
 // DataSection is the [data] table: the storage engine.
@@ -64,8 +68,15 @@ type HTTPSection struct {
 	HTTPSPrivateKey         string   `toml:"https-private-key"` // default: HTTPSCertificate
 	// AuthFailureThreshold is how many failed logins for one user from one
 	// client, within AuthFailureWindow, are answered before 429.
-	AuthFailureThreshold int      `toml:"auth-failure-threshold"`
-	AuthFailureWindow    Duration `toml:"auth-failure-window"`
+	AuthFailureThreshold int `toml:"auth-failure-threshold"`
+	// AuthClientFailureThreshold is how many failed logins from one client,
+	// whatever the user names, within AuthFailureWindow, are answered before
+	// its logins that need bcrypt get 429. Remembered passwords still pass.
+	AuthClientFailureThreshold int      `toml:"auth-client-failure-threshold"`
+	AuthFailureWindow          Duration `toml:"auth-failure-window"`
+	// MaxQuerySize bounds a /query's query text (q), in bytes; a larger
+	// one gets 413 before it is parsed. 0 = unlimited.
+	MaxQuerySize int `toml:"max-query-size"`
 	// ShutdownTimeout bounds the wait for in-flight requests at SIGTERM.
 	ShutdownTimeout Duration `toml:"shutdown-timeout"`
 }
@@ -88,11 +99,13 @@ type CoordinatorSection struct {
 
 // Data node defaults that are not ports.
 const (
-	DefaultIndexVersion            = "tsi1"
-	DefaultCacheMaxMemorySize      = 1 << 30  // 1 GiB
-	DefaultCacheSnapshotMemorySize = 25 << 20 // 25 MiB
-	DefaultMaxBodySize             = 25000000
-	DefaultAuthFailureThreshold    = 10
+	DefaultIndexVersion               = "tsi1"
+	DefaultCacheMaxMemorySize         = 1 << 30  // 1 GiB
+	DefaultCacheSnapshotMemorySize    = 25 << 20 // 25 MiB
+	DefaultMaxBodySize                = 25000000
+	DefaultAuthFailureThreshold       = 10
+	DefaultAuthClientFailureThreshold = 100
+	DefaultMaxQuerySize               = 1 << 20 // 1 MiB
 )
 
 // NewData returns a data node configuration holding the defaults. The
@@ -113,12 +126,14 @@ func NewData() *Data {
 			CacheSnapshotMemorySize: DefaultCacheSnapshotMemorySize,
 		},
 		HTTP: HTTPSection{
-			BindAddress:          ":" + strconv.Itoa(DefaultHTTPPort),
-			MaxBodySize:          DefaultMaxBodySize,
-			LogEnabled:           true,
-			AuthFailureThreshold: DefaultAuthFailureThreshold,
-			AuthFailureWindow:    Duration(time.Minute),
-			ShutdownTimeout:      Duration(10 * time.Second),
+			BindAddress:                ":" + strconv.Itoa(DefaultHTTPPort),
+			MaxBodySize:                DefaultMaxBodySize,
+			LogEnabled:                 true,
+			AuthFailureThreshold:       DefaultAuthFailureThreshold,
+			AuthClientFailureThreshold: DefaultAuthClientFailureThreshold,
+			AuthFailureWindow:          Duration(time.Minute),
+			MaxQuerySize:               DefaultMaxQuerySize,
+			ShutdownTimeout:            Duration(10 * time.Second),
 		},
 		Cluster: ClusterSection{
 			BindAddress: ":" + strconv.Itoa(DefaultClusterPort),
@@ -132,7 +147,9 @@ func NewData() *Data {
 
 // LoadData returns the defaults, overridden by the TOML file at path (unless
 // path is "") and then by the INFLUXDB_* variables in environ (os.Environ
-// form). It does not call Validate.
+// form). It does not call Validate. It drops the warnings about accepted
+// but unimplemented settings: a node should call LoadDataWithWarnings and log
+// them.
 func LoadData(path string, environ []string) (*Data, error) {
 	return load(NewData(), path, environ)
 }
@@ -147,6 +164,9 @@ func (c *Data) Validate() error {
 	p.dir("meta.dir", m.Dir)
 	p.peerAddrs("meta.servers", m.Servers)
 	p.hashCost("meta.password-hash-cost", m.PasswordHashCost)
+	if m.MaxStateStaleness < 0 {
+		p.add("meta.max-state-staleness", "must not be negative")
+	}
 
 	d := &c.Data
 	p.dir("data.dir", d.Dir)
@@ -182,6 +202,10 @@ func (c *Data) Validate() error {
 	if h.AuthFailureThreshold < 1 {
 		p.add("http.auth-failure-threshold", "%d must be at least 1", h.AuthFailureThreshold)
 	}
+	if h.AuthClientFailureThreshold < 1 {
+		p.add("http.auth-client-failure-threshold", "%d must be at least 1", h.AuthClientFailureThreshold)
+	}
+	p.nonNegative("http.max-query-size", h.MaxQuerySize)
 	if h.AuthFailureWindow <= 0 {
 		p.add("http.auth-failure-window", "%s must be greater than 0", h.AuthFailureWindow)
 	}

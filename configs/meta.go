@@ -48,14 +48,17 @@ type MetaSection struct {
 	// Peers are the Raft addresses (host:port) of the meta nodes that form
 	// the cluster; empty means a single-node cluster.
 	Peers []string `toml:"peers"`
-	// InternalSharedSecret authenticates node-to-node gRPC; data nodes set
-	// the same value as [meta] meta-internal-shared-secret. It is not the
-	// secret that signs client JWTs ([http] shared-secret on data nodes).
+	// InternalSharedSecret authenticates node-to-node gRPC and every Raft
+	// connection; data nodes set the same value as [meta]
+	// meta-internal-shared-secret. It is not the secret that signs client
+	// JWTs ([http] shared-secret on data nodes).
 	InternalSharedSecret string `toml:"internal-shared-secret"`
 	PasswordHashCost     int    `toml:"password-hash-cost"` // bcrypt
-	HTTPSEnabled         bool   `toml:"https-enabled"`
-	HTTPSCertificate     string `toml:"https-certificate"`
-	HTTPSPrivateKey      string `toml:"https-private-key"` // default: HTTPSCertificate
+	// HTTPSEnabled serves TLS on both ports (gRPC MetaService and Raft) with
+	// one certificate, and dials the other meta nodes with TLS.
+	HTTPSEnabled     bool   `toml:"https-enabled"`
+	HTTPSCertificate string `toml:"https-certificate"`
+	HTTPSPrivateKey  string `toml:"https-private-key"` // default: HTTPSCertificate
 	// HTTPSInsecureTLS skips certificate verification when dialing other
 	// meta nodes.
 	HTTPSInsecureTLS   bool     `toml:"https-insecure-tls"`
@@ -99,7 +102,9 @@ func NewMeta() *Meta {
 
 // LoadMeta returns the defaults, overridden by the TOML file at path (unless
 // path is "") and then by the INFLUXDB_* variables in environ (os.Environ
-// form). It does not call Validate.
+// form). It does not call Validate. It drops the warnings about accepted
+// but unimplemented settings: a node should call LoadMetaWithWarnings and log
+// them.
 func LoadMeta(path string, environ []string) (*Meta, error) {
 	return load(NewMeta(), path, environ)
 }

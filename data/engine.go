@@ -1,9 +1,13 @@
 package data
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/influxdata/influxdb/coordinator"
@@ -109,7 +113,7 @@ func OpenEngine(cfg EngineConfig, mc *metaClient) (*Engine, error) {
 
 	qe := query.NewExecutor()
 	qe.WithLogger(logger)
-	qe.StatementExecutor = &coordinator.StatementExecutor{
+	se := &coordinator.StatementExecutor{
 		MetaClient:  mc,
 		TaskManager: qe.TaskManager,
 		TSDBStore:   coordinator.LocalTSDBStore{Store: store},
@@ -123,6 +127,7 @@ func OpenEngine(cfg EngineConfig, mc *metaClient) (*Engine, error) {
 		MaxSelectSeriesN:  cfg.MaxSelectSeriesN,
 		MaxSelectBucketsN: cfg.MaxSelectBucketsN,
 	}
+	qe.StatementExecutor = newOwnedQueries(se, qe.TaskManager)
 	qe.TaskManager.QueryTimeout = cfg.QueryTimeout
 	qe.TaskManager.LogQueriesAfter = cfg.LogQueriesAfter
 	qe.TaskManager.MaxConcurrentQueries = cfg.MaxConcurrentQueries
@@ -149,3 +154,126 @@ func (e *Engine) WritePoints(db, rp string, consistency models.ConsistencyLevel,
 func (e *Engine) Database(name string) *meta.DatabaseInfo { return e.meta.Database(name) }
 
 func toSize(n uint64) itoml.Size { return itoml.Size(n) }
+
+// ownedQueries runs statements with the coordinator's executor, except that
+// SHOW QUERIES and KILL QUERY respect who runs what. InfluxDB 1.x showed
+// every user the text of everyone's queries (which may hold tag values, or
+// a password in CREATE USER) and left KILL QUERY to admins. Here:
+//   - an admin, and everyone when authentication is off, sees and kills
+//     every query;
+//   - another user sees only their own queries, and may kill only those: for
+//     any other id, running or not, KILL QUERY fails with the statement
+//     error "error authorizing query: <user> not authorized to execute
+//     statement 'KILL QUERY <id>', requires admin privilege" (InfluxDB's
+//     403 message for a non-admin's KILL QUERY; here it comes in the
+//     statement's result, as ownership is known only once the query runs).
+//
+// The engine's task manager does not know who runs a query, so the user is
+// recorded here, by query id, when the query's first statement starts, and
+// forgotten when the query ends. The user comes from the query's
+// CoarseAuthorizer, which the HTTP layer makes from the authenticated user
+// (ID, AuthorizeUnrestricted, as InfluxDB's meta.User).
+type ownedQueries struct {
+	next  *coordinator.StatementExecutor
+	tasks *query.TaskManager
+
+	mu     sync.Mutex
+	owners map[uint64]string // query id → user name, for queries run by a user
+}
+
+func newOwnedQueries(next *coordinator.StatementExecutor, tasks *query.TaskManager) *ownedQueries {
+	return &ownedQueries{next: next, tasks: tasks, owners: make(map[uint64]string)}
+}
+
+// queryUser is what a query's CoarseAuthorizer tells about its user.
+type queryUser interface {
+	ID() string
+	AuthorizeUnrestricted() bool
+}
+
+// runner is who runs a query: a user name, or nobody, and whether they may
+// see and kill every query.
+func runner(opt query.ExecutionOptions) (name string, all bool) {
+	if u, ok := opt.CoarseAuthorizer.(queryUser); ok {
+		return u.ID(), u.AuthorizeUnrestricted()
+	}
+	// Authentication is off. Any other authorizer gets nothing.
+	return "", opt.CoarseAuthorizer == query.OpenCoarseAuthorizer
+}
+
+// ExecuteStatement implements query.StatementExecutor.
+func (o *ownedQueries) ExecuteStatement(ctx *query.ExecutionContext, stmt influxql.Statement) error {
+	name, all := runner(ctx.ExecutionOptions)
+	if name != "" {
+		o.own(ctx, name)
+	}
+	switch stmt := stmt.(type) {
+	case *influxql.ShowQueriesStatement:
+		return ctx.Send(&query.Result{Series: o.showQueries(name, all)})
+	case *influxql.KillQueryStatement:
+		if !all && o.owner(stmt.QueryID) != name {
+			return fmt.Errorf("error authorizing query: %s not authorized to execute statement '%s', requires admin privilege",
+				name, stmt)
+		}
+	}
+	return o.next.ExecuteStatement(ctx, stmt)
+}
+
+// NormalizeStatement implements query.StatementNormalizer.
+func (o *ownedQueries) NormalizeStatement(stmt influxql.Statement, database, retentionPolicy string) error {
+	return o.next.NormalizeStatement(stmt, database, retentionPolicy)
+}
+
+// own records that name runs ctx's query, until the query ends.
+func (o *ownedQueries) own(ctx *query.ExecutionContext, name string) {
+	o.mu.Lock()
+	_, known := o.owners[ctx.QueryID]
+	if !known {
+		o.owners[ctx.QueryID] = name
+	}
+	o.mu.Unlock()
+	if known {
+		return
+	}
+	qid := ctx.QueryID
+	context.AfterFunc(ctx, func() {
+		o.mu.Lock()
+		delete(o.owners, qid)
+		o.mu.Unlock()
+	})
+}
+
+func (o *ownedQueries) owner(qid uint64) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.owners[qid]
+}
+
+// showQueries lists the running queries name may see (all of them with
+// all), by id, in the columns of InfluxDB's SHOW QUERIES.
+func (o *ownedQueries) showQueries(name string, all bool) models.Rows {
+	running := o.tasks.Queries()
+	slices.SortFunc(running, func(a, b query.QueryInfo) int { return cmp.Compare(a.ID, b.ID) })
+	values := make([][]any, 0, len(running))
+	o.mu.Lock()
+	for _, q := range running {
+		if all || (name != "" && o.owners[q.ID] == name) {
+			values = append(values, []any{q.ID, q.Query, q.Database, roundDuration(q.Duration).String(), q.Status.String()})
+		}
+	}
+	o.mu.Unlock()
+	return models.Rows{{Columns: []string{"qid", "query", "database", "duration", "status"}, Values: values}}
+}
+
+// roundDuration cuts d to its largest unit, as SHOW QUERIES shows it.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d - d%time.Second
+	case d >= time.Millisecond:
+		return d - d%time.Millisecond
+	case d >= time.Microsecond:
+		return d - d%time.Microsecond
+	}
+	return d
+}

@@ -33,9 +33,17 @@ type metaClient struct {
 	view    *MetaView
 	exec    MetaExecutor
 	timeout time.Duration
+	// guard, when set, may refuse every change (the node refuses to follow
+	// the meta cluster it reaches, so the change would never reach it).
+	guard func() error
 }
 
 func (c *metaClient) execute(cmd *metapb.Command) (*metapb.ExecuteResponse, error) {
+	if c.guard != nil {
+		if err := c.guard(); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	resp, err := c.exec.Execute(ctx, cmd)
@@ -161,6 +169,11 @@ func (c *metaClient) DropRetentionPolicy(database, name string) error {
 }
 
 func (c *metaClient) CreateShardGroup(database, policy string, timestamp time.Time) (*meta.ShardGroupInfo, error) {
+	// No shard group holds a time outside the engine's range (the parser
+	// refuses such points); UnixNano would not even represent it.
+	if timestamp.Before(time.Unix(0, pmeta.MinNanoTime)) || timestamp.After(time.Unix(0, pmeta.MaxNanoTime)) {
+		return nil, pmeta.ErrTimeOutOfRange
+	}
 	if rp, err := c.RetentionPolicy(database, policy); err == nil && rp != nil {
 		if sg := rp.ShardGroupByTimestamp(timestamp); sg != nil {
 			return sg, nil

@@ -2,17 +2,13 @@ package data
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync/atomic"
 	"time"
 
 	"github.com/influxdata/influxdb/services/meta"
 	"github.com/influxdata/influxql"
-	"google.golang.org/protobuf/proto"
 
 	pmeta "github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/metapb"
@@ -143,63 +139,6 @@ func fromEnginePrivilege(p influxql.Privilege) metapb.Privilege {
 		return metapb.Privilege_PRIVILEGE_ALL
 	}
 	return metapb.Privilege_PRIVILEGE_NONE
-}
-
-// --- persisted state ---------------------------------------------------------
-
-const stateFile = "state.pb"
-
-// saveState writes d to dir/state.pb with mode 0600, replacing the old file
-// atomically (write to a temporary file, fsync, rename).
-func saveState(dir string, d *metapb.Data) error {
-	b, err := proto.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("data: encoding meta state: %w", err)
-	}
-	return writeFileAtomic(filepath.Join(dir, stateFile), b)
-}
-
-// loadState reads the state saved by saveState; a missing file is (nil, nil).
-func loadState(dir string) (*metapb.Data, error) {
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("data: reading saved meta state: %w", err)
-	}
-	d := &metapb.Data{}
-	if err := proto.Unmarshal(b, d); err != nil {
-		return nil, fmt.Errorf("data: decoding saved meta state %s: %w", filepath.Join(dir, stateFile), err)
-	}
-	return d, nil
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("data: writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("data: writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("data: syncing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("data: replacing %s: %w", path, err)
-	}
-	return nil
 }
 
 // --- users, for SHOW USERS and friends -----------------------------------------

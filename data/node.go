@@ -3,7 +3,6 @@ package data
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +40,11 @@ type Options struct {
 	EngineLogger *zap.Logger
 	// HTTPConnState, when set, observes the HTTP connections' states.
 	HTTPConnState func(net.Conn, http.ConnState)
+	// Rejoin (palisade-data -rejoin) makes a cluster node forget the meta
+	// cluster it belonged to: its saved state and identity are moved aside
+	// and it joins the cluster its [meta] servers belong to now. Local data
+	// is kept.
+	Rejoin bool
 }
 
 // Node is a running data node.
@@ -57,11 +61,12 @@ type Node struct {
 	// Exactly one of these is set.
 	store  *meta.Store  // standalone: the embedded meta store
 	client *meta.Client // cluster: the meta nodes
+	fol    *follower    // cluster: follows the meta nodes
 
-	nodeMu sync.Mutex
-	nodeID uint64
-	// registerPending: the meta cluster did not answer at start.
-	registerPending bool
+	// standaloneID is a standalone node's ID in its embedded store.
+	standaloneID uint64
+	// registered: the node registered with the meta cluster at start.
+	registered bool
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -87,10 +92,11 @@ func Open(cfg *configs.Data, opts Options) (*Node, error) {
 	n := &Node{cfg: cfg, opts: opts, log: opts.Logger.With("component", "data"), view: NewMetaView()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.cache = auth.NewCache(auth.Options{
-		LocalSecret:      []byte(cfg.HTTP.SharedSecret),
-		JWTLeeway:        time.Duration(cfg.HTTP.JWTLeeway),
-		FailureThreshold: cfg.HTTP.AuthFailureThreshold,
-		FailureWindow:    time.Duration(cfg.HTTP.AuthFailureWindow),
+		LocalSecret:            []byte(cfg.HTTP.SharedSecret),
+		JWTLeeway:              time.Duration(cfg.HTTP.JWTLeeway),
+		FailureThreshold:       cfg.HTTP.AuthFailureThreshold,
+		ClientFailureThreshold: cfg.HTTP.AuthClientFailureThreshold,
+		FailureWindow:          time.Duration(cfg.HTTP.AuthFailureWindow),
 	})
 	n.view.OnUpdate(func(_, d *metapb.Data) { n.cache.Update(d) })
 	n.view.OnUpdate(n.dropRemoved)
@@ -118,7 +124,7 @@ func Open(cfg *configs.Data, opts Options) (*Node, error) {
 		MaxSelectSeriesN:        cfg.Coordinator.MaxSelectSeriesN,
 		MaxSelectBucketsN:       cfg.Coordinator.MaxSelectBucketsN,
 		Logger:                  opts.EngineLogger,
-	}, &metaClient{view: n.view, exec: n.exec, timeout: 30 * time.Second})
+	}, n.metaClient(30*time.Second))
 	if err != nil {
 		n.Close()
 		return nil, err
@@ -181,7 +187,7 @@ func (n *Node) openEmbeddedMeta() error {
 	if err != nil {
 		return fmt.Errorf("data: registering with the embedded meta store: %w", err)
 	}
-	n.setNodeID(resp.NodeId)
+	n.standaloneID = resp.NodeId
 	n.view.Update(store.Data())
 	return nil
 }
@@ -189,40 +195,21 @@ func (n *Node) openEmbeddedMeta() error {
 // startFollowing keeps the view up to date from now on. It runs once the
 // engine is open, so that updates can clean up local data.
 func (n *Node) startFollowing() {
-	if n.store != nil {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			for {
-				st := n.store.State()
-				n.view.Update(st.Data)
-				select {
-				case <-st.Changed():
-				case <-n.ctx.Done():
-					return
-				}
-			}
-		}()
+	if n.store == nil {
+		n.fol.run(n.ctx, &n.wg, n.registered)
 		return
 	}
-	if n.NodeID() == 0 || n.registerPending {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			for n.ctx.Err() == nil {
-				ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-				err := n.register(ctx)
-				cancel()
-				if err == nil {
-					return
-				}
-				sleepCtx(n.ctx, time.Second)
+	n.wg.Go(func() {
+		for {
+			st := n.store.State()
+			n.view.Update(st.Data)
+			select {
+			case <-st.Changed():
+			case <-n.ctx.Done():
+				return
 			}
-		}()
-	}
-	n.wg.Add(2)
-	go n.follow()
-	go n.heartbeat()
+		}
+	})
 }
 
 func (n *Node) openClusterMeta() error {
@@ -237,93 +224,38 @@ func (n *Node) openClusterMeta() error {
 
 	// Start from the last state we saw, so that users authenticate even when
 	// no meta node answers.
-	saved, err := loadState(n.cfg.Meta.Dir)
+	n.fol, err = newFollower(followerConfig{
+		Logger: n.log, Client: client, View: n.view, Dir: mc.Dir,
+		HTTPAddr: n.cfg.HTTPAddr(), TCPAddr: n.cfg.TCPAddr(),
+		HeartbeatEvery: n.opts.HeartbeatInterval, Rejoin: n.opts.Rejoin,
+	})
 	if err != nil {
 		return err
-	}
-	if saved != nil {
-		n.view.Update(saved)
-		n.log.Info("loaded saved meta state", "index", saved.Index)
-	}
-	if id, err := loadNodeID(n.cfg.Meta.Dir); err != nil {
-		return err
-	} else if id != 0 {
-		n.setNodeID(id)
 	}
 
 	// Register now if the meta cluster answers; otherwise keep trying in the background.
 	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-	regErr := n.register(ctx)
+	regErr := n.fol.register(ctx)
 	cancel()
-	if regErr != nil {
-		if n.NodeID() == 0 && saved == nil {
-			n.log.Warn("meta cluster unreachable and no saved state: serving nothing until it answers", "err", regErr)
-		} else {
-			n.log.Warn("meta cluster unreachable: serving from the saved state", "err", regErr, "index", n.view.Index())
-		}
-		n.registerPending = true
-	}
-	return nil
-}
-
-// register registers this node with the meta cluster and stores its ID.
-func (n *Node) register(ctx context.Context) error {
-	resp, err := n.client.RegisterDataNode(ctx, n.cfg.HTTPAddr(), n.cfg.TCPAddr())
-	if err != nil {
-		return err
-	}
-	if old := n.NodeID(); old != 0 && old != resp.NodeId {
-		n.log.Warn("meta cluster gave this node a new ID", "old", old, "new", resp.NodeId)
-	}
-	n.setNodeID(resp.NodeId)
-	if err := saveNodeID(n.cfg.Meta.Dir, resp.NodeId); err != nil {
-		return err
-	}
-	n.log.Info("registered with the meta cluster", "node_id", resp.NodeId)
-	return nil
-}
-
-// follow keeps the view up to date with MetaService.Watch and saves each
-// state it receives.
-func (n *Node) follow() {
-	defer n.wg.Done()
-	err := n.client.Watch(n.ctx, n.view.Index(), func(d *metapb.Data) error {
-		if n.view.Update(d) {
-			if err := saveState(n.cfg.Meta.Dir, d); err != nil {
-				n.log.Error("saving meta state", "err", err)
-			}
-		}
+	if regErr == nil {
+		n.registered = true
 		return nil
-	})
-	if err != nil && n.ctx.Err() == nil {
-		n.log.Error("following the meta cluster stopped", "err", err)
 	}
-}
-
-func (n *Node) heartbeat() {
-	defer n.wg.Done()
-	t := time.NewTicker(n.opts.HeartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-		}
-		if id := n.NodeID(); id != 0 {
-			ctx, cancel := context.WithTimeout(n.ctx, n.opts.HeartbeatInterval)
-			if err := n.client.Heartbeat(ctx, id); err != nil {
-				n.log.Debug("heartbeat", "err", err)
-			}
-			cancel()
-		}
+	if n.view.Index() == 0 {
+		n.log.Warn("meta cluster unreachable and no saved state: requests that need the meta state get 503 until it answers", "err", regErr)
+	} else {
+		n.log.Warn("meta cluster unreachable: serving from the saved state", "err", regErr, "index", n.view.Index())
 	}
+	return nil
 }
 
 // dropRemoved deletes local data of databases and retention policies that
 // the new state no longer has.
+//
+// Local data is never deleted because of a change of cluster: a node that
+// rejoined another meta cluster keeps what that cluster does not know about.
 func (n *Node) dropRemoved(old, cur *metapb.Data) {
-	if n.engine == nil || old == nil || old.Index == 0 {
+	if n.engine == nil || old == nil || old.Index == 0 || old.ClusterId != cur.ClusterId {
 		return
 	}
 	for _, db := range old.Databases {
@@ -366,8 +298,7 @@ func (n *Node) bootstrapAdmin() {
 			}
 			return
 		}
-		mc := &metaClient{view: n.view, exec: n.exec, timeout: 10 * time.Second}
-		_, err := mc.CreateUser(name, pw, true)
+		_, err := n.metaClient(10*time.Second).CreateUser(name, pw, true)
 		if err == nil {
 			n.log.Info("created admin user from INFLUXDB_ADMIN_USER", "user", name)
 			return
@@ -388,10 +319,12 @@ func (n *Node) serveHTTP() error {
 		AuthEnabled:             h.AuthEnabled,
 		PingAuthEnabled:         h.PingAuthEnabled,
 		MaxBodySize:             h.MaxBodySize,
+		MaxQuerySize:            h.MaxQuerySize,
 		MaxConcurrentWriteLimit: h.MaxConcurrentWriteLimit,
 		LogEnabled:              h.LogEnabled,
 		Version:                 version.InfluxDBVersion,
 		Build:                   "OSS",
+		MetaStatus:              n.metaStatus,
 	}, n.engine, n.cache, n.opts.Logger)
 	ln := n.opts.HTTPListener
 	if ln == nil {
@@ -425,15 +358,30 @@ func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
 
 // NodeID returns this node's ID (0 until registered).
 func (n *Node) NodeID() uint64 {
-	n.nodeMu.Lock()
-	defer n.nodeMu.Unlock()
-	return n.nodeID
+	if n.fol != nil {
+		return n.fol.NodeID()
+	}
+	return n.standaloneID
 }
 
-func (n *Node) setNodeID(id uint64) {
-	n.nodeMu.Lock()
-	n.nodeID = id
-	n.nodeMu.Unlock()
+// metaStatus says whether requests that need the meta state may be served
+// (see httpd.MetaStatus). A standalone node's embedded store is always
+// current.
+func (n *Node) metaStatus() httpd.MetaStatus {
+	if n.fol == nil {
+		return httpd.MetaStatus{}
+	}
+	return n.fol.status(time.Duration(n.cfg.Meta.MaxStateStaleness), n.cfg.HTTP.AuthEnabled)
+}
+
+// metaClient returns the engine's meta client, which refuses changes while
+// the node refuses to follow its meta cluster.
+func (n *Node) metaClient(timeout time.Duration) *metaClient {
+	mc := &metaClient{view: n.view, exec: n.exec, timeout: timeout}
+	if n.fol != nil {
+		mc.guard = n.fol.guard
+	}
+	return mc
 }
 
 // MetaIndex returns the index of the meta state this node has applied.
@@ -472,39 +420,4 @@ func (n *Node) Close() error {
 		errs = append(errs, n.client.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// --- node identity ---------------------------------------------------------------
-
-const nodeFile = "node.json"
-
-func loadNodeID(dir string) (uint64, error) {
-	b, err := os.ReadFile(filepath.Join(dir, nodeFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	var v struct {
-		ID uint64 `json:"id"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return 0, fmt.Errorf("data: reading %s: %w", filepath.Join(dir, nodeFile), err)
-	}
-	return v.ID, nil
-}
-
-func saveNodeID(dir string, id uint64) error {
-	b, _ := json.Marshal(struct {
-		ID uint64 `json:"id"`
-	}{id})
-	return writeFileAtomic(filepath.Join(dir, nodeFile), b)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	select {
-	case <-time.After(d):
-	case <-ctx.Done():
-	}
 }

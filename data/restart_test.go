@@ -12,12 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
+	"github.com/palisade-db/palisade/internal/testutil"
 )
 
 // A data node restarted while every meta node is down keeps authenticating
@@ -168,7 +168,7 @@ func TestBadWrites(t *testing.T) {
 // INFLUXDB_ADMIN_USER / _PASSWORD create the admin once; a restart with the
 // variables still set simply starts and says so when the password differs.
 func TestAdminBootstrapFromEnvironment(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	d := testcluster.StartStandalone(t, testcluster.DataOptions{
 		Configure: authOn(localSecret),
 	})
@@ -191,23 +191,6 @@ func TestAdminBootstrapFromEnvironment(t *testing.T) {
 	if strings.Contains(logs.String(), "root-pw-1") || strings.Contains(logs.String(), "changed-by-operator") {
 		t.Fatalf("a password reached the log")
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // A request in flight when the node is told to stop is finished, and what

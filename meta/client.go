@@ -64,7 +64,8 @@ func (c *Client) Node(addr string) (metapb.MetaServiceClient, error) {
 }
 
 // do calls fn against the nodes in turn, starting with the last one that
-// answered, until one gives an answer that is not a transport failure.
+// answered, until one gives an answer that is not a transport failure or an
+// authentication refusal.
 func (c *Client) do(ctx context.Context, fn func(metapb.MetaServiceClient) error) error {
 	c.mu.Lock()
 	start := c.next
@@ -101,7 +102,16 @@ func unreachable(err error) bool {
 	if !ok {
 		return true
 	}
-	return st.Code() == codes.Unavailable && len(st.Details()) == 0
+	switch st.Code() {
+	case codes.Unavailable:
+		return len(st.Details()) == 0
+	case codes.Unauthenticated:
+		// One node refusing this client's token (its secret differs, its
+		// clock is off, a secret is being rolled) says nothing about the
+		// others: try them.
+		return true
+	}
+	return false
 }
 
 // Execute applies cmd and returns the index it was committed at. It retries
@@ -180,12 +190,16 @@ func (c *Client) RegisterDataNode(ctx context.Context, httpAddr, tcpAddr string)
 	return resp, err
 }
 
-// Heartbeat tells the cluster that a data node is alive.
-func (c *Client) Heartbeat(ctx context.Context, nodeID uint64) error {
-	return c.do(ctx, func(mc metapb.MetaServiceClient) error {
-		_, err := mc.Heartbeat(ctx, &metapb.HeartbeatRequest{NodeId: nodeID})
+// Heartbeat tells the cluster that a data node is alive and how current its
+// state is; the answer is the leader's cluster ID and state index.
+func (c *Client) Heartbeat(ctx context.Context, req *metapb.HeartbeatRequest) (*metapb.HeartbeatResponse, error) {
+	var resp *metapb.HeartbeatResponse
+	err := c.do(ctx, func(mc metapb.MetaServiceClient) error {
+		var err error
+		resp, err = mc.Heartbeat(ctx, req)
 		return err
 	})
+	return resp, err
 }
 
 // RemoveNode removes a meta node (by Raft address) or a data node (by ID).
@@ -219,34 +233,23 @@ func (c *Client) AddMetaNode(ctx context.Context, raftAddr, rpcAddr string) (uin
 }
 
 // Watch calls fn with the state whenever a newer one than index is
-// committed, reconnecting to another node when a stream breaks, until ctx
-// ends or fn returns an error. States may be coalesced; their indexes
-// increase strictly.
-func (c *Client) Watch(ctx context.Context, index uint64, fn func(*metapb.Data) error) error {
+// committed, until ctx ends or fn returns an error. States may be coalesced;
+// their indexes increase strictly.
+//
+// Watch never gives up on the cluster: when a stream cannot be opened or
+// breaks, for whatever reason (a node down, a secret mismatch on one node,
+// clock skew, a rolling secret change), it moves on to the next address and
+// tries again with a capped backoff. report, when not nil, is told about
+// each failure; it is for logging and must not block.
+func (c *Client) Watch(ctx context.Context, index uint64, fn func(*metapb.Data) error, report func(addr string, err error)) error {
+	c.mu.Lock()
+	next := c.next
+	c.mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		err := c.do(ctx, func(mc metapb.MetaServiceClient) error {
-			// Ending the stream's context ends the stream on both sides when
-			// this returns (callback error), not only when ctx ends.
-			sctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			stream, err := mc.Watch(sctx, &metapb.WatchRequest{Index: index})
-			if err != nil {
-				return err
-			}
-			for {
-				resp, err := stream.Recv()
-				if err != nil {
-					return err
-				}
-				if resp.Data.GetIndex() <= index {
-					continue
-				}
-				index = resp.Data.Index
-				attempt = 0
-				if err := fn(resp.Data); err != nil {
-					return &callbackError{err}
-				}
-			}
+		addr := c.addrs[next%len(c.addrs)]
+		err := c.watchOne(ctx, addr, &index, func(d *metapb.Data) error {
+			attempt = 0
+			return fn(d)
 		})
 		var cbErr *callbackError
 		if errors.As(err, &cbErr) {
@@ -255,13 +258,50 @@ func (c *Client) Watch(ctx context.Context, index uint64, fn func(*metapb.Data) 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if status.Code(err) == codes.Unauthenticated {
-			return err
+		if report != nil {
+			report(addr, FromStatus(err))
 		}
+		next++
 		select {
-		case <-time.After(time.Duration(min(attempt+1, 20)) * 50 * time.Millisecond):
+		case <-time.After(watchBackoff(attempt)):
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+}
+
+// watchBackoff is the pause before the next attempt after attempt failures
+// in a row: 50 ms more each time, at most 2 s.
+func watchBackoff(attempt int) time.Duration {
+	return time.Duration(min(attempt+1, 40)) * 50 * time.Millisecond
+}
+
+// watchOne follows one node's Watch stream until it breaks; *index is
+// advanced past every state handed to fn.
+func (c *Client) watchOne(ctx context.Context, addr string, index *uint64, fn func(*metapb.Data) error) error {
+	mc, err := c.Node(addr)
+	if err != nil {
+		return err
+	}
+	// Ending the stream's context ends the stream on both sides when this
+	// returns (callback error), not only when ctx ends.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := mc.Watch(sctx, &metapb.WatchRequest{Index: *index})
+	if err != nil {
+		return err
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		if resp.Data.GetIndex() <= *index {
+			continue
+		}
+		*index = resp.Data.Index
+		if err := fn(resp.Data); err != nil {
+			return &callbackError{err}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package meta
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -44,7 +45,7 @@ func newRetentionPolicy(d *metapb.Data, spec *metapb.RetentionPolicySpec) (*meta
 	if rp.ShardGroupDuration == 0 && d.Settings != nil {
 		rp.ShardGroupDuration = d.Settings.DefaultShardGroupDuration
 	}
-	if rp.ShardGroupDuration == 0 {
+	if rp.ShardGroupDuration <= 0 { // a negative cluster default is no duration either
 		rp.ShardGroupDuration = int64(ShardGroupDuration(time.Duration(rp.Duration)))
 	}
 	if rp.ReplicationFactor == 0 && d.Settings != nil {
@@ -240,7 +241,42 @@ func ShardGroupFor(rp *metapb.RetentionPolicy, t int64) *metapb.ShardGroup {
 	return nil
 }
 
+// The range of timestamps a point may have, as in InfluxDB 1.x
+// (models.MinNanoTime and models.MaxNanoTime; meta must not import the
+// engine). The two lowest int64 values are sentinels inside the engine, and
+// the highest is kept free so that the exclusive end of the last shard group,
+// MaxNanoTime+1, is representable.
+const (
+	MinNanoTime = int64(math.MinInt64) + 2
+	MaxNanoTime = int64(math.MaxInt64) - 1
+)
+
+// shardGroupBounds returns the group [start, end) of length dur that holds
+// t, aligned on multiples of dur since the Unix epoch, clamped to
+// [MinNanoTime, MaxNanoTime+1] without overflowing. t must be in range and
+// dur positive.
+func shardGroupBounds(t, dur int64) (start, end int64) {
+	m := mod(t, dur)
+	// t - m < MinNanoTime, written so that nothing overflows (0 <= m <
+	// dur, so MinNanoTime+m <= 0).
+	if t < MinNanoTime+m {
+		start = MinNanoTime
+	} else {
+		start = t - m
+	}
+	// start + dur > MaxNanoTime+1, written so that nothing overflows.
+	if start > MaxNanoTime+1-dur {
+		end = MaxNanoTime + 1
+	} else {
+		end = start + dur
+	}
+	return start, end
+}
+
 func createShardGroup(d *metapb.Data, c *metapb.CreateShardGroup) error {
+	if c.Timestamp < MinNanoTime || c.Timestamp > MaxNanoTime {
+		return ErrTimeOutOfRange
+	}
 	nodes := d.DataNodes
 	return updateDatabase(d, c.Database, func(db *metapb.Database) error {
 		rp := FindRetentionPolicy(db, c.RetentionPolicy)
@@ -251,8 +287,16 @@ func createShardGroup(d *metapb.Data, c *metapb.CreateShardGroup) error {
 			return nil
 		}
 		dur := rp.ShardGroupDuration
-		start := c.Timestamp - mod(c.Timestamp, dur)
-		sg := &metapb.ShardGroup{StartTime: start, EndTime: start + dur}
+		if dur <= 0 {
+			dur = int64(ShardGroupDuration(time.Duration(rp.Duration)))
+		}
+		start, end := shardGroupBounds(c.Timestamp, dur)
+		if c.Timestamp < start || c.Timestamp >= end {
+			// Cannot happen; a group that does not hold its timestamp would
+			// be created again by every write at that time.
+			return fmt.Errorf("%w: shard group [%d, %d) would not hold %d", ErrInvalidCommand, start, end, c.Timestamp)
+		}
+		sg := &metapb.ShardGroup{StartTime: start, EndTime: end}
 		d.MaxShardGroupId++
 		sg.Id = d.MaxShardGroupId
 

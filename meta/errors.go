@@ -41,6 +41,15 @@ var (
 	ErrNoLeader                = errors.New("meta: no leader")
 	ErrClosed                  = errors.New("meta: store closed")
 	ErrLastMetaNode            = errors.New("meta: cannot remove the last meta node")
+	// ErrAdminExists refuses an admin bootstrap (CreateUser with bootstrap
+	// set) once any admin exists: only an admin may then create users.
+	ErrAdminExists = errors.New("an admin user already exists")
+	// ErrLastAdmin refuses a DropUser or SetAdmin(false) that would leave
+	// users but no admin, which would let anyone bootstrap a new admin.
+	ErrLastAdmin = errors.New("cannot remove the last admin user")
+	// ErrTimeOutOfRange refuses a shard group for a timestamp outside
+	// [MinNanoTime, MaxNanoTime], with InfluxDB's wording.
+	ErrTimeOutOfRange = fmt.Errorf("time outside range %d - %d", MinNanoTime, MaxNanoTime)
 )
 
 // errorTable maps every error that crosses the wire to a stable reason and a
@@ -77,6 +86,9 @@ var errorTable = []struct {
 	{ErrNoLeader, "no_leader", codes.Unavailable},
 	{ErrClosed, "closed", codes.Unavailable},
 	{ErrLastMetaNode, "last_meta_node", codes.FailedPrecondition},
+	{ErrAdminExists, "admin_exists", codes.FailedPrecondition},
+	{ErrLastAdmin, "last_admin", codes.FailedPrecondition},
+	{ErrTimeOutOfRange, "time_out_of_range", codes.InvalidArgument},
 	{auth.ErrPasswordTooLong, "password_too_long", codes.InvalidArgument},
 }
 

@@ -1,6 +1,9 @@
 package meta
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -74,32 +77,70 @@ func (f *fsm) StoreConfiguration(index uint64, _ raft.Configuration) {
 
 var _ raft.ConfigurationStore = (*fsm)(nil)
 
-// Snapshot keeps the current pointer; Persist marshals it.
+// Snapshot keeps the current pointer and applied index; Persist marshals them.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	return &fsmSnapshot{data: f.current().Data}, nil
+	cur := f.current()
+	return &fsmSnapshot{data: cur.Data, applied: cur.Applied}, nil
 }
 
-// Restore replaces the state with a snapshot's.
+// Restore replaces the state with a snapshot's. Applied becomes the index
+// the snapshot was taken at, not the state's own Data.Index: entries after
+// the last change (refused commands, membership changes) are covered by the
+// snapshot too, and a caller waiting for one of their indexes must not wait
+// for the next unrelated change.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
 	if err != nil {
 		return fmt.Errorf("meta: reading snapshot: %w", err)
 	}
-	data := &metapb.Data{}
-	if err := proto.Unmarshal(b, data); err != nil {
-		return fmt.Errorf("meta: decoding snapshot: %w", err)
+	data, applied, err := decodeSnapshot(b)
+	if err != nil {
+		return err
 	}
-	f.publish(data, data.Index)
+	f.publish(data, applied)
 	return nil
 }
 
+// Snapshot format: snapshotMagic, the applied index (8 bytes, big endian),
+// then the Data message. The first format was the Data message alone; it is
+// still read, with Data.Index as the applied index. The two cannot be
+// confused: an encoded message never starts with a zero byte (field number 0
+// does not exist).
+var snapshotMagic = []byte("\x00palisade-meta-snapshot-v2\x00")
+
+func encodeSnapshot(data *metapb.Data, applied uint64) ([]byte, error) {
+	b := make([]byte, 0, len(snapshotMagic)+8+proto.Size(data))
+	b = append(b, snapshotMagic...)
+	b = binary.BigEndian.AppendUint64(b, applied)
+	return proto.MarshalOptions{Deterministic: true}.MarshalAppend(b, data)
+}
+
+func decodeSnapshot(b []byte) (*metapb.Data, uint64, error) {
+	data := &metapb.Data{}
+	rest, v2 := bytes.CutPrefix(b, snapshotMagic)
+	var applied uint64
+	if v2 {
+		if len(rest) < 8 {
+			return nil, 0, errors.New("meta: decoding snapshot: truncated header")
+		}
+		applied, rest = binary.BigEndian.Uint64(rest), rest[8:]
+	}
+	if err := proto.Unmarshal(rest, data); err != nil {
+		return nil, 0, fmt.Errorf("meta: decoding snapshot: %w", err)
+	}
+	// An applied index below the state's own would make waits wrong the
+	// other way (return before the state is there): never go below it.
+	return data, max(applied, data.Index), nil
+}
+
 type fsmSnapshot struct {
-	data *metapb.Data
+	data    *metapb.Data
+	applied uint64
 }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(s.data)
+	b, err := encodeSnapshot(s.data, s.applied)
 	if err == nil {
 		_, err = sink.Write(b)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -25,8 +26,9 @@ type staleToken struct {
 	offset time.Duration
 }
 
-func (s staleToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{cluster.TokenHeader: cluster.MintToken([]byte(s.secret), time.Now().Add(s.offset))}, nil
+func (s staleToken) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	ri, _ := credentials.RequestInfoFromContext(ctx)
+	return map[string]string{cluster.TokenHeader: cluster.MintToken([]byte(s.secret), ri.Method, time.Now().Add(s.offset))}, nil
 }
 
 func (staleToken) RequireTransportSecurity() bool { return false }
@@ -100,9 +102,22 @@ func TestInternalSecretRequired(t *testing.T) {
 				cl := c.Client(secret)
 				_, err := cl.Execute(ctx, intruder)
 				wantUnauthenticated(t, "Client.Execute", err)
+				// Client.Watch never gives up (a secret mismatch on one node
+				// must not stop a data node from following the others): it
+				// reports the refusal of each node and keeps trying.
 				calls := 0
-				err = cl.Watch(ctx, 0, func(*metapb.Data) error { calls++; return nil })
-				wantUnauthenticated(t, "Client.Watch", err)
+				wctx, wcancel := context.WithCancel(ctx)
+				refused := map[string]bool{}
+				err = cl.Watch(wctx, 0, func(*metapb.Data) error { calls++; return nil }, func(addr string, err error) {
+					wantUnauthenticated(t, "Client.Watch", err)
+					if refused[addr] = true; len(refused) == len(c.Nodes) {
+						wcancel()
+					}
+				})
+				wcancel()
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("Client.Watch returned %v, want it to keep trying until cancelled", err)
+				}
 				if calls != 0 {
 					t.Fatalf("Client.Watch delivered %d states without the secret", calls)
 				}
@@ -125,7 +140,7 @@ func TestInternalSecretRequired(t *testing.T) {
 				return errEnough
 			}
 			return nil
-		})
+		}, nil)
 		if !errors.Is(err, errEnough) || meta.FindUser(got, "insider") == nil {
 			t.Fatalf("Watch with the right secret: %v, state %v", err, got)
 		}

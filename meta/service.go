@@ -86,12 +86,15 @@ func (s *Service) RegisterDataNode(ctx context.Context, req *metapb.RegisterData
 	if err != nil {
 		return nil, ToStatus(err)
 	}
-	return &metapb.RegisterDataNodeResponse{NodeId: resp.NodeId, Index: resp.Index}, nil
+	// The local replica has applied resp.Index, so its cluster ID is the
+	// cluster's (set by the first command ever applied).
+	return &metapb.RegisterDataNodeResponse{NodeId: resp.NodeId, Index: resp.Index, ClusterId: s.store.Data().ClusterId}, nil
 }
 
 // Heartbeat records a data node as alive.
 func (s *Service) Heartbeat(ctx context.Context, req *metapb.HeartbeatRequest) (*metapb.HeartbeatResponse, error) {
-	return &metapb.HeartbeatResponse{}, ToStatus(s.store.Heartbeat(ctx, req.NodeId, !isForwarded(ctx)))
+	resp, err := s.store.Heartbeat(ctx, req, !isForwarded(ctx))
+	return resp, ToStatus(err)
 }
 
 // RemoveNode removes a meta node (by Raft address) or a data node (by ID).
@@ -133,7 +136,8 @@ func (s *Service) Status(context.Context, *metapb.StatusRequest) (*metapb.Status
 
 // ServerOptions configure NewGRPCServer.
 type ServerOptions struct {
-	// InternalSecret, when set, is required (as a token) on every RPC.
+	// InternalSecret, when set, is required (as a token bound to the RPC's
+	// method, used once) on every RPC.
 	InternalSecret string
 	// TLS, when set, serves TLS.
 	TLS    credentials.TransportCredentials
@@ -145,7 +149,8 @@ type ServerOptions struct {
 func NewGRPCServer(store *Store, o ServerOptions) *grpc.Server {
 	a := cluster.NewAuthenticator(o.InternalSecret)
 	if !a.Enabled() && o.Logger != nil {
-		o.Logger.Warn("[meta] internal-shared-secret is empty: MetaService RPCs are open to anyone who can reach this port",
+		o.Logger.Warn("[meta] internal-shared-secret is empty: MetaService RPCs and the Raft port are open to anyone who can reach them, "+
+			"who can then read every password hash and JWT secret and change the cluster state; set it on every node",
 			"component", "meta")
 	}
 	opts := []grpc.ServerOption{

@@ -72,10 +72,7 @@ func apply(d *metapb.Data, cmd *metapb.Command, index uint64) (*metapb.Data, app
 	case *metapb.Command_SetPassword:
 		res.err = setPassword(n, op.SetPassword)
 	case *metapb.Command_SetAdmin:
-		res.err = updateUser(n, op.SetAdmin.Name, func(u *metapb.User) error {
-			u.Admin = op.SetAdmin.Admin
-			return nil
-		})
+		res.err = setAdmin(n, op.SetAdmin)
 	case *metapb.Command_SetPrivilege:
 		res.err = setPrivilege(n, op.SetPrivilege)
 	case *metapb.Command_CreateDatabase:
@@ -255,6 +252,16 @@ func createUser(d *metapb.Data, c *metapb.CreateUser) error {
 	if err := checkHash(c.Hash); err != nil {
 		return err
 	}
+	if c.Bootstrap {
+		// Checked here, in the log's order, so that of two bootstraps racing
+		// from nodes that both saw no admin, only the first can pass.
+		if !c.Admin {
+			return fmt.Errorf("%w: a bootstrap user must be an admin", ErrInvalidCommand)
+		}
+		if HasAdmin(d) {
+			return ErrAdminExists
+		}
+	}
 	i, found := findUser(d.Users, c.Name)
 	if found {
 		return ErrUserExists
@@ -263,13 +270,53 @@ func createUser(d *metapb.Data, c *metapb.CreateUser) error {
 	return nil
 }
 
+// HasAdmin reports whether any user of d is an admin. Until one is, a data
+// node lets an unauthenticated client create the first admin (bootstrap).
+func HasAdmin(d *metapb.Data) bool {
+	return slices.ContainsFunc(d.Users, func(u *metapb.User) bool { return u.Admin })
+}
+
+// isLastAdmin reports whether u is the only admin of d. Removing it (drop,
+// or admin flag off) would leave users without an admin, which reopens the
+// unauthenticated admin bootstrap on every data node.
+func isLastAdmin(d *metapb.Data, u *metapb.User) bool {
+	if !u.Admin {
+		return false
+	}
+	for _, o := range d.Users {
+		if o.Admin && o.Name != u.Name {
+			return false
+		}
+	}
+	return true
+}
+
 func dropUser(d *metapb.Data, name string) error {
 	i, found := findUser(d.Users, name)
 	if !found {
 		return ErrUserNotFound
 	}
+	// Dropping the only user of all leaves the cluster as new: no users,
+	// and the bootstrap open as it was before the first admin.
+	if len(d.Users) > 1 && isLastAdmin(d, d.Users[i]) {
+		return ErrLastAdmin
+	}
 	d.Users = slices.Delete(slices.Clone(d.Users), i, i+1)
 	return nil
+}
+
+// setAdmin sets the admin flag. Taking it from the last admin is refused
+// even when that admin is the only user: the user would stay, without an
+// admin, and anyone could bootstrap another (DROP USER is the way back to
+// a cluster without users).
+func setAdmin(d *metapb.Data, c *metapb.SetAdmin) error {
+	return updateUser(d, c.Name, func(u *metapb.User) error {
+		if !c.Admin && isLastAdmin(d, u) {
+			return ErrLastAdmin
+		}
+		u.Admin = c.Admin
+		return nil
+	})
 }
 
 func setPassword(d *metapb.Data, c *metapb.SetPassword) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -48,7 +49,14 @@ type Config struct {
 	Peers []string
 
 	// Dial says how to reach other meta nodes' MetaService (forwarding).
+	// Dial.Secret, the internal shared secret, also keys the Raft handshake
+	// (cluster.NewRaftListener, cluster.DialRaft): with it set, both ends of
+	// every Raft connection prove that they know it before Raft reads a
+	// byte. Raft dials verify TLS certificates unless Dial.InsecureTLS.
 	Dial cluster.DialOptions
+	// RaftTLS, when set, serves the Raft port over TLS with this
+	// configuration (its certificate), and Raft dials use TLS too.
+	RaftTLS *tls.Config
 
 	// PasswordHashCost is the bcrypt cost for CREATE USER / SET PASSWORD.
 	PasswordHashCost int
@@ -84,6 +92,7 @@ type Store struct {
 
 	hbMu     sync.Mutex
 	lastSeen map[uint64]int64
+	reports  map[uint64]*metapb.DataNodeReport
 }
 
 // Open starts a Store: it opens or creates the Raft log in cfg.Dir, joins or
@@ -114,6 +123,7 @@ func Open(cfg Config) (*Store, error) {
 		closed:   make(chan struct{}),
 		conns:    map[string]*grpc.ClientConn{},
 		lastSeen: map[uint64]int64{},
+		reports:  map[uint64]*metapb.DataNodeReport{},
 	}
 	if err := s.openRaft(); err != nil {
 		s.closeResources()
@@ -170,7 +180,13 @@ func (s *Store) openRaft() error {
 				return fmt.Errorf("meta: listening for Raft on %s: %w", cfg.RaftBind, err)
 			}
 		}
-		s.trans = noPipelineTransport{raft.NewNetworkTransportWithLogger(&streamLayer{Listener: ln, advertise: stringAddr(cfg.RaftAddr)}, 3, 10*time.Second, rlog)}
+		ro := cluster.RaftOptions{Secret: cfg.Dial.Secret, ServerTLS: cfg.RaftTLS, Logger: cfg.Logger}
+		if cfg.RaftTLS != nil {
+			ro.ClientTLS = cluster.ClientTLSConfig(cfg.Dial.InsecureTLS)
+		}
+		s.log.Info("Raft transport", "raft_bind", ln.Addr().String(), "handshake", ro.Secret != "", "tls", ro.ServerTLS != nil)
+		stream := &streamLayer{Listener: cluster.NewRaftListener(ln, ro), opts: ro, advertise: stringAddr(cfg.RaftAddr)}
+		s.trans = noPipelineTransport{raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, rlog)}
 	}
 
 	var err error
@@ -357,9 +373,20 @@ func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) 
 		}
 		if c.Password != "" {
 			password = c.Password
-			// CREATE USER is idempotent when name, password and admin flag match.
+			// An admin bootstrap comes from a caller nobody authenticated:
+			// once an admin exists it is refused before any password is
+			// looked at or hashed, so that the answer never says whether the
+			// caller knows one. A stale view lets it through to the state
+			// machine, which refuses it. A pre-hashed bootstrap (one a
+			// follower forwards) always goes to the state machine, so that a
+			// retry of one that did commit is recognised by its hash below.
+			if c.Bootstrap && HasAdmin(s.Data()) {
+				return nil, ErrAdminExists
+			}
+			// CREATE USER is idempotent when name, password and admin flag
+			// match; never for a bootstrap, for the same reason.
 			if u := FindUser(s.Data(), c.Name); u != nil {
-				if u.Admin == c.Admin && auth.CheckPassword(u.Hash, password) {
+				if !c.Bootstrap && u.Admin == c.Admin && auth.CheckPassword(u.Hash, password) {
 					return &metapb.ExecuteResponse{Index: s.Data().Index}, nil
 				}
 				return nil, ErrUserExists
@@ -368,7 +395,9 @@ func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) 
 			if err != nil {
 				return nil, err
 			}
-			cmd = &metapb.Command{Op: &metapb.Command_CreateUser{CreateUser: &metapb.CreateUser{Name: c.Name, Hash: hash, Admin: c.Admin}}}
+			hashed := proto.Clone(c).(*metapb.CreateUser)
+			hashed.Password, hashed.Hash = "", hash
+			cmd = &metapb.Command{Op: &metapb.Command_CreateUser{CreateUser: hashed}}
 		}
 	case *metapb.Command_SetPassword:
 		c := op.SetPassword
@@ -396,7 +425,11 @@ func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) 
 	// reach after the first attempt had in fact committed, the retry is
 	// refused, and the stored hash is then exactly the one this command
 	// carries (bcrypt salts make that impossible for another command).
-	if c := cmd.GetCreateUser(); c != nil && errors.Is(err, ErrUserExists) {
+	// A bootstrap is rescued only by that last rule: a retry of a bootstrap
+	// that committed is refused because its own admin now exists, and
+	// comparing passwords would tell an unauthenticated caller whether it
+	// knows another admin's.
+	if c := cmd.GetCreateUser(); c != nil && (errors.Is(err, ErrUserExists) || (c.Bootstrap && errors.Is(err, ErrAdminExists))) {
 		var ce *CommandError
 		if errors.As(err, &ce) && s.WaitForApplied(ctx, ce.Index) == nil {
 			// Answer with the index of the state that has the winner's user:
@@ -406,7 +439,7 @@ func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) 
 			d := s.Data()
 			u := FindUser(d, c.Name)
 			if u != nil && u.Admin == c.Admin &&
-				(bytes.Equal(u.Hash, c.Hash) || (password != "" && auth.CheckPassword(u.Hash, password))) {
+				(bytes.Equal(u.Hash, c.Hash) || (!c.Bootstrap && password != "" && auth.CheckPassword(u.Hash, password))) {
 				return &metapb.ExecuteResponse{Index: d.Index}, nil
 			}
 		}
@@ -677,24 +710,27 @@ func (s *Store) voters() []string {
 	return out
 }
 
-// Heartbeat records that a data node is alive. Only the leader keeps these;
-// followers forward.
-func (s *Store) Heartbeat(ctx context.Context, nodeID uint64, forward bool) error {
+// Heartbeat records that a data node is alive and what it reported. Only
+// the leader keeps these; followers forward. The answer is the leader's
+// cluster ID and state index.
+func (s *Store) Heartbeat(ctx context.Context, req *metapb.HeartbeatRequest, forward bool) (*metapb.HeartbeatResponse, error) {
 	if s.IsLeader() {
 		s.hbMu.Lock()
-		s.lastSeen[nodeID] = time.Now().UnixNano()
+		s.lastSeen[req.NodeId] = time.Now().UnixNano()
+		s.reports[req.NodeId] = &metapb.DataNodeReport{MetaIndex: req.MetaIndex, MetaStateAgeMs: req.MetaStateAgeMs}
 		s.hbMu.Unlock()
-		return nil
+		d := s.Data()
+		return &metapb.HeartbeatResponse{ClusterId: d.ClusterId, Index: d.Index}, nil
 	}
 	if !forward {
-		return &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
+		return nil, &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
 	}
 	c, err := s.leaderClient()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = c.Heartbeat(forwardedContext(ctx), &metapb.HeartbeatRequest{NodeId: nodeID})
-	return FromStatus(err)
+	resp, err := c.Heartbeat(forwardedContext(ctx), req)
+	return resp, FromStatus(err)
 }
 
 // Status describes this node and the cluster as it sees it.
@@ -727,6 +763,10 @@ func (s *Store) Status() *metapb.StatusResponse {
 		resp.DataNodeLastSeen = make(map[uint64]int64, len(s.lastSeen))
 		for id, t := range s.lastSeen {
 			resp.DataNodeLastSeen[id] = t
+		}
+		resp.DataNodeReports = make(map[uint64]*metapb.DataNodeReport, len(s.reports))
+		for id, r := range s.reports {
+			resp.DataNodeReports[id] = r
 		}
 		s.hbMu.Unlock()
 	}

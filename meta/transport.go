@@ -7,17 +7,24 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/palisade-db/palisade/cluster"
 )
 
 // streamLayer carries Raft over a listener we own, so callers (tests, the
 // embedded mode) can bind 127.0.0.1:0 and learn the address before Raft starts.
+// The listener is a cluster.NewRaftListener and Dial runs cluster.DialRaft with
+// the same options, so that with the internal shared secret set (and TLS, when
+// configured) Raft reads and writes only on connections whose peer passed the
+// handshake.
 type streamLayer struct {
 	net.Listener
+	opts      cluster.RaftOptions
 	advertise net.Addr
 }
 
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(addr), timeout)
+	return cluster.DialRaft(string(addr), timeout, s.opts)
 }
 
 func (s *streamLayer) Addr() net.Addr {

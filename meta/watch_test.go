@@ -99,7 +99,7 @@ func TestWatchDeliversCommittedChangesInOrder(t *testing.T) {
 				return errEnough
 			}
 			return nil
-		})
+		}, nil)
 		results <- result{"Client.Watch", got, err}
 	}()
 	for _, who := range []struct {
@@ -176,7 +176,7 @@ func TestWatchResumesFromIndex(t *testing.T) {
 				return errEnough
 			}
 			return nil
-		})
+		}, nil)
 	}()
 	late0 := mustExecute(t, c, 1, createHashedUser("late0", testHash)).Index
 	resp, err := stream.Recv()
@@ -229,7 +229,7 @@ func TestClientWatchFailsOver(t *testing.T) {
 				return errEnough
 			}
 			return nil
-		})
+		}, nil)
 	}()
 	before := mustExecute(t, c, runningIndex(c), createHashedUser("before", testHash)).Index
 	first := <-got
@@ -261,7 +261,7 @@ func TestClientWatchReturnsCallbackError(t *testing.T) {
 	err := cl.Watch(ctx, 0, func(*metapb.Data) error {
 		calls++
 		return errEnough
-	})
+	}, nil)
 	if !errors.Is(err, errEnough) {
 		t.Fatalf("Watch returned %v, want the callback's error", err)
 	}

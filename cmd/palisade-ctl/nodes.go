@@ -102,17 +102,21 @@ func runShow(ctx context.Context, a *app, args []string) error {
 	if len(data.DataNodes) == 0 {
 		fmt.Fprintln(w, "(none)")
 	} else {
-		fmt.Fprintln(w, "ID\tHTTP address\tTCP address\tLast heartbeat")
+		fmt.Fprintln(w, "ID\tHTTP address\tTCP address\tLast heartbeat\tMeta index\tMeta state age")
 		now := time.Now()
 		for _, n := range data.DataNodes {
-			seen := "-"
+			seen, index, age := "-", "-", "-"
 			if leader != nil {
 				if ns := leader.DataNodeLastSeen[n.Id]; ns != 0 {
 					t := time.Unix(0, ns)
 					seen = fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339), now.Sub(t).Round(time.Second))
+					if r := leader.DataNodeReports[n.Id]; r != nil {
+						index = fmt.Sprint(r.MetaIndex)
+						age = stateAge(r.MetaStateAgeMs, now.Sub(t))
+					}
 				}
 			}
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", n.Id, n.HttpAddr, n.TcpAddr, seen)
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", n.Id, n.HttpAddr, n.TcpAddr, seen, index, age)
 		}
 	}
 	if err := w.Flush(); err != nil {
@@ -124,6 +128,15 @@ func runShow(ctx context.Context, a *app, args []string) error {
 		}
 	}
 	return nil
+}
+
+// stateAge is a data node's meta state age now: what it reported in its
+// last heartbeat plus the time since. A negative report means no state.
+func stateAge(reportedMs int64, sinceReport time.Duration) string {
+	if reportedMs < 0 {
+		return "no state"
+	}
+	return (time.Duration(reportedMs)*time.Millisecond + sinceReport).Round(time.Second).String()
 }
 
 // nodeStatus asks one node for its status, giving it at most half of

@@ -15,6 +15,7 @@ import (
 	"github.com/palisade-db/palisade/auth"
 	"github.com/palisade-db/palisade/internal/testcluster"
 	"github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
 )
 
 func TestShowAndRemoveData(t *testing.T) {
@@ -47,13 +48,15 @@ func TestShowAndRemoveData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Heartbeat(ctx, reg1.NodeId); err != nil {
+	// The first reports the index and age of its meta state (42 s old).
+	if _, err := client.Heartbeat(ctx, &metapb.HeartbeatRequest{NodeId: reg1.NodeId, MetaIndex: 7, MetaStateAgeMs: 42_000}); err != nil {
 		t.Fatal(err)
 	}
 	tc.c.WaitForIndex(reg2.Index)
 	r = mustOK(t, tc.run(t, "", "show"))
-	mustMatch(t, r.stdout, fmt.Sprintf(`(?m)^%d\s+127\.0\.0\.1:18086\s+127\.0\.0\.1:18088\s+\d{4}-\d\d-\d\dT\S+Z \(\d+s ago\)$`, reg1.NodeId))
-	mustMatch(t, r.stdout, fmt.Sprintf(`(?m)^%d\s+127\.0\.0\.1:28086\s+127\.0\.0\.1:28088\s+-$`, reg2.NodeId))
+	mustContain(t, r.stdout, "Last heartbeat", "Meta index", "Meta state age")
+	mustMatch(t, r.stdout, fmt.Sprintf(`(?m)^%d\s+127\.0\.0\.1:18086\s+127\.0\.0\.1:18088\s+\d{4}-\d\d-\d\dT\S+Z \(\d+s ago\)\s+7\s+4[2-9]s$`, reg1.NodeId))
+	mustMatch(t, r.stdout, fmt.Sprintf(`(?m)^%d\s+127\.0\.0\.1:28086\s+127\.0\.0\.1:28088\s+-\s+-\s+-$`, reg2.NodeId))
 
 	r = mustOK(t, tc.run(t, "", "remove-data", fmt.Sprint(reg2.NodeId)))
 	mustContain(t, r.stdout, fmt.Sprintf("Removed data node %d.", reg2.NodeId))

@@ -2,7 +2,7 @@
 // on the embedded InfluxDB storage engine. With no [meta] servers it runs
 // standalone, with an embedded meta store.
 //
-//	palisade-data [run] [-config data.toml] [-hostname h]
+//	palisade-data [run] [-config data.toml] [-hostname h] [-rejoin]
 //	palisade-data config      print the default configuration
 //	palisade-data version
 package main
@@ -56,10 +56,12 @@ func runNode(args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "TOML config file (default: built-in defaults)")
 	hostname := fs.String("hostname", "", "override hostname (advertised to the meta cluster)")
+	rejoin := fs.Bool("rejoin", false, "forget the meta cluster this node belonged to and join the one its [meta] servers "+
+		"belong to now (after the meta cluster was re-created); the saved state and node.json are moved aside, local data is kept")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := configs.LoadData(*path, os.Environ())
+	cfg, warnings, err := configs.LoadDataWithWarnings(*path, os.Environ())
 	if err != nil {
 		return err
 	}
@@ -73,6 +75,9 @@ func runNode(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range warnings {
+		log.Warn(w.String(), "component", "configs", "key", w.Key)
+	}
 	syscall.Umask(0o077) // state files hold hashes and secrets
 
 	engineLog := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(stderr), zapcore.WarnLevel))
@@ -81,6 +86,7 @@ func runNode(args []string, stderr io.Writer) error {
 		AdminUser:     os.Getenv("INFLUXDB_ADMIN_USER"),
 		AdminPassword: os.Getenv("INFLUXDB_ADMIN_PASSWORD"),
 		EngineLogger:  engineLog,
+		Rejoin:        *rejoin,
 	})
 	if err != nil {
 		return err

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc/credentials"
+
 	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/internal/logging"
@@ -59,7 +61,7 @@ func runNode(args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := configs.LoadMeta(*path, os.Environ())
+	cfg, warnings, err := configs.LoadMetaWithWarnings(*path, os.Environ())
 	if err != nil {
 		return err
 	}
@@ -83,6 +85,9 @@ func runNode(args []string, stderr io.Writer) error {
 	log, err := logging.New(stderr, cfg.Logging.Level, cfg.Logging.Format)
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		log.Warn(w.String(), "component", "configs", "key", w.Key)
 	}
 	syscall.Umask(0o077) // every file we write may hold hashes or secrets
 
@@ -108,9 +113,13 @@ func runNode(args []string, stderr io.Writer) error {
 		Server:  meta.ServerOptions{InternalSecret: m.InternalSharedSecret, Logger: log},
 	}
 	if m.HTTPSEnabled {
-		if nc.Server.TLS, err = cluster.ServerTLS(m.HTTPSCertificate, m.HTTPSPrivateKey); err != nil {
+		// One certificate for both ports: the MetaService and Raft.
+		tlsCfg, err := cluster.ServerTLSConfig(m.HTTPSCertificate, m.HTTPSPrivateKey)
+		if err != nil {
 			return err
 		}
+		nc.Server.TLS = credentials.NewTLS(tlsCfg)
+		nc.Store.RaftTLS = tlsCfg
 	}
 	node, err := meta.OpenNode(nc)
 	if err != nil {

@@ -1,8 +1,11 @@
 package httpd
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/influxdata/influxql"
 
 	"github.com/palisade-db/palisade/auth"
+	"github.com/palisade-db/palisade/meta"
 )
 
 func q(s string) string { return "/query?q=" + url.QueryEscape(s) }
@@ -122,6 +126,42 @@ func TestStatusTable(t *testing.T) {
 	}
 }
 
+// TestCardinalityOfAnotherDatabaseIsForbidden (issue 6, point 3): a reader
+// of db0 asking for the cardinalities of db1 gets COMPAT.md's 403; the
+// [EXACT] CARDINALITY forms needed no privilege on the database they count.
+func TestCardinalityOfAnotherDatabaseIsForbidden(t *testing.T) {
+	t.Parallel()
+	for _, stmt := range []string{
+		"SHOW MEASUREMENT CARDINALITY ON db1",
+		"SHOW MEASUREMENT EXACT CARDINALITY ON db1",
+		"SHOW SERIES CARDINALITY ON db1",
+		"SHOW SERIES EXACT CARDINALITY ON db1",
+		"SHOW TAG KEY CARDINALITY ON db1",
+		"SHOW TAG KEY EXACT CARDINALITY ON db1",
+		"SHOW TAG VALUES CARDINALITY ON db1 WITH KEY = host",
+		"SHOW TAG VALUES EXACT CARDINALITY ON db1 WITH KEY = host WHERE host =~ /^a/",
+		"SHOW FIELD KEY CARDINALITY ON db1",
+		"SHOW FIELD KEY EXACT CARDINALITY ON db1",
+		"SHOW MEASUREMENT EXACT CARDINALITY",
+	} {
+		t.Run(stmt, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t)
+			target := q(stmt) + "&db=db0"
+			if !strings.Contains(stmt, " ON ") {
+				target = q(stmt) + "&db=db1"
+			}
+			canonical := mustParseQuery(t, stmt).String()
+			wantStatus(t, s.do(req{target: target, user: "reader"}), 403,
+				"error authorizing query: reader not authorized to execute statement '"+canonical+"', requires READ on db1")
+			if n := len(s.eng.queryCalls()); n != 0 {
+				t.Errorf("the engine ran %d refused queries", n)
+			}
+			wantStatus(t, s.do(req{target: strings.Replace(target, "db1", "db0", -1), user: "reader"}), 200, "")
+		})
+	}
+}
+
 func TestBearerDisabledWithoutSecret(t *testing.T) {
 	t.Parallel()
 	cache := newCache(t, stateOf(t, false), auth.Options{})
@@ -167,20 +207,54 @@ func TestAdminBootstrap(t *testing.T) {
 			s := newServerWith(t, Config{AuthEnabled: true, Version: testVersion, Build: "OSS"}, cache)
 			res := s.do(tt.rq)
 			wantStatus(t, res, tt.status, tt.msg)
-			calls := s.eng.queryCalls()
+			if calls := s.eng.queryCalls(); len(calls) != 0 {
+				t.Fatalf("the statement executor ran %v, want nothing (the bootstrap goes to BootstrapAdmin)", calls)
+			}
+			boots := s.eng.bootstrapCalls()
 			if tt.status != 200 {
-				if len(calls) != 0 {
-					t.Fatalf("refused query ran: %v", calls)
+				if len(boots) != 0 {
+					t.Fatalf("refused bootstrap ran: %v", boots)
 				}
 				return
 			}
-			if len(calls) != 1 {
-				t.Fatalf("engine ran %d queries, want 1", len(calls))
+			if !slices.Equal(boots, []string{"root"}) {
+				t.Fatalf("BootstrapAdmin calls %v, want [root]", boots)
 			}
-			if calls[0].opt.CoarseAuthorizer == nil || calls[0].opt.CoarseAuthorizer.AuthorizeDatabase(influxql.ReadPrivilege, "db0") {
-				t.Errorf("bootstrap query got coarse authorizer %#v, want one that allows nothing", calls[0].opt.CoarseAuthorizer)
+			want := `{"results":[{"statement_id":0}]}` + "\n"
+			if tt.rq.method == "" { // GET: InfluxDB's deprecation warning, as for any change in a GET
+				want = `{"results":[{"statement_id":0,"messages":[{"level":"warning","text":"deprecated use of 'CREATE USER root WITH PASSWORD [REDACTED] WITH ALL PRIVILEGES' in a read only context, please use a POST request instead"}]}]}` + "\n"
+			}
+			if res.body != want {
+				t.Errorf("body %s, want %s", res.body, want)
 			}
 		})
+	}
+}
+
+// Issue 6, point 2b: a bootstrap that the meta state machine refuses because
+// an admin exists by then (this node's state was behind, or another
+// bootstrap won the race) gets the 401 of a request without credentials; a
+// bootstrap that fails for another reason gets the statement's error.
+func TestAdminBootstrapRefusedByMeta(t *testing.T) {
+	t.Parallel()
+	const firstAdmin = "CREATE USER root WITH PASSWORD 'pw' WITH ALL PRIVILEGES"
+	for _, tc := range []struct {
+		err    error
+		status int
+		msg    string
+		body   string
+	}{
+		{fmt.Errorf("meta: refused: %w", meta.ErrAdminExists), 401, "unable to parse authentication credentials", ""},
+		{meta.ErrUserExists, 200, "", `{"results":[{"statement_id":0,"error":"user already exists"}]}` + "\n"},
+	} {
+		cache := newCache(t, stateOf(t, true, "reader"), auth.Options{})
+		s := newServerWith(t, Config{AuthEnabled: true, Version: testVersion, Build: "OSS"}, cache)
+		s.eng.bootstrapErr = tc.err
+		res := s.do(req{method: "POST", target: q(firstAdmin)})
+		wantStatus(t, res, tc.status, tc.msg)
+		if tc.body != "" && res.body != tc.body {
+			t.Errorf("%v: body %s, want %s", tc.err, res.body, tc.body)
+		}
 	}
 }
 
@@ -266,7 +340,7 @@ func TestCoarseUser(t *testing.T) {
 	t.Parallel()
 	cache := newCache(t, stateOf(t, false), auth.Options{})
 	login := func(name string) *auth.User {
-		u, err := cache.Authenticate(auth.Credentials{Method: auth.Basic, Username: name, Password: passwordOf(name)}, "127.0.0.1")
+		u, err := cache.Authenticate(context.Background(), auth.Credentials{Method: auth.Basic, Username: name, Password: passwordOf(name)}, "127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,6 +373,25 @@ func TestCoarseUser(t *testing.T) {
 	}
 	if coarseAuthorizer(authOff, nil) != query.OpenCoarseAuthorizer {
 		t.Error("with auth off the authorizer is not OpenCoarseAuthorizer")
+	}
+	// The engine learns from it who runs a query (SHOW QUERIES, KILL QUERY).
+	type runner interface {
+		ID() string
+		AuthorizeUnrestricted() bool
+	}
+	for _, tt := range []struct {
+		a     query.CoarseAuthorizer
+		name  string
+		admin bool
+	}{
+		{coarseAuthorizer(authOn, login("admin")), "admin", true},
+		{coarseAuthorizer(authOn, login("reader")), "reader", false},
+		{coarseAuthorizer(authBootstrap, nil), "", false},
+	} {
+		r, ok := tt.a.(runner)
+		if !ok || r.ID() != tt.name || r.AuthorizeUnrestricted() != tt.admin {
+			t.Errorf("runner of %q: %#v", tt.name, tt.a)
+		}
 	}
 
 	mu := engineUser(login("admin"))

@@ -30,11 +30,15 @@ const (
 )
 
 // authenticate decides r's authMode and, when it is authOn, the user. When
-// ok is false an error response (401 or 429) has been written.
+// ok is false an error response (503 without a usable meta state, 401 or
+// 429) has been written.
 //
 // Whether an admin exists is read once, here, so that a request is handled
 // under one answer even if the state changes meanwhile.
 func (h *Handler) authenticate(w *respWriter, r *http.Request) (u *auth.User, mode authMode, ok bool) {
+	if h.refuseWithoutMetaState(w) {
+		return nil, authOff, false
+	}
 	if !h.cfg.AuthEnabled {
 		return nil, authOff, true
 	}
@@ -43,7 +47,7 @@ func (h *Handler) authenticate(w *respWriter, r *http.Request) (u *auth.User, mo
 	}
 	creds, err := auth.ParseCredentials(r)
 	if err == nil {
-		u, err = h.cache.Authenticate(creds, clientIP(r.RemoteAddr))
+		u, err = h.cache.Authenticate(r.Context(), creds, clientIP(r.RemoteAddr))
 	}
 	if err != nil {
 		h.authError(w, err)
@@ -82,8 +86,11 @@ func clientIP(remoteAddr string) string {
 
 // coarseUser lets the engine ask what the authenticated user may do with a
 // database: SHOW DATABASES (and SHOW CONTINUOUS QUERIES) list only the
-// databases the user may read or write; admins see all. A nil *coarseUser
-// (the admin bootstrap, which has no user) is allowed nothing.
+// databases the user may read or write; admins see all. It also tells the
+// engine who runs the query (ID, AuthorizeUnrestricted, as InfluxDB's
+// meta.User): SHOW QUERIES and KILL QUERY let a non-admin see and kill only
+// their own queries. A nil *coarseUser (the admin bootstrap, which has no
+// user) is allowed nothing.
 type coarseUser auth.User
 
 var _ query.CoarseAuthorizer = (*coarseUser)(nil)
@@ -92,6 +99,12 @@ var _ query.CoarseAuthorizer = (*coarseUser)(nil)
 func (u *coarseUser) AuthorizeDatabase(p influxql.Privilege, name string) bool {
 	return (*auth.User)(u).Authorize(p, name)
 }
+
+// ID is the user's name ("" for a nil *coarseUser).
+func (u *coarseUser) ID() string { return (*auth.User)(u).Name() }
+
+// AuthorizeUnrestricted reports whether the user is an admin.
+func (u *coarseUser) AuthorizeUnrestricted() bool { return (*auth.User)(u).Admin() }
 
 // coarseAuthorizer returns the engine's database-level authorizer for mode.
 // The conversion does not allocate.

@@ -13,7 +13,7 @@ import (
 )
 
 // fuzzServer is shared by the fuzz iterations: hashing users for every input
-// would make the fuzzer crawl. A high failure threshold keeps the throttle
+// would make the fuzzer crawl. High failure thresholds keep the throttles
 // from turning every later input into a 429.
 var (
 	fuzzOnce sync.Once
@@ -22,8 +22,8 @@ var (
 
 func fuzzServerFor(t *testing.T) *server {
 	fuzzOnce.Do(func() {
-		cache := newCache(t, stateOf(t, true), auth.Options{FailureThreshold: 1 << 20})
-		fuzzSrv = newServerWith(t, Config{AuthEnabled: true, MaxBodySize: 1 << 16, Version: testVersion, Build: "OSS"}, cache)
+		cache := newCache(t, stateOf(t, true), auth.Options{FailureThreshold: 1 << 20, ClientFailureThreshold: 1 << 20})
+		fuzzSrv = newServerWith(t, Config{AuthEnabled: true, MaxBodySize: 1 << 16, MaxQuerySize: 1 << 16, Version: testVersion, Build: "OSS"}, cache)
 		fuzzSrv.eng.forget = true
 	})
 	return fuzzSrv

@@ -39,6 +39,12 @@ type Engine interface {
 
 	// Database returns the database called name, or nil when there is none.
 	Database(name string) *meta.DatabaseInfo
+
+	// BootstrapAdmin creates the first admin user, for the one statement
+	// allowed without credentials while no admin exists. It must fail with
+	// an error matching palisade's meta.ErrAdminExists when an admin exists
+	// by the time it is applied.
+	BootstrapAdmin(name, password string) error
 }
 
 // Config configures a Handler.
@@ -55,12 +61,21 @@ type Config struct {
 	// MaxConcurrentWriteLimit bounds the write requests served at once;
 	// others wait for a slot. 0 means unlimited.
 	MaxConcurrentWriteLimit int
+	// MaxQuerySize bounds the text of a query (the q parameter, or the q
+	// file of a multipart body), in bytes; a larger one is refused with 413
+	// before it is parsed, and the body of a /query request is read no
+	// further than such a query needs. 0 means unlimited
+	// ([http] max-query-size).
+	MaxQuerySize int
 	// LogEnabled logs every request at Info through the handler's logger.
 	LogEnabled bool
 	// Version is sent as X-Influxdb-Version and by /ping?verbose and /health.
 	Version string
 	// Build is sent as X-Influxdb-Build, e.g. "OSS".
 	Build string
+	// MetaStatus, when set, says whether the node's meta state may be used
+	// (see MetaStatus); nil means always.
+	MetaStatus func() MetaStatus
 }
 
 // DefaultChunkSize is the number of points per result the engine produces
@@ -214,24 +229,6 @@ func (h *Handler) servePing(w *respWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		w.Write(b)
 	}
-}
-
-func (h *Handler) serveHealth(w *respWriter, r *http.Request) {
-	if h.pingAuth {
-		if _, _, ok := h.authenticate(w, r); !ok {
-			return
-		}
-	}
-	b, _ := json.Marshal(struct {
-		Name    string   `json:"name"`
-		Message string   `json:"message"`
-		Status  string   `json:"status"`
-		Checks  []string `json:"checks"`
-		Version string   `json:"version"`
-	}{"influxdb", "ready for queries and writes", "pass", []string{}, h.cfg.Version})
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	w.Write(b)
 }
 
 // serveStatus is the deprecated predecessor of /ping.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPingHealthStatus(t *testing.T) {
@@ -21,7 +22,7 @@ func TestPingHealthStatus(t *testing.T) {
 		{"GET", "/ping?verbose=false", 204, "", ""},
 		{"GET", "/ping?verbose=0", 204, "", ""},
 		{"GET", "/ping?unknown=param", 204, "", ""},
-		{"GET", "/health", 200, `{"name":"influxdb","message":"ready for queries and writes","status":"pass","checks":[],"version":"1.10.0"}`,
+		{"GET", "/health", 200, `{"name":"influxdb","message":"ready for queries and writes","status":"pass","checks":[],"version":"1.10.0","meta_state_age_seconds":0}`,
 			"application/json; charset=utf-8"},
 		{"GET", "/status", 204, "", ""},
 		{"HEAD", "/status", 204, "", ""},
@@ -112,5 +113,56 @@ func TestErrorHeaderTruncated(t *testing.T) {
 		if got := truncateUTF8(tt.s, tt.n); got != tt.want {
 			t.Errorf("truncateUTF8(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
 		}
+	}
+}
+
+// A node without a usable meta state (none yet, another cluster's, too old)
+// answers 503 with the reason to everything that needs it, in every auth
+// mode, and /health fails; /ping still says the process is alive.
+func TestNoUsableMetaState(t *testing.T) {
+	t.Parallel()
+	const why = "waiting for the meta state"
+	for _, authOn := range []bool{false, true} {
+		s := newServer(t, func(c *Config) {
+			c.AuthEnabled = authOn
+			c.MetaStatus = func() MetaStatus { return MetaStatus{Refuse: why, Unhealthy: why, Age: -1} }
+		})
+		for _, rq := range []req{
+			{method: "POST", target: q("CREATE USER x WITH PASSWORD 'y' WITH ALL PRIVILEGES")},
+			{target: q("SHOW DATABASES"), user: "admin"},
+			{method: "POST", target: "/write?db=db0", body: "cpu v=1", user: "writer"},
+			{method: "POST", target: "/api/v2/write?bucket=db0", body: "cpu v=1", user: "writer"},
+		} {
+			res := s.do(rq)
+			wantStatus(t, res, 503, why)
+			if res.header.Get("Retry-After") == "" {
+				t.Errorf("%s %s: 503 without Retry-After", rq.method, rq.target)
+			}
+		}
+		if calls, writes, boots := s.eng.queryCalls(), s.eng.writeCalls(), s.eng.bootstrapCalls(); len(calls)+len(writes)+len(boots) != 0 {
+			t.Fatalf("auth %v: the engine was reached: %v %v %v", authOn, calls, writes, boots)
+		}
+		// /health keeps its own body shape when it fails, as in InfluxDB 1.8.
+		res := s.do(req{target: "/health"})
+		if res.status != 503 {
+			t.Errorf("/health status %d, want 503", res.status)
+		}
+		if want := `{"name":"influxdb","message":"waiting for the meta state","status":"fail","checks":[],"version":"1.10.0","meta_state_age_seconds":-1}`; res.body != want {
+			t.Errorf("/health = %s, want %s", res.body, want)
+		}
+		wantStatus(t, s.do(req{target: "/ping"}), 204, "")
+	}
+
+	// Unhealthy alone (e.g. the meta cluster is behind) fails /health only.
+	s := newServer(t, func(c *Config) {
+		c.MetaStatus = func() MetaStatus { return MetaStatus{Unhealthy: "behind", Age: 90 * time.Second} }
+	})
+	wantStatus(t, s.do(req{target: q("SHOW DATABASES"), user: "admin"}), 200, "")
+	res := s.do(req{target: "/health"})
+	if res.status != 503 {
+		t.Errorf("/health status %d, want 503", res.status)
+	}
+	if !strings.Contains(res.body, `"meta_state_age_seconds":90`) {
+		t.Errorf("/health = %s, want the age", res.body)
 	}
 }

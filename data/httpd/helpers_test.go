@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -68,6 +69,11 @@ type fakeEngine struct {
 	block   bool
 	started chan struct{} // closed by ExecuteQuery when block is set
 
+	// bootstraps records BootstrapAdmin calls (user names); bootstrapErr,
+	// when set, is what BootstrapAdmin returns.
+	bootstraps   []string
+	bootstrapErr error
+
 	// panicOnDatabase makes Database panic, to test recovery.
 	panicOnDatabase bool
 	// forget makes the engine record nothing (for long fuzz runs).
@@ -116,6 +122,19 @@ func (e *fakeEngine) WritePoints(db, rp string, cl models.ConsistencyLevel, user
 	}
 	e.writes = append(e.writes, c)
 	return nil
+}
+
+func (e *fakeEngine) BootstrapAdmin(name, password string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.bootstraps = append(e.bootstraps, name)
+	return e.bootstrapErr
+}
+
+func (e *fakeEngine) bootstrapCalls() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.bootstraps)
 }
 
 func (e *fakeEngine) ExecuteQuery(q *influxql.Query, opt query.ExecutionOptions, closing chan struct{}) <-chan *query.Result {
@@ -351,6 +370,13 @@ func checkCommon(t testing.TB, r *http.Request, res response) {
 	if res.status/100 == 2 {
 		if v := res.header.Get("X-Influxdb-Error"); v != "" {
 			t.Errorf("%s %s: %d with X-Influxdb-Error %q", r.Method, r.URL, res.status, v)
+		}
+		return
+	}
+	if r.URL.Path == "/health" && res.status == http.StatusServiceUnavailable {
+		// A failing /health keeps the health body; the header says why.
+		if res.header.Get("X-Influxdb-Error") == "" {
+			t.Errorf("%s %s: %d without X-Influxdb-Error", r.Method, r.URL, res.status)
 		}
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,25 +17,39 @@ import (
 	"github.com/influxdata/influxql"
 
 	"github.com/palisade-db/palisade/auth"
+	"github.com/palisade-db/palisade/meta"
 )
 
 // serveQuery answers /query (GET and POST). The order of the checks is
 // InfluxDB's, which COMPAT.md fixes: authenticate (401/429), read q and
 // params (400), parse (400), authorize the whole query (403), then run it.
 // From then on the status is 200 and statement errors are in the body.
+// Palisade adds two checks that InfluxDB lacks, both before parsing: a q
+// over MaxQuerySize gets 413, a q nesting deeper than maxNesting gets 400
+// (as does an expression tree deeper than that, right after parsing).
 func (h *Handler) serveQuery(w *respWriter, r *http.Request) {
 	u, mode, ok := h.authenticate(w, r)
 	if !ok {
 		return
 	}
 
-	text, err := queryText(r)
+	text, err := h.queryText(w, r)
+	if errors.Is(err, errQueryTooLarge) {
+		h.httpError(w, http.StatusRequestEntityTooLarge, msgTooLarge)
+		return
+	}
 	if err != nil {
 		h.httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if text == "" {
 		h.httpError(w, http.StatusBadRequest, `missing required parameter "q"`)
+		return
+	}
+	// The parser recurses once per parenthesis: a deep enough query would
+	// overflow the stack, which kills the process.
+	if nestsDeeperThan(text, maxNesting) {
+		h.httpError(w, http.StatusBadRequest, msgNestingTooDeep)
 		return
 	}
 	p := influxql.NewParser(strings.NewReader(text))
@@ -51,14 +66,25 @@ func (h *Handler) serveQuery(w *respWriter, r *http.Request) {
 		h.httpError(w, http.StatusBadRequest, "error parsing query: "+err.Error())
 		return
 	}
+	if exprTooDeep(q, maxNesting) {
+		h.httpError(w, http.StatusBadRequest, msgNestingTooDeep)
+		return
+	}
 
 	db := r.FormValue("db")
+	execute := h.eng.ExecuteQuery
 	switch mode {
 	case authBootstrap:
 		if !auth.IsAdminBootstrap(q) {
 			h.authError(w, auth.ErrCreateAdminFirst)
 			return
 		}
+		results, err := h.bootstrapAdmin(q, r.Method == http.MethodGet)
+		if err != nil {
+			h.authError(w, err)
+			return
+		}
+		execute = func(*influxql.Query, query.ExecutionOptions, chan struct{}) <-chan *query.Result { return results }
 	case authOn:
 		if err := auth.AuthorizeQuery(u, q, db); err != nil {
 			h.authError(w, err)
@@ -86,7 +112,7 @@ func (h *Handler) serveQuery(w *respWriter, r *http.Request) {
 	}
 
 	if r.FormValue("async") == "true" {
-		results := h.eng.ExecuteQuery(q, opts, nil)
+		results := execute(q, opts, nil)
 		go h.drainAsync(results)
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -98,7 +124,7 @@ func (h *Handler) serveQuery(w *respWriter, r *http.Request) {
 	stop := context.AfterFunc(r.Context(), func() { close(abort) })
 	defer stop()
 	opts.AbortCh = abort
-	results := h.eng.ExecuteQuery(q, opts, abort)
+	results := execute(q, opts, abort)
 
 	f := negotiate(r.Header["Accept"])
 	enc := f.newEncoder(r.FormValue("pretty") == "true")
@@ -143,10 +169,55 @@ func (h *Handler) serveQuery(w *respWriter, r *http.Request) {
 	}
 }
 
-// queryText is the q parameter: from the URL or a form body, or a file
-// called q in a multipart body.
-func queryText(r *http.Request) (string, error) {
-	if q := strings.TrimSpace(r.FormValue("q")); q != "" {
+// bootstrapAdmin runs the admin bootstrap, the one query allowed without
+// credentials while no admin exists (auth.IsAdminBootstrap), through
+// Engine.BootstrapAdmin rather than the statement executor, so that the meta
+// state machine can refuse it if an admin exists by then. Its result comes
+// back as a closed channel holding the statement's result, as the engine
+// would send it; when an admin exists, the error is the 401 a request
+// without credentials gets.
+func (h *Handler) bootstrapAdmin(q *influxql.Query, readOnly bool) (<-chan *query.Result, error) {
+	stmt := q.Statements[0].(*influxql.CreateUserStatement)
+	err := h.eng.BootstrapAdmin(stmt.Name, stmt.Password)
+	if errors.Is(err, meta.ErrAdminExists) {
+		return nil, auth.ErrUnparsableCredentials
+	}
+	res := &query.Result{StatementID: 0, Err: err}
+	if readOnly && err == nil {
+		res.Messages = []*query.Message{query.ReadOnlyWarning(stmt.String())}
+	}
+	results := make(chan *query.Result, 1)
+	results <- res
+	close(results)
+	return results, nil
+}
+
+// queryText parses r's form (URL query and body) and returns the q
+// parameter: from the URL or a form body, or a file called q in a multipart
+// body. With Config.MaxQuerySize set, the body is read no further than a
+// query of that size can need (percent-encoding triples it, the other
+// parameters get some room), and a larger query gives errQueryTooLarge.
+// Other malformed bodies leave q missing, as r.FormValue would.
+func (h *Handler) queryText(w *respWriter, r *http.Request) (string, error) {
+	limit := int64(h.cfg.MaxQuerySize)
+	memory := int64(defaultMultipartMemory)
+	if limit > 0 {
+		memory = queryBodyLimit(limit)
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w.ResponseWriter, r.Body, memory)
+		}
+	}
+	if err := r.ParseMultipartForm(memory); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) || errors.Is(err, multipart.ErrMessageTooLarge) {
+			return "", errQueryTooLarge
+		}
+	}
+	q := r.FormValue("q")
+	if limit > 0 && int64(len(q)) > limit {
+		return "", errQueryTooLarge
+	}
+	if q = strings.TrimSpace(q); q != "" {
 		return q, nil
 	}
 	if r.MultipartForm == nil {
@@ -156,14 +227,24 @@ func queryText(r *http.Request) (string, error) {
 	if len(fhs) == 0 {
 		return "", nil
 	}
+	if limit > 0 && fhs[0].Size > limit {
+		return "", errQueryTooLarge
+	}
 	f, err := fhs[0].Open()
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(f)
+	var rd io.Reader = f
+	if limit > 0 {
+		rd = io.LimitReader(f, limit+1)
+	}
+	b, err := io.ReadAll(rd)
 	if err != nil {
 		return "", err
+	}
+	if limit > 0 && int64(len(b)) > limit {
+		return "", errQueryTooLarge
 	}
 	return strings.TrimSpace(string(b)), nil
 }

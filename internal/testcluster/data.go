@@ -38,10 +38,16 @@ func StartStandalone(t testing.TB, o DataOptions) *DataNode {
 	return startData(t, nil, "", o)
 }
 
-// AddData starts a data node that follows this meta cluster.
+// AddData starts a data node that follows this meta cluster. When a meta
+// node is running, it returns once the data node has its first meta state
+// (until then the node answers 503 to requests that need it).
 func (c *Cluster) AddData(o DataOptions) *DataNode {
 	c.t.Helper()
-	return startData(c.t, c.RPCAddrs(), c.opts.Secret, o)
+	d := startData(c.t, c.RPCAddrs(), c.opts.Secret, o)
+	if len(c.Running()) > 0 {
+		WaitFor(c.t, 30*time.Second, "the data node's first meta state", func() bool { return d.MetaIndex() > 0 })
+	}
+	return d
 }
 
 func startData(t testing.TB, servers []string, secret string, o DataOptions) *DataNode {

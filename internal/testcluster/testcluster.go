@@ -4,6 +4,7 @@ package testcluster
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/palisade-db/palisade/cluster"
@@ -26,8 +28,14 @@ import (
 type Options struct {
 	// Meta is the number of meta nodes (default 3).
 	Meta int
-	// Secret is the internal shared secret ("" leaves RPCs open).
+	// Secret is the internal shared secret ("" leaves RPCs and the Raft
+	// port open).
 	Secret string
+	// TLSCert and TLSKey, when set, are PEM files: the nodes serve gRPC and
+	// Raft over TLS with them ([meta] https-enabled) and dial each other,
+	// and Client dials them, with TLS without verifying certificates
+	// (https-insecure-tls).
+	TLSCert, TLSKey string
 	// HashCost is the bcrypt cost (default 4, the minimum, to keep tests fast).
 	HashCost int
 	// SnapshotThreshold, when set, overrides Raft's.
@@ -120,7 +128,9 @@ func New(t testing.TB, o Options) *Cluster {
 }
 
 // writeSeed writes a Raft snapshot of seed into dir, with voters as the
-// configuration, as a node of that cluster would have written it.
+// configuration. Its content is seed alone, the first snapshot format,
+// which meta still restores (with Seed.Index as the applied index), so
+// clusters started from a seed also keep that path tested.
 func writeSeed(t testing.TB, dir string, voters []string, seed *metapb.Data) {
 	t.Helper()
 	if seed.Index == 0 {
@@ -222,7 +232,8 @@ func (c *Cluster) StoreConfig(n *Node, raftLn net.Listener) meta.Config {
 		RaftListener:       raftLn,
 		RPCAddr:            n.RPCAddr,
 		Peers:              n.peers,
-		Dial:               cluster.DialOptions{Secret: c.opts.Secret},
+		Dial:               c.dialOptions(c.opts.Secret),
+		RaftTLS:            c.serverTLS(),
 		PasswordHashCost:   c.opts.HashCost,
 		ElectionTimeout:    300 * time.Millisecond,
 		HeartbeatTimeout:   300 * time.Millisecond,
@@ -235,12 +246,35 @@ func (c *Cluster) StoreConfig(n *Node, raftLn net.Listener) meta.Config {
 	}
 }
 
+// dialOptions says how the nodes and Client reach a node's gRPC server.
+func (c *Cluster) dialOptions(secret string) cluster.DialOptions {
+	useTLS := c.opts.TLSCert != ""
+	return cluster.DialOptions{Secret: secret, TLS: useTLS, InsecureTLS: useTLS}
+}
+
+// serverTLS returns the nodes' TLS configuration, nil without TLS.
+func (c *Cluster) serverTLS() *tls.Config {
+	c.t.Helper()
+	if c.opts.TLSCert == "" {
+		return nil
+	}
+	cfg, err := cluster.ServerTLSConfig(c.opts.TLSCert, c.opts.TLSKey)
+	if err != nil {
+		c.t.Fatalf("testcluster: %v", err)
+	}
+	return cfg
+}
+
 func (c *Cluster) start(n *Node, raftLn, rpcLn net.Listener) {
 	c.t.Helper()
+	server := meta.ServerOptions{InternalSecret: c.opts.Secret}
+	if cfg := c.serverTLS(); cfg != nil {
+		server.TLS = credentials.NewTLS(cfg)
+	}
 	node, err := meta.OpenNode(meta.NodeConfig{
 		Store:       c.StoreConfig(n, raftLn),
 		RPCListener: rpcLn,
-		Server:      meta.ServerOptions{InternalSecret: c.opts.Secret},
+		Server:      server,
 	})
 	if err != nil {
 		c.t.Fatalf("testcluster: open meta node %s: %v", n.RaftAddr, err)
@@ -351,7 +385,7 @@ func (c *Cluster) RPCAddrs() []string {
 // Client returns a meta.Client for the whole cluster, closed at the end of the test.
 func (c *Cluster) Client(secret string) *meta.Client {
 	c.t.Helper()
-	cl, err := meta.NewClient(c.RPCAddrs(), cluster.DialOptions{Secret: secret})
+	cl, err := meta.NewClient(c.RPCAddrs(), c.dialOptions(secret))
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -1397,11 +1397,18 @@ func (x *RemoveDataNode) GetId() uint64 {
 // requests: the node that receives a request hashes the password and clears it
 // before proposing. The state machine refuses a command that still has one.
 type CreateUser struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
-	Hash          []byte                 `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
-	Admin         bool                   `protobuf:"varint,4,opt,name=admin,proto3" json:"admin,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Password string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	Hash     []byte                 `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
+	Admin    bool                   `protobuf:"varint,4,opt,name=admin,proto3" json:"admin,omitempty"`
+	// Set when nobody authenticated the request because no admin existed yet
+	// where it arrived (a data node's unauthenticated CREATE USER ... WITH ALL
+	// PRIVILEGES, the admin bootstrap). The state machine refuses such a
+	// command when any admin exists, and one that is not for an admin; the
+	// node that receives it never answers whether the password matches an
+	// existing user's.
+	Bootstrap     bool `protobuf:"varint,5,opt,name=bootstrap,proto3" json:"bootstrap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1460,6 +1467,13 @@ func (x *CreateUser) GetHash() []byte {
 func (x *CreateUser) GetAdmin() bool {
 	if x != nil {
 		return x.Admin
+	}
+	return false
+}
+
+func (x *CreateUser) GetBootstrap() bool {
+	if x != nil {
+		return x.Bootstrap
 	}
 	return false
 }
@@ -2719,9 +2733,12 @@ func (x *RegisterDataNodeRequest) GetTcpAddr() string {
 }
 
 type RegisterDataNodeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Index  uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// The cluster that registered the node: a data node refuses to follow a
+	// cluster other than the one it joined.
+	ClusterId     string `protobuf:"bytes,3,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2770,11 +2787,23 @@ func (x *RegisterDataNodeResponse) GetIndex() uint64 {
 	return 0
 }
 
+func (x *RegisterDataNodeResponse) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
 type HeartbeatRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The index of the meta state the data node has applied.
+	MetaIndex uint64 `protobuf:"varint,2,opt,name=meta_index,json=metaIndex,proto3" json:"meta_index,omitempty"`
+	// How long ago, in milliseconds, the data node last confirmed that its
+	// state was the cluster's newest.
+	MetaStateAgeMs int64 `protobuf:"varint,3,opt,name=meta_state_age_ms,json=metaStateAgeMs,proto3" json:"meta_state_age_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *HeartbeatRequest) Reset() {
@@ -2814,8 +2843,28 @@ func (x *HeartbeatRequest) GetNodeId() uint64 {
 	return 0
 }
 
+func (x *HeartbeatRequest) GetMetaIndex() uint64 {
+	if x != nil {
+		return x.MetaIndex
+	}
+	return 0
+}
+
+func (x *HeartbeatRequest) GetMetaStateAgeMs() int64 {
+	if x != nil {
+		return x.MetaStateAgeMs
+	}
+	return 0
+}
+
+// HeartbeatResponse carries the leader's view, so that a data node can
+// confirm that its state is current, or find that it follows another
+// cluster.
 type HeartbeatResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// The index of the state the leader has applied.
+	Index         uint64 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2848,6 +2897,20 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
 	return file_meta_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *HeartbeatResponse) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *HeartbeatResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
 }
 
 type RemoveNodeRequest struct {
@@ -3125,8 +3188,11 @@ type StatusResponse struct {
 	// Last heartbeat per data node as the leader saw it (unix nanoseconds);
 	// empty when this node is not the leader.
 	DataNodeLastSeen map[uint64]int64 `protobuf:"bytes,9,rep,name=data_node_last_seen,json=dataNodeLastSeen,proto3" json:"data_node_last_seen,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// What each data node said in its last heartbeat; empty when this node is
+	// not the leader.
+	DataNodeReports map[uint64]*DataNodeReport `protobuf:"bytes,10,rep,name=data_node_reports,json=dataNodeReports,proto3" json:"data_node_reports,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -3222,6 +3288,66 @@ func (x *StatusResponse) GetDataNodeLastSeen() map[uint64]int64 {
 	return nil
 }
 
+func (x *StatusResponse) GetDataNodeReports() map[uint64]*DataNodeReport {
+	if x != nil {
+		return x.DataNodeReports
+	}
+	return nil
+}
+
+// DataNodeReport is what a data node said in its last heartbeat.
+type DataNodeReport struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	MetaIndex      uint64                 `protobuf:"varint,1,opt,name=meta_index,json=metaIndex,proto3" json:"meta_index,omitempty"`
+	MetaStateAgeMs int64                  `protobuf:"varint,2,opt,name=meta_state_age_ms,json=metaStateAgeMs,proto3" json:"meta_state_age_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DataNodeReport) Reset() {
+	*x = DataNodeReport{}
+	mi := &file_meta_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataNodeReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataNodeReport) ProtoMessage() {}
+
+func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataNodeReport.ProtoReflect.Descriptor instead.
+func (*DataNodeReport) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *DataNodeReport) GetMetaIndex() uint64 {
+	if x != nil {
+		return x.MetaIndex
+	}
+	return 0
+}
+
+func (x *DataNodeReport) GetMetaStateAgeMs() int64 {
+	if x != nil {
+		return x.MetaStateAgeMs
+	}
+	return 0
+}
+
 type RaftServer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RaftAddr      string                 `protobuf:"bytes,1,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
@@ -3234,7 +3360,7 @@ type RaftServer struct {
 
 func (x *RaftServer) Reset() {
 	*x = RaftServer{}
-	mi := &file_meta_proto_msgTypes[49]
+	mi := &file_meta_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3246,7 +3372,7 @@ func (x *RaftServer) String() string {
 func (*RaftServer) ProtoMessage() {}
 
 func (x *RaftServer) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[49]
+	mi := &file_meta_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3259,7 +3385,7 @@ func (x *RaftServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
 func (*RaftServer) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{49}
+	return file_meta_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RaftServer) GetRaftAddr() string {
@@ -3395,13 +3521,14 @@ const file_meta_proto_rawDesc = "" +
 	"\thttp_addr\x18\x01 \x01(\tR\bhttpAddr\x12\x19\n" +
 	"\btcp_addr\x18\x02 \x01(\tR\atcpAddr\" \n" +
 	"\x0eRemoveDataNode\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\"f\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"\x84\x01\n" +
 	"\n" +
 	"CreateUser\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x12\n" +
 	"\x04hash\x18\x03 \x01(\fR\x04hash\x12\x14\n" +
-	"\x05admin\x18\x04 \x01(\bR\x05admin\"\x1e\n" +
+	"\x05admin\x18\x04 \x01(\bR\x05admin\x12\x1c\n" +
+	"\tbootstrap\x18\x05 \x01(\bR\tbootstrap\"\x1e\n" +
 	"\bDropUser\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"Q\n" +
 	"\vSetPassword\x12\x12\n" +
@@ -3480,13 +3607,21 @@ const file_meta_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\v2\x16.palisade.meta.v1.DataR\x04data\"Q\n" +
 	"\x17RegisterDataNodeRequest\x12\x1b\n" +
 	"\thttp_addr\x18\x01 \x01(\tR\bhttpAddr\x12\x19\n" +
-	"\btcp_addr\x18\x02 \x01(\tR\atcpAddr\"I\n" +
+	"\btcp_addr\x18\x02 \x01(\tR\atcpAddr\"h\n" +
 	"\x18RegisterDataNodeResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"+\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x03 \x01(\tR\tclusterId\"u\n" +
 	"\x10HeartbeatRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\"\x13\n" +
-	"\x11HeartbeatResponse\"g\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x1d\n" +
+	"\n" +
+	"meta_index\x18\x02 \x01(\x04R\tmetaIndex\x12)\n" +
+	"\x11meta_state_age_ms\x18\x03 \x01(\x03R\x0emetaStateAgeMs\"H\n" +
+	"\x11HeartbeatResponse\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"g\n" +
 	"\x11RemoveNodeRequest\x12&\n" +
 	"\x0emeta_raft_addr\x18\x01 \x01(\tH\x00R\fmetaRaftAddr\x12\"\n" +
 	"\fdata_node_id\x18\x02 \x01(\x04H\x00R\n" +
@@ -3499,7 +3634,7 @@ const file_meta_proto_rawDesc = "" +
 	"\brpc_addr\x18\x02 \x01(\tR\arpcAddr\"+\n" +
 	"\x13AddMetaNodeResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"\x0f\n" +
-	"\rStatusRequest\"\xc8\x03\n" +
+	"\rStatusRequest\"\x91\x05\n" +
 	"\x0eStatusResponse\x12\x1b\n" +
 	"\traft_addr\x18\x01 \x01(\tR\braftAddr\x12\x19\n" +
 	"\brpc_addr\x18\x02 \x01(\tR\arpcAddr\x12\x14\n" +
@@ -3509,10 +3644,19 @@ const file_meta_proto_rawDesc = "" +
 	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\x12\x12\n" +
 	"\x04term\x18\a \x01(\x04R\x04term\x126\n" +
 	"\aservers\x18\b \x03(\v2\x1c.palisade.meta.v1.RaftServerR\aservers\x12e\n" +
-	"\x13data_node_last_seen\x18\t \x03(\v26.palisade.meta.v1.StatusResponse.DataNodeLastSeenEntryR\x10dataNodeLastSeen\x1aC\n" +
+	"\x13data_node_last_seen\x18\t \x03(\v26.palisade.meta.v1.StatusResponse.DataNodeLastSeenEntryR\x10dataNodeLastSeen\x12a\n" +
+	"\x11data_node_reports\x18\n" +
+	" \x03(\v25.palisade.meta.v1.StatusResponse.DataNodeReportsEntryR\x0fdataNodeReports\x1aC\n" +
 	"\x15DataNodeLastSeenEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x04R\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"r\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1ad\n" +
+	"\x14DataNodeReportsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x04R\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .palisade.meta.v1.DataNodeReportR\x05value:\x028\x01\"Z\n" +
+	"\x0eDataNodeReport\x12\x1d\n" +
+	"\n" +
+	"meta_index\x18\x01 \x01(\x04R\tmetaIndex\x12)\n" +
+	"\x11meta_state_age_ms\x18\x02 \x01(\x03R\x0emetaStateAgeMs\"r\n" +
 	"\n" +
 	"RaftServer\x12\x1b\n" +
 	"\traft_addr\x18\x01 \x01(\tR\braftAddr\x12\x19\n" +
@@ -3548,7 +3692,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_meta_proto_goTypes = []any{
 	(Privilege)(0),                   // 0: palisade.meta.v1.Privilege
 	(*Data)(nil),                     // 1: palisade.meta.v1.Data
@@ -3600,9 +3744,11 @@ var file_meta_proto_goTypes = []any{
 	(*AddMetaNodeResponse)(nil),      // 47: palisade.meta.v1.AddMetaNodeResponse
 	(*StatusRequest)(nil),            // 48: palisade.meta.v1.StatusRequest
 	(*StatusResponse)(nil),           // 49: palisade.meta.v1.StatusResponse
-	(*RaftServer)(nil),               // 50: palisade.meta.v1.RaftServer
-	nil,                              // 51: palisade.meta.v1.User.PrivilegesEntry
-	nil,                              // 52: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	(*DataNodeReport)(nil),           // 50: palisade.meta.v1.DataNodeReport
+	(*RaftServer)(nil),               // 51: palisade.meta.v1.RaftServer
+	nil,                              // 52: palisade.meta.v1.User.PrivilegesEntry
+	nil,                              // 53: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	nil,                              // 54: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
 }
 var file_meta_proto_depIdxs = []int32{
 	2,  // 0: palisade.meta.v1.Data.meta_nodes:type_name -> palisade.meta.v1.MetaNode
@@ -3614,7 +3760,7 @@ var file_meta_proto_depIdxs = []int32{
 	5,  // 6: palisade.meta.v1.Database.retention_policies:type_name -> palisade.meta.v1.RetentionPolicy
 	6,  // 7: palisade.meta.v1.RetentionPolicy.shard_groups:type_name -> palisade.meta.v1.ShardGroup
 	7,  // 8: palisade.meta.v1.ShardGroup.shards:type_name -> palisade.meta.v1.Shard
-	51, // 9: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
+	52, // 9: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
 	13, // 10: palisade.meta.v1.Command.add_meta_node:type_name -> palisade.meta.v1.AddMetaNode
 	14, // 11: palisade.meta.v1.Command.remove_meta_node:type_name -> palisade.meta.v1.RemoveMetaNode
 	15, // 12: palisade.meta.v1.Command.create_data_node:type_name -> palisade.meta.v1.CreateDataNode
@@ -3642,30 +3788,32 @@ var file_meta_proto_depIdxs = []int32{
 	11, // 34: palisade.meta.v1.ExecuteRequest.command:type_name -> palisade.meta.v1.Command
 	1,  // 35: palisade.meta.v1.SnapshotResponse.data:type_name -> palisade.meta.v1.Data
 	1,  // 36: palisade.meta.v1.WatchResponse.data:type_name -> palisade.meta.v1.Data
-	50, // 37: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
-	52, // 38: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	0,  // 39: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
-	33, // 40: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
-	36, // 41: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
-	38, // 42: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
-	40, // 43: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
-	42, // 44: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
-	44, // 45: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
-	46, // 46: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
-	48, // 47: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
-	34, // 48: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
-	37, // 49: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
-	39, // 50: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
-	41, // 51: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
-	43, // 52: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
-	45, // 53: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
-	47, // 54: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
-	49, // 55: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
-	48, // [48:56] is the sub-list for method output_type
-	40, // [40:48] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	51, // 37: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
+	53, // 38: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	54, // 39: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	0,  // 40: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
+	50, // 41: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
+	33, // 42: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
+	36, // 43: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
+	38, // 44: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
+	40, // 45: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
+	42, // 46: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
+	44, // 47: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
+	46, // 48: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
+	48, // 49: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
+	34, // 50: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
+	37, // 51: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
+	39, // 52: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
+	41, // 53: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
+	43, // 54: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
+	45, // 55: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
+	47, // 56: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
+	49, // 57: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
+	50, // [50:58] is the sub-list for method output_type
+	42, // [42:50] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -3706,7 +3854,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   52,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
