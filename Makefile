@@ -4,15 +4,23 @@ GO ?= go
 BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/palisade-db/palisade/internal/version.Version=$(VERSION)
+# The protobuf toolchain, pure Go, no protoc: tools/protogen (protocompile, pinned in
+# tools/go.mod) compiles every proto/**/*.proto and runs these two generators, which
+# `make tools` builds from the Go module proxy into TOOLS_DIR, one folder per version.
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
-GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
+TOOLS_DIR ?= $(CURDIR)/bin/tools
+TOOLS := $(abspath $(TOOLS_DIR))
+PROTOC_GEN_GO := $(TOOLS)/protoc-gen-go-$(PROTOC_GEN_GO_VERSION)/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(TOOLS)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)/protoc-gen-go-grpc
+PROTOGEN := $(TOOLS)/protogen
+MODULE := github.com/palisade-db/palisade
 FUZZTIME ?= 10s
 
 .PHONY: help build run test test-unit e2e bench fuzz lint proto proto-check tools clean
 
 help: ## Show this help.
-	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-z][a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 build: ## Build static binaries into bin/ (palisade-meta, palisade-data, palisade-ctl).
 	@mkdir -p $(BIN)
@@ -21,7 +29,8 @@ build: ## Build static binaries into bin/ (palisade-meta, palisade-data, palisad
 run: build ## Run a standalone data node with default settings (HTTP on :8086, data in ~/.palisade).
 	./$(BIN)/palisade-data
 
-test: ## Run every test: lint, unit + integration (race), fuzz smoke, end-to-end. What CI runs.
+test: ## Every test, what CI runs: installs what it needs (scripts/setup-test-deps.sh), then lint, proto-check, unit + integration (race), fuzz smoke, e2e.
+	scripts/setup-test-deps.sh
 	$(MAKE) lint
 	$(MAKE) proto-check
 	$(MAKE) test-unit
@@ -35,6 +44,7 @@ e2e: build ## End-to-end tests: the real binaries as separate processes.
 	PALISADE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -tags e2e ./e2e/...
 
 bench: build ## Benchmarks: go test -bench and the HTTP load script (figures go to docs/benchmarks.md).
+	scripts/setup-test-deps.sh --bench
 	$(GO) test -run '^$$' -bench . -benchmem ./auth/ ./meta/ ./data/httpd/
 	scripts/bench-http.sh
 
@@ -46,24 +56,45 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
 	  done; \
 	done
 
-lint: ## gofmt, go vet, staticcheck, no build outputs in git.
+lint: ## gofmt, go vet, staticcheck (also of tools/), no build outputs in git.
 	scripts/check-tracked-files.sh
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	cd tools && $(GO) vet ./... && $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-tools: ## Install the protobuf code generators at the pinned versions.
-	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
-	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+tools: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Build the pinned protobuf toolchain into TOOLS_DIR (default bin/tools).
+	$(GO) build -C tools -o $(PROTOGEN) ./protogen
 
-proto: tools ## Regenerate proto/metapb from proto/*.proto (needs protoc).
-	PATH="$(GOBIN_DIR):$$PATH" protoc -I proto \
-	  --go_out=proto/metapb --go_opt=paths=source_relative \
-	  --go-grpc_out=proto/metapb --go-grpc_opt=paths=source_relative \
-	  proto/meta.proto
+$(PROTOC_GEN_GO):
+	GOBIN=$(@D) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 
-proto-check: proto ## Fail when the committed generated code is stale.
-	@git diff --exit-code -- proto/metapb || { echo "proto/metapb is stale: run 'make proto' and commit"; exit 1; }
+$(PROTOC_GEN_GO_GRPC):
+	GOBIN=$(@D) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# proto generates into a temporary folder, then copies what changed and removes
+# the *.pb.go that no .proto generates any more; nothing changes when it fails.
+proto: tools ## Regenerate the Go code of every .proto under proto/ (pinned toolchain, no protoc).
+	@set -euo pipefail; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PROTOGEN) -root proto -out "$$tmp" -param module=$(MODULE) \
+	  -plugin $(PROTOC_GEN_GO) -plugin $(PROTOC_GEN_GO_GRPC); \
+	gen=$$(cd "$$tmp" && find . -type f | sed 's|^\./||' | sort); \
+	for f in $$gen; do \
+	  case $$f in proto/*) ;; *) echo "make proto: $$f would land outside proto/: fix its go_package"; exit 1 ;; esac; \
+	done; \
+	for f in $$gen; do \
+	  cmp -s "$$tmp/$$f" "$$f" || { mkdir -p "$$(dirname "$$f")"; cp "$$tmp/$$f" "$$f"; echo "make proto: wrote $$f"; }; \
+	done; \
+	for f in $$(find proto -name '*.pb.go' | sort); do \
+	  grep -qxF "$$f" <<<"$$gen" || { rm "$$f"; echo "make proto: removed $$f (no .proto generates it)"; }; \
+	done
+
+# Against git's index: what is committed, or staged to be.
+proto-check: proto ## Fail when generated code in git is stale or missing (a generated file not in git).
+	@stale=$$(git diff --name-only -- 'proto/*.pb.go'); untracked=$$(git ls-files --others -- 'proto/*.pb.go'); \
+	[ -z "$$stale" ] || { echo "generated code differs from git (stale, or no longer generated):"; printf '  %s\n' $$stale; }; \
+	[ -z "$$untracked" ] || { echo "generated code missing from git:"; printf '  %s\n' $$untracked; }; \
+	[ -z "$$stale$$untracked" ] || { echo "run 'make proto' and commit the result"; exit 1; }
 
 clean: ## Remove build output.
 	rm -rf $(BIN)

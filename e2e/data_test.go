@@ -78,12 +78,13 @@ func httpQuery(t *testing.T, addr, authz, q string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// tool returns the path of a Debian client the tests drive; .ci/run installs them.
+// tool returns the path of a Debian client the tests drive; make test installs
+// them (scripts/setup-test-deps.sh).
 func tool(t *testing.T, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Fatalf("%s not found: apt-get install %s (.ci/run installs it)", name, pkg)
+		t.Fatalf("%s not found: apt-get install %s (make test installs it: scripts/setup-test-deps.sh)", name, pkg)
 	}
 	return p
 }
