@@ -2,7 +2,6 @@ package data
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -179,10 +178,16 @@ type ownedQueries struct {
 
 	mu     sync.Mutex
 	owners map[uint64]string // query id → user name, for queries run by a user
+	// sweepAt is the size of owners at which the entries of queries that
+	// have ended are dropped.
+	sweepAt int
 }
 
+// minOwnerSweep is the smallest number of remembered owners worth a sweep.
+const minOwnerSweep = 256
+
 func newOwnedQueries(next *coordinator.StatementExecutor, tasks *query.TaskManager) *ownedQueries {
-	return &ownedQueries{next: next, tasks: tasks, owners: make(map[uint64]string)}
+	return &ownedQueries{next: next, tasks: tasks, owners: make(map[uint64]string), sweepAt: minOwnerSweep}
 }
 
 // queryUser is what a query's CoarseAuthorizer tells about its user.
@@ -224,23 +229,36 @@ func (o *ownedQueries) NormalizeStatement(stmt influxql.Statement, database, ret
 	return o.next.NormalizeStatement(stmt, database, retentionPolicy)
 }
 
-// own records that name runs ctx's query, until the query ends.
+// own records that name runs ctx's query. The entries of queries that have
+// ended are dropped in sweeps, once owners has doubled since the last one:
+// query IDs are never reused, and SHOW QUERIES and KILL QUERY only consider
+// running queries, so an entry that outlives its query is harmless, and
+// the request path does not pay for a cleanup per query.
 func (o *ownedQueries) own(ctx *query.ExecutionContext, name string) {
 	o.mu.Lock()
-	_, known := o.owners[ctx.QueryID]
-	if !known {
-		o.owners[ctx.QueryID] = name
-	}
-	o.mu.Unlock()
-	if known {
+	defer o.mu.Unlock()
+	if _, known := o.owners[ctx.QueryID]; known {
 		return
 	}
-	qid := ctx.QueryID
-	context.AfterFunc(ctx, func() {
-		o.mu.Lock()
-		delete(o.owners, qid)
-		o.mu.Unlock()
-	})
+	if len(o.owners) >= o.sweepAt {
+		o.sweepLocked()
+	}
+	o.owners[ctx.QueryID] = name
+}
+
+// sweepLocked drops the owners of queries that are no longer running.
+func (o *ownedQueries) sweepLocked() {
+	running := o.tasks.Queries()
+	live := make(map[uint64]struct{}, len(running))
+	for _, q := range running {
+		live[q.ID] = struct{}{}
+	}
+	for id := range o.owners {
+		if _, ok := live[id]; !ok {
+			delete(o.owners, id)
+		}
+	}
+	o.sweepAt = max(minOwnerSweep, 2*len(o.owners))
 }
 
 func (o *ownedQueries) owner(qid uint64) string {

@@ -148,7 +148,20 @@ func sortedUserInfos(d *metapb.Data) []meta.UserInfo {
 	for _, u := range d.Users {
 		out = append(out, toEngineUser(u))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	// In creation order, as InfluxDB lists SHOW USERS (a dropped and
+	// re-created user comes last); users of old states (no creation index)
+	// first, by name.
+	created := make(map[string]uint64, len(d.Users))
+	for _, u := range d.Users {
+		created[u.Name] = u.CreatedIndex
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ci, cj := created[out[i].Name], created[out[j].Name]
+		if ci != cj {
+			return ci < cj
+		}
+		return out[i].Name < out[j].Name
+	})
 	return out
 }
 

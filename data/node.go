@@ -353,6 +353,9 @@ func (n *Node) serveHTTP() error {
 	return nil
 }
 
+// Handler returns the HTTP API's handler, e.g. to drive it in-process.
+func (n *Node) Handler() http.Handler { return n.httpSrv.Handler }
+
 // HTTPAddr returns the address the HTTP API listens on.
 func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
 

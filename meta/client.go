@@ -115,8 +115,14 @@ func unreachable(err error) bool {
 }
 
 // Execute applies cmd and returns the index it was committed at. It retries
-// while the cluster has no leader, until ctx ends.
+// while the cluster has no leader, until ctx ends. The command gets a
+// request ID (unless it has one) that every attempt, on whichever node,
+// carries: the cluster applies it once, and a retry of an attempt that
+// committed without an answer gets that attempt's result.
 func (c *Client) Execute(ctx context.Context, cmd *metapb.Command) (*metapb.ExecuteResponse, error) {
+	if cmd != nil {
+		cmd = withRequestID(cmd)
+	}
 	var resp *metapb.ExecuteResponse
 	err := c.retry(ctx, func() error {
 		return c.do(ctx, func(mc metapb.MetaServiceClient) error {

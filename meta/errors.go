@@ -50,16 +50,17 @@ var (
 	// ErrTimeOutOfRange refuses a shard group for a timestamp outside
 	// [MinNanoTime, MaxNanoTime], with InfluxDB's wording.
 	ErrTimeOutOfRange = fmt.Errorf("time outside range %d - %d", MinNanoTime, MaxNanoTime)
+	// ErrFeatureLevel refuses a command that some meta node could not
+	// apply: one above the cluster's feature level, a raise of the level
+	// that a member does not support, a field this node does not know (a
+	// newer client), or a new member whose binary is below the level.
+	ErrFeatureLevel = errors.New("meta: command needs a feature level the cluster does not run at")
 )
 
 // errorTable maps every error that crosses the wire to a stable reason and a
 // gRPC code. Both the server (to status) and the client (back to the
 // sentinel) use it, so no error is ever matched by its text.
-var errorTable = []struct {
-	err    error
-	reason string
-	code   codes.Code
-}{
+var errorTable = []errorEntry{
 	{ErrUserExists, "user_exists", codes.AlreadyExists},
 	{ErrUserNotFound, "user_not_found", codes.NotFound},
 	{ErrUsernameRequired, "username_required", codes.InvalidArgument},
@@ -89,7 +90,14 @@ var errorTable = []struct {
 	{ErrAdminExists, "admin_exists", codes.FailedPrecondition},
 	{ErrLastAdmin, "last_admin", codes.FailedPrecondition},
 	{ErrTimeOutOfRange, "time_out_of_range", codes.InvalidArgument},
+	{ErrFeatureLevel, "feature_level", codes.FailedPrecondition},
 	{auth.ErrPasswordTooLong, "password_too_long", codes.InvalidArgument},
+}
+
+type errorEntry struct {
+	err    error
+	reason string
+	code   codes.Code
 }
 
 // CommandError is an error from a command that reached the Raft log and was
@@ -144,11 +152,8 @@ func ToStatus(err error) error {
 		detail.LeaderRpcAddr = nl.LeaderRPCAddr
 	}
 	code := codes.Internal
-	for _, e := range errorTable {
-		if errors.Is(err, e.err) {
-			code, detail.Reason = e.code, e.reason
-			break
-		}
+	if e := tableEntry(err); e != nil {
+		code, detail.Reason = e.code, e.reason
 	}
 	if detail.Reason == "" {
 		switch {
@@ -182,11 +187,8 @@ func FromStatus(err error) error {
 		return err
 	}
 	var out error = err
-	for _, e := range errorTable {
-		if e.reason == detail.Reason {
-			out = &remoteError{msg: st.Message(), sentinel: e.err}
-			break
-		}
+	if sentinel := sentinelOf(detail.Reason); sentinel != nil {
+		out = &remoteError{msg: st.Message(), sentinel: sentinel}
 	}
 	if detail.Reason == "not_leader" {
 		out = &NotLeaderError{LeaderRPCAddr: detail.LeaderRpcAddr}
@@ -195,4 +197,35 @@ func FromStatus(err error) error {
 		out = &CommandError{Index: detail.Index, Err: out}
 	}
 	return out
+}
+
+// tableEntry returns the errorTable entry that err matches, or nil.
+func tableEntry(err error) *errorEntry {
+	for i := range errorTable {
+		if errors.Is(err, errorTable[i].err) {
+			return &errorTable[i]
+		}
+	}
+	return nil
+}
+
+// reasonOf returns the stable reason of err, "" when errorTable has none.
+func reasonOf(err error) string {
+	if e := tableEntry(err); e != nil {
+		return e.reason
+	}
+	return ""
+}
+
+// sentinelOf returns the sentinel error of a reason, nil when unknown.
+func sentinelOf(reason string) error {
+	if reason == "" {
+		return nil
+	}
+	for _, e := range errorTable {
+		if e.reason == reason {
+			return e.err
+		}
+	}
+	return nil
 }

@@ -68,6 +68,8 @@ func TestStatusRoundTrip(t *testing.T) {
 			{ErrAdminExists, "admin_exists", codes.FailedPrecondition},
 			{ErrLastAdmin, "last_admin", codes.FailedPrecondition},
 			{ErrTimeOutOfRange, "time_out_of_range", codes.InvalidArgument},
+			// Older and newer meta nodes and clients must agree on it.
+			{ErrFeatureLevel, "feature_level", codes.FailedPrecondition},
 		} {
 			st, _ := status.FromError(ToStatus(want.err))
 			var reason string

@@ -13,3 +13,23 @@ func (n *Node) Crash() error {
 	})
 	return err
 }
+
+// LoseLeaderReplies makes the next n commands that this node commits as
+// leader answer raft.ErrLeadershipLost after the state machine applied
+// them, as when leadership is lost between commit and reply.
+func (s *Store) LoseLeaderReplies(n int) { s.faults.leaderReplies.Store(int32(n)) }
+
+// LoseExecuteReplies makes the next n Execute RPCs whose command this node
+// got committed (accepted or refused by the state machine) answer
+// codes.Unavailable (no details: a broken connection to the caller).
+func (s *Store) LoseExecuteReplies(n int) { s.faults.executeReplies.Store(int32(n)) }
+
+// ClaimFeatureLevel makes a node opened with cfg support only level (a node
+// of an older version, as far as feature levels go).
+func ClaimFeatureLevel(cfg *Config, level uint32) { cfg.featureLevel = level }
+
+// RepliesStillToLose is how many of the answers LoseLeaderReplies and
+// LoseExecuteReplies asked for have not been lost yet.
+func (s *Store) RepliesStillToLose() int {
+	return int(s.faults.leaderReplies.Load() + s.faults.executeReplies.Load())
+}

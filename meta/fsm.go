@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
@@ -32,10 +33,16 @@ func (s *State) Changed() <-chan struct{} { return s.changed }
 // readers load the current State without locks.
 type fsm struct {
 	state atomic.Pointer[State]
+	// requests records the results of recent request IDs (applyEntry).
+	requests *requestLog
+	// level is the feature level this replica supports; it halts on an
+	// entry that needs more.
+	level uint32
+	log   *slog.Logger
 }
 
 func newFSM() *fsm {
-	f := &fsm{}
+	f := &fsm{requests: newRequestLog(maxRequests), level: FeatureLevel, log: slog.Default().With("component", "meta")}
 	f.state.Store(&State{Data: &metapb.Data{}, changed: make(chan struct{})})
 	return f
 }
@@ -48,21 +55,36 @@ func (f *fsm) publish(data *metapb.Data, applied uint64) {
 	close(old.changed)
 }
 
-// Apply decodes and applies one command. A command that cannot be decoded
-// panics: it means the replicas would diverge. Refusals (user exists, ...)
-// are returned as the result and change nothing.
+// Apply decodes and applies one command. A command that cannot be decoded,
+// or that this binary cannot apply (an operation or field it does not know,
+// a feature level above its own: the entry comes from a newer meta node),
+// halts the replica: skipping it would let this replica drift from the
+// others, silently. Refusals (user exists, ...) are returned as the result
+// and change nothing.
 func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
 	var cmd metapb.Command
 	if err := proto.Unmarshal(l.Data, &cmd); err != nil {
-		panic(fmt.Sprintf("meta: cannot decode command at index %d: %v", l.Index, err))
+		f.halt(l.Index, fmt.Errorf("cannot decode the command: %w", err))
+	}
+	if err := checkApplicable(&cmd, f.level); err != nil {
+		f.halt(l.Index, err)
 	}
 	cur := f.current()
-	next, res := apply(cur.Data, &cmd, l.Index)
+	next, res := applyEntry(cur.Data, f.requests, &cmd, l.Index)
 	f.publish(next, l.Index)
 	return res
+}
+
+// halt stops this replica at a log entry it cannot apply. The entry stays
+// in the log: a binary that knows it applies it after a restart.
+func (f *fsm) halt(index uint64, err error) {
+	msg := fmt.Sprintf("meta: halting at log entry %d: %v; this replica stops rather than drift from the others: "+
+		"run this meta node with the version the other meta nodes run", index, err)
+	f.log.Error(msg, "index", index, "supported_feature_level", f.level)
+	panic(msg)
 }
 
 // StoreConfiguration is called for each committed membership change
@@ -77,10 +99,12 @@ func (f *fsm) StoreConfiguration(index uint64, _ raft.Configuration) {
 
 var _ raft.ConfigurationStore = (*fsm)(nil)
 
-// Snapshot keeps the current pointer and applied index; Persist marshals them.
+// Snapshot keeps the current pointer, applied index and request records (a
+// copy of the list; the records themselves never change); Persist marshals
+// them. Raft calls it between two Applies, so the three agree.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	cur := f.current()
-	return &fsmSnapshot{data: cur.Data, applied: cur.Applied}, nil
+	return &fsmSnapshot{data: cur.Data, applied: cur.Applied, requests: f.requests.records()}, nil
 }
 
 // Restore replaces the state with a snapshot's. Applied becomes the index
@@ -94,53 +118,88 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return fmt.Errorf("meta: reading snapshot: %w", err)
 	}
-	data, applied, err := decodeSnapshot(b)
+	data, applied, requests, err := decodeSnapshot(b)
 	if err != nil {
 		return err
 	}
+	// A state at a level above this binary's holds what it cannot keep:
+	// refuse it (the node stays behind, or does not start) rather than
+	// drift.
+	if have := ClusterFeatureLevel(data); have > f.level {
+		err := fmt.Errorf("meta: cannot restore a snapshot at feature level %d: this binary supports %d; "+
+			"run this meta node with the version the other meta nodes run", have, f.level)
+		f.log.Error(err.Error(), "snapshot_feature_level", have, "supported_feature_level", f.level)
+		return err
+	}
+	f.requests.reset(requests)
 	f.publish(data, applied)
 	return nil
 }
 
-// Snapshot format: snapshotMagic, the applied index (8 bytes, big endian),
-// then the Data message. The first format was the Data message alone; it is
-// still read, with Data.Index as the applied index. The two cannot be
-// confused: an encoded message never starts with a zero byte (field number 0
-// does not exist).
-var snapshotMagic = []byte("\x00palisade-meta-snapshot-v2\x00")
+// Snapshot formats. Format 3: snapshotMagicV3, the applied index (8 bytes,
+// big endian), then a SnapshotState message (Data and the request records).
+// Format 2: snapshotMagic, the applied index, then the Data message; it is
+// still written when there are no request records (always below feature
+// level 2), so that a meta node from before request IDs reads it. Format 1
+// was the Data message alone; it is still read, with Data.Index as the
+// applied index. They cannot be confused: an encoded message never starts
+// with a zero byte (field number 0 does not exist).
+var (
+	snapshotMagic   = []byte("\x00palisade-meta-snapshot-v2\x00")
+	snapshotMagicV3 = []byte("\x00palisade-meta-snapshot-v3\x00")
+)
 
-func encodeSnapshot(data *metapb.Data, applied uint64) ([]byte, error) {
-	b := make([]byte, 0, len(snapshotMagic)+8+proto.Size(data))
-	b = append(b, snapshotMagic...)
+func encodeSnapshot(data *metapb.Data, applied uint64, requests []*metapb.AppliedRequest) ([]byte, error) {
+	var body proto.Message = data
+	magic := snapshotMagic
+	if len(requests) > 0 {
+		body, magic = &metapb.SnapshotState{Data: data, Requests: requests}, snapshotMagicV3
+	}
+	b := make([]byte, 0, len(magic)+8+proto.Size(body))
+	b = append(b, magic...)
 	b = binary.BigEndian.AppendUint64(b, applied)
-	return proto.MarshalOptions{Deterministic: true}.MarshalAppend(b, data)
+	return proto.MarshalOptions{Deterministic: true}.MarshalAppend(b, body)
 }
 
-func decodeSnapshot(b []byte) (*metapb.Data, uint64, error) {
-	data := &metapb.Data{}
-	rest, v2 := bytes.CutPrefix(b, snapshotMagic)
+func decodeSnapshot(b []byte) (*metapb.Data, uint64, []*metapb.AppliedRequest, error) {
+	rest, v3 := bytes.CutPrefix(b, snapshotMagicV3)
+	v2 := false
+	if !v3 {
+		rest, v2 = bytes.CutPrefix(b, snapshotMagic)
+	}
 	var applied uint64
-	if v2 {
+	if v2 || v3 {
 		if len(rest) < 8 {
-			return nil, 0, errors.New("meta: decoding snapshot: truncated header")
+			return nil, 0, nil, errors.New("meta: decoding snapshot: truncated header")
 		}
 		applied, rest = binary.BigEndian.Uint64(rest), rest[8:]
 	}
-	if err := proto.Unmarshal(rest, data); err != nil {
-		return nil, 0, fmt.Errorf("meta: decoding snapshot: %w", err)
+	st := &metapb.SnapshotState{Data: &metapb.Data{}}
+	var err error
+	if v3 {
+		err = proto.Unmarshal(rest, st)
+	} else {
+		err = proto.Unmarshal(rest, st.Data)
+	}
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("meta: decoding snapshot: %w", err)
+	}
+	if st.Data == nil {
+		st.Data = &metapb.Data{}
 	}
 	// An applied index below the state's own would make waits wrong the
 	// other way (return before the state is there): never go below it.
-	return data, max(applied, data.Index), nil
+	return st.Data, max(applied, st.Data.Index), st.Requests, nil
 }
 
 type fsmSnapshot struct {
-	data    *metapb.Data
-	applied uint64
+	data     *metapb.Data
+	applied  uint64
+	requests []*metapb.AppliedRequest
 }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	b, err := encodeSnapshot(s.data, s.applied)
+	b, err := encodeSnapshot(s.data, s.applied, s.requests)
 	if err == nil {
 		_, err = sink.Write(b)
 	}

@@ -1,6 +1,7 @@
 package meta_test
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -58,6 +59,12 @@ func TestBadCommandsRefused(t *testing.T) {
 		{"remove missing data node", &metapb.Command{Op: &metapb.Command_RemoveDataNode{RemoveDataNode: &metapb.RemoveDataNode{Id: 99}}}, meta.ErrNodeNotFound, codes.NotFound},
 		{"data node without address", &metapb.Command{Op: &metapb.Command_CreateDataNode{CreateDataNode: &metapb.CreateDataNode{HttpAddr: "h:1"}}}, meta.ErrInvalidCommand, codes.InvalidArgument},
 		{"settings missing", &metapb.Command{Op: &metapb.Command_SetSettings{SetSettings: &metapb.SetSettings{}}}, meta.ErrInvalidCommand, codes.InvalidArgument},
+		{"request ID only", &metapb.Command{RequestId: []byte("id")}, meta.ErrInvalidCommand, codes.InvalidArgument},
+		{"request ID too long", withRequestID(dropUser("ghost"), string(bytes.Repeat([]byte{'x'}, 65))), meta.ErrInvalidCommand, codes.InvalidArgument},
+		// From a newer client: refused before the log, where every replica
+		// of this version would halt on it.
+		{"operation from a newer version", futureOp(), meta.ErrFeatureLevel, codes.FailedPrecondition},
+		{"feature level above every node's", setFeatureLevel(meta.FeatureLevel + 1), meta.ErrFeatureLevel, codes.FailedPrecondition},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testContext(t)

@@ -48,6 +48,10 @@ func NewService(store *Store) *Service { return &Service{store: store} }
 // Execute applies a command. Follower: forwards to the leader.
 func (s *Service) Execute(ctx context.Context, req *metapb.ExecuteRequest) (*metapb.ExecuteResponse, error) {
 	resp, err := s.store.execute(ctx, req.GetCommand(), !isForwarded(ctx))
+	var committed *CommandError
+	if (err == nil || errors.As(err, &committed)) && take(&s.store.faults.executeReplies) {
+		return nil, status.Error(codes.Unavailable, "connection lost (test fault)")
+	}
 	return resp, ToStatus(err)
 }
 

@@ -102,7 +102,7 @@ func TestRestoreRefusesDamagedSnapshots(t *testing.T) {
 // claims less than its state's index restores at the state's index.
 func TestRestoredAppliedIndexNeverBelowTheState(t *testing.T) {
 	d := seedState(t)
-	b, err := encodeSnapshot(d, 1)
+	b, err := encodeSnapshot(d, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ func shallowCopy(d *metapb.Data) *metapb.Data {
 	return &metapb.Data{
 		Index:           d.Index,
 		ClusterId:       d.ClusterId,
+		FeatureLevel:    d.FeatureLevel,
 		MetaNodes:       d.MetaNodes,
 		DataNodes:       d.DataNodes,
 		Databases:       d.Databases,
@@ -43,13 +44,23 @@ func shallowCopy(d *metapb.Data) *metapb.Data {
 
 // applyResult is what the state machine returns for one log entry.
 type applyResult struct {
+	// index, when set, is the index of the entry whose result this is: a
+	// repeated request gets the first one's (applyEntry).
+	index  uint64
 	nodeID uint64
 	err    error
 }
 
 // apply returns the state after cmd, or d itself and an error when cmd is
-// refused. A refused command changes nothing.
+// refused. A refused command changes nothing. The state machine never
+// passes it a command it cannot apply (checkApplicable): an operation it
+// does not know (from a newer binary) halts the replica instead.
 func apply(d *metapb.Data, cmd *metapb.Command, index uint64) (*metapb.Data, applyResult) {
+	// The leader never proposes such a command (checkProposable); decided
+	// here too, on the state, so that every replica refuses it alike.
+	if need, have := commandLevel(cmd), ClusterFeatureLevel(d); need > have && cmd.GetSetFeatureLevel() == nil {
+		return d, applyResult{err: fmt.Errorf("%w: %s needs feature level %d, the cluster runs at %d", ErrFeatureLevel, opName(cmd), need, have)}
+	}
 	n := shallowCopy(d)
 	var res applyResult
 	switch op := cmd.Op.(type) {
@@ -57,6 +68,8 @@ func apply(d *metapb.Data, cmd *metapb.Command, index uint64) (*metapb.Data, app
 		if n.ClusterId == "" {
 			n.ClusterId = op.InitCluster.ClusterId
 		}
+	case *metapb.Command_SetFeatureLevel:
+		res.err = setFeatureLevel(n, op.SetFeatureLevel.Level)
 	case *metapb.Command_AddMetaNode:
 		res.err = addMetaNode(n, op.AddMetaNode)
 	case *metapb.Command_RemoveMetaNode:
@@ -66,7 +79,7 @@ func apply(d *metapb.Data, cmd *metapb.Command, index uint64) (*metapb.Data, app
 	case *metapb.Command_RemoveDataNode:
 		res.err = removeDataNode(n, op.RemoveDataNode.Id)
 	case *metapb.Command_CreateUser:
-		res.err = createUser(n, op.CreateUser)
+		res.err = createUser(n, op.CreateUser, index)
 	case *metapb.Command_DropUser:
 		res.err = dropUser(n, op.DropUser.Name)
 	case *metapb.Command_SetPassword:
@@ -100,7 +113,7 @@ func apply(d *metapb.Data, cmd *metapb.Command, index uint64) (*metapb.Data, app
 		}
 		n.Settings = proto.Clone(op.SetSettings.Settings).(*metapb.ClusterSettings)
 	default:
-		res.err = fmt.Errorf("%w: empty or unknown operation", ErrInvalidCommand)
+		res.err = fmt.Errorf("%w: empty operation", ErrInvalidCommand)
 	}
 	if res.err != nil {
 		return d, res
@@ -148,6 +161,16 @@ func findRP(rps []*metapb.RetentionPolicy, name string) (int, bool) {
 }
 
 // --- nodes ----------------------------------------------------------------
+
+// setFeatureLevel raises the cluster's feature level; it never lowers it
+// (a member may already use what the level allows).
+func setFeatureLevel(d *metapb.Data, level uint32) error {
+	if have := ClusterFeatureLevel(d); level < have {
+		return fmt.Errorf("%w: feature level %d is below the cluster's, %d: it never falls", ErrInvalidCommand, level, have)
+	}
+	d.FeatureLevel = level
+	return nil
+}
 
 func addMetaNode(d *metapb.Data, c *metapb.AddMetaNode) error {
 	if c.RaftAddr == "" {
@@ -242,7 +265,7 @@ func checkHash(hash []byte) error {
 	return nil
 }
 
-func createUser(d *metapb.Data, c *metapb.CreateUser) error {
+func createUser(d *metapb.Data, c *metapb.CreateUser, index uint64) error {
 	if c.Name == "" {
 		return ErrUsernameRequired
 	}
@@ -266,7 +289,7 @@ func createUser(d *metapb.Data, c *metapb.CreateUser) error {
 	if found {
 		return ErrUserExists
 	}
-	d.Users = slices.Insert(slices.Clone(d.Users), i, &metapb.User{Name: c.Name, Hash: slices.Clone(c.Hash), Admin: c.Admin})
+	d.Users = slices.Insert(slices.Clone(d.Users), i, &metapb.User{Name: c.Name, Hash: slices.Clone(c.Hash), Admin: c.Admin, CreatedIndex: index})
 	return nil
 }
 
@@ -342,14 +365,12 @@ func setPrivilege(d *metapb.Data, c *metapb.SetPrivilege) error {
 	if FindUser(d, c.Name) == nil {
 		return ErrUserNotFound
 	}
-	if c.Privilege != metapb.Privilege_PRIVILEGE_NONE && FindDatabase(d, c.Database) == nil {
+	if FindDatabase(d, c.Database) == nil {
 		return fmt.Errorf("%w: %s", ErrDatabaseNotFound, c.Database)
 	}
+	// As in InfluxDB, NONE (a REVOKE) is kept: SHOW GRANTS lists the
+	// database with NO PRIVILEGES until the database or the user is dropped.
 	return updateUser(d, c.Name, func(u *metapb.User) error {
-		if c.Privilege == metapb.Privilege_PRIVILEGE_NONE {
-			delete(u.Privileges, c.Database)
-			return nil
-		}
 		if u.Privileges == nil {
 			u.Privileges = map[string]metapb.Privilege{}
 		}

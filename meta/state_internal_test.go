@@ -26,6 +26,8 @@ func cmdOf(op any) *metapb.Command {
 	switch op := op.(type) {
 	case *metapb.InitCluster:
 		c.Op = &metapb.Command_InitCluster{InitCluster: op}
+	case *metapb.SetFeatureLevel:
+		c.Op = &metapb.Command_SetFeatureLevel{SetFeatureLevel: op}
 	case *metapb.AddMetaNode:
 		c.Op = &metapb.Command_AddMetaNode{AddMetaNode: op}
 	case *metapb.RemoveMetaNode:
@@ -77,6 +79,7 @@ var sgTimestamp = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
 func seedCommands() []*metapb.Command {
 	return []*metapb.Command{
 		cmdOf(&metapb.InitCluster{ClusterId: "seed"}),
+		cmdOf(&metapb.SetFeatureLevel{Level: FeatureLevel}),
 		cmdOf(&metapb.AddMetaNode{RaftAddr: "m1:8089", RpcAddr: "m1:8091"}),
 		cmdOf(&metapb.AddMetaNode{RaftAddr: "m2:8089", RpcAddr: "m2:8091"}),
 		cmdOf(&metapb.CreateDataNode{HttpAddr: "d1:8086", TcpAddr: "d1:8088"}),
@@ -138,6 +141,7 @@ func TestApplyRefusalsChangeNothing(t *testing.T) {
 		{"set password of missing user", cmdOf(&metapb.SetPassword{Name: "ghost", Hash: validHash}), ErrUserNotFound},
 		{"privilege for missing user", cmdOf(&metapb.SetPrivilege{Name: "ghost", Database: "db", Privilege: metapb.Privilege_PRIVILEGE_READ}), ErrUserNotFound},
 		{"privilege on missing database", cmdOf(&metapb.SetPrivilege{Name: "bob", Database: "nodb", Privilege: metapb.Privilege_PRIVILEGE_READ}), ErrDatabaseNotFound},
+		{"revoke on missing database", cmdOf(&metapb.SetPrivilege{Name: "bob", Database: "nodb"}), ErrDatabaseNotFound},
 		{"privilege without database", cmdOf(&metapb.SetPrivilege{Name: "bob", Privilege: metapb.Privilege_PRIVILEGE_READ}), ErrDatabaseNameRequired},
 		{"invalid privilege", cmdOf(&metapb.SetPrivilege{Name: "bob", Database: "db", Privilege: 7}), ErrInvalidPrivilege},
 		{"database without name", cmdOf(&metapb.CreateDatabase{}), ErrDatabaseNameRequired},
@@ -173,6 +177,7 @@ func TestApplyRefusalsChangeNothing(t *testing.T) {
 		{"data node without TCP address", cmdOf(&metapb.CreateDataNode{HttpAddr: "d3:8086"}), ErrInvalidCommand},
 		{"remove missing data node", cmdOf(&metapb.RemoveDataNode{Id: 99}), ErrNodeNotFound},
 		{"settings missing", cmdOf(&metapb.SetSettings{}), ErrInvalidCommand},
+		{"feature level lowered", cmdOf(&metapb.SetFeatureLevel{Level: FeatureLevel - 1}), ErrInvalidCommand},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			next, res := apply(d, tc.cmd, 100)
@@ -221,7 +226,11 @@ func TestApplyLeavesInputUntouched(t *testing.T) {
 		{"grant privilege", cmdOf(&metapb.SetPrivilege{Name: "alice", Database: "db", Privilege: metapb.Privilege_PRIVILEGE_READ}), func(n *metapb.Data) bool {
 			return FindUser(n, "alice").Privileges["db"] == metapb.Privilege_PRIVILEGE_READ
 		}},
-		{"revoke privilege", cmdOf(&metapb.SetPrivilege{Name: "bob", Database: "db"}), func(n *metapb.Data) bool { return len(FindUser(n, "bob").Privileges) == 0 }},
+		// As in InfluxDB, a revoked grant stays as NO PRIVILEGES (SHOW GRANTS lists it).
+		{"revoke privilege", cmdOf(&metapb.SetPrivilege{Name: "bob", Database: "db"}), func(n *metapb.Data) bool {
+			p, ok := FindUser(n, "bob").Privileges["db"]
+			return ok && p == metapb.Privilege_PRIVILEGE_NONE
+		}},
 		{"create database", cmdOf(&metapb.CreateDatabase{Name: "another"}), func(n *metapb.Data) bool {
 			return FindDatabase(n, "another").DefaultRetentionPolicy == DefaultRetentionPolicyName
 		}},
@@ -245,6 +254,7 @@ func TestApplyLeavesInputUntouched(t *testing.T) {
 		{"add secret", cmdOf(&metapb.AddJWTSecret{Id: "k2", Value: []byte("fedcba9876543210")}), func(n *metapb.Data) bool { return len(n.JwtSecrets) == 2 }},
 		{"remove secret", cmdOf(&metapb.RemoveJWTSecret{Id: "k1"}), func(n *metapb.Data) bool { return len(n.JwtSecrets) == 0 }},
 		{"set settings", cmdOf(&metapb.SetSettings{Settings: &metapb.ClusterSettings{DefaultReplicationFactor: 3}}), func(n *metapb.Data) bool { return n.Settings.DefaultReplicationFactor == 3 }},
+		{"raise feature level", cmdOf(&metapb.SetFeatureLevel{Level: FeatureLevel + 1}), func(n *metapb.Data) bool { return n.FeatureLevel == FeatureLevel+1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			next, res := apply(d, tc.cmd, 100)

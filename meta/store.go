@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -71,6 +72,10 @@ type Config struct {
 	Logger       *slog.Logger
 	RaftLogLevel string
 	RaftLogOut   io.Writer
+
+	// featureLevel, when set, is the feature level this node claims to
+	// support instead of FeatureLevel (tests: a node of an older version).
+	featureLevel uint32
 }
 
 // proposeTimeout bounds one proposal when the caller's context has no deadline.
@@ -93,6 +98,38 @@ type Store struct {
 	hbMu     sync.Mutex
 	lastSeen map[uint64]int64
 	reports  map[uint64]*metapb.DataNodeReport
+
+	// level is the feature level this node supports. levelMu, on the
+	// leader, keeps a raise of the cluster's level and the check of a
+	// joining node's level from passing each other.
+	level   uint32
+	levelMu sync.Mutex
+
+	faults faults
+}
+
+// faults make a node lose answers after the command committed, so that
+// tests can show that a retry applies nothing twice (export_test.go).
+type faults struct {
+	// leaderReplies: the next n commands committed here as leader answer
+	// raft.ErrLeadershipLost.
+	leaderReplies atomic.Int32
+	// executeReplies: the next n Execute RPCs whose command committed
+	// answer codes.Unavailable, as if the connection broke.
+	executeReplies atomic.Int32
+}
+
+// take reports whether a fault is due, using it up.
+func take(n *atomic.Int32) bool {
+	for {
+		v := n.Load()
+		if v <= 0 {
+			return false
+		}
+		if n.CompareAndSwap(v, v-1) {
+			return true
+		}
+	}
 }
 
 // Open starts a Store: it opens or creates the Raft log in cfg.Dir, joins or
@@ -124,13 +161,19 @@ func Open(cfg Config) (*Store, error) {
 		conns:    map[string]*grpc.ClientConn{},
 		lastSeen: map[uint64]int64{},
 		reports:  map[uint64]*metapb.DataNodeReport{},
+		level:    FeatureLevel,
 	}
+	if cfg.featureLevel > 0 {
+		s.level = cfg.featureLevel
+	}
+	s.fsm.level, s.fsm.log = s.level, s.log
 	if err := s.openRaft(); err != nil {
 		s.closeResources()
 		return nil, err
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.register()
+	go s.raiseFeatureLevel()
 	return s, nil
 }
 
@@ -280,6 +323,9 @@ func (s *Store) RaftAddr() string { return s.cfg.RaftAddr }
 // RPCAddr is this node's advertised MetaService address.
 func (s *Store) RPCAddr() string { return s.cfg.RPCAddr }
 
+// SupportedFeatureLevel is the highest feature level this node supports.
+func (s *Store) SupportedFeatureLevel() uint32 { return s.level }
+
 // IsLeader reports whether this node leads the Raft cluster.
 func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
 
@@ -348,18 +394,39 @@ func (s *Store) Snapshot() error { return s.raft.Snapshot().Error() }
 // the leader. Passwords are hashed here, before anything is proposed or sent
 // on, so plaintext never reaches the log. It returns the index the command was
 // committed at; the local state has applied it when Execute returns.
+//
+// The command is applied once: unless it has one (meta.Client gives each
+// call one), it gets a request ID here, which every retry and forward
+// keeps; a repeat of a request the state machine has applied answers with
+// the first result (index, data node ID, or refusal).
 func (s *Store) Execute(ctx context.Context, cmd *metapb.Command) (*metapb.ExecuteResponse, error) {
 	return s.execute(ctx, cmd, true)
 }
 
-// executeNoForward is Execute for requests that a follower forwarded: it
-// refuses instead of forwarding again, so a stale leader view cannot loop.
+// execute is Execute; without forward (a request that a follower forwarded)
+// it refuses instead of forwarding again, so a stale leader view cannot
+// loop.
 func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) (*metapb.ExecuteResponse, error) {
-	if cmd == nil || cmd.Op == nil {
+	if cmd == nil {
 		return nil, fmt.Errorf("%w: empty command", ErrInvalidCommand)
+	}
+	if err := checkRequest(cmd, s.level); err != nil {
+		return nil, err
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
+
+	// From here on cmd is this call's own copy, with its request ID.
+	cmd = withRequestID(cmd)
+	// A repeat of a request this replica has applied (its answer was lost
+	// on the way to the caller, who retried): the first answer, at once,
+	// before any check below could refuse what was done.
+	if rec := s.fsm.requests.get(cmd.RequestId); rec != nil {
+		if err := s.WaitForApplied(ctx, rec.Index); err != nil {
+			return nil, err
+		}
+		return responseOf(resultOf(rec), rec.Index)
+	}
 
 	var password string
 	switch op := cmd.Op.(type) {
@@ -395,9 +462,7 @@ func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) 
 			if err != nil {
 				return nil, err
 			}
-			hashed := proto.Clone(c).(*metapb.CreateUser)
-			hashed.Password, hashed.Hash = "", hash
-			cmd = &metapb.Command{Op: &metapb.Command_CreateUser{CreateUser: hashed}}
+			c.Password, c.Hash = "", hash
 		}
 	case *metapb.Command_SetPassword:
 		c := op.SetPassword
@@ -412,7 +477,7 @@ func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) 
 			if err != nil {
 				return nil, err
 			}
-			cmd = &metapb.Command{Op: &metapb.Command_SetPassword{SetPassword: &metapb.SetPassword{Name: c.Name, Hash: hash}}}
+			c.Password, c.Hash = "", hash
 		}
 	}
 
@@ -420,15 +485,16 @@ func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) 
 
 	// Two nodes may create the same user at once: the loser's command is
 	// refused, yet the request succeeds when the winner's password and admin
-	// flag are the same as this one's. The same check makes a retried
-	// command harmless: when leadership was lost or the leader went out of
-	// reach after the first attempt had in fact committed, the retry is
-	// refused, and the stored hash is then exactly the one this command
-	// carries (bcrypt salts make that impossible for another command).
-	// A bootstrap is rescued only by that last rule: a retry of a bootstrap
-	// that committed is refused because its own admin now exists, and
-	// comparing passwords would tell an unauthenticated caller whether it
-	// knows another admin's.
+	// flag are the same as this one's. A retry of a command that did commit
+	// (its answer lost) is answered by its request ID; for when that cannot
+	// be (a cluster below feature level 2, during a rolling upgrade; a
+	// caller that sends the same command again as a new request), a refused
+	// command whose stored hash is exactly the one it carries succeeds too
+	// (bcrypt salts make that impossible for another command). A bootstrap
+	// is rescued only by that last rule: a repeat of a bootstrap that
+	// committed is refused because its own admin now exists, and comparing
+	// passwords would tell an unauthenticated caller whether it knows
+	// another admin's.
 	if c := cmd.GetCreateUser(); c != nil && (errors.Is(err, ErrUserExists) || (c.Bootstrap && errors.Is(err, ErrAdminExists))) {
 		var ce *CommandError
 		if errors.As(err, &ce) && s.WaitForApplied(ctx, ce.Index) == nil {
@@ -455,8 +521,12 @@ func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFun
 }
 
 // propose commits cmd on the leader (here or, when forward is set, remote),
-// retrying while leadership is changing.
+// retrying while leadership is changing. Every attempt carries the same
+// request ID (a new one when cmd has none), so the command applies once.
 func (s *Store) propose(ctx context.Context, cmd *metapb.Command, forward bool) (*metapb.ExecuteResponse, error) {
+	if len(cmd.RequestId) == 0 {
+		cmd = withRequestID(cmd)
+	}
 	b, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("meta: encoding command: %w", err)
@@ -465,7 +535,7 @@ func (s *Store) propose(ctx context.Context, cmd *metapb.Command, forward bool) 
 	err = s.untilSettled(ctx, forward, func() (err error) {
 		switch {
 		case s.IsLeader():
-			resp, err = s.applyLocal(ctx, b)
+			resp, err = s.proposeAsLeader(ctx, cmd, b)
 		case forward:
 			resp, err = s.forwardExecute(ctx, cmd)
 		default:
@@ -520,6 +590,19 @@ func retryable(err error) bool {
 
 var errUnreachable = errors.New("meta: leader unreachable")
 
+// proposeAsLeader checks that every member can apply cmd (b, encoded),
+// then commits it.
+func (s *Store) proposeAsLeader(ctx context.Context, cmd *metapb.Command, b []byte) (*metapb.ExecuteResponse, error) {
+	if cmd.GetSetFeatureLevel() != nil {
+		s.levelMu.Lock()
+		defer s.levelMu.Unlock()
+	}
+	if err := s.checkProposable(ctx, cmd); err != nil {
+		return nil, err
+	}
+	return s.applyLocal(ctx, b)
+}
+
 func (s *Store) applyLocal(ctx context.Context, b []byte) (*metapb.ExecuteResponse, error) {
 	timeout := proposeTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -529,11 +612,25 @@ func (s *Store) applyLocal(ctx context.Context, b []byte) (*metapb.ExecuteRespon
 	if err := f.Error(); err != nil {
 		return nil, err
 	}
-	res, _ := f.Response().(applyResult)
-	if res.err != nil {
-		return nil, &CommandError{Index: f.Index(), Err: res.err}
+	if take(&s.faults.leaderReplies) {
+		return nil, raft.ErrLeadershipLost
 	}
-	return &metapb.ExecuteResponse{Index: f.Index(), NodeId: res.nodeID}, nil
+	res, _ := f.Response().(applyResult)
+	index := f.Index()
+	if res.index != 0 {
+		// A repeat of a request applied before: its first result.
+		index = res.index
+	}
+	return responseOf(res, index)
+}
+
+// responseOf turns the state machine's result for a command committed at
+// index into Execute's answer.
+func responseOf(res applyResult, index uint64) (*metapb.ExecuteResponse, error) {
+	if res.err != nil {
+		return nil, &CommandError{Index: index, Err: res.err}
+	}
+	return &metapb.ExecuteResponse{Index: index, NodeId: res.nodeID}, nil
 }
 
 // conn returns a cached connection to another meta node.
@@ -600,7 +697,12 @@ func (s *Store) AddMetaNode(ctx context.Context, raftAddr, rpcAddr string, forwa
 		switch {
 		case s.IsLeader():
 			timeout := time.Until(deadline(ctx))
-			if err = s.raft.AddVoter(raft.ServerID(raftAddr), raft.ServerAddress(raftAddr), 0, timeout).Error(); err == nil {
+			s.levelMu.Lock()
+			if err = s.checkJoinerLevel(ctx, raftAddr, rpcAddr); err == nil {
+				err = s.raft.AddVoter(raft.ServerID(raftAddr), raft.ServerAddress(raftAddr), 0, timeout).Error()
+			}
+			s.levelMu.Unlock()
+			if err == nil {
 				var resp *metapb.ExecuteResponse
 				resp, err = s.propose(ctx, addMetaNodeCommand(raftAddr, rpcAddr), forward)
 				if resp != nil {
@@ -745,6 +847,9 @@ func (s *Store) Status() *metapb.StatusResponse {
 		CommitIndex:    parse("commit_index"),
 		AppliedIndex:   s.fsm.current().Applied,
 		Term:           parse("term"),
+
+		SupportedFeatureLevel: s.level,
+		ClusterFeatureLevel:   ClusterFeatureLevel(s.Data()),
 	}
 	rpcOf := map[string]string{s.cfg.RaftAddr: s.cfg.RPCAddr}
 	for _, m := range s.Data().MetaNodes {

@@ -165,7 +165,9 @@ func TestNoLeader(t *testing.T) {
 		}
 	}
 	r := tc.run(t, "", "-timeout", "2s", "user", "create", "bob", "-password", "pw")
-	mustFail(t, r, exitFail, "palisade-ctl: no answer from the meta nodes at ", "within 2s", "majority")
+	// Whether the client's deadline or the last node's "no leader" comes
+	// back first depends on timing; both messages point at the majority.
+	mustFail(t, r, exitFail, "palisade-ctl: ", "the meta ", "majority")
 	r = mustOK(t, tc.run(t, "", "-timeout", "5s", "show"))
 	mustContain(t, r.stdout, "unreachable")
 }

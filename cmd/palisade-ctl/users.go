@@ -77,8 +77,10 @@ func runUserList(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintln(w, "User\tAdmin\tPrivileges")
 	for _, u := range data.Users {
 		dbs := make([]string, 0, len(u.Privileges))
-		for db := range u.Privileges {
-			dbs = append(dbs, db)
+		for db, p := range u.Privileges {
+			if p != metapb.Privilege_PRIVILEGE_NONE { // a revoked grant (SHOW GRANTS: NO PRIVILEGES)
+				dbs = append(dbs, db)
+			}
 		}
 		slices.Sort(dbs)
 		privs := make([]string, len(dbs))

@@ -52,6 +52,9 @@ type Options struct {
 	// with the cluster's nodes as voters. It builds large states (100,000
 	// users) in a fraction of the time that proposing them would take.
 	Seed *metapb.Data
+	// Configure, when set, may change node i's store configuration each
+	// time the node starts (New, AddNode, Restart).
+	Configure func(i int, cfg *meta.Config)
 }
 
 // Cluster is a set of in-process meta nodes.
@@ -75,8 +78,9 @@ type Node struct {
 	*meta.Node
 }
 
-// New starts a cluster and waits until it has a leader and every node is
-// registered. Nodes are closed at the end of the test.
+// New starts a cluster and waits until it has a leader, every node is
+// registered, and the cluster runs at the highest feature level all its
+// nodes support. Nodes are closed at the end of the test.
 func New(t testing.TB, o Options) *Cluster {
 	t.Helper()
 	if o.Meta == 0 {
@@ -123,6 +127,14 @@ func New(t testing.TB, o Options) *Cluster {
 		}
 		d := l.Store.Data()
 		return d.ClusterId != "" && len(d.MetaNodes) == len(c.Nodes)
+	})
+	level := meta.FeatureLevel
+	for _, n := range c.Nodes {
+		level = min(level, n.Store.SupportedFeatureLevel())
+	}
+	c.WaitFor(fmt.Sprintf("the cluster to run at feature level %d", level), func() bool {
+		l := c.Leader()
+		return l != nil && meta.ClusterFeatureLevel(l.Store.Data()) >= level
 	})
 	return c
 }
@@ -271,8 +283,16 @@ func (c *Cluster) start(n *Node, raftLn, rpcLn net.Listener) {
 	if cfg := c.serverTLS(); cfg != nil {
 		server.TLS = credentials.NewTLS(cfg)
 	}
+	storeCfg := c.StoreConfig(n, raftLn)
+	if c.opts.Configure != nil {
+		for i, m := range c.Nodes {
+			if m == n {
+				c.opts.Configure(i, &storeCfg)
+			}
+		}
+	}
 	node, err := meta.OpenNode(meta.NodeConfig{
-		Store:       c.StoreConfig(n, raftLn),
+		Store:       storeCfg,
 		RPCListener: rpcLn,
 		Server:      server,
 	})
