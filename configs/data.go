@@ -62,7 +62,6 @@ type HTTPSection struct {
 	MaxBodySize             int      `toml:"max-body-size"`              // bytes, 0 = unlimited
 	MaxConcurrentWriteLimit int      `toml:"max-concurrent-write-limit"` // 0 = unlimited
 	LogEnabled              bool     `toml:"log-enabled"`                // access log
-	WriteTracing            bool     `toml:"write-tracing"`
 	HTTPSEnabled            bool     `toml:"https-enabled"`
 	HTTPSCertificate        string   `toml:"https-certificate"`
 	HTTPSPrivateKey         string   `toml:"https-private-key"` // default: HTTPSCertificate

@@ -274,6 +274,7 @@ var dataKnown = newCatalog(
 		gated("http.flux-log-enabled", "http.flux-enabled", false),
 		unimpl("http.realm", "InfluxDB", ""),
 		unimpl("http.suppress-write-log", false, ""),
+		unimpl("http.write-tracing", false, ""),
 		unimpl("http.access-log-path", "", "the access log goes to the process log"),
 		unimpl("http.access-log-status-filters", empty{}, ""),
 		{key: "http.pprof-enabled", effect: unimplemented, same: false, def: true, note: "Palisade serves no /debug/pprof endpoints"},

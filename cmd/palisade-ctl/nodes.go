@@ -94,6 +94,8 @@ func runShow(ctx context.Context, a *app, args []string) error {
 	if leader != nil {
 		fmt.Fprintf(w, "Leader: %s (term %d, commit index %d, applied index %d)\n",
 			leader.RaftAddr, leader.Term, leader.CommitIndex, leader.AppliedIndex)
+		fmt.Fprintf(w, "Feature level: %d (the leader's version supports %d)\n",
+			leader.ClusterFeatureLevel, leader.SupportedFeatureLevel)
 	} else {
 		fmt.Fprintln(w, "Leader: none (no reachable meta node is leader)")
 	}

@@ -35,6 +35,7 @@ func TestShowAndRemoveData(t *testing.T) {
 			regexp.QuoteMeta(n.RaftAddr), regexp.QuoteMeta(n.RPCAddr), mark))
 	}
 	mustMatch(t, r.stdout, `(?m)^Leader: `+regexp.QuoteMeta(leader.RaftAddr)+` \(term \d+, commit index \d+, applied index \d+\)$`)
+	mustMatch(t, r.stdout, fmt.Sprintf(`(?m)^Feature level: %d \(the leader's version supports %d\)$`, meta.FeatureLevel, meta.FeatureLevel))
 
 	// Data nodes, with the heartbeat the leader saw.
 	client := tc.c.Client(testSecret)
