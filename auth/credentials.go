@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/base64"
 	"net/http"
 	"strings"
 )
@@ -69,14 +70,18 @@ func (c Credentials) GoString() string { return c.String() }
 // When nothing parses it returns ErrUnparsableCredentials.
 func ParseCredentials(r *http.Request) (Credentials, error) {
 	if r.URL != nil && r.URL.RawQuery != "" {
-		u, _ := QueryValue(r.URL.RawQuery, "u")
-		p, _ := QueryValue(r.URL.RawQuery, "p")
-		if u != "" && p != "" {
-			return Credentials{Method: UserPass, Username: u, Password: p}, nil
+		if u, _ := QueryValue(r.URL.RawQuery, "u"); u != "" {
+			if p, _ := QueryValue(r.URL.RawQuery, "p"); p != "" {
+				return Credentials{Method: UserPass, Username: u, Password: p}, nil
+			}
 		}
 	}
 
-	s := r.Header.Get("Authorization")
+	// r.Header.Get without canonicalizing a key that already is canonical.
+	var s string
+	if v := r.Header["Authorization"]; len(v) > 0 {
+		s = v[0]
+	}
 	if s == "" {
 		return Credentials{}, ErrUnparsableCredentials
 	}
@@ -90,8 +95,45 @@ func ParseCredentials(r *http.Request) (Credentials, error) {
 			}
 		}
 	}
-	if u, p, ok := r.BasicAuth(); ok {
+	if u, p, ok := parseBasic(s); ok {
 		return Credentials{Method: Basic, Username: u, Password: p}, nil
 	}
 	return Credentials{}, ErrUnparsableCredentials
 }
+
+// parseBasic is http.Request.BasicAuth on the header value s: the scheme
+// "Basic " in any case, then base64 (standard, padded) of user:password,
+// split at the first colon. BasicAuth allocates twice (the decoded bytes,
+// then the string); here credentials of up to basicStackLen bytes are
+// decoded on the stack, so the string is the one allocation.
+func parseBasic(s string) (username, password string, ok bool) {
+	const prefix = "Basic "
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	enc := s[len(prefix):]
+	var cs string
+	if base64.StdEncoding.DecodedLen(len(enc)) <= basicStackLen {
+		var buf [basicStackLen]byte
+		n, err := base64.StdEncoding.Decode(buf[:], []byte(enc))
+		if err != nil {
+			return "", "", false
+		}
+		cs = string(buf[:n])
+	} else {
+		c, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			return "", "", false
+		}
+		cs = string(c)
+	}
+	username, password, ok = strings.Cut(cs, ":")
+	if !ok {
+		return "", "", false
+	}
+	return username, password, true
+}
+
+// basicStackLen bounds the decoded Basic credentials that parseBasic
+// decodes on the stack.
+const basicStackLen = 192

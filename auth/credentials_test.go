@@ -116,6 +116,31 @@ func TestCredentialsStringRedacts(t *testing.T) {
 	}
 }
 
+// TestParseBasicIsBasicAuth: parseBasic, which decodes on the stack, reads
+// every header as net/http's Request.BasicAuth does (the scheme in any case,
+// padded standard base64, the first colon), on both sides of its stack
+// buffer's size.
+func TestParseBasicIsBasicAuth(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", basicStackLen)
+	for _, h := range []string{
+		"", "Basic", "Basic ", "basic " + base64.StdEncoding.EncodeToString([]byte("a:b")),
+		"BASIC " + base64.StdEncoding.EncodeToString([]byte("a:b")), "Basic  " + base64.StdEncoding.EncodeToString([]byte("a:b")),
+		basicHeader("alice", "pw"), basicHeader("alice", ""), basicHeader("", "pw"), basicHeader("a:b", "c:d"),
+		"Basic " + base64.StdEncoding.EncodeToString([]byte("nocolon")),
+		"Basic " + base64.RawStdEncoding.EncodeToString([]byte("a:bc")), "Basic " + base64.URLEncoding.EncodeToString([]byte("a:b>?")),
+		"Basic !!!", "Basic YWxpY2U6cHc=\n", "Bearer x", "Basicx YTpi",
+		basicHeader("alice", long[:basicStackLen-6]), basicHeader("alice", long[:basicStackLen-5]),
+		basicHeader("alice", long[:basicStackLen-4]), basicHeader(long, long),
+	} {
+		r := &http.Request{Header: http.Header{"Authorization": {h}}}
+		wu, wp, wok := r.BasicAuth()
+		if u, p, ok := parseBasic(h); u != wu || p != wp || ok != wok {
+			t.Errorf("parseBasic(%q) = %q, %q, %v; BasicAuth: %q, %q, %v", h, u, p, ok, wu, wp, wok)
+		}
+	}
+}
+
 func FuzzParseCredentials(f *testing.F) {
 	f.Add("", "")
 	f.Add("u=alice&p=pw", "")
@@ -156,6 +181,10 @@ func FuzzParseCredentials(f *testing.F) {
 				t.Fatalf("token %+v from header %q", c, header)
 			}
 		case Basic:
+			u, p, ok := r.BasicAuth()
+			if !ok || c.Username != u || c.Password != p {
+				t.Fatalf("basic %+v from header %q; BasicAuth says %q %q %v", c, header, u, p, ok)
+			}
 		default:
 			t.Fatalf("method %v", c.Method)
 		}

@@ -209,7 +209,9 @@ func runner(opt query.ExecutionOptions) (name string, all bool) {
 // ExecuteStatement implements query.StatementExecutor.
 func (o *ownedQueries) ExecuteStatement(ctx *query.ExecutionContext, stmt influxql.Statement) error {
 	name, all := runner(ctx.ExecutionOptions)
-	if name != "" {
+	// Only non-admins' queries need an owner: an admin sees and kills every
+	// query, and nobody else may see or kill an admin's.
+	if name != "" && !all {
 		o.own(ctx, name)
 	}
 	switch stmt := stmt.(type) {
