@@ -161,7 +161,8 @@ func TestMaxStateStalenessFailsClosed(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Meta: 3, Secret: testSecret})
 	d := c.AddData(testcluster.DataOptions{Configure: func(cfg *configs.Data) {
 		authOn(localSecret)(cfg)
-		cfg.Meta.MaxStateStaleness = configs.Duration(time.Second)
+		// Heartbeats come every 200 ms; 3 s leaves room for a loaded CI machine.
+		cfg.Meta.MaxStateStaleness = configs.Duration(3 * time.Second)
 	}})
 	testcluster.WaitFor(t, 30*time.Second, "the first meta state", func() bool { return d.MetaIndex() > 0 })
 	setupUsers(t, d.URL)
@@ -185,14 +186,14 @@ func TestMaxStateStalenessFailsClosed(t *testing.T) {
 	for i := range c.Nodes {
 		c.Kill(i)
 	}
-	testcluster.WaitFor(t, 10*time.Second, "the state to become stale", func() bool {
+	testcluster.WaitFor(t, 30*time.Second, "the state to become stale", func() bool {
 		return query(t, d.URL, "SHOW DATABASES", basic("reader", readerPW)).status == http.StatusServiceUnavailable
 	})
 	r := query(t, d.URL, "SHOW DATABASES", basic("reader", readerPW))
 	if !strings.HasPrefix(r.errorMessage(), "meta state is stale: ") {
 		t.Fatalf("stale state: %d %s", r.status, r.body)
 	}
-	if h := getHealth(t, d.URL); h.status != http.StatusServiceUnavailable || h.Age < 1 {
+	if h := getHealth(t, d.URL); h.status != http.StatusServiceUnavailable || h.Age < 3 {
 		t.Fatalf("/health with a stale state: %+v", h)
 	}
 
