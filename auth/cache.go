@@ -259,10 +259,16 @@ func (c *Cache) Authenticate(ctx context.Context, creds Credentials, client stri
 func (c *Cache) authenticatePassword(ctx context.Context, s *snapshot, name, password, client string) (*User, error) {
 	// The (user, client) throttle comes first, even for a password we
 	// remember: otherwise a blocked client would learn the right password
-	// from a fast 200 among fast 429s.
-	key := c.fails.key(name, client)
-	if wait, blocked := c.fails.blocked(key, c.now); blocked {
-		return nil, tooManyFailures(wait)
+	// from a fast 200 among fast 429s. While no login has failed (the
+	// usual case) there is nothing to check or reset, and the key is not
+	// even hashed.
+	var key uint64
+	throttled := !c.fails.idle()
+	if throttled {
+		key = c.fails.key(name, client)
+		if wait, blocked := c.fails.blocked(key, c.now); blocked {
+			return nil, tooManyFailures(wait)
+		}
 	}
 	// A remembered password passes whatever other users of this client
 	// (people behind the same NAT) got wrong: the client's budget is
@@ -272,10 +278,15 @@ func (c *Cache) authenticatePassword(ctx context.Context, s *snapshot, name, pas
 		if want := u.verified.digest.Load(); want != nil {
 			got := c.digest(u, password)
 			if subtle.ConstantTimeCompare(want[:], got[:]) == 1 {
-				c.fails.reset(key)
+				if throttled {
+					c.fails.reset(key)
+				}
 				return u, nil
 			}
 		}
+	}
+	if !throttled {
+		key = c.fails.key(name, client)
 	}
 	return c.authenticateSlow(ctx, s, u, key, client, password)
 }

@@ -335,6 +335,26 @@ func TestThrottle(t *testing.T) {
 		fail(t, c, "alice", 3)
 		wantBlocked(t, c, basic("alice", "pw"), client, time.Minute)
 	})
+	t.Run("the table empties again after successes", func(t *testing.T) {
+		t.Parallel()
+		c, _ := newCache(t)
+		mustAuthenticateFrom(t, c, basic("alice", "pw"), client)
+		if !c.fails.idle() {
+			t.Fatal("a success with no failure before it left an entry")
+		}
+		fail(t, c, "alice", 2)
+		if c.fails.idle() {
+			t.Fatal("failures left no entry")
+		}
+		mustAuthenticateFrom(t, c, basic("alice", "pw"), client) // remembered: the fast path must reset
+		if !c.fails.idle() {
+			t.Fatal("the success did not clear the pair's entry")
+		}
+		// With the table idle again, the pair's earlier failures are gone:
+		// three fresh ones are needed to block it.
+		fail(t, c, "alice", 2)
+		mustAuthenticateFrom(t, c, basic("alice", "pw"), client)
+	})
 	t.Run("window restarts", func(t *testing.T) {
 		t.Parallel()
 		c, clock := newCache(t)

@@ -70,10 +70,8 @@ func (c Credentials) GoString() string { return c.String() }
 // When nothing parses it returns ErrUnparsableCredentials.
 func ParseCredentials(r *http.Request) (Credentials, error) {
 	if r.URL != nil && r.URL.RawQuery != "" {
-		if u, _ := QueryValue(r.URL.RawQuery, "u"); u != "" {
-			if p, _ := QueryValue(r.URL.RawQuery, "p"); p != "" {
-				return Credentials{Method: UserPass, Username: u, Password: p}, nil
-			}
+		if u, p := queryUserPass(r.URL.RawQuery); u != "" && p != "" {
+			return Credentials{Method: UserPass, Username: u, Password: p}, nil
 		}
 	}
 

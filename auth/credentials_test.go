@@ -190,3 +190,21 @@ func FuzzParseCredentials(f *testing.F) {
 		}
 	})
 }
+
+// FuzzQueryUserPass checks the one-pass u/p lookup against url.ParseQuery,
+// which is what InfluxDB reads them with.
+func FuzzQueryUserPass(f *testing.F) {
+	for _, s := range []string{
+		"", "u=alice&p=pw", "p=pw&u=alice", "u=a&u=b&p=c&p=d", "u=%zz&u=b&p=c", "%75=a&%70=b",
+		"u=a;b&u=c&p=d", "+u=a&p=b", "u+=a", "u=a+b&p=%41", "q=SHOW+DATABASES&u=x&p=y&db=z", "u&p", "u=&p=x&u=y",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		vals, _ := url.ParseQuery(raw)
+		u, p := queryUserPass(raw)
+		if u != vals.Get("u") || p != vals.Get("p") {
+			t.Fatalf("queryUserPass(%q) = %q, %q; url.ParseQuery gives %q, %q", raw, u, p, vals.Get("u"), vals.Get("p"))
+		}
+	})
+}

@@ -38,3 +38,36 @@ func keyIs(k, key string) bool {
 	u, err := url.QueryUnescape(k)
 	return err == nil && u == key
 }
+
+// queryUserPass returns the first values of u and p in the raw query string,
+// as QueryValue(raw, "u") and QueryValue(raw, "p") would, in one pass.
+func queryUserPass(raw string) (u, p string) {
+	var haveU, haveP bool
+	for raw != "" && !(haveU && haveP) {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		var isU, isP bool
+		switch {
+		case len(k) == 1:
+			isU, isP = k[0] == 'u', k[0] == 'p'
+		case len(k) >= 2 && strings.ContainsAny(k, "%+"):
+			isU, isP = keyIs(k, "u"), keyIs(k, "p")
+		}
+		if !(isU && !haveU || isP && !haveP) || strings.IndexByte(pair, ';') >= 0 {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			var err error
+			if v, err = url.QueryUnescape(v); err != nil {
+				continue
+			}
+		}
+		if isU {
+			u, haveU = v, true
+		} else {
+			p, haveP = v, true
+		}
+	}
+	return u, p
+}

@@ -23,7 +23,11 @@ type failures struct {
 	seed      maphash.Seed
 	threshold int32
 	window    int64 // nanoseconds
-	slots     [failureSlots]atomic.Pointer[failureEntry]
+	// used counts the slots that hold an entry. While it is zero no key can
+	// be blocked and none needs a reset, so the request path skips hashing
+	// the key and touching the table (see idle).
+	used  atomic.Int64
+	slots [failureSlots]atomic.Pointer[failureEntry]
 }
 
 // failureEntry is immutable once published.
@@ -53,6 +57,10 @@ func (f *failures) key(user, client string) uint64 {
 	h.WriteString(client)
 	return h.Sum64()
 }
+
+// idle reports whether the table holds no entry at all: no key is blocked
+// and none has attempts to forget. It is one atomic load.
+func (f *failures) idle() bool { return f.used.Load() == 0 }
 
 func (f *failures) slot(key uint64) *atomic.Pointer[failureEntry] {
 	return &f.slots[key%failureSlots]
@@ -88,6 +96,9 @@ func (f *failures) attempt(key uint64, nowNanos int64) (time.Duration, bool) {
 			next.start, next.count = old.start, old.count+1
 		}
 		if s.CompareAndSwap(old, next) {
+			if old == nil {
+				f.used.Add(1)
+			}
 			return 0, false
 		}
 	}
@@ -97,8 +108,8 @@ func (f *failures) attempt(key uint64, nowNanos int64) (time.Duration, bool) {
 // something to forget.
 func (f *failures) reset(key uint64) {
 	s := f.slot(key)
-	if e := s.Load(); e != nil && e.key == key {
-		s.CompareAndSwap(e, nil)
+	if e := s.Load(); e != nil && e.key == key && s.CompareAndSwap(e, nil) {
+		f.used.Add(-1)
 	}
 }
 

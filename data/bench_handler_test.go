@@ -136,20 +136,24 @@ func startAuthCostNode(b *testing.B, header string) (serve func(*http.Request) i
 }
 
 // BenchmarkHandlerAuthCostPaired measures the same requests as
-// BenchmarkHandlerAuthCost, but on two nodes at once (one with auth off, one
-// with auth on) and interleaved request by request: each iteration serves
-// the request once with auth off and once with each of Basic, Token and
-// Bearer, in an order that rotates, timing each request. Drift on a shared
+// BenchmarkHandlerAuthCost, but on three nodes at once (two with auth off,
+// one with auth on) and interleaved request by request: each iteration
+// serves the request once on each auth-off node and once with each of
+// Basic, Token and Bearer, in an order that rotates, timing each request. Drift on a shared
 // machine then hits every case alike. The metrics are the median time of a
 // request in each case (ns/req; a median, so that the rare request that a
 // GC cycle or a neighbour stalls does not decide it) and the difference of
-// the medians to auth off (%), within one run. Use it for timing, and
+// the medians to auth off (%), within one run; control-vs-off-% (two
+// identical nodes) shows the method's own error. Use it for timing, and
 // BenchmarkHandlerAuthCost for allocations (and for means).
 func BenchmarkHandlerAuthCostPaired(b *testing.B) {
 	body, creds := authCostInputs(b)
 	off, _ := startAuthCostNode(b, "")
 	on, _ := startAuthCostNode(b, creds[0].header)
-	cases := append([]struct{ name, header string }{{"off", ""}}, creds...)
+	// control is a second auth-off node, measured like the others: its
+	// difference to off is what the method cannot tell from zero.
+	control, _ := startAuthCostNode(b, "")
+	cases := append([]struct{ name, header string }{{"off", ""}, {"control", "-"}}, creds...)
 
 	run := func(b *testing.B, prepare func(r *http.Request), target string, want int) {
 		reqs := make([]*http.Request, len(cases))
@@ -159,6 +163,8 @@ func BenchmarkHandlerAuthCostPaired(b *testing.B) {
 			serves[i] = on
 			if c.header == "" {
 				serves[i] = off
+			} else if c.header == "-" {
+				serves[i] = control
 			} else {
 				reqs[i].Header.Set("Authorization", c.header)
 			}
