@@ -1,10 +1,12 @@
 // Package cluster holds what Palisade nodes share to talk to each other:
-// gRPC dialing with optional TLS; the internal-shared-secret token that every
-// node-to-node RPC carries when the secret is configured (bound to the RPC's
-// method, used once, checked by Authenticator); and the Raft stream
-// handshake (NewRaftListener, DialRaft) that makes both ends of every
-// connection to a meta node's Raft port prove they know the secret, inside
-// TLS when it is on, before Raft reads a byte.
+// gRPC dialing with optional TLS (Dial) and one connection per peer (Pool);
+// retrying with a capped, jittered backoff (Retry, Backoff) and telling a
+// peer that could not be reached from a peer that answered (Unreachable);
+// the internal-shared-secret token that every node-to-node RPC carries when
+// the secret is configured (bound to the RPC's method, used once, checked by
+// Authenticator); and the Raft stream handshake (NewRaftListener, DialRaft)
+// that makes both ends of every connection to a meta node's Raft port prove
+// they know the secret, inside TLS when it is on, before Raft reads a byte.
 //
 // Nothing here logs a secret, a token, a nonce or a MAC, and no error carries
 // one.

@@ -16,7 +16,9 @@ type Data struct {
 	HTTP        HTTPSection        `toml:"http"`
 	Cluster     ClusterSection     `toml:"cluster"`
 	Coordinator CoordinatorSection `toml:"coordinator"`
-	Logging     Logging            `toml:"logging"`
+	// HintedHandoff queues writes for shard owners that do not answer.
+	HintedHandoff HintedHandoffSection `toml:"hinted-handoff"`
+	Logging       Logging              `toml:"logging"`
 }
 
 // DataMetaSection is the [meta] table of a data node: how it reaches the
@@ -82,7 +84,16 @@ type HTTPSection struct {
 
 // ClusterSection is the [cluster] table: gRPC between data nodes.
 type ClusterSection struct {
+	// BindAddress serves the data nodes' gRPC service (shard writes, and
+	// remote reads later); its port is advertised to the other nodes.
 	BindAddress string `toml:"bind-address"`
+	// HTTPSEnabled serves the data service with TLS, and makes this node dial
+	// the other data nodes with TLS. InfluxDB Enterprise's key names.
+	HTTPSEnabled     bool   `toml:"https-enabled"`
+	HTTPSCertificate string `toml:"https-certificate"`
+	HTTPSPrivateKey  string `toml:"https-private-key"` // default: HTTPSCertificate
+	// HTTPSInsecureTLS skips verifying the other data nodes' certificates.
+	HTTPSInsecureTLS bool `toml:"https-insecure-tls"`
 }
 
 // CoordinatorSection is the [coordinator] table: writes and queries.
@@ -96,6 +107,28 @@ type CoordinatorSection struct {
 	MaxSelectBucketsN    int      `toml:"max-select-buckets"`     // 0 = unlimited
 }
 
+// HintedHandoffSection is the [hinted-handoff] table: the durable queues of
+// writes for shard owners that did not acknowledge them (package data/hh),
+// with InfluxDB Enterprise's keys and defaults.
+type HintedHandoffSection struct {
+	Enabled bool   `toml:"enabled"`
+	Dir     string `toml:"dir"` // one subdirectory per destination node
+	// MaxSize bounds each destination's queue, in bytes; a write that
+	// would exceed it fails for that owner.
+	MaxSize uint64   `toml:"max-size"`
+	MaxAge  Duration `toml:"max-age"` // older queued writes are dropped
+	// RetryConcurrency: destinations replayed at the same time.
+	RetryConcurrency int `toml:"retry-concurrency"`
+	// RetryRateLimit: bytes per second replayed to one destination,
+	// 0 = unlimited.
+	RetryRateLimit   uint64   `toml:"retry-rate-limit"`
+	RetryInterval    Duration `toml:"retry-interval"`     // first retry delay
+	RetryMaxInterval Duration `toml:"retry-max-interval"` // cap of the doubling delay
+	// PurgeInterval: how often max-age is applied and the queues of removed
+	// nodes and the writes of deleted shards are dropped.
+	PurgeInterval Duration `toml:"purge-interval"`
+}
+
 // Data node defaults that are not ports.
 const (
 	DefaultIndexVersion               = "tsi1"
@@ -105,10 +138,18 @@ const (
 	DefaultAuthFailureThreshold       = 10
 	DefaultAuthClientFailureThreshold = 100
 	DefaultMaxQuerySize               = 1 << 20 // 1 MiB
+
+	// [hinted-handoff], InfluxDB Enterprise's defaults.
+	DefaultHintedHandoffMaxSize          = 10 << 30 // 10 GiB
+	DefaultHintedHandoffMaxAge           = 168 * time.Hour
+	DefaultHintedHandoffRetryConcurrency = 20
+	DefaultHintedHandoffRetryInterval    = time.Second
+	DefaultHintedHandoffRetryMaxInterval = 10 * time.Second
+	DefaultHintedHandoffPurgeInterval    = time.Minute
 )
 
 // NewData returns a data node configuration holding the defaults. The
-// directories default to $HOME/.palisade/{meta,data,wal}, resolved now.
+// directories default to $HOME/.palisade/{meta,data,wal,hh}, resolved now.
 func NewData() *Data {
 	return &Data{
 		Hostname: DefaultHostname,
@@ -139,6 +180,16 @@ func NewData() *Data {
 		},
 		Coordinator: CoordinatorSection{
 			WriteTimeout: Duration(10 * time.Second),
+		},
+		HintedHandoff: HintedHandoffSection{
+			Enabled:          true,
+			Dir:              defaultDir("hh"),
+			MaxSize:          DefaultHintedHandoffMaxSize,
+			MaxAge:           Duration(DefaultHintedHandoffMaxAge),
+			RetryConcurrency: DefaultHintedHandoffRetryConcurrency,
+			RetryInterval:    Duration(DefaultHintedHandoffRetryInterval),
+			RetryMaxInterval: Duration(DefaultHintedHandoffRetryMaxInterval),
+			PurgeInterval:    Duration(DefaultHintedHandoffPurgeInterval),
 		},
 		Logging: newLogging(),
 	}
@@ -213,6 +264,7 @@ func (c *Data) Validate() error {
 	}
 
 	p.listenAddr("cluster.bind-address", c.Cluster.BindAddress)
+	p.https("cluster.", c.Cluster.HTTPSEnabled, c.Cluster.HTTPSCertificate)
 	p.distinctListeners("http.bind-address", h.BindAddress, "cluster.bind-address", c.Cluster.BindAddress)
 
 	q := &c.Coordinator
@@ -225,6 +277,37 @@ func (c *Data) Validate() error {
 	p.nonNegative("coordinator.max-select-point", q.MaxSelectPointN)
 	p.nonNegative("coordinator.max-select-series", q.MaxSelectSeriesN)
 	p.nonNegative("coordinator.max-select-buckets", q.MaxSelectBucketsN)
+
+	hh := &c.HintedHandoff
+	if hh.Enabled {
+		p.dir("hinted-handoff.dir", hh.Dir)
+		for _, other := range []struct{ key, dir string }{
+			{"meta.dir", m.Dir}, {"data.dir", d.Dir}, {"data.wal-dir", d.WALDir},
+		} {
+			p.distinctDirs(other.key, other.dir, "hinted-handoff.dir", hh.Dir)
+		}
+	}
+	if hh.MaxSize == 0 {
+		p.add("hinted-handoff.max-size", "must be greater than 0")
+	}
+	if hh.MaxAge <= 0 {
+		p.add("hinted-handoff.max-age", "%s must be greater than 0", hh.MaxAge)
+	}
+	if hh.RetryConcurrency < 1 {
+		p.add("hinted-handoff.retry-concurrency", "%d must be at least 1", hh.RetryConcurrency)
+	}
+	if hh.RetryInterval <= 0 {
+		p.add("hinted-handoff.retry-interval", "%s must be greater than 0", hh.RetryInterval)
+	}
+	if hh.RetryMaxInterval <= 0 {
+		p.add("hinted-handoff.retry-max-interval", "%s must be greater than 0", hh.RetryMaxInterval)
+	} else if hh.RetryInterval > hh.RetryMaxInterval {
+		p.add("hinted-handoff.retry-interval", "%s must not exceed hinted-handoff.retry-max-interval (%s)",
+			hh.RetryInterval, hh.RetryMaxInterval)
+	}
+	if hh.PurgeInterval <= 0 {
+		p.add("hinted-handoff.purge-interval", "%s must be greater than 0", hh.PurgeInterval)
+	}
 
 	p.logging(c.Logging)
 	return p.err()

@@ -44,6 +44,7 @@ func TestExampleFiles(t *testing.T) {
 			c.Meta.Dir = "/var/lib/palisade/data-meta"
 			c.Data.Dir = "/var/lib/palisade/data"
 			c.Data.WALDir = "/var/lib/palisade/wal"
+			c.HintedHandoff.Dir = "/var/lib/palisade/hh"
 			return c
 		}},
 	}

@@ -100,6 +100,8 @@ var tableKeys = map[string]bool{"http.headers": true}
 var sizeKeys = map[string]bool{
 	"data.cache-max-memory-size":      true,
 	"data.cache-snapshot-memory-size": true,
+	"hinted-handoff.max-size":         true,
+	"hinted-handoff.retry-rate-limit": true,
 }
 
 func newCatalog(groups ...[]known) *catalog {
@@ -244,19 +246,18 @@ var dataKnown = newCatalog(
 		unimpl("cluster.shard-reader-timeout", nil, ""),
 		unimpl("cluster.rpc-resettable-read-timeout", nil, ""),
 		unimpl("cluster.rpc-resettable-write-timeout", nil, ""),
-		{key: "cluster.https-enabled", effect: unimplemented, same: false, def: false},
-		gated("cluster.https-certificate", "cluster.https-enabled", false),
-		gated("cluster.https-private-key", "cluster.https-enabled", false),
-		gated("cluster.https-insecure-tls", "cluster.https-enabled", false),
-		gated("cluster.https-insecure-certificate", "cluster.https-enabled", false),
+		unimpl("cluster.https-insecure-certificate", false, "Palisade verifies the other data nodes' certificates unless https-insecure-tls is set"),
 		unimpl("cluster.cluster-tracing", false, ""),
 		unimpl("cluster.max-concurrent-deletes", nil, ""),
 		unimpl("cluster.log-timedout-queries", false, ""),
 		unimpl("cluster.termination-query-log", false, ""),
 	},
-	service("hinted-handoff", "enabled", true, "Palisade has no hinted handoff queue",
-		"dir", "max-size", "max-age", "retry-concurrency", "retry-rate-limit", "retry-interval",
-		"retry-max-interval", "purge-interval", "batch-size", "max-writes-pending"),
+	// Palisade replays one write at a time per node and fsyncs each
+	// enqueue before acknowledging it: it neither batches nor buffers.
+	[]known{
+		gated("hinted-handoff.batch-size", "hinted-handoff.enabled", false),
+		gated("hinted-handoff.max-writes-pending", "hinted-handoff.enabled", false),
+	},
 	service("anti-entropy", "enabled", false, "Palisade has no anti-entropy service",
 		"check-interval", "max-fetch", "max-sync", "auto-repair-missing"),
 	service("retention", "enabled", true, "Palisade does not delete expired shard groups yet",

@@ -136,6 +136,10 @@ func TestLoadEnterpriseDataConfig(t *testing.T) {
 		{"http.auth-enabled", c.HTTP.AuthEnabled, true},
 		{"http.shared-secret", c.HTTP.SharedSecret, "client JWT secret for tests"},
 		{"logging.format (logfmt)", c.Logging.Format, "text"},
+		{"hinted-handoff.dir", c.HintedHandoff.Dir, "/var/lib/influxdb/hh"},
+		{"hinted-handoff.max-size", c.HintedHandoff.MaxSize, uint64(10737418240)},
+		{"hinted-handoff.retry-max-interval", c.HintedHandoff.RetryMaxInterval, Duration(200 * time.Second)},
+		{"hinted-handoff.purge-interval", c.HintedHandoff.PurgeInterval, Duration(time.Minute)},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {
@@ -150,11 +154,11 @@ func TestLoadEnterpriseDataConfig(t *testing.T) {
 		}
 		byKey[w.Key] = w
 	}
-	if w := byKey["hinted-handoff.max-size"]; w.String() != "[hinted-handoff] max-size is not implemented yet: ignored" {
-		t.Errorf("hinted-handoff.max-size warning = %q", w)
+	if w := byKey["hinted-handoff.batch-size"]; w.String() != "[hinted-handoff] batch-size is not implemented yet: ignored" {
+		t.Errorf("hinted-handoff.batch-size warning = %q", w)
 	}
 	for _, key := range []string{"gossip-frequency", "meta.meta-auth-enabled", "cluster.dial-timeout",
-		"hinted-handoff.enabled", "monitor.remote-collect-interval", "tls.ciphers", "tls.min-version"} {
+		"hinted-handoff.max-writes-pending", "monitor.remote-collect-interval", "tls.ciphers", "tls.min-version"} {
 		if _, ok := byKey[key]; !ok {
 			t.Errorf("no warning for %s", key)
 		}
@@ -165,7 +169,7 @@ func TestLoadEnterpriseDataConfig(t *testing.T) {
 		"meta.password-hash", "data.wal-fsync-delay", "data.compact-throughput", "cluster.https-certificate",
 		"cluster.write-timeout", "anti-entropy.enabled", "anti-entropy.max-sync", "graphite.templates",
 		"collectd.enabled", "http.realm", "http.bind-socket", "logging.suppress-logo",
-		"flux-controller.query-queue-size", "bind-address"} {
+		"flux-controller.query-queue-size", "bind-address", "hinted-handoff.enabled", "hinted-handoff.max-size"} {
 		if _, ok := byKey[key]; ok {
 			t.Errorf("warning for %s, whose setting changes nothing", key)
 		}
@@ -411,11 +415,14 @@ func TestWarningRules(t *testing.T) {
 				{Key: "data.max-series-per-database", Note: "Palisade uses 1000000"},
 				{Key: "data.compact-throughput", Note: "Palisade uses 48m"},
 			}},
-		{name: "service switched off", content: "[hinted-handoff]\nenabled = false\nmax-size = 1\n"},
-		{name: "service on", content: "[hinted-handoff]\nmax-size = 1\nenabled = true\n",
-			want: []Warning{{Key: "hinted-handoff.max-size"}, {Key: "hinted-handoff.enabled", Note: "Palisade has no hinted handoff queue"}}},
-		{name: "service on by influxd's default", content: "[hinted-handoff]\nmax-size = 1\n",
-			want: []Warning{{Key: "hinted-handoff.max-size"}}},
+		{name: "service switched off", content: "[retention]\nenabled = false\ncheck-interval = \"1h\"\n"},
+		{name: "service on", content: "[retention]\ncheck-interval = \"1h\"\nenabled = true\n",
+			want: []Warning{{Key: "retention.check-interval"}, {Key: "retention.enabled", Note: "Palisade does not delete expired shard groups yet"}}},
+		{name: "service on by influxd's default", content: "[retention]\ncheck-interval = \"1h\"\n",
+			want: []Warning{{Key: "retention.check-interval"}}},
+		{name: "gated by a Palisade switch that is on by default", content: "[hinted-handoff]\nbatch-size = 512000\nmax-size = \"1g\"\n",
+			want: []Warning{{Key: "hinted-handoff.batch-size"}}},
+		{name: "gated by a Palisade switch turned off", content: "[hinted-handoff]\nenabled = false\nbatch-size = 512000\n"},
 		{name: "service off by influxd's default", content: "[anti-entropy]\nmax-sync = 4\n"},
 		{name: "one warning per key across listeners",
 			content: "[[udp]]\nenabled = true\n[[udp]]\nenabled = true\nbind-address = \":8090\"\n[[udp]]\nbind-address = \":8091\"\n",
@@ -426,8 +433,8 @@ func TestWarningRules(t *testing.T) {
 		{name: "Palisade key gate set by the environment", content: "[http]\nenqueued-write-timeout = \"30s\"\n",
 			environ: []string{"INFLUXDB_HTTP_MAX_CONCURRENT_WRITE_LIMIT=2"},
 			want:    []Warning{{Key: "http.enqueued-write-timeout", Note: "Palisade uses 0s"}}},
-		{name: "set by the environment", environ: []string{"INFLUXDB_HINTED_HANDOFF_MAX_SIZE=1g", "INFLUXDB_DATA_WAL_FSYNC_DELAY=0s"},
-			want: []Warning{{Key: "hinted-handoff.max-size", Env: "INFLUXDB_HINTED_HANDOFF_MAX_SIZE"}}},
+		{name: "set by the environment", environ: []string{"INFLUXDB_HINTED_HANDOFF_BATCH_SIZE=1000", "INFLUXDB_DATA_WAL_FSYNC_DELAY=0s"},
+			want: []Warning{{Key: "hinted-handoff.batch-size", Env: "INFLUXDB_HINTED_HANDOFF_BATCH_SIZE"}}},
 		{name: "environment switches the service off", content: "[retention]\nenabled = true\ncheck-interval = \"1h\"\n",
 			environ: []string{"INFLUXDB_RETENTION_ENABLED=false"}},
 		{name: "environment overrides the file", content: "[http]\npprof-enabled = false\n",
@@ -582,8 +589,8 @@ func TestWarningString(t *testing.T) {
 		{Warning{Key: "gossip-frequency"}, "gossip-frequency is not implemented yet: ignored"},
 		{Warning{Key: "graphite.enabled", Note: "Palisade has no Graphite listener"},
 			"[[graphite]] enabled is not implemented yet: ignored; Palisade has no Graphite listener"},
-		{Warning{Key: "hinted-handoff.max-size", Env: "INFLUXDB_HINTED_HANDOFF_MAX_SIZE"},
-			"[hinted-handoff] max-size (INFLUXDB_HINTED_HANDOFF_MAX_SIZE) is not implemented yet: ignored"},
+		{Warning{Key: "hinted-handoff.batch-size", Env: "INFLUXDB_HINTED_HANDOFF_BATCH_SIZE"},
+			"[hinted-handoff] batch-size (INFLUXDB_HINTED_HANDOFF_BATCH_SIZE) is not implemented yet: ignored"},
 	} {
 		if got := tt.w.String(); got != tt.want {
 			t.Errorf("String() = %q, want %q", got, tt.want)
@@ -721,4 +728,50 @@ func between(s, start, end string) string {
 		return after[:i]
 	}
 	return after
+}
+
+// [hinted-handoff] takes effect (issue 8): from an Enterprise file, with
+// sizes written as influxd writes them, and from INFLUXDB_HINTED_HANDOFF_*.
+func TestHintedHandoffSection(t *testing.T) {
+	t.Parallel()
+	path := mustWriteFile(t, "[hinted-handoff]\nenabled = true\ndir = \"/var/lib/palisade/hh\"\nmax-size = \"2g\"\n"+
+		"max-age = \"24h\"\nretry-concurrency = 4\nretry-rate-limit = \"1m\"\nretry-interval = \"500ms\"\n"+
+		"retry-max-interval = \"200s\"\npurge-interval = \"1h\"\n")
+	c, ws := mustLoadData(t, path, nil)
+	want := HintedHandoffSection{
+		Enabled: true, Dir: "/var/lib/palisade/hh", MaxSize: 2 << 30, MaxAge: Duration(24 * time.Hour),
+		RetryConcurrency: 4, RetryRateLimit: 1 << 20, RetryInterval: Duration(500 * time.Millisecond),
+		RetryMaxInterval: Duration(200 * time.Second), PurgeInterval: Duration(time.Hour),
+	}
+	if c.HintedHandoff != want {
+		t.Errorf("from the file:\n got %+v\nwant %+v", c.HintedHandoff, want)
+	}
+	if len(ws) != 0 {
+		t.Errorf("warnings: %v", ws)
+	}
+
+	c, _ = mustLoadData(t, path, []string{
+		"INFLUXDB_HINTED_HANDOFF_ENABLED=false",
+		"INFLUXDB_HINTED_HANDOFF_DIR=/hh",
+		"INFLUXDB_HINTED_HANDOFF_MAX_SIZE=512m",
+		"INFLUXDB_HINTED_HANDOFF_MAX_AGE=1h",
+		"INFLUXDB_HINTED_HANDOFF_RETRY_CONCURRENCY=2",
+		"INFLUXDB_HINTED_HANDOFF_RETRY_RATE_LIMIT=1000",
+		"INFLUXDB_HINTED_HANDOFF_RETRY_INTERVAL=2s",
+		"INFLUXDB_HINTED_HANDOFF_RETRY_MAX_INTERVAL=1m",
+		"INFLUXDB_HINTED_HANDOFF_PURGE_INTERVAL=5m",
+	})
+	want = HintedHandoffSection{
+		Enabled: false, Dir: "/hh", MaxSize: 512 << 20, MaxAge: Duration(time.Hour),
+		RetryConcurrency: 2, RetryRateLimit: 1000, RetryInterval: Duration(2 * time.Second),
+		RetryMaxInterval: Duration(time.Minute), PurgeInterval: Duration(5 * time.Minute),
+	}
+	if c.HintedHandoff != want {
+		t.Errorf("from the environment:\n got %+v\nwant %+v", c.HintedHandoff, want)
+	}
+
+	_, _, err := LoadDataWithWarnings("", []string{"INFLUXDB_HINTED_HANDOFF_MAX_SIZE=10t"})
+	if err == nil || !strings.Contains(err.Error(), "INFLUXDB_HINTED_HANDOFF_MAX_SIZE") {
+		t.Errorf("bad size variable: %v", err)
+	}
 }

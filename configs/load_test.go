@@ -63,6 +63,8 @@ func TestNewMetaDefaults(t *testing.T) {
 			LeaderLeaseTimeout: Duration(500 * time.Millisecond),
 			CommitTimeout:      Duration(50 * time.Millisecond),
 			SnapshotThreshold:  8192,
+			// As InfluxDB Enterprise: two copies of every shard.
+			DefaultReplicationFactor: 2,
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 	}
@@ -109,7 +111,21 @@ func TestNewDataDefaults(t *testing.T) {
 		},
 		Cluster:     ClusterSection{BindAddress: ":8088"},
 		Coordinator: CoordinatorSection{WriteTimeout: Duration(10 * time.Second)},
-		Logging:     Logging{Level: "info", Format: "text"},
+		// InfluxDB Enterprise's defaults.
+		HintedHandoff: HintedHandoffSection{
+			Enabled:          true,
+			Dir:              c.HintedHandoff.Dir,
+			MaxSize:          10 << 30,
+			MaxAge:           Duration(168 * time.Hour),
+			RetryConcurrency: 20,
+			RetryInterval:    Duration(time.Second),
+			RetryMaxInterval: Duration(10 * time.Second),
+			PurgeInterval:    Duration(time.Minute),
+		},
+		Logging: Logging{Level: "info", Format: "text"},
+	}
+	if filepath.Base(c.HintedHandoff.Dir) != "hh" {
+		t.Errorf("hinted-handoff.dir = %q, want a directory named hh", c.HintedHandoff.Dir)
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("NewData() =\n%+v\nwant\n%+v", c, want)
@@ -182,6 +198,7 @@ level = "debug"
 			"INFLUXDB_META_HTTPS_ENABLED=true",
 			"INFLUXDB_META_ELECTION_TIMEOUT=1h30m",
 			"INFLUXDB_META_SNAPSHOT_THRESHOLD=100",
+			"INFLUXDB_META_DEFAULT_REPLICATION_FACTOR=3",
 			"INFLUXDB_LOGGING_FORMAT=json",
 			"INFLUXDB_META_BIND_ADDRESS=", // empty counts as unset
 			"INFLUXDB_UNKNOWN_KEY=ignored",
@@ -198,6 +215,7 @@ level = "debug"
 			want.Meta.ElectionTimeout = Duration(90 * time.Minute)
 			want.Meta.HeartbeatTimeout = Duration(2 * time.Second)
 			want.Meta.SnapshotThreshold = 100
+			want.Meta.DefaultReplicationFactor = 3
 			want.Logging = Logging{Level: "debug", Format: "json"}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("got\n%+v\nwant\n%+v", c, want)

@@ -21,6 +21,13 @@ const (
 	DefaultPasswordHashCost = 10
 )
 
+// DefaultReplicationFactor is [meta] default-replication-factor's default;
+// MaxReplicationFactor bounds it.
+const (
+	DefaultReplicationFactor = 2
+	MaxReplicationFactor     = 1 << 16
+)
+
 // DefaultHostname is the host advertised to other nodes unless configured.
 const DefaultHostname = "localhost"
 
@@ -67,6 +74,12 @@ type MetaSection struct {
 	LeaderLeaseTimeout Duration `toml:"leader-lease-timeout"`
 	CommitTimeout      Duration `toml:"commit-timeout"`
 	SnapshotThreshold  uint64   `toml:"snapshot-threshold"` // Raft log entries between snapshots
+	// DefaultReplicationFactor is the replication factor of retention
+	// policies created without REPLICATION (a database's first policy
+	// included). The meta leader writes it into the replicated cluster
+	// settings; shard groups get at most as many owners as there are data
+	// nodes.
+	DefaultReplicationFactor int `toml:"default-replication-factor"`
 }
 
 // Logging is the [logging] table of both node kinds.
@@ -95,6 +108,8 @@ func NewMeta() *Meta {
 			LeaderLeaseTimeout: Duration(500 * time.Millisecond),
 			CommitTimeout:      Duration(50 * time.Millisecond),
 			SnapshotThreshold:  8192,
+			// As InfluxDB Enterprise: two copies of every shard.
+			DefaultReplicationFactor: DefaultReplicationFactor,
 		},
 		Logging: newLogging(),
 	}
@@ -140,6 +155,9 @@ func (c *Meta) Validate() error {
 	}
 	if m.SnapshotThreshold == 0 {
 		p.add("meta.snapshot-threshold", "must be greater than 0")
+	}
+	if m.DefaultReplicationFactor < 1 || m.DefaultReplicationFactor > MaxReplicationFactor {
+		p.add("meta.default-replication-factor", "%d is out of range 1..%d", m.DefaultReplicationFactor, MaxReplicationFactor)
 	}
 	p.logging(c.Logging)
 	return p.err()

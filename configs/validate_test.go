@@ -113,6 +113,9 @@ func TestMetaValidate(t *testing.T) {
 			c.Meta.CommitTimeout = Duration(5 * time.Millisecond)
 		}, "", ""},
 		{"snapshot-threshold 0", func(c *Meta) { c.Meta.SnapshotThreshold = 0 }, "meta.snapshot-threshold", "greater than 0"},
+		{"default-replication-factor 0", func(c *Meta) { c.Meta.DefaultReplicationFactor = 0 }, "meta.default-replication-factor", "0 is out of range 1..65536"},
+		{"default-replication-factor too high", func(c *Meta) { c.Meta.DefaultReplicationFactor = 1<<16 + 1 }, "meta.default-replication-factor", "65537 is out of range 1..65536"},
+		{"default-replication-factor 1", func(c *Meta) { c.Meta.DefaultReplicationFactor = 1 }, "", ""},
 		{"logging level", func(c *Meta) { c.Logging.Level = "verbose" }, "logging.level", `"verbose" is not one of`},
 		{"logging format", func(c *Meta) { c.Logging.Format = "logfmt" }, "logging.format", `"logfmt" is not one of`},
 	}
@@ -168,6 +171,18 @@ func TestDataValidate(t *testing.T) {
 		{"cache snapshot above max", func(c *Data) { c.Data.CacheMaxMemorySize = 1 << 20 }, "data.cache-snapshot-memory-size",
 			"must not exceed data.cache-max-memory-size"},
 		{"cache max unlimited", func(c *Data) { c.Data.CacheMaxMemorySize = 0 }, "", ""},
+		{"hinted-handoff.dir empty", func(c *Data) { c.HintedHandoff.Dir = " " }, "hinted-handoff.dir", "must not be empty"},
+		{"hinted-handoff.dir empty but disabled", func(c *Data) { c.HintedHandoff.Dir = ""; c.HintedHandoff.Enabled = false }, "", ""},
+		{"hinted-handoff.dir is data.wal-dir", func(c *Data) { c.HintedHandoff.Dir = c.Data.WALDir }, "hinted-handoff.dir", "also data.wal-dir"},
+		{"hinted-handoff.max-size 0", func(c *Data) { c.HintedHandoff.MaxSize = 0 }, "hinted-handoff.max-size", "greater than 0"},
+		{"hinted-handoff.max-age 0", func(c *Data) { c.HintedHandoff.MaxAge = 0 }, "hinted-handoff.max-age", "0s must be greater than 0"},
+		{"hinted-handoff.retry-concurrency 0", func(c *Data) { c.HintedHandoff.RetryConcurrency = 0 }, "hinted-handoff.retry-concurrency", "0 must be at least 1"},
+		{"hinted-handoff.retry-interval 0", func(c *Data) { c.HintedHandoff.RetryInterval = 0 }, "hinted-handoff.retry-interval", "greater than 0"},
+		{"hinted-handoff.retry-interval above max", func(c *Data) { c.HintedHandoff.RetryInterval = Duration(time.Minute) },
+			"hinted-handoff.retry-interval", "1m must not exceed hinted-handoff.retry-max-interval (10s)"},
+		{"hinted-handoff.retry-max-interval negative", func(c *Data) { c.HintedHandoff.RetryMaxInterval = -1 }, "hinted-handoff.retry-max-interval", "greater than 0"},
+		{"hinted-handoff.purge-interval 0", func(c *Data) { c.HintedHandoff.PurgeInterval = 0 }, "hinted-handoff.purge-interval", "greater than 0"},
+		{"hinted-handoff.retry-rate-limit", func(c *Data) { c.HintedHandoff.RetryRateLimit = 1 << 20 }, "", ""},
 		{"http.bind-address", func(c *Data) { c.HTTP.BindAddress = "8086" }, "http.bind-address", "missing port"},
 		{"shared-secret equals internal secret", func(c *Data) {
 			c.HTTP.SharedSecret = "same"

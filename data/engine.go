@@ -50,6 +50,23 @@ type Engine struct {
 	QueryExecutor *query.Executor
 	meta          *metaClient
 	logger        *zap.Logger
+
+	statements *coordinator.StatementExecutor
+	// writer takes /write and SELECT INTO's points: PointsWriter until
+	// useWriter replaces it.
+	writer pointsWriter
+}
+
+// pointsWriter writes points for the HTTP API and SELECT INTO.
+type pointsWriter interface {
+	WritePoints(db, rp string, consistency models.ConsistencyLevel, user meta.User, points []models.Point) error
+	WritePointsInto(req *coordinator.IntoWriteRequest) error
+}
+
+// useWriter makes w take every write (call before serving).
+func (e *Engine) useWriter(w pointsWriter) {
+	e.writer = w
+	e.statements.PointsWriter = w
 }
 
 // noSubscriber drops what coordinator.PointsWriter would send to subscriptions.
@@ -131,7 +148,7 @@ func OpenEngine(cfg EngineConfig, mc *metaClient) (*Engine, error) {
 	qe.TaskManager.LogQueriesAfter = cfg.LogQueriesAfter
 	qe.TaskManager.MaxConcurrentQueries = cfg.MaxConcurrentQueries
 
-	return &Engine{Store: store, PointsWriter: pw, QueryExecutor: qe, meta: mc, logger: logger}, nil
+	return &Engine{Store: store, PointsWriter: pw, QueryExecutor: qe, meta: mc, logger: logger, statements: se, writer: pw}, nil
 }
 
 // Close stops the query executor, the points writer and the store.
@@ -146,7 +163,7 @@ func (e *Engine) ExecuteQuery(q *influxql.Query, opt query.ExecutionOptions, clo
 
 // WritePoints writes points to db.rp ("" = the default policy).
 func (e *Engine) WritePoints(db, rp string, consistency models.ConsistencyLevel, user meta.User, points []models.Point) error {
-	return e.PointsWriter.WritePoints(db, rp, consistency, user, points)
+	return e.writer.WritePoints(db, rp, consistency, user, points)
 }
 
 // Database returns the database called name, or nil.

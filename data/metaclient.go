@@ -103,6 +103,9 @@ func (c *metaClient) CreateDatabase(name string) (*meta.DatabaseInfo, error) {
 func (c *metaClient) CreateDatabaseWithRetentionPolicy(name string, spec *meta.RetentionPolicySpec) (*meta.DatabaseInfo, error) {
 	cmd := &metapb.CreateDatabase{Name: name}
 	if spec != nil {
+		if spec.ReplicaN != nil && *spec.ReplicaN < 1 {
+			return nil, pmeta.ErrReplicationFactor
+		}
 		cmd.RetentionPolicy = toSpec(spec)
 	}
 	if _, err := c.execute(&metapb.Command{Op: &metapb.Command_CreateDatabase{CreateDatabase: cmd}}); err != nil {

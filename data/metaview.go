@@ -104,8 +104,12 @@ func toEngineDatabase(db *metapb.Database) meta.DatabaseInfo {
 				si.DeletedAt = time.Unix(0, sg.DeletedAt).UTC()
 			}
 			for _, sh := range sg.Shards {
+				// The engine's owners are the ones that receive writes
+				// (active and joining): the points writer routes by them.
+				// Reads must pick among pmeta.ReadOwners (active only)
+				// on the protobuf state.
 				s := meta.ShardInfo{ID: sh.Id}
-				for _, o := range sh.OwnerNodeIds {
+				for _, o := range pmeta.WriteOwners(sh) {
 					s.Owners = append(s.Owners, meta.ShardOwner{NodeID: o})
 				}
 				si.Shards = append(si.Shards, s)

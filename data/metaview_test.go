@@ -2,6 +2,7 @@ package data
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -39,5 +40,30 @@ func TestMetaViewHooksRunBeforeIndexIsVisible(t *testing.T) {
 	// Older or equal states are ignored.
 	if v.Update(&metapb.Data{Index: 7}) || v.Update(&metapb.Data{Index: 3}) {
 		t.Fatal("an older state replaced a newer one")
+	}
+}
+
+// The engine's shard owners are the ones that receive writes (the points
+// writer routes by them): active and joining, not leaving; owners of
+// shards from before feature level 3 (owner_node_ids) are active.
+func TestMetaViewShardOwners(t *testing.T) {
+	o := func(id uint64, s metapb.OwnerState) *metapb.ShardOwner {
+		return &metapb.ShardOwner{NodeId: id, State: s}
+	}
+	d := &metapb.Data{Index: 3, Databases: []*metapb.Database{{Name: "db", RetentionPolicies: []*metapb.RetentionPolicy{{Name: "rp",
+		ShardGroups: []*metapb.ShardGroup{{Id: 1, EndTime: 10, Shards: []*metapb.Shard{
+			{Id: 1, Owners: []*metapb.ShardOwner{o(1, metapb.OwnerState_OWNER_STATE_ACTIVE), o(2, metapb.OwnerState_OWNER_STATE_JOINING), o(3, metapb.OwnerState_OWNER_STATE_LEAVING)}},
+			{Id: 2, OwnerNodeIds: []uint64{4, 5}},
+		}}}}}}}}
+	shards := toEngineData(d).Databases[0].RetentionPolicies[0].ShardGroups[0].Shards
+	want := [][]uint64{{1, 2}, {4, 5}}
+	for i, sh := range shards {
+		var got []uint64
+		for _, o := range sh.Owners {
+			got = append(got, o.NodeID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want[i]) {
+			t.Errorf("shard %d: engine owners %v, want %v", sh.ID, got, want[i])
+		}
 	}
 }

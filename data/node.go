@@ -9,15 +9,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/palisade-db/palisade/auth"
-	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data/httpd"
 	"github.com/palisade-db/palisade/internal/version"
@@ -38,6 +36,9 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// EngineLogger receives the storage engine's logs; nil discards them.
 	EngineLogger *zap.Logger
+	// ClusterListener, when set, serves the data service instead of
+	// listening on [cluster] bind-address (cluster mode only).
+	ClusterListener net.Listener
 	// HTTPConnState, when set, observes the HTTP connections' states.
 	HTTPConnState func(net.Conn, http.ConnState)
 	// Rejoin (palisade-data -rejoin) makes a cluster node forget the meta
@@ -54,6 +55,7 @@ type Node struct {
 	log  *slog.Logger
 
 	view   *MetaView
+	shards *shardDirectory
 	cache  *auth.Cache
 	engine *Engine
 	exec   MetaExecutor
@@ -68,20 +70,65 @@ type Node struct {
 	// registered: the node registered with the meta cluster at start.
 	registered bool
 
+	// Cluster mode only: the other data nodes, hinted handoff, and the
+	// data service.
+	peers   *peers
+	hints   *hintedHandoff
+	dataSrv *grpc.Server
+	dataLn  net.Listener
+
 	httpSrv *http.Server
 	httpLn  net.Listener
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// opened are the services opened so far, closed in reverse order.
+	opened []service
 	closed bool
+}
+
+// service is one part of a data node. A node opens its services in order
+// and closes them in reverse, so that each is opened after, and closed
+// before, the services it uses.
+type service struct {
+	name  string
+	open  func() error
+	close func() error // nil: nothing to close
+}
+
+// services lists the node's services in the order they open:
+//
+//   - meta: the embedded meta store, or the saved state and registration
+//     with the meta cluster;
+//   - engine: the storage and query engine;
+//   - hinted-handoff and peers (cluster mode): queues for owners that do
+//     not answer, connections to the other data nodes, and the cluster
+//     writer that sends points to every owner;
+//   - data-service (cluster mode): the gRPC service on [cluster]
+//     bind-address that the other data nodes write to;
+//   - follow: keeps the meta view current (and closing it stops the
+//     node's background work);
+//   - http: the client API;
+//   - admin-bootstrap: INFLUXDB_ADMIN_USER.
+func (n *Node) services() []service {
+	return []service{
+		{name: "meta", open: n.openMeta, close: n.closeMeta},
+		{name: "engine", open: n.openEngine, close: func() error { return n.engine.Close() }},
+		{name: "cluster-writer", open: n.openClusterWriter, close: n.closeClusterWriter},
+		{name: "data-service", open: n.openDataService, close: n.closeDataService},
+		{name: "follow", open: n.startFollowing, close: n.stopBackground},
+		{name: "http", open: n.serveHTTP, close: n.closeHTTP},
+		{name: "admin-bootstrap", open: n.startAdminBootstrap},
+	}
 }
 
 // standaloneRaftAddr is the Raft identity of a standalone node's embedded
 // meta store; it never leaves the process.
 const standaloneRaftAddr = "standalone"
 
-// Open starts a data node: meta (embedded or followed), engine, HTTP API.
+// Open starts a data node: its services, in order (see services).
 func Open(cfg *configs.Data, opts Options) (*Node, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -89,7 +136,7 @@ func Open(cfg *configs.Data, opts Options) (*Node, error) {
 	if opts.HeartbeatInterval <= 0 {
 		opts.HeartbeatInterval = 5 * time.Second
 	}
-	n := &Node{cfg: cfg, opts: opts, log: opts.Logger.With("component", "data"), view: NewMetaView()}
+	n := &Node{cfg: cfg, opts: opts, log: opts.Logger.With("component", "data"), view: NewMetaView(), shards: newShardDirectory()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.cache = auth.NewCache(auth.Options{
 		LocalSecret:            []byte(cfg.HTTP.SharedSecret),
@@ -99,15 +146,26 @@ func Open(cfg *configs.Data, opts Options) (*Node, error) {
 		FailureWindow:          time.Duration(cfg.HTTP.AuthFailureWindow),
 	})
 	n.view.OnUpdate(func(_, d *metapb.Data) { n.cache.Update(d) })
+	n.view.OnUpdate(n.shards.update)
 	n.view.OnUpdate(n.dropRemoved)
 
 	if err := os.MkdirAll(cfg.Meta.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data: creating [meta] dir %s: %w", cfg.Meta.Dir, err)
 	}
-	if err := n.openMeta(); err != nil {
-		n.Close()
-		return nil, err
+	for _, s := range n.services() {
+		if err := s.open(); err != nil {
+			n.Close()
+			return nil, err
+		}
+		n.opened = append(n.opened, s)
 	}
+	n.log.Info("data node started", "mode", n.mode(), "http", n.httpLn.Addr().String(), "auth_enabled", cfg.HTTP.AuthEnabled,
+		"data_dir", cfg.Data.Dir, "meta_dir", cfg.Meta.Dir)
+	return n, nil
+}
+
+func (n *Node) openEngine() error {
+	cfg := n.cfg
 	var err error
 	n.engine, err = OpenEngine(EngineConfig{
 		Dir:                     cfg.Data.Dir,
@@ -123,157 +181,23 @@ func Open(cfg *configs.Data, opts Options) (*Node, error) {
 		MaxSelectPointN:         cfg.Coordinator.MaxSelectPointN,
 		MaxSelectSeriesN:        cfg.Coordinator.MaxSelectSeriesN,
 		MaxSelectBucketsN:       cfg.Coordinator.MaxSelectBucketsN,
-		Logger:                  opts.EngineLogger,
+		Logger:                  n.opts.EngineLogger,
 	}, n.metaClient(30*time.Second))
-	if err != nil {
-		n.Close()
-		return nil, err
-	}
-	n.startFollowing()
-	if err := n.serveHTTP(); err != nil {
-		n.Close()
-		return nil, err
-	}
+	return err
+}
+
+// stopBackground stops the node's goroutines (following meta, the admin
+// bootstrap) and waits for them.
+func (n *Node) stopBackground() error {
+	n.cancel()
+	n.wg.Wait()
+	return nil
+}
+
+func (n *Node) startAdminBootstrap() error {
 	n.wg.Add(1)
 	go n.bootstrapAdmin()
-	n.log.Info("data node started", "mode", n.mode(), "http", n.httpLn.Addr().String(), "auth_enabled", cfg.HTTP.AuthEnabled,
-		"data_dir", cfg.Data.Dir, "meta_dir", cfg.Meta.Dir)
-	return n, nil
-}
-
-func (n *Node) mode() string {
-	if n.store != nil {
-		return "standalone"
-	}
-	return "cluster"
-}
-
-// openMeta opens the embedded store (standalone) or starts following the meta
-// cluster, and registers this node.
-func (n *Node) openMeta() error {
-	if n.cfg.Standalone() {
-		return n.openEmbeddedMeta()
-	}
-	return n.openClusterMeta()
-}
-
-func (n *Node) openEmbeddedMeta() error {
-	_, trans := raft.NewInmemTransport(standaloneRaftAddr)
-	store, err := meta.Open(meta.Config{
-		Dir:              filepath.Join(n.cfg.Meta.Dir, "raft"),
-		RaftAddr:         standaloneRaftAddr,
-		Transport:        trans,
-		PasswordHashCost: n.cfg.Meta.PasswordHashCost,
-		// A single voter needs no failure detection: elect at once.
-		ElectionTimeout:    50 * time.Millisecond,
-		HeartbeatTimeout:   50 * time.Millisecond,
-		LeaderLeaseTimeout: 50 * time.Millisecond,
-		Logger:             n.opts.Logger,
-		// Raft's own messages mean little for a single in-process voter.
-		RaftLogLevel: "error",
-	})
-	if err != nil {
-		return err
-	}
-	n.store, n.exec = store, store
-	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
-	defer cancel()
-	if err := store.WaitForLeader(ctx); err != nil {
-		return fmt.Errorf("data: embedded meta store did not start: %w", err)
-	}
-	resp, err := store.Execute(ctx, &metapb.Command{Op: &metapb.Command_CreateDataNode{CreateDataNode: &metapb.CreateDataNode{
-		HttpAddr: n.cfg.HTTPAddr(), TcpAddr: n.cfg.TCPAddr(),
-	}}})
-	if err != nil {
-		return fmt.Errorf("data: registering with the embedded meta store: %w", err)
-	}
-	n.standaloneID = resp.NodeId
-	n.view.Update(store.Data())
 	return nil
-}
-
-// startFollowing keeps the view up to date from now on. It runs once the
-// engine is open, so that updates can clean up local data.
-func (n *Node) startFollowing() {
-	if n.store == nil {
-		n.fol.run(n.ctx, &n.wg, n.registered)
-		return
-	}
-	n.wg.Go(func() {
-		for {
-			st := n.store.State()
-			n.view.Update(st.Data)
-			select {
-			case <-st.Changed():
-			case <-n.ctx.Done():
-				return
-			}
-		}
-	})
-}
-
-func (n *Node) openClusterMeta() error {
-	mc := n.cfg.Meta
-	client, err := meta.NewClient(mc.Servers, cluster.DialOptions{
-		Secret: mc.MetaInternalSharedSecret, TLS: mc.MetaTLSEnabled, InsecureTLS: mc.MetaInsecureTLS,
-	})
-	if err != nil {
-		return err
-	}
-	n.client, n.exec = client, client
-
-	// Start from the last state we saw, so that users authenticate even when
-	// no meta node answers.
-	n.fol, err = newFollower(followerConfig{
-		Logger: n.log, Client: client, View: n.view, Dir: mc.Dir,
-		HTTPAddr: n.cfg.HTTPAddr(), TCPAddr: n.cfg.TCPAddr(),
-		HeartbeatEvery: n.opts.HeartbeatInterval, Rejoin: n.opts.Rejoin,
-	})
-	if err != nil {
-		return err
-	}
-
-	// Register now if the meta cluster answers; otherwise keep trying in the background.
-	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-	regErr := n.fol.register(ctx)
-	cancel()
-	if regErr == nil {
-		n.registered = true
-		return nil
-	}
-	if n.view.Index() == 0 {
-		n.log.Warn("meta cluster unreachable and no saved state: requests that need the meta state get 503 until it answers", "err", regErr)
-	} else {
-		n.log.Warn("meta cluster unreachable: serving from the saved state", "err", regErr, "index", n.view.Index())
-	}
-	return nil
-}
-
-// dropRemoved deletes local data of databases and retention policies that
-// the new state no longer has.
-//
-// Local data is never deleted because of a change of cluster: a node that
-// rejoined another meta cluster keeps what that cluster does not know about.
-func (n *Node) dropRemoved(old, cur *metapb.Data) {
-	if n.engine == nil || old == nil || old.Index == 0 || old.ClusterId != cur.ClusterId {
-		return
-	}
-	for _, db := range old.Databases {
-		ndb := meta.FindDatabase(cur, db.Name)
-		if ndb == nil {
-			if err := n.engine.Store.DeleteDatabase(db.Name); err != nil {
-				n.log.Error("deleting dropped database", "db", db.Name, "err", err)
-			}
-			continue
-		}
-		for _, rp := range db.RetentionPolicies {
-			if meta.FindRetentionPolicy(ndb, rp.Name) == nil {
-				if err := n.engine.Store.DeleteRetentionPolicy(db.Name, rp.Name); err != nil {
-					n.log.Error("deleting dropped retention policy", "db", db.Name, "rp", rp.Name, "err", err)
-				}
-			}
-		}
-	}
 }
 
 // bootstrapAdmin creates the admin named by INFLUXDB_ADMIN_USER when it does
@@ -353,6 +277,18 @@ func (n *Node) serveHTTP() error {
 	return nil
 }
 
+// closeHTTP stops accepting requests and lets in-flight ones finish,
+// bounded by [http] shutdown-timeout.
+func (n *Node) closeHTTP() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n.cfg.HTTP.ShutdownTimeout))
+	defer cancel()
+	if err := n.httpSrv.Shutdown(ctx); err != nil {
+		n.log.Warn("in-flight requests did not finish in time", "err", err)
+		return n.httpSrv.Close()
+	}
+	return nil
+}
+
 // Handler returns the HTTP API's handler, e.g. to drive it in-process.
 func (n *Node) Handler() http.Handler { return n.httpSrv.Handler }
 
@@ -367,60 +303,27 @@ func (n *Node) NodeID() uint64 {
 	return n.standaloneID
 }
 
-// metaStatus says whether requests that need the meta state may be served
-// (see httpd.MetaStatus). A standalone node's embedded store is always
-// current.
-func (n *Node) metaStatus() httpd.MetaStatus {
-	if n.fol == nil {
-		return httpd.MetaStatus{}
-	}
-	return n.fol.status(time.Duration(n.cfg.Meta.MaxStateStaleness), n.cfg.HTTP.AuthEnabled)
-}
-
-// metaClient returns the engine's meta client, which refuses changes while
-// the node refuses to follow its meta cluster.
-func (n *Node) metaClient(timeout time.Duration) *metaClient {
-	mc := &metaClient{view: n.view, exec: n.exec, timeout: timeout}
-	if n.fol != nil {
-		mc.guard = n.fol.guard
-	}
-	return mc
-}
-
-// MetaIndex returns the index of the meta state this node has applied.
-func (n *Node) MetaIndex() uint64 { return n.view.Index() }
-
-// WaitForMetaIndex waits until this node has the meta state at index.
-func (n *Node) WaitForMetaIndex(ctx context.Context, index uint64) error {
-	return n.view.WaitForIndex(ctx, index)
-}
-
-// Close stops accepting requests, lets in-flight ones finish (bounded by
-// [http] shutdown-timeout), then closes the engine and the meta side.
+// Close closes the node's services in reverse order: the HTTP API first
+// (in-flight requests may finish, bounded by [http] shutdown-timeout), then
+// background work, the data service, the cluster writer, the engine, and
+// the meta side.
 func (n *Node) Close() error {
 	if n.closed {
 		return nil
 	}
 	n.closed = true
 	var errs []error
-	if n.httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n.cfg.HTTP.ShutdownTimeout))
-		if err := n.httpSrv.Shutdown(ctx); err != nil {
-			n.log.Warn("in-flight requests did not finish in time", "err", err)
-			errs = append(errs, n.httpSrv.Close())
+	for i := len(n.opened) - 1; i >= 0; i-- {
+		if s := n.opened[i]; s.close != nil {
+			if err := s.close(); err != nil {
+				errs = append(errs, fmt.Errorf("data: closing %s: %w", s.name, err))
+			}
 		}
-		cancel()
 	}
+	n.opened = nil
+	// A node that failed to open may have goroutines running that no
+	// opened service owns.
 	n.cancel()
 	n.wg.Wait()
-	if n.engine != nil {
-		errs = append(errs, n.engine.Close())
-	}
-	if n.store != nil {
-		errs = append(errs, n.store.Close())
-	}
-	if n.client != nil {
-		errs = append(errs, n.client.Close())
-	}
 	return errors.Join(errs...)
 }

@@ -35,6 +35,7 @@ func newDataNode(t *testing.T, servers []string, extra ...string) *dataNode {
 		"INFLUXDB_META_DIR=" + filepath.Join(dir, "meta"),
 		"INFLUXDB_DATA_DIR=" + filepath.Join(dir, "data"),
 		"INFLUXDB_DATA_WAL_DIR=" + filepath.Join(dir, "wal"),
+		"INFLUXDB_HINTED_HANDOFF_DIR=" + filepath.Join(dir, "hh"),
 		"INFLUXDB_META_PASSWORD_HASH_COST=4",
 		"INFLUXDB_META_SERVERS=" + strings.Join(servers, ","),
 		"INFLUXDB_META_META_INTERNAL_SHARED_SECRET=" + internalSecret,

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -20,45 +19,36 @@ import (
 // followers forward them.
 type Client struct {
 	addrs []string
-	opts  cluster.DialOptions
+	pool  *cluster.Pool
 
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
+	mu sync.Mutex
 	// next is the index in addrs of the node to try first.
 	next int
 }
+
+// Pauses between attempts: while the cluster has no leader (Execute and the
+// other writes), and before Watch moves on to the next node.
+var (
+	leaderBackoff = cluster.Backoff{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond}
+	watchBackoff  = cluster.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
+)
 
 // NewClient returns a client for the meta nodes at addrs (gRPC host:port).
 func NewClient(addrs []string, o cluster.DialOptions) (*Client, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("meta: no meta server addresses")
 	}
-	return &Client{addrs: append([]string(nil), addrs...), opts: o, conns: map[string]*grpc.ClientConn{}}, nil
+	return &Client{addrs: append([]string(nil), addrs...), pool: cluster.NewPool(o)}, nil
 }
 
-// Close closes all connections.
-func (c *Client) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var errs []error
-	for _, conn := range c.conns {
-		errs = append(errs, conn.Close())
-	}
-	c.conns = map[string]*grpc.ClientConn{}
-	return errors.Join(errs...)
-}
+// Close closes all connections; the client cannot be used afterwards.
+func (c *Client) Close() error { return c.pool.Close() }
 
 // Node returns a MetaService client for one specific node.
 func (c *Client) Node(addr string) (metapb.MetaServiceClient, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	conn, ok := c.conns[addr]
-	if !ok {
-		var err error
-		if conn, err = cluster.Dial(addr, c.opts); err != nil {
-			return nil, err
-		}
-		c.conns[addr] = conn
+	conn, err := c.pool.Get(addr)
+	if err != nil {
+		return nil, err
 	}
 	return metapb.NewMetaServiceClient(conn), nil
 }
@@ -91,9 +81,19 @@ func (c *Client) do(ctx context.Context, fn func(metapb.MetaServiceClient) error
 	return fmt.Errorf("meta: no meta server answered: %w", last)
 }
 
+// unreachable reports whether do should try the next node after err. It is
+// cluster.Unreachable, with these differences:
+//   - an error that is not a gRPC status (the client cannot dial the
+//     address at all) moves on too;
+//   - so does Unauthenticated: one node refusing this client's token (its
+//     secret differs, its clock is off, a secret is being rolled) says
+//     nothing about the others;
+//   - DeadlineExceeded and Canceled do not: every node gets the caller's
+//     ctx, so they mean the caller's deadline passed or it gave up, and
+//     no other node would do better;
+//   - the Watch callback's own error is an answer, not a failure to reach
+//     the node: trying the next node would call the callback again.
 func unreachable(err error) bool {
-	// The Watch callback's own error is an answer, not a failure to reach
-	// the node: trying the next node would call the callback again.
 	var cb *callbackError
 	if errors.As(err, &cb) {
 		return false
@@ -103,15 +103,12 @@ func unreachable(err error) bool {
 		return true
 	}
 	switch st.Code() {
-	case codes.Unavailable:
-		return len(st.Details()) == 0
 	case codes.Unauthenticated:
-		// One node refusing this client's token (its secret differs, its
-		// clock is off, a secret is being rolled) says nothing about the
-		// others: try them.
 		return true
+	case codes.DeadlineExceeded, codes.Canceled:
+		return false
 	}
-	return false
+	return cluster.Unreachable(err)
 }
 
 // Execute applies cmd and returns the index it was committed at. It retries
@@ -134,19 +131,15 @@ func (c *Client) Execute(ctx context.Context, cmd *metapb.Command) (*metapb.Exec
 	return resp, err
 }
 
-// retry repeats fn while it fails for lack of a leader.
+// retry repeats fn while it fails for lack of a leader, until ctx ends.
 func (c *Client) retry(ctx context.Context, fn func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := fn()
-		if err == nil || !(errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader)) {
-			return err
-		}
-		select {
-		case <-time.After(time.Duration(min(attempt+1, 10)) * 50 * time.Millisecond):
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
-		}
-	}
+	return cluster.Retry(ctx, leaderBackoff, leaderless, func(context.Context) error { return fn() })
+}
+
+// leaderless reports whether err says that the cluster has no leader right
+// now (an election is under way), so that the same request may succeed soon.
+func leaderless(err error) bool {
+	return errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader)
 }
 
 // Snapshot returns the full state from one node.
@@ -245,7 +238,7 @@ func (c *Client) AddMetaNode(ctx context.Context, raftAddr, rpcAddr string) (uin
 // Watch never gives up on the cluster: when a stream cannot be opened or
 // breaks, for whatever reason (a node down, a secret mismatch on one node,
 // clock skew, a rolling secret change), it moves on to the next address and
-// tries again with a capped backoff. report, when not nil, is told about
+// tries again after a pause (watchBackoff). report, when not nil, is told about
 // each failure; it is for logging and must not block.
 func (c *Client) Watch(ctx context.Context, index uint64, fn func(*metapb.Data) error, report func(addr string, err error)) error {
 	c.mu.Lock()
@@ -269,17 +262,11 @@ func (c *Client) Watch(ctx context.Context, index uint64, fn func(*metapb.Data) 
 		}
 		next++
 		select {
-		case <-time.After(watchBackoff(attempt)):
+		case <-time.After(watchBackoff.Delay(attempt)):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-}
-
-// watchBackoff is the pause before the next attempt after attempt failures
-// in a row: 50 ms more each time, at most 2 s.
-func watchBackoff(attempt int) time.Duration {
-	return time.Duration(min(attempt+1, 40)) * 50 * time.Millisecond
 }
 
 // watchOne follows one node's Watch stream until it breaks; *index is

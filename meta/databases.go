@@ -277,7 +277,6 @@ func createShardGroup(d *metapb.Data, c *metapb.CreateShardGroup) error {
 	if c.Timestamp < MinNanoTime || c.Timestamp > MaxNanoTime {
 		return ErrTimeOutOfRange
 	}
-	nodes := d.DataNodes
 	return updateDatabase(d, c.Database, func(db *metapb.Database) error {
 		rp := FindRetentionPolicy(db, c.RetentionPolicy)
 		if rp == nil {
@@ -300,27 +299,7 @@ func createShardGroup(d *metapb.Data, c *metapb.CreateShardGroup) error {
 		d.MaxShardGroupId++
 		sg.Id = d.MaxShardGroupId
 
-		// As InfluxDB Enterprise: as many shards as fit the nodes at the
-		// replication factor; owners assigned round-robin, continuing where
-		// the last group stopped so load spreads across nodes.
-		rf := int(rp.ReplicationFactor)
-		if rf > len(nodes) {
-			rf = len(nodes)
-		}
-		shardN := 1
-		if rf > 0 {
-			shardN = max(1, len(nodes)/rf)
-		}
-		next := int(sg.Id) % max(1, len(nodes))
-		for range shardN {
-			d.MaxShardId++
-			sh := &metapb.Shard{Id: d.MaxShardId}
-			for range rf {
-				sh.OwnerNodeIds = append(sh.OwnerNodeIds, nodes[next%len(nodes)].Id)
-				next++
-			}
-			sg.Shards = append(sg.Shards, sh)
-		}
+		assignOwners(d, db, sg, int(rp.ReplicationFactor))
 		rp.ShardGroups = append(rp.ShardGroups, sg)
 		slices.SortFunc(rp.ShardGroups, func(a, b *metapb.ShardGroup) int {
 			if a.StartTime != b.StartTime {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
@@ -31,9 +32,14 @@ const (
 	// once: the state machine records the result of each request ID
 	// (AppliedRequest, snapshot format 3) and answers a repeat with it.
 	levelRequestIDs uint32 = 2
+	// levelShardOwners adds Shard.owners, owners with a state: new shard
+	// groups get their owners there instead of in owner_node_ids, and the
+	// raise to this level moves every shard's owner_node_ids into owners
+	// (active), so that the state holds one form from then on.
+	levelShardOwners uint32 = 3
 
 	// FeatureLevel is the highest feature level this binary supports.
-	FeatureLevel = levelRequestIDs
+	FeatureLevel = levelShardOwners
 )
 
 // ClusterFeatureLevel returns the feature level the cluster runs at in d. A
@@ -170,7 +176,7 @@ const statusTimeout = 2 * time.Second
 // peerLevel asks the meta node at rpcAddr which feature level it supports.
 // A node from before feature levels does not say: it supports level 1.
 func (s *Store) peerLevel(ctx context.Context, rpcAddr string) (uint32, error) {
-	conn, err := s.conn(rpcAddr)
+	conn, err := s.peers.Get(rpcAddr)
 	if err != nil {
 		return 0, err
 	}
@@ -244,18 +250,18 @@ func (s *Store) checkJoinerLevel(ctx context.Context, raftAddr, rpcAddr string) 
 // once in a new cluster).
 func (s *Store) raiseFeatureLevel() {
 	defer s.wg.Done()
-	const minWait, maxWait = 100 * time.Millisecond, 2 * time.Second
-	wait := minWait
+	wait := cluster.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
+	failures := 0   // attempts in a row that could not raise the level
 	var held string // the last "held back" reason logged, to log each once
 	for {
 		select {
 		case <-s.closed:
 			return
-		case <-time.After(wait):
+		case <-time.After(wait.Delay(failures)):
 		}
 		have := ClusterFeatureLevel(s.Data())
 		if !s.IsLeader() || have >= s.level {
-			wait = minWait
+			failures = 0
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -278,9 +284,9 @@ func (s *Store) raiseFeatureLevel() {
 		}
 		cancel()
 		if err == nil && lowest > have {
-			wait = minWait
+			failures = 0
 		} else {
-			wait = min(2*wait, maxWait)
+			failures++
 		}
 	}
 }

@@ -118,7 +118,7 @@ func checkPopulated(t *testing.T, who string, d *metapb.Data) {
 		t.Fatalf("%s: db2.week = %v, want replication 2 and one shard group", who, week)
 	}
 	sg := week.ShardGroups[0]
-	if sg.StartTime > sgTime.UnixNano() || sg.EndTime <= sgTime.UnixNano() || len(sg.Shards) != 1 || len(sg.Shards[0].OwnerNodeIds) != 2 {
+	if sg.StartTime > sgTime.UnixNano() || sg.EndTime <= sgTime.UnixNano() || len(sg.Shards) != 1 || len(meta.ReadOwners(sg.Shards[0])) != 2 {
 		t.Fatalf("%s: shard group %v, want one shard with 2 owners covering %v", who, sg, sgTime)
 	}
 	if len(d.JwtSecrets) != 2 || d.JwtSecrets[0].Id != "k1" || !bytes.Equal(d.JwtSecrets[0].Value, secretOne) ||

@@ -29,13 +29,6 @@ func isForwarded(ctx context.Context) bool {
 	return len(md.Get(forwardedHeader)) > 0
 }
 
-// isTransport reports whether err is a gRPC failure to reach the peer at all
-// (as opposed to an answer from it).
-func isTransport(err error) bool {
-	st, ok := status.FromError(err)
-	return ok && st.Code() == codes.Unavailable && len(st.Details()) == 0
-}
-
 // Service implements metapb.MetaServiceServer on a Store.
 type Service struct {
 	metapb.UnimplementedMetaServiceServer

@@ -168,6 +168,9 @@ func setFeatureLevel(d *metapb.Data, level uint32) error {
 	if have := ClusterFeatureLevel(d); level < have {
 		return fmt.Errorf("%w: feature level %d is below the cluster's, %d: it never falls", ErrInvalidCommand, level, have)
 	}
+	if have := ClusterFeatureLevel(d); have < levelShardOwners && level >= levelShardOwners {
+		migrateOwners(d)
+	}
 	d.FeatureLevel = level
 	return nil
 }
@@ -224,36 +227,8 @@ func removeDataNode(d *metapb.Data, id uint64) error {
 	}
 	d.DataNodes = slices.Delete(slices.Clone(d.DataNodes), i, i+1)
 	// The node no longer owns any shard.
-	dbs := slices.Clone(d.Databases)
-	for di, db := range dbs {
-		if !ownsAny(db, id) {
-			continue
-		}
-		ndb := proto.Clone(db).(*metapb.Database)
-		for _, rp := range ndb.RetentionPolicies {
-			for _, sg := range rp.ShardGroups {
-				for _, sh := range sg.Shards {
-					sh.OwnerNodeIds = slices.DeleteFunc(sh.OwnerNodeIds, func(o uint64) bool { return o == id })
-				}
-			}
-		}
-		dbs[di] = ndb
-	}
-	d.Databases = dbs
+	removeOwner(d, id)
 	return nil
-}
-
-func ownsAny(db *metapb.Database, id uint64) bool {
-	for _, rp := range db.RetentionPolicies {
-		for _, sg := range rp.ShardGroups {
-			for _, sh := range sg.Shards {
-				if slices.Contains(sh.OwnerNodeIds, id) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // --- users ----------------------------------------------------------------

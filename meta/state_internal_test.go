@@ -217,7 +217,7 @@ func TestApplyLeavesInputUntouched(t *testing.T) {
 		{"create data node", cmdOf(&metapb.CreateDataNode{HttpAddr: "d3:8086", TcpAddr: "d3:8088"}), func(n *metapb.Data) bool { return len(n.DataNodes) == 3 && n.MaxNodeId == 3 }},
 		{"re-register data node with new HTTP address", cmdOf(&metapb.CreateDataNode{HttpAddr: "d1:9999", TcpAddr: "d1:8088"}), func(n *metapb.Data) bool { return n.DataNodes[0].HttpAddr == "d1:9999" && n.MaxNodeId == 2 }},
 		{"remove data node owning shards", cmdOf(&metapb.RemoveDataNode{Id: 1}), func(n *metapb.Data) bool {
-			return len(n.DataNodes) == 1 && len(n.Databases[0].RetentionPolicies[1].ShardGroups[0].Shards[0].OwnerNodeIds) == 1
+			return len(n.DataNodes) == 1 && len(ReadOwners(n.Databases[0].RetentionPolicies[1].ShardGroups[0].Shards[0])) == 1
 		}},
 		{"create user", cmdOf(&metapb.CreateUser{Name: "carol", Hash: validHash}), func(n *metapb.Data) bool { return FindUser(n, "carol") != nil }},
 		{"drop user", cmdOf(&metapb.DropUser{Name: "bob"}), func(n *metapb.Data) bool { return FindUser(n, "bob") == nil }},

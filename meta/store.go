@@ -22,7 +22,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/palisade-db/palisade/auth"
@@ -61,6 +60,8 @@ type Config struct {
 
 	// PasswordHashCost is the bcrypt cost for CREATE USER / SET PASSWORD.
 	PasswordHashCost int
+	// DefaultReplicationFactor: see pushSettings (0 leaves the cluster's setting alone).
+	DefaultReplicationFactor uint32
 
 	ElectionTimeout    time.Duration
 	HeartbeatTimeout   time.Duration
@@ -92,8 +93,9 @@ type Store struct {
 	closed chan struct{}
 	wg     sync.WaitGroup
 
-	connMu sync.Mutex
-	conns  map[string]*grpc.ClientConn
+	// peers holds the connections to other meta nodes' MetaService
+	// (forwarding to the leader, asking members their feature level).
+	peers *cluster.Pool
 
 	hbMu     sync.Mutex
 	lastSeen map[uint64]int64
@@ -158,7 +160,7 @@ func Open(cfg Config) (*Store, error) {
 		log:      cfg.Logger.With("component", "meta"),
 		fsm:      newFSM(),
 		closed:   make(chan struct{}),
-		conns:    map[string]*grpc.ClientConn{},
+		peers:    cluster.NewPool(cfg.Dial),
 		lastSeen: map[uint64]int64{},
 		reports:  map[uint64]*metapb.DataNodeReport{},
 		level:    FeatureLevel,
@@ -171,9 +173,10 @@ func Open(cfg Config) (*Store, error) {
 		s.closeResources()
 		return nil, err
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.register()
 	go s.raiseFeatureLevel()
+	go s.pushSettings()
 	return s, nil
 }
 
@@ -302,12 +305,9 @@ func (s *Store) closeResources() error {
 	if s.bolt != nil {
 		errs = append(errs, s.bolt.Close())
 	}
-	s.connMu.Lock()
-	for _, c := range s.conns {
-		errs = append(errs, c.Close())
+	if s.peers != nil {
+		errs = append(errs, s.peers.Close())
 	}
-	s.conns = map[string]*grpc.ClientConn{}
-	s.connMu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -549,31 +549,35 @@ func (s *Store) propose(ctx context.Context, cmd *metapb.Command, forward bool) 
 	return resp, nil
 }
 
+// settleBackoff paces the attempts of untilSettled while leadership changes.
+var settleBackoff = cluster.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}
+
 // untilSettled calls try until it succeeds, fails for a reason that is not
-// about leadership, or ctx ends. Without forward, a node that is not the
-// leader gives up at once (the caller was forwarded to it).
+// about leadership, ctx ends or the store closes; then the error wraps
+// ctx's error or ErrClosed, and try's last error. Without forward, a node
+// that is not the leader gives up at once (the caller was forwarded to it).
+// try runs with the caller's ctx: closing the store ends the pauses, not
+// an attempt under way.
 func (s *Store) untilSettled(ctx context.Context, forward bool, try func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := try()
-		if err == nil || !retryable(err) || (!forward && errors.Is(err, ErrNotLeader)) {
-			return err
-		}
-		if werr := s.backoff(ctx, attempt); werr != nil {
-			return fmt.Errorf("%w (last error: %w)", werr, err)
-		}
-	}
+	pauses, stop := s.closing(ctx)
+	defer stop()
+	return cluster.Retry(pauses, settleBackoff, func(err error) bool {
+		return retryable(err) && (forward || !errors.Is(err, ErrNotLeader))
+	}, func(context.Context) error { return try() })
 }
 
-func (s *Store) backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(min(attempt+1, 10)) * 20 * time.Millisecond
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.closed:
-		return ErrClosed
-	}
+// closing returns a child of ctx that also ends, with cause ErrClosed, when
+// the store closes. Call stop when done with it.
+func (s *Store) closing(ctx context.Context) (_ context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-s.closed:
+			cancel(ErrClosed)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(nil) }
 }
 
 // retryable reports whether err is about leadership or reachability rather
@@ -633,28 +637,13 @@ func responseOf(res applyResult, index uint64) (*metapb.ExecuteResponse, error) 
 	return &metapb.ExecuteResponse{Index: index, NodeId: res.nodeID}, nil
 }
 
-// conn returns a cached connection to another meta node.
-func (s *Store) conn(addr string) (*grpc.ClientConn, error) {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if c, ok := s.conns[addr]; ok {
-		return c, nil
-	}
-	c, err := cluster.Dial(addr, s.cfg.Dial)
-	if err != nil {
-		return nil, err
-	}
-	s.conns[addr] = c
-	return c, nil
-}
-
 // leaderClient returns a MetaService client for the leader.
 func (s *Store) leaderClient() (metapb.MetaServiceClient, error) {
 	addr := s.leaderRPCAddr()
 	if addr == "" {
 		return nil, ErrNoLeader
 	}
-	c, err := s.conn(addr)
+	c, err := s.peers.Get(addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUnreachable, err)
 	}
@@ -668,11 +657,12 @@ func (s *Store) forwardExecute(ctx context.Context, cmd *metapb.Command) (*metap
 	}
 	resp, err := c.Execute(forwardedContext(ctx), &metapb.ExecuteRequest{Command: cmd})
 	if err != nil {
-		err = FromStatus(err)
-		if isTransport(err) {
+		// The leader did not answer (as opposed to refusing): try again,
+		// perhaps with a new leader, unless the caller's time is up.
+		if ctx.Err() == nil && cluster.Unreachable(err) {
 			return nil, fmt.Errorf("%w: %v", errUnreachable, err)
 		}
-		return nil, err
+		return nil, FromStatus(err)
 	}
 	// The caller expects the change to be visible here when Execute returns.
 	if werr := s.WaitForApplied(ctx, resp.Index); werr != nil {
@@ -878,45 +868,53 @@ func (s *Store) Status() *metapb.StatusResponse {
 	return resp
 }
 
+// registerBackoff paces register's attempts.
+var registerBackoff = cluster.Backoff{Min: 100 * time.Millisecond, Max: 100 * time.Millisecond}
+
+// errNotRegistered: the cluster has no ID yet or this node is not in the
+// state yet; register tries again.
+var errNotRegistered = errors.New("meta: not registered yet")
+
 // register names the cluster (on the first leader) and records this node's
-// addresses in the state, retrying until both are done.
+// addresses in the state, retrying until both are done or the store closes.
 func (s *Store) register() {
 	defer s.wg.Done()
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.closed:
-			return
-		case <-t.C:
-		}
-		if s.LeaderRaftAddr() == "" {
-			continue
-		}
-		d := s.Data()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		var err error
-		if d.ClusterId == "" && s.IsLeader() {
-			_, err = s.Execute(ctx, &metapb.Command{Op: &metapb.Command_InitCluster{InitCluster: &metapb.InitCluster{ClusterId: randomID()}}})
-		}
-		registered := slices.ContainsFunc(d.MetaNodes, func(m *metapb.MetaNode) bool {
-			return m.RaftAddr == s.cfg.RaftAddr && m.RpcAddr == s.cfg.RPCAddr
-		})
-		if err == nil && !registered && slices.Contains(s.voters(), s.cfg.RaftAddr) {
-			_, err = s.Execute(ctx, addMetaNodeCommand(s.cfg.RaftAddr, s.cfg.RPCAddr))
-		}
-		cancel()
-		if err != nil {
-			s.log.Debug("registering meta node", "err", err)
-			continue
-		}
-		d = s.Data()
-		if d.ClusterId != "" && slices.ContainsFunc(d.MetaNodes, func(m *metapb.MetaNode) bool {
-			return m.RaftAddr == s.cfg.RaftAddr && m.RpcAddr == s.cfg.RPCAddr
-		}) {
-			return
-		}
+	ctx, stop := s.closing(context.Background())
+	defer stop()
+	_ = cluster.Retry(ctx, registerBackoff, nil, func(context.Context) error { return s.registerOnce() })
+}
+
+// registerOnce makes one attempt of register: nil once the cluster has an
+// ID and the state lists this node with its current addresses.
+func (s *Store) registerOnce() error {
+	if s.LeaderRaftAddr() == "" {
+		return ErrNoLeader
 	}
+	d := s.Data()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var err error
+	if d.ClusterId == "" && s.IsLeader() {
+		_, err = s.Execute(ctx, &metapb.Command{Op: &metapb.Command_InitCluster{InitCluster: &metapb.InitCluster{ClusterId: randomID()}}})
+	}
+	if err == nil && !s.registered(d) && slices.Contains(s.voters(), s.cfg.RaftAddr) {
+		_, err = s.Execute(ctx, addMetaNodeCommand(s.cfg.RaftAddr, s.cfg.RPCAddr))
+	}
+	if err != nil {
+		s.log.Debug("registering meta node", "err", err)
+		return err
+	}
+	if d = s.Data(); d.ClusterId == "" || !s.registered(d) {
+		return errNotRegistered
+	}
+	return nil
+}
+
+// registered reports whether d lists this node with its current addresses.
+func (s *Store) registered(d *metapb.Data) bool {
+	return slices.ContainsFunc(d.MetaNodes, func(m *metapb.MetaNode) bool {
+		return m.RaftAddr == s.cfg.RaftAddr && m.RpcAddr == s.cfg.RPCAddr
+	})
 }
 
 func addMetaNodeCommand(raftAddr, rpcAddr string) *metapb.Command {

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/meta"
 )
 
@@ -47,12 +48,13 @@ func isUnauthenticated(err error) bool {
 }
 
 // isUnreachable reports whether err says that no meta node could be reached
-// at all, rather than being an answer from one.
+// at all, rather than being an answer from one (cluster.Unreachable; the
+// meta sentinels below are answers too, whatever their gRPC code).
 func isUnreachable(err error) bool {
-	if err == nil || errors.Is(err, meta.ErrNoLeader) || errors.Is(err, meta.ErrNotLeader) || errors.Is(err, meta.ErrClosed) {
+	if errors.Is(err, meta.ErrNoLeader) || errors.Is(err, meta.ErrNotLeader) || errors.Is(err, meta.ErrClosed) {
 		return false
 	}
-	return status.Code(err) == codes.Unavailable
+	return cluster.Unreachable(err)
 }
 
 // grpcMessage returns the message of the gRPC status inside err, without

@@ -12,6 +12,7 @@ import (
 func commands() map[string]command {
 	return map[string]command{
 		"show":        {run: runShow},
+		"show-shards": {run: runShowShards},
 		"add-meta":    {run: runAddMeta},
 		"remove-meta": {run: runRemoveMeta},
 		"remove-data": {run: runRemoveData},
@@ -41,6 +42,15 @@ var helpTexts = []helpText{
 answer are shown as unreachable) and shows the leader's Raft term and commit
 and applied indexes, then the data nodes with their last heartbeat as the
 leader saw it (heartbeats are kept in the leader's memory only).`},
+	{name: "show-shards", summary: "list every shard with its owners",
+		details: `Lists each shard of the cluster state: its ID, database, retention policy,
+shard group, the group's start and end (RFC 3339, UTC; the end is exclusive),
+its owners and, for a shard group that was deleted, when. Owners are data node
+IDs with their state: active (serves reads and writes), joining (receives
+writes, serves no reads yet) or leaving (gets no new writes), e.g.
+2(active),3(joining). A shard has as many owners as its retention policy's
+replication factor, at most the number of data nodes when its group was
+created; a removed data node no longer owns any shard.`},
 	{name: "add-meta", args: "<new-node-grpc-addr>", summary: "add a meta node to the Raft cluster",
 		details: `Start the new node first, with [meta] peers naming the existing nodes (and not
 itself) and an empty [meta] dir: it then waits to be added. add-meta asks it

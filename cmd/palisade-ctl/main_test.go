@@ -136,7 +136,7 @@ func TestHelp(t *testing.T) {
 	mustContain(t, r.stdout, "Usage: palisade-ctl user grant <name> <db> <READ|WRITE|ALL>")
 
 	for _, args := range [][]string{
-		{"show", "-h"}, {"add-meta", "-h"}, {"remove-meta", "-h"}, {"remove-data", "-h"},
+		{"show", "-h"}, {"show-shards", "-h"}, {"add-meta", "-h"}, {"remove-meta", "-h"}, {"remove-data", "-h"},
 		{"user", "-h"}, {"user", "create", "-h"}, {"user", "list", "-h"}, {"user", "drop", "-h"},
 		{"user", "passwd", "-h"}, {"user", "grant", "-h"}, {"user", "revoke", "-h"}, {"user", "admin", "-h"},
 		{"secret", "-h"}, {"secret", "add", "-h"}, {"secret", "list", "-h"}, {"secret", "remove", "-h"},

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
@@ -201,21 +202,25 @@ func runAddMeta(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(a.stdout, "Added meta node %s (gRPC %s).\n", raftAddr, rpcAddr)
 
 	// Wait until the new node follows the leader and has caught up.
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
+	err = cluster.Retry(ctx, pollBackoff, nil, func(ctx context.Context) error {
 		st, err := c.Status(ctx, addr)
-		if err == nil && st.LeaderRaftAddr != "" && st.AppliedIndex >= index {
-			return nil
+		if err == nil && (st.LeaderRaftAddr == "" || st.AppliedIndex < index) {
+			err = errNotYet
 		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			a.warnf("meta node %s has not caught up with the cluster yet; check with 'palisade-ctl show'", raftAddr)
-			return nil
-		}
+		return err
+	})
+	if err != nil {
+		a.warnf("meta node %s has not caught up with the cluster yet; check with 'palisade-ctl show'", raftAddr)
 	}
+	return nil
 }
+
+// pollBackoff paces the checks that wait for a change to show, until
+// -timeout.
+var pollBackoff = cluster.Backoff{Min: 100 * time.Millisecond, Max: 100 * time.Millisecond}
+
+// errNotYet: a change has not shown yet where a command waits for it.
+var errNotYet = errors.New("not yet")
 
 func runRemoveMeta(ctx context.Context, a *app, args []string) error {
 	pos, err := a.parse("remove-meta", args, nil, 1, 1)
@@ -261,20 +266,17 @@ func runRemoveMeta(ctx context.Context, a *app, args []string) error {
 
 	// The node that answered may not have applied the removal yet; wait, so
 	// that a 'show' right after this does not list the node any more.
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
+	err = cluster.Retry(ctx, pollBackoff, nil, func(ctx context.Context) error {
 		data, err := c.Snapshot(ctx)
-		if err == nil && !slices.ContainsFunc(data.MetaNodes, func(m *metapb.MetaNode) bool { return m.RaftAddr == raftAddr }) {
-			return nil
+		if err == nil && slices.ContainsFunc(data.MetaNodes, func(m *metapb.MetaNode) bool { return m.RaftAddr == raftAddr }) {
+			err = errNotYet
 		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			a.warnf("the meta node that answered still lists %s; check with 'palisade-ctl show'", raftAddr)
-			return nil
-		}
+		return err
+	})
+	if err != nil {
+		a.warnf("the meta node that answered still lists %s; check with 'palisade-ctl show'", raftAddr)
 	}
+	return nil
 }
 
 func runRemoveData(ctx context.Context, a *app, args []string) error {

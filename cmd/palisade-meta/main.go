@@ -112,6 +112,7 @@ func runNode(args []string, stderr io.Writer) error {
 		RPCBind: m.HTTPBindAddress,
 		Server:  meta.ServerOptions{InternalSecret: m.InternalSharedSecret, Logger: log},
 	}
+	nc.Store.DefaultReplicationFactor = uint32(m.DefaultReplicationFactor) // Validate: 1..MaxReplicationFactor
 	if m.HTTPSEnabled {
 		// One certificate for both ports: the MetaService and Raft.
 		tlsCfg, err := cluster.ServerTLSConfig(m.HTTPSCertificate, m.HTTPSPrivateKey)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -149,13 +150,25 @@ func (h *Handler) serveWrite(w *respWriter, r *http.Request, u *auth.User, mode 
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// RetryLater is implemented by write errors that ask the client to come
+// back later (a full hinted-handoff queue): they are answered 503 with
+// Retry-After (whole seconds, at least 1).
+type RetryLater interface {
+	error
+	RetryAfter() time.Duration
+}
+
 // writePointsError answers a failed WritePoints: 400 for a field type
-// conflict or a partial write, 403 for an authorization failure, 500
-// otherwise, as InfluxDB does.
+// conflict or a partial write, 403 for an authorization failure, 503 with
+// Retry-After for a RetryLater, 500 otherwise, as InfluxDB does.
 func (h *Handler) writePointsError(w *respWriter, err error) {
 	var pwe tsdb.PartialWriteError
 	var ppwe *tsdb.PartialWriteError
+	var later RetryLater
 	switch {
+	case errors.As(err, &later):
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(later.RetryAfter()), 10))
+		h.httpError(w, http.StatusServiceUnavailable, err.Error())
 	case influxdb.IsClientError(err), errors.As(err, &pwe), errors.As(err, &ppwe):
 		h.httpError(w, http.StatusBadRequest, err.Error())
 	case influxdb.IsAuthorizationError(err):

@@ -21,6 +21,8 @@ type DataNode struct {
 	// URL is the HTTP API's base URL, e.g. http://127.0.0.1:41234.
 	URL  string
 	addr string
+	// clusterAddr is the data service's address (cluster mode).
+	clusterAddr string
 	*data.Node
 }
 
@@ -61,9 +63,11 @@ func startData(t testing.TB, servers []string, secret string, o DataOptions) *Da
 	cfg.Meta.PasswordHashCost = 4
 	cfg.Data.Dir = filepath.Join(dir, "data")
 	cfg.Data.WALDir = filepath.Join(dir, "wal")
+	cfg.HintedHandoff.Dir = filepath.Join(dir, "hh")
 	cfg.HTTP.LogEnabled = false
 	cfg.HTTP.ShutdownTimeout = configs.Duration(5 * time.Second)
-	// The cluster port is this node's identity in the meta state; reserve one.
+	// The cluster port is this node's identity in the meta state, and a
+	// cluster node serves the data service on it.
 	cl := listen(t, "127.0.0.1:0")
 	cfg.Cluster.BindAddress = cl.Addr().String()
 	cl.Close()
@@ -79,7 +83,7 @@ func startData(t testing.TB, servers []string, secret string, o DataOptions) *Da
 	if o.Node.HeartbeatInterval == 0 {
 		o.Node.HeartbeatInterval = 200 * time.Millisecond
 	}
-	d := &DataNode{t: t, Cfg: cfg, Opts: o.Node}
+	d := &DataNode{t: t, Cfg: cfg, Opts: o.Node, clusterAddr: cfg.Cluster.BindAddress}
 	ln := listen(t, "127.0.0.1:0")
 	d.addr = ln.Addr().String()
 	d.URL = "http://" + d.addr
@@ -96,9 +100,15 @@ func (d *DataNode) start(ln net.Listener) {
 	d.t.Helper()
 	opts := d.Opts
 	opts.HTTPListener = ln
+	if len(d.Cfg.Meta.Servers) > 0 {
+		opts.ClusterListener = listen(d.t, d.clusterAddr)
+	}
 	n, err := data.Open(d.Cfg, opts)
 	if err != nil {
 		ln.Close()
+		if opts.ClusterListener != nil {
+			opts.ClusterListener.Close()
+		}
 		d.t.Fatalf("testcluster: open data node: %v", err)
 	}
 	d.Node = n

@@ -27,6 +27,61 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// OwnerState is where a shard owner stands. Writes go to active and joining
+// owners, reads to active owners only (meta.WriteOwners, meta.ReadOwners).
+// Joining and leaving are reserved for shard moves: nothing creates them yet.
+type OwnerState int32
+
+const (
+	// Holds the shard's data and serves reads and writes.
+	OwnerState_OWNER_STATE_ACTIVE OwnerState = 0
+	// Receives writes and a copy of the data; serves no reads yet.
+	OwnerState_OWNER_STATE_JOINING OwnerState = 1
+	// Still holds the data but gets no new writes; serves no reads.
+	OwnerState_OWNER_STATE_LEAVING OwnerState = 2
+)
+
+// Enum value maps for OwnerState.
+var (
+	OwnerState_name = map[int32]string{
+		0: "OWNER_STATE_ACTIVE",
+		1: "OWNER_STATE_JOINING",
+		2: "OWNER_STATE_LEAVING",
+	}
+	OwnerState_value = map[string]int32{
+		"OWNER_STATE_ACTIVE":  0,
+		"OWNER_STATE_JOINING": 1,
+		"OWNER_STATE_LEAVING": 2,
+	}
+)
+
+func (x OwnerState) Enum() *OwnerState {
+	p := new(OwnerState)
+	*p = x
+	return p
+}
+
+func (x OwnerState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OwnerState) Descriptor() protoreflect.EnumDescriptor {
+	return file_meta_proto_enumTypes[0].Descriptor()
+}
+
+func (OwnerState) Type() protoreflect.EnumType {
+	return &file_meta_proto_enumTypes[0]
+}
+
+func (x OwnerState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OwnerState.Descriptor instead.
+func (OwnerState) EnumDescriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{0}
+}
+
 type Privilege int32
 
 const (
@@ -63,11 +118,11 @@ func (x Privilege) String() string {
 }
 
 func (Privilege) Descriptor() protoreflect.EnumDescriptor {
-	return file_meta_proto_enumTypes[0].Descriptor()
+	return file_meta_proto_enumTypes[1].Descriptor()
 }
 
 func (Privilege) Type() protoreflect.EnumType {
-	return &file_meta_proto_enumTypes[0]
+	return &file_meta_proto_enumTypes[1]
 }
 
 func (x Privilege) Number() protoreflect.EnumNumber {
@@ -76,7 +131,7 @@ func (x Privilege) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Privilege.Descriptor instead.
 func (Privilege) EnumDescriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{0}
+	return file_meta_proto_rawDescGZIP(), []int{1}
 }
 
 // Data is the whole replicated cluster state.
@@ -552,9 +607,16 @@ func (x *ShardGroup) GetShards() []*Shard {
 }
 
 type Shard struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	OwnerNodeIds  []uint64               `protobuf:"varint,2,rep,packed,name=owner_node_ids,json=ownerNodeIds,proto3" json:"owner_node_ids,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Legacy: the owners of shards created below feature level 3, all active.
+	// Never written from level 3 on; the raise to level 3 moves them into
+	// owners. Read them only through meta.Owners, which treats them as active
+	// owners when owners is empty.
+	OwnerNodeIds []uint64 `protobuf:"varint,2,rep,packed,name=owner_node_ids,json=ownerNodeIds,proto3" json:"owner_node_ids,omitempty"`
+	// Feature level 3. The data nodes that hold the shard, each with its
+	// state, in the order they were assigned. A node appears at most once.
+	Owners        []*ShardOwner `protobuf:"bytes,3,rep,name=owners,proto3" json:"owners,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -603,6 +665,65 @@ func (x *Shard) GetOwnerNodeIds() []uint64 {
 	return nil
 }
 
+func (x *Shard) GetOwners() []*ShardOwner {
+	if x != nil {
+		return x.Owners
+	}
+	return nil
+}
+
+type ShardOwner struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	State         OwnerState             `protobuf:"varint,2,opt,name=state,proto3,enum=palisade.meta.v1.OwnerState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardOwner) Reset() {
+	*x = ShardOwner{}
+	mi := &file_meta_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardOwner) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardOwner) ProtoMessage() {}
+
+func (x *ShardOwner) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardOwner.ProtoReflect.Descriptor instead.
+func (*ShardOwner) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ShardOwner) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *ShardOwner) GetState() OwnerState {
+	if x != nil {
+		return x.State
+	}
+	return OwnerState_OWNER_STATE_ACTIVE
+}
+
 type User struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -622,7 +743,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_meta_proto_msgTypes[7]
+	mi := &file_meta_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +755,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[7]
+	mi := &file_meta_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +768,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{7}
+	return file_meta_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *User) GetName() string {
@@ -699,7 +820,7 @@ type JWTSecret struct {
 
 func (x *JWTSecret) Reset() {
 	*x = JWTSecret{}
-	mi := &file_meta_proto_msgTypes[8]
+	mi := &file_meta_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +832,7 @@ func (x *JWTSecret) String() string {
 func (*JWTSecret) ProtoMessage() {}
 
 func (x *JWTSecret) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[8]
+	mi := &file_meta_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +845,7 @@ func (x *JWTSecret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JWTSecret.ProtoReflect.Descriptor instead.
 func (*JWTSecret) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{8}
+	return file_meta_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *JWTSecret) GetId() string {
@@ -768,7 +889,7 @@ type AppliedRequest struct {
 
 func (x *AppliedRequest) Reset() {
 	*x = AppliedRequest{}
-	mi := &file_meta_proto_msgTypes[9]
+	mi := &file_meta_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -780,7 +901,7 @@ func (x *AppliedRequest) String() string {
 func (*AppliedRequest) ProtoMessage() {}
 
 func (x *AppliedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[9]
+	mi := &file_meta_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -793,7 +914,7 @@ func (x *AppliedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppliedRequest.ProtoReflect.Descriptor instead.
 func (*AppliedRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{9}
+	return file_meta_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AppliedRequest) GetId() []byte {
@@ -846,7 +967,7 @@ type SnapshotState struct {
 
 func (x *SnapshotState) Reset() {
 	*x = SnapshotState{}
-	mi := &file_meta_proto_msgTypes[10]
+	mi := &file_meta_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +979,7 @@ func (x *SnapshotState) String() string {
 func (*SnapshotState) ProtoMessage() {}
 
 func (x *SnapshotState) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[10]
+	mi := &file_meta_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +992,7 @@ func (x *SnapshotState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotState.ProtoReflect.Descriptor instead.
 func (*SnapshotState) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{10}
+	return file_meta_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SnapshotState) GetData() *Data {
@@ -900,7 +1021,7 @@ type ClusterSettings struct {
 
 func (x *ClusterSettings) Reset() {
 	*x = ClusterSettings{}
-	mi := &file_meta_proto_msgTypes[11]
+	mi := &file_meta_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1033,7 @@ func (x *ClusterSettings) String() string {
 func (*ClusterSettings) ProtoMessage() {}
 
 func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[11]
+	mi := &file_meta_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1046,7 @@ func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSettings.ProtoReflect.Descriptor instead.
 func (*ClusterSettings) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{11}
+	return file_meta_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ClusterSettings) GetDefaultReplicationFactor() uint32 {
@@ -980,7 +1101,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_meta_proto_msgTypes[12]
+	mi := &file_meta_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1113,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[12]
+	mi := &file_meta_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1126,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{12}
+	return file_meta_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Command) GetOp() isCommand_Op {
@@ -1356,7 +1477,7 @@ type InitCluster struct {
 
 func (x *InitCluster) Reset() {
 	*x = InitCluster{}
-	mi := &file_meta_proto_msgTypes[13]
+	mi := &file_meta_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1489,7 @@ func (x *InitCluster) String() string {
 func (*InitCluster) ProtoMessage() {}
 
 func (x *InitCluster) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[13]
+	mi := &file_meta_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1502,7 @@ func (x *InitCluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitCluster.ProtoReflect.Descriptor instead.
 func (*InitCluster) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{13}
+	return file_meta_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *InitCluster) GetClusterId() string {
@@ -1403,7 +1524,7 @@ type SetFeatureLevel struct {
 
 func (x *SetFeatureLevel) Reset() {
 	*x = SetFeatureLevel{}
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1415,7 +1536,7 @@ func (x *SetFeatureLevel) String() string {
 func (*SetFeatureLevel) ProtoMessage() {}
 
 func (x *SetFeatureLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1428,7 +1549,7 @@ func (x *SetFeatureLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFeatureLevel.ProtoReflect.Descriptor instead.
 func (*SetFeatureLevel) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{14}
+	return file_meta_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetFeatureLevel) GetLevel() uint32 {
@@ -1448,7 +1569,7 @@ type AddMetaNode struct {
 
 func (x *AddMetaNode) Reset() {
 	*x = AddMetaNode{}
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1581,7 @@ func (x *AddMetaNode) String() string {
 func (*AddMetaNode) ProtoMessage() {}
 
 func (x *AddMetaNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1594,7 @@ func (x *AddMetaNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNode.ProtoReflect.Descriptor instead.
 func (*AddMetaNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{15}
+	return file_meta_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddMetaNode) GetRaftAddr() string {
@@ -1499,7 +1620,7 @@ type RemoveMetaNode struct {
 
 func (x *RemoveMetaNode) Reset() {
 	*x = RemoveMetaNode{}
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1632,7 @@ func (x *RemoveMetaNode) String() string {
 func (*RemoveMetaNode) ProtoMessage() {}
 
 func (x *RemoveMetaNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1645,7 @@ func (x *RemoveMetaNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMetaNode.ProtoReflect.Descriptor instead.
 func (*RemoveMetaNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{16}
+	return file_meta_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemoveMetaNode) GetRaftAddr() string {
@@ -1546,7 +1667,7 @@ type CreateDataNode struct {
 
 func (x *CreateDataNode) Reset() {
 	*x = CreateDataNode{}
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1679,7 @@ func (x *CreateDataNode) String() string {
 func (*CreateDataNode) ProtoMessage() {}
 
 func (x *CreateDataNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1692,7 @@ func (x *CreateDataNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDataNode.ProtoReflect.Descriptor instead.
 func (*CreateDataNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{17}
+	return file_meta_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateDataNode) GetHttpAddr() string {
@@ -1597,7 +1718,7 @@ type RemoveDataNode struct {
 
 func (x *RemoveDataNode) Reset() {
 	*x = RemoveDataNode{}
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1730,7 @@ func (x *RemoveDataNode) String() string {
 func (*RemoveDataNode) ProtoMessage() {}
 
 func (x *RemoveDataNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1743,7 @@ func (x *RemoveDataNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDataNode.ProtoReflect.Descriptor instead.
 func (*RemoveDataNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{18}
+	return file_meta_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemoveDataNode) GetId() uint64 {
@@ -1654,7 +1775,7 @@ type CreateUser struct {
 
 func (x *CreateUser) Reset() {
 	*x = CreateUser{}
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1666,7 +1787,7 @@ func (x *CreateUser) String() string {
 func (*CreateUser) ProtoMessage() {}
 
 func (x *CreateUser) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1679,7 +1800,7 @@ func (x *CreateUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUser.ProtoReflect.Descriptor instead.
 func (*CreateUser) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{19}
+	return file_meta_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateUser) GetName() string {
@@ -1726,7 +1847,7 @@ type DropUser struct {
 
 func (x *DropUser) Reset() {
 	*x = DropUser{}
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +1859,7 @@ func (x *DropUser) String() string {
 func (*DropUser) ProtoMessage() {}
 
 func (x *DropUser) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +1872,7 @@ func (x *DropUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropUser.ProtoReflect.Descriptor instead.
 func (*DropUser) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{20}
+	return file_meta_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DropUser) GetName() string {
@@ -1773,7 +1894,7 @@ type SetPassword struct {
 
 func (x *SetPassword) Reset() {
 	*x = SetPassword{}
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +1906,7 @@ func (x *SetPassword) String() string {
 func (*SetPassword) ProtoMessage() {}
 
 func (x *SetPassword) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +1919,7 @@ func (x *SetPassword) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPassword.ProtoReflect.Descriptor instead.
 func (*SetPassword) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{21}
+	return file_meta_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetPassword) GetName() string {
@@ -1832,7 +1953,7 @@ type SetAdmin struct {
 
 func (x *SetAdmin) Reset() {
 	*x = SetAdmin{}
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +1965,7 @@ func (x *SetAdmin) String() string {
 func (*SetAdmin) ProtoMessage() {}
 
 func (x *SetAdmin) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +1978,7 @@ func (x *SetAdmin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAdmin.ProtoReflect.Descriptor instead.
 func (*SetAdmin) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{22}
+	return file_meta_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetAdmin) GetName() string {
@@ -1886,7 +2007,7 @@ type SetPrivilege struct {
 
 func (x *SetPrivilege) Reset() {
 	*x = SetPrivilege{}
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2019,7 @@ func (x *SetPrivilege) String() string {
 func (*SetPrivilege) ProtoMessage() {}
 
 func (x *SetPrivilege) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2032,7 @@ func (x *SetPrivilege) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPrivilege.ProtoReflect.Descriptor instead.
 func (*SetPrivilege) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{23}
+	return file_meta_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetPrivilege) GetName() string {
@@ -1946,7 +2067,7 @@ type CreateDatabase struct {
 
 func (x *CreateDatabase) Reset() {
 	*x = CreateDatabase{}
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2079,7 @@ func (x *CreateDatabase) String() string {
 func (*CreateDatabase) ProtoMessage() {}
 
 func (x *CreateDatabase) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2092,7 @@ func (x *CreateDatabase) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDatabase.ProtoReflect.Descriptor instead.
 func (*CreateDatabase) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{24}
+	return file_meta_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateDatabase) GetName() string {
@@ -1997,7 +2118,7 @@ type DropDatabase struct {
 
 func (x *DropDatabase) Reset() {
 	*x = DropDatabase{}
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2130,7 @@ func (x *DropDatabase) String() string {
 func (*DropDatabase) ProtoMessage() {}
 
 func (x *DropDatabase) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2143,7 @@ func (x *DropDatabase) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropDatabase.ProtoReflect.Descriptor instead.
 func (*DropDatabase) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{25}
+	return file_meta_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DropDatabase) GetName() string {
@@ -2046,7 +2167,7 @@ type RetentionPolicySpec struct {
 
 func (x *RetentionPolicySpec) Reset() {
 	*x = RetentionPolicySpec{}
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2058,7 +2179,7 @@ func (x *RetentionPolicySpec) String() string {
 func (*RetentionPolicySpec) ProtoMessage() {}
 
 func (x *RetentionPolicySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2071,7 +2192,7 @@ func (x *RetentionPolicySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetentionPolicySpec.ProtoReflect.Descriptor instead.
 func (*RetentionPolicySpec) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26}
+	return file_meta_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RetentionPolicySpec) GetName() string {
@@ -2113,7 +2234,7 @@ type CreateRetentionPolicy struct {
 
 func (x *CreateRetentionPolicy) Reset() {
 	*x = CreateRetentionPolicy{}
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2125,7 +2246,7 @@ func (x *CreateRetentionPolicy) String() string {
 func (*CreateRetentionPolicy) ProtoMessage() {}
 
 func (x *CreateRetentionPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2138,7 +2259,7 @@ func (x *CreateRetentionPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRetentionPolicy.ProtoReflect.Descriptor instead.
 func (*CreateRetentionPolicy) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{27}
+	return file_meta_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateRetentionPolicy) GetDatabase() string {
@@ -2178,7 +2299,7 @@ type UpdateRetentionPolicy struct {
 
 func (x *UpdateRetentionPolicy) Reset() {
 	*x = UpdateRetentionPolicy{}
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2311,7 @@ func (x *UpdateRetentionPolicy) String() string {
 func (*UpdateRetentionPolicy) ProtoMessage() {}
 
 func (x *UpdateRetentionPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2324,7 @@ func (x *UpdateRetentionPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRetentionPolicy.ProtoReflect.Descriptor instead.
 func (*UpdateRetentionPolicy) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{28}
+	return file_meta_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UpdateRetentionPolicy) GetDatabase() string {
@@ -2265,7 +2386,7 @@ type DropRetentionPolicy struct {
 
 func (x *DropRetentionPolicy) Reset() {
 	*x = DropRetentionPolicy{}
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2398,7 @@ func (x *DropRetentionPolicy) String() string {
 func (*DropRetentionPolicy) ProtoMessage() {}
 
 func (x *DropRetentionPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2411,7 @@ func (x *DropRetentionPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropRetentionPolicy.ProtoReflect.Descriptor instead.
 func (*DropRetentionPolicy) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{29}
+	return file_meta_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DropRetentionPolicy) GetDatabase() string {
@@ -2320,7 +2441,7 @@ type CreateShardGroup struct {
 
 func (x *CreateShardGroup) Reset() {
 	*x = CreateShardGroup{}
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2332,7 +2453,7 @@ func (x *CreateShardGroup) String() string {
 func (*CreateShardGroup) ProtoMessage() {}
 
 func (x *CreateShardGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2345,7 +2466,7 @@ func (x *CreateShardGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateShardGroup.ProtoReflect.Descriptor instead.
 func (*CreateShardGroup) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{30}
+	return file_meta_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateShardGroup) GetDatabase() string {
@@ -2382,7 +2503,7 @@ type DeleteShardGroup struct {
 
 func (x *DeleteShardGroup) Reset() {
 	*x = DeleteShardGroup{}
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2394,7 +2515,7 @@ func (x *DeleteShardGroup) String() string {
 func (*DeleteShardGroup) ProtoMessage() {}
 
 func (x *DeleteShardGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2407,7 +2528,7 @@ func (x *DeleteShardGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteShardGroup.ProtoReflect.Descriptor instead.
 func (*DeleteShardGroup) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{31}
+	return file_meta_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteShardGroup) GetDatabase() string {
@@ -2450,7 +2571,7 @@ type AddJWTSecret struct {
 
 func (x *AddJWTSecret) Reset() {
 	*x = AddJWTSecret{}
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2462,7 +2583,7 @@ func (x *AddJWTSecret) String() string {
 func (*AddJWTSecret) ProtoMessage() {}
 
 func (x *AddJWTSecret) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2475,7 +2596,7 @@ func (x *AddJWTSecret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddJWTSecret.ProtoReflect.Descriptor instead.
 func (*AddJWTSecret) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{32}
+	return file_meta_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AddJWTSecret) GetId() string {
@@ -2508,7 +2629,7 @@ type RemoveJWTSecret struct {
 
 func (x *RemoveJWTSecret) Reset() {
 	*x = RemoveJWTSecret{}
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2520,7 +2641,7 @@ func (x *RemoveJWTSecret) String() string {
 func (*RemoveJWTSecret) ProtoMessage() {}
 
 func (x *RemoveJWTSecret) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2533,7 +2654,7 @@ func (x *RemoveJWTSecret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJWTSecret.ProtoReflect.Descriptor instead.
 func (*RemoveJWTSecret) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{33}
+	return file_meta_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RemoveJWTSecret) GetId() string {
@@ -2552,7 +2673,7 @@ type SetSettings struct {
 
 func (x *SetSettings) Reset() {
 	*x = SetSettings{}
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2564,7 +2685,7 @@ func (x *SetSettings) String() string {
 func (*SetSettings) ProtoMessage() {}
 
 func (x *SetSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2577,7 +2698,7 @@ func (x *SetSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSettings.ProtoReflect.Descriptor instead.
 func (*SetSettings) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{34}
+	return file_meta_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetSettings) GetSettings() *ClusterSettings {
@@ -2596,7 +2717,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2729,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2742,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{35}
+	return file_meta_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ExecuteRequest) GetCommand() *Command {
@@ -2642,7 +2763,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2654,7 +2775,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2667,7 +2788,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{36}
+	return file_meta_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ExecuteResponse) GetIndex() uint64 {
@@ -2701,7 +2822,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2713,7 +2834,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2726,7 +2847,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{37}
+	return file_meta_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ErrorDetail) GetIndex() uint64 {
@@ -2758,7 +2879,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2770,7 +2891,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2783,7 +2904,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{38}
+	return file_meta_proto_rawDescGZIP(), []int{39}
 }
 
 type SnapshotResponse struct {
@@ -2795,7 +2916,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2807,7 +2928,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2820,7 +2941,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{39}
+	return file_meta_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SnapshotResponse) GetData() *Data {
@@ -2840,7 +2961,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2852,7 +2973,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2865,7 +2986,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{40}
+	return file_meta_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WatchRequest) GetIndex() uint64 {
@@ -2884,7 +3005,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2896,7 +3017,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2909,7 +3030,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{41}
+	return file_meta_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *WatchResponse) GetData() *Data {
@@ -2929,7 +3050,7 @@ type RegisterDataNodeRequest struct {
 
 func (x *RegisterDataNodeRequest) Reset() {
 	*x = RegisterDataNodeRequest{}
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2941,7 +3062,7 @@ func (x *RegisterDataNodeRequest) String() string {
 func (*RegisterDataNodeRequest) ProtoMessage() {}
 
 func (x *RegisterDataNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3075,7 @@ func (x *RegisterDataNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDataNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterDataNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{42}
+	return file_meta_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RegisterDataNodeRequest) GetHttpAddr() string {
@@ -2984,7 +3105,7 @@ type RegisterDataNodeResponse struct {
 
 func (x *RegisterDataNodeResponse) Reset() {
 	*x = RegisterDataNodeResponse{}
-	mi := &file_meta_proto_msgTypes[43]
+	mi := &file_meta_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2996,7 +3117,7 @@ func (x *RegisterDataNodeResponse) String() string {
 func (*RegisterDataNodeResponse) ProtoMessage() {}
 
 func (x *RegisterDataNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[43]
+	mi := &file_meta_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3009,7 +3130,7 @@ func (x *RegisterDataNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDataNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterDataNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{43}
+	return file_meta_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RegisterDataNodeResponse) GetNodeId() uint64 {
@@ -3047,7 +3168,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_meta_proto_msgTypes[44]
+	mi := &file_meta_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3059,7 +3180,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[44]
+	mi := &file_meta_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3072,7 +3193,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{44}
+	return file_meta_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *HeartbeatRequest) GetNodeId() uint64 {
@@ -3110,7 +3231,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_meta_proto_msgTypes[45]
+	mi := &file_meta_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3122,7 +3243,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[45]
+	mi := &file_meta_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3135,7 +3256,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{45}
+	return file_meta_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *HeartbeatResponse) GetClusterId() string {
@@ -3165,7 +3286,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_meta_proto_msgTypes[46]
+	mi := &file_meta_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3177,7 +3298,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[46]
+	mi := &file_meta_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3190,7 +3311,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{46}
+	return file_meta_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RemoveNodeRequest) GetNode() isRemoveNodeRequest_Node {
@@ -3245,7 +3366,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_meta_proto_msgTypes[47]
+	mi := &file_meta_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3257,7 +3378,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[47]
+	mi := &file_meta_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3270,7 +3391,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{47}
+	return file_meta_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RemoveNodeResponse) GetIndex() uint64 {
@@ -3291,7 +3412,7 @@ type AddMetaNodeRequest struct {
 
 func (x *AddMetaNodeRequest) Reset() {
 	*x = AddMetaNodeRequest{}
-	mi := &file_meta_proto_msgTypes[48]
+	mi := &file_meta_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3303,7 +3424,7 @@ func (x *AddMetaNodeRequest) String() string {
 func (*AddMetaNodeRequest) ProtoMessage() {}
 
 func (x *AddMetaNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[48]
+	mi := &file_meta_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3316,7 +3437,7 @@ func (x *AddMetaNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNodeRequest.ProtoReflect.Descriptor instead.
 func (*AddMetaNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{48}
+	return file_meta_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AddMetaNodeRequest) GetRaftAddr() string {
@@ -3342,7 +3463,7 @@ type AddMetaNodeResponse struct {
 
 func (x *AddMetaNodeResponse) Reset() {
 	*x = AddMetaNodeResponse{}
-	mi := &file_meta_proto_msgTypes[49]
+	mi := &file_meta_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3354,7 +3475,7 @@ func (x *AddMetaNodeResponse) String() string {
 func (*AddMetaNodeResponse) ProtoMessage() {}
 
 func (x *AddMetaNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[49]
+	mi := &file_meta_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3367,7 +3488,7 @@ func (x *AddMetaNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNodeResponse.ProtoReflect.Descriptor instead.
 func (*AddMetaNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{49}
+	return file_meta_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AddMetaNodeResponse) GetIndex() uint64 {
@@ -3385,7 +3506,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_meta_proto_msgTypes[50]
+	mi := &file_meta_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3397,7 +3518,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[50]
+	mi := &file_meta_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3410,7 +3531,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{50}
+	return file_meta_proto_rawDescGZIP(), []int{51}
 }
 
 type StatusResponse struct {
@@ -3441,7 +3562,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_meta_proto_msgTypes[51]
+	mi := &file_meta_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3453,7 +3574,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[51]
+	mi := &file_meta_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3466,7 +3587,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{51}
+	return file_meta_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *StatusResponse) GetRaftAddr() string {
@@ -3564,7 +3685,7 @@ type DataNodeReport struct {
 
 func (x *DataNodeReport) Reset() {
 	*x = DataNodeReport{}
-	mi := &file_meta_proto_msgTypes[52]
+	mi := &file_meta_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3576,7 +3697,7 @@ func (x *DataNodeReport) String() string {
 func (*DataNodeReport) ProtoMessage() {}
 
 func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[52]
+	mi := &file_meta_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3589,7 +3710,7 @@ func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataNodeReport.ProtoReflect.Descriptor instead.
 func (*DataNodeReport) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{52}
+	return file_meta_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DataNodeReport) GetMetaIndex() uint64 {
@@ -3618,7 +3739,7 @@ type RaftServer struct {
 
 func (x *RaftServer) Reset() {
 	*x = RaftServer{}
-	mi := &file_meta_proto_msgTypes[53]
+	mi := &file_meta_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3630,7 +3751,7 @@ func (x *RaftServer) String() string {
 func (*RaftServer) ProtoMessage() {}
 
 func (x *RaftServer) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[53]
+	mi := &file_meta_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3643,7 +3764,7 @@ func (x *RaftServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
 func (*RaftServer) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{53}
+	return file_meta_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RaftServer) GetRaftAddr() string {
@@ -3724,10 +3845,15 @@ const file_meta_proto_rawDesc = "" +
 	"\bend_time\x18\x03 \x01(\x03R\aendTime\x12\x1d\n" +
 	"\n" +
 	"deleted_at\x18\x04 \x01(\x03R\tdeletedAt\x12/\n" +
-	"\x06shards\x18\x05 \x03(\v2\x17.palisade.meta.v1.ShardR\x06shards\"=\n" +
+	"\x06shards\x18\x05 \x03(\v2\x17.palisade.meta.v1.ShardR\x06shards\"s\n" +
 	"\x05Shard\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12$\n" +
-	"\x0eowner_node_ids\x18\x02 \x03(\x04R\fownerNodeIds\"\x8d\x02\n" +
+	"\x0eowner_node_ids\x18\x02 \x03(\x04R\fownerNodeIds\x124\n" +
+	"\x06owners\x18\x03 \x03(\v2\x1c.palisade.meta.v1.ShardOwnerR\x06owners\"Y\n" +
+	"\n" +
+	"ShardOwner\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x122\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1c.palisade.meta.v1.OwnerStateR\x05state\"\x8d\x02\n" +
 	"\x04User\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\fR\x04hash\x12\x14\n" +
@@ -3938,7 +4064,12 @@ const file_meta_proto_rawDesc = "" +
 	"\traft_addr\x18\x01 \x01(\tR\braftAddr\x12\x19\n" +
 	"\brpc_addr\x18\x02 \x01(\tR\arpcAddr\x12\x14\n" +
 	"\x05voter\x18\x03 \x01(\bR\x05voter\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\bR\x06leader*[\n" +
+	"\x06leader\x18\x04 \x01(\bR\x06leader*V\n" +
+	"\n" +
+	"OwnerState\x12\x16\n" +
+	"\x12OWNER_STATE_ACTIVE\x10\x00\x12\x17\n" +
+	"\x13OWNER_STATE_JOINING\x10\x01\x12\x17\n" +
+	"\x13OWNER_STATE_LEAVING\x10\x02*[\n" +
 	"\tPrivilege\x12\x12\n" +
 	"\x0ePRIVILEGE_NONE\x10\x00\x12\x12\n" +
 	"\x0ePRIVILEGE_READ\x10\x01\x12\x13\n" +
@@ -3967,135 +4098,139 @@ func file_meta_proto_rawDescGZIP() []byte {
 	return file_meta_proto_rawDescData
 }
 
-var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_meta_proto_goTypes = []any{
-	(Privilege)(0),                   // 0: palisade.meta.v1.Privilege
-	(*Data)(nil),                     // 1: palisade.meta.v1.Data
-	(*MetaNode)(nil),                 // 2: palisade.meta.v1.MetaNode
-	(*DataNode)(nil),                 // 3: palisade.meta.v1.DataNode
-	(*Database)(nil),                 // 4: palisade.meta.v1.Database
-	(*RetentionPolicy)(nil),          // 5: palisade.meta.v1.RetentionPolicy
-	(*ShardGroup)(nil),               // 6: palisade.meta.v1.ShardGroup
-	(*Shard)(nil),                    // 7: palisade.meta.v1.Shard
-	(*User)(nil),                     // 8: palisade.meta.v1.User
-	(*JWTSecret)(nil),                // 9: palisade.meta.v1.JWTSecret
-	(*AppliedRequest)(nil),           // 10: palisade.meta.v1.AppliedRequest
-	(*SnapshotState)(nil),            // 11: palisade.meta.v1.SnapshotState
-	(*ClusterSettings)(nil),          // 12: palisade.meta.v1.ClusterSettings
-	(*Command)(nil),                  // 13: palisade.meta.v1.Command
-	(*InitCluster)(nil),              // 14: palisade.meta.v1.InitCluster
-	(*SetFeatureLevel)(nil),          // 15: palisade.meta.v1.SetFeatureLevel
-	(*AddMetaNode)(nil),              // 16: palisade.meta.v1.AddMetaNode
-	(*RemoveMetaNode)(nil),           // 17: palisade.meta.v1.RemoveMetaNode
-	(*CreateDataNode)(nil),           // 18: palisade.meta.v1.CreateDataNode
-	(*RemoveDataNode)(nil),           // 19: palisade.meta.v1.RemoveDataNode
-	(*CreateUser)(nil),               // 20: palisade.meta.v1.CreateUser
-	(*DropUser)(nil),                 // 21: palisade.meta.v1.DropUser
-	(*SetPassword)(nil),              // 22: palisade.meta.v1.SetPassword
-	(*SetAdmin)(nil),                 // 23: palisade.meta.v1.SetAdmin
-	(*SetPrivilege)(nil),             // 24: palisade.meta.v1.SetPrivilege
-	(*CreateDatabase)(nil),           // 25: palisade.meta.v1.CreateDatabase
-	(*DropDatabase)(nil),             // 26: palisade.meta.v1.DropDatabase
-	(*RetentionPolicySpec)(nil),      // 27: palisade.meta.v1.RetentionPolicySpec
-	(*CreateRetentionPolicy)(nil),    // 28: palisade.meta.v1.CreateRetentionPolicy
-	(*UpdateRetentionPolicy)(nil),    // 29: palisade.meta.v1.UpdateRetentionPolicy
-	(*DropRetentionPolicy)(nil),      // 30: palisade.meta.v1.DropRetentionPolicy
-	(*CreateShardGroup)(nil),         // 31: palisade.meta.v1.CreateShardGroup
-	(*DeleteShardGroup)(nil),         // 32: palisade.meta.v1.DeleteShardGroup
-	(*AddJWTSecret)(nil),             // 33: palisade.meta.v1.AddJWTSecret
-	(*RemoveJWTSecret)(nil),          // 34: palisade.meta.v1.RemoveJWTSecret
-	(*SetSettings)(nil),              // 35: palisade.meta.v1.SetSettings
-	(*ExecuteRequest)(nil),           // 36: palisade.meta.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),          // 37: palisade.meta.v1.ExecuteResponse
-	(*ErrorDetail)(nil),              // 38: palisade.meta.v1.ErrorDetail
-	(*SnapshotRequest)(nil),          // 39: palisade.meta.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),         // 40: palisade.meta.v1.SnapshotResponse
-	(*WatchRequest)(nil),             // 41: palisade.meta.v1.WatchRequest
-	(*WatchResponse)(nil),            // 42: palisade.meta.v1.WatchResponse
-	(*RegisterDataNodeRequest)(nil),  // 43: palisade.meta.v1.RegisterDataNodeRequest
-	(*RegisterDataNodeResponse)(nil), // 44: palisade.meta.v1.RegisterDataNodeResponse
-	(*HeartbeatRequest)(nil),         // 45: palisade.meta.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),        // 46: palisade.meta.v1.HeartbeatResponse
-	(*RemoveNodeRequest)(nil),        // 47: palisade.meta.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),       // 48: palisade.meta.v1.RemoveNodeResponse
-	(*AddMetaNodeRequest)(nil),       // 49: palisade.meta.v1.AddMetaNodeRequest
-	(*AddMetaNodeResponse)(nil),      // 50: palisade.meta.v1.AddMetaNodeResponse
-	(*StatusRequest)(nil),            // 51: palisade.meta.v1.StatusRequest
-	(*StatusResponse)(nil),           // 52: palisade.meta.v1.StatusResponse
-	(*DataNodeReport)(nil),           // 53: palisade.meta.v1.DataNodeReport
-	(*RaftServer)(nil),               // 54: palisade.meta.v1.RaftServer
-	nil,                              // 55: palisade.meta.v1.User.PrivilegesEntry
-	nil,                              // 56: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	nil,                              // 57: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	(OwnerState)(0),                  // 0: palisade.meta.v1.OwnerState
+	(Privilege)(0),                   // 1: palisade.meta.v1.Privilege
+	(*Data)(nil),                     // 2: palisade.meta.v1.Data
+	(*MetaNode)(nil),                 // 3: palisade.meta.v1.MetaNode
+	(*DataNode)(nil),                 // 4: palisade.meta.v1.DataNode
+	(*Database)(nil),                 // 5: palisade.meta.v1.Database
+	(*RetentionPolicy)(nil),          // 6: palisade.meta.v1.RetentionPolicy
+	(*ShardGroup)(nil),               // 7: palisade.meta.v1.ShardGroup
+	(*Shard)(nil),                    // 8: palisade.meta.v1.Shard
+	(*ShardOwner)(nil),               // 9: palisade.meta.v1.ShardOwner
+	(*User)(nil),                     // 10: palisade.meta.v1.User
+	(*JWTSecret)(nil),                // 11: palisade.meta.v1.JWTSecret
+	(*AppliedRequest)(nil),           // 12: palisade.meta.v1.AppliedRequest
+	(*SnapshotState)(nil),            // 13: palisade.meta.v1.SnapshotState
+	(*ClusterSettings)(nil),          // 14: palisade.meta.v1.ClusterSettings
+	(*Command)(nil),                  // 15: palisade.meta.v1.Command
+	(*InitCluster)(nil),              // 16: palisade.meta.v1.InitCluster
+	(*SetFeatureLevel)(nil),          // 17: palisade.meta.v1.SetFeatureLevel
+	(*AddMetaNode)(nil),              // 18: palisade.meta.v1.AddMetaNode
+	(*RemoveMetaNode)(nil),           // 19: palisade.meta.v1.RemoveMetaNode
+	(*CreateDataNode)(nil),           // 20: palisade.meta.v1.CreateDataNode
+	(*RemoveDataNode)(nil),           // 21: palisade.meta.v1.RemoveDataNode
+	(*CreateUser)(nil),               // 22: palisade.meta.v1.CreateUser
+	(*DropUser)(nil),                 // 23: palisade.meta.v1.DropUser
+	(*SetPassword)(nil),              // 24: palisade.meta.v1.SetPassword
+	(*SetAdmin)(nil),                 // 25: palisade.meta.v1.SetAdmin
+	(*SetPrivilege)(nil),             // 26: palisade.meta.v1.SetPrivilege
+	(*CreateDatabase)(nil),           // 27: palisade.meta.v1.CreateDatabase
+	(*DropDatabase)(nil),             // 28: palisade.meta.v1.DropDatabase
+	(*RetentionPolicySpec)(nil),      // 29: palisade.meta.v1.RetentionPolicySpec
+	(*CreateRetentionPolicy)(nil),    // 30: palisade.meta.v1.CreateRetentionPolicy
+	(*UpdateRetentionPolicy)(nil),    // 31: palisade.meta.v1.UpdateRetentionPolicy
+	(*DropRetentionPolicy)(nil),      // 32: palisade.meta.v1.DropRetentionPolicy
+	(*CreateShardGroup)(nil),         // 33: palisade.meta.v1.CreateShardGroup
+	(*DeleteShardGroup)(nil),         // 34: palisade.meta.v1.DeleteShardGroup
+	(*AddJWTSecret)(nil),             // 35: palisade.meta.v1.AddJWTSecret
+	(*RemoveJWTSecret)(nil),          // 36: palisade.meta.v1.RemoveJWTSecret
+	(*SetSettings)(nil),              // 37: palisade.meta.v1.SetSettings
+	(*ExecuteRequest)(nil),           // 38: palisade.meta.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),          // 39: palisade.meta.v1.ExecuteResponse
+	(*ErrorDetail)(nil),              // 40: palisade.meta.v1.ErrorDetail
+	(*SnapshotRequest)(nil),          // 41: palisade.meta.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),         // 42: palisade.meta.v1.SnapshotResponse
+	(*WatchRequest)(nil),             // 43: palisade.meta.v1.WatchRequest
+	(*WatchResponse)(nil),            // 44: palisade.meta.v1.WatchResponse
+	(*RegisterDataNodeRequest)(nil),  // 45: palisade.meta.v1.RegisterDataNodeRequest
+	(*RegisterDataNodeResponse)(nil), // 46: palisade.meta.v1.RegisterDataNodeResponse
+	(*HeartbeatRequest)(nil),         // 47: palisade.meta.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 48: palisade.meta.v1.HeartbeatResponse
+	(*RemoveNodeRequest)(nil),        // 49: palisade.meta.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),       // 50: palisade.meta.v1.RemoveNodeResponse
+	(*AddMetaNodeRequest)(nil),       // 51: palisade.meta.v1.AddMetaNodeRequest
+	(*AddMetaNodeResponse)(nil),      // 52: palisade.meta.v1.AddMetaNodeResponse
+	(*StatusRequest)(nil),            // 53: palisade.meta.v1.StatusRequest
+	(*StatusResponse)(nil),           // 54: palisade.meta.v1.StatusResponse
+	(*DataNodeReport)(nil),           // 55: palisade.meta.v1.DataNodeReport
+	(*RaftServer)(nil),               // 56: palisade.meta.v1.RaftServer
+	nil,                              // 57: palisade.meta.v1.User.PrivilegesEntry
+	nil,                              // 58: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	nil,                              // 59: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
 }
 var file_meta_proto_depIdxs = []int32{
-	2,  // 0: palisade.meta.v1.Data.meta_nodes:type_name -> palisade.meta.v1.MetaNode
-	3,  // 1: palisade.meta.v1.Data.data_nodes:type_name -> palisade.meta.v1.DataNode
-	4,  // 2: palisade.meta.v1.Data.databases:type_name -> palisade.meta.v1.Database
-	8,  // 3: palisade.meta.v1.Data.users:type_name -> palisade.meta.v1.User
-	9,  // 4: palisade.meta.v1.Data.jwt_secrets:type_name -> palisade.meta.v1.JWTSecret
-	12, // 5: palisade.meta.v1.Data.settings:type_name -> palisade.meta.v1.ClusterSettings
-	5,  // 6: palisade.meta.v1.Database.retention_policies:type_name -> palisade.meta.v1.RetentionPolicy
-	6,  // 7: palisade.meta.v1.RetentionPolicy.shard_groups:type_name -> palisade.meta.v1.ShardGroup
-	7,  // 8: palisade.meta.v1.ShardGroup.shards:type_name -> palisade.meta.v1.Shard
-	55, // 9: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
-	1,  // 10: palisade.meta.v1.SnapshotState.data:type_name -> palisade.meta.v1.Data
-	10, // 11: palisade.meta.v1.SnapshotState.requests:type_name -> palisade.meta.v1.AppliedRequest
-	16, // 12: palisade.meta.v1.Command.add_meta_node:type_name -> palisade.meta.v1.AddMetaNode
-	17, // 13: palisade.meta.v1.Command.remove_meta_node:type_name -> palisade.meta.v1.RemoveMetaNode
-	18, // 14: palisade.meta.v1.Command.create_data_node:type_name -> palisade.meta.v1.CreateDataNode
-	19, // 15: palisade.meta.v1.Command.remove_data_node:type_name -> palisade.meta.v1.RemoveDataNode
-	14, // 16: palisade.meta.v1.Command.init_cluster:type_name -> palisade.meta.v1.InitCluster
-	15, // 17: palisade.meta.v1.Command.set_feature_level:type_name -> palisade.meta.v1.SetFeatureLevel
-	20, // 18: palisade.meta.v1.Command.create_user:type_name -> palisade.meta.v1.CreateUser
-	21, // 19: palisade.meta.v1.Command.drop_user:type_name -> palisade.meta.v1.DropUser
-	22, // 20: palisade.meta.v1.Command.set_password:type_name -> palisade.meta.v1.SetPassword
-	23, // 21: palisade.meta.v1.Command.set_admin:type_name -> palisade.meta.v1.SetAdmin
-	24, // 22: palisade.meta.v1.Command.set_privilege:type_name -> palisade.meta.v1.SetPrivilege
-	25, // 23: palisade.meta.v1.Command.create_database:type_name -> palisade.meta.v1.CreateDatabase
-	26, // 24: palisade.meta.v1.Command.drop_database:type_name -> palisade.meta.v1.DropDatabase
-	28, // 25: palisade.meta.v1.Command.create_retention_policy:type_name -> palisade.meta.v1.CreateRetentionPolicy
-	29, // 26: palisade.meta.v1.Command.update_retention_policy:type_name -> palisade.meta.v1.UpdateRetentionPolicy
-	30, // 27: palisade.meta.v1.Command.drop_retention_policy:type_name -> palisade.meta.v1.DropRetentionPolicy
-	31, // 28: palisade.meta.v1.Command.create_shard_group:type_name -> palisade.meta.v1.CreateShardGroup
-	32, // 29: palisade.meta.v1.Command.delete_shard_group:type_name -> palisade.meta.v1.DeleteShardGroup
-	33, // 30: palisade.meta.v1.Command.add_jwt_secret:type_name -> palisade.meta.v1.AddJWTSecret
-	34, // 31: palisade.meta.v1.Command.remove_jwt_secret:type_name -> palisade.meta.v1.RemoveJWTSecret
-	35, // 32: palisade.meta.v1.Command.set_settings:type_name -> palisade.meta.v1.SetSettings
-	0,  // 33: palisade.meta.v1.SetPrivilege.privilege:type_name -> palisade.meta.v1.Privilege
-	27, // 34: palisade.meta.v1.CreateDatabase.retention_policy:type_name -> palisade.meta.v1.RetentionPolicySpec
-	27, // 35: palisade.meta.v1.CreateRetentionPolicy.spec:type_name -> palisade.meta.v1.RetentionPolicySpec
-	12, // 36: palisade.meta.v1.SetSettings.settings:type_name -> palisade.meta.v1.ClusterSettings
-	13, // 37: palisade.meta.v1.ExecuteRequest.command:type_name -> palisade.meta.v1.Command
-	1,  // 38: palisade.meta.v1.SnapshotResponse.data:type_name -> palisade.meta.v1.Data
-	1,  // 39: palisade.meta.v1.WatchResponse.data:type_name -> palisade.meta.v1.Data
-	54, // 40: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
-	56, // 41: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	57, // 42: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
-	0,  // 43: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
-	53, // 44: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
-	36, // 45: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
-	39, // 46: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
-	41, // 47: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
-	43, // 48: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
-	45, // 49: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
-	47, // 50: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
-	49, // 51: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
-	51, // 52: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
-	37, // 53: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
-	40, // 54: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
-	42, // 55: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
-	44, // 56: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
-	46, // 57: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
-	48, // 58: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
-	50, // 59: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
-	52, // 60: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
-	53, // [53:61] is the sub-list for method output_type
-	45, // [45:53] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	3,  // 0: palisade.meta.v1.Data.meta_nodes:type_name -> palisade.meta.v1.MetaNode
+	4,  // 1: palisade.meta.v1.Data.data_nodes:type_name -> palisade.meta.v1.DataNode
+	5,  // 2: palisade.meta.v1.Data.databases:type_name -> palisade.meta.v1.Database
+	10, // 3: palisade.meta.v1.Data.users:type_name -> palisade.meta.v1.User
+	11, // 4: palisade.meta.v1.Data.jwt_secrets:type_name -> palisade.meta.v1.JWTSecret
+	14, // 5: palisade.meta.v1.Data.settings:type_name -> palisade.meta.v1.ClusterSettings
+	6,  // 6: palisade.meta.v1.Database.retention_policies:type_name -> palisade.meta.v1.RetentionPolicy
+	7,  // 7: palisade.meta.v1.RetentionPolicy.shard_groups:type_name -> palisade.meta.v1.ShardGroup
+	8,  // 8: palisade.meta.v1.ShardGroup.shards:type_name -> palisade.meta.v1.Shard
+	9,  // 9: palisade.meta.v1.Shard.owners:type_name -> palisade.meta.v1.ShardOwner
+	0,  // 10: palisade.meta.v1.ShardOwner.state:type_name -> palisade.meta.v1.OwnerState
+	57, // 11: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
+	2,  // 12: palisade.meta.v1.SnapshotState.data:type_name -> palisade.meta.v1.Data
+	12, // 13: palisade.meta.v1.SnapshotState.requests:type_name -> palisade.meta.v1.AppliedRequest
+	18, // 14: palisade.meta.v1.Command.add_meta_node:type_name -> palisade.meta.v1.AddMetaNode
+	19, // 15: palisade.meta.v1.Command.remove_meta_node:type_name -> palisade.meta.v1.RemoveMetaNode
+	20, // 16: palisade.meta.v1.Command.create_data_node:type_name -> palisade.meta.v1.CreateDataNode
+	21, // 17: palisade.meta.v1.Command.remove_data_node:type_name -> palisade.meta.v1.RemoveDataNode
+	16, // 18: palisade.meta.v1.Command.init_cluster:type_name -> palisade.meta.v1.InitCluster
+	17, // 19: palisade.meta.v1.Command.set_feature_level:type_name -> palisade.meta.v1.SetFeatureLevel
+	22, // 20: palisade.meta.v1.Command.create_user:type_name -> palisade.meta.v1.CreateUser
+	23, // 21: palisade.meta.v1.Command.drop_user:type_name -> palisade.meta.v1.DropUser
+	24, // 22: palisade.meta.v1.Command.set_password:type_name -> palisade.meta.v1.SetPassword
+	25, // 23: palisade.meta.v1.Command.set_admin:type_name -> palisade.meta.v1.SetAdmin
+	26, // 24: palisade.meta.v1.Command.set_privilege:type_name -> palisade.meta.v1.SetPrivilege
+	27, // 25: palisade.meta.v1.Command.create_database:type_name -> palisade.meta.v1.CreateDatabase
+	28, // 26: palisade.meta.v1.Command.drop_database:type_name -> palisade.meta.v1.DropDatabase
+	30, // 27: palisade.meta.v1.Command.create_retention_policy:type_name -> palisade.meta.v1.CreateRetentionPolicy
+	31, // 28: palisade.meta.v1.Command.update_retention_policy:type_name -> palisade.meta.v1.UpdateRetentionPolicy
+	32, // 29: palisade.meta.v1.Command.drop_retention_policy:type_name -> palisade.meta.v1.DropRetentionPolicy
+	33, // 30: palisade.meta.v1.Command.create_shard_group:type_name -> palisade.meta.v1.CreateShardGroup
+	34, // 31: palisade.meta.v1.Command.delete_shard_group:type_name -> palisade.meta.v1.DeleteShardGroup
+	35, // 32: palisade.meta.v1.Command.add_jwt_secret:type_name -> palisade.meta.v1.AddJWTSecret
+	36, // 33: palisade.meta.v1.Command.remove_jwt_secret:type_name -> palisade.meta.v1.RemoveJWTSecret
+	37, // 34: palisade.meta.v1.Command.set_settings:type_name -> palisade.meta.v1.SetSettings
+	1,  // 35: palisade.meta.v1.SetPrivilege.privilege:type_name -> palisade.meta.v1.Privilege
+	29, // 36: palisade.meta.v1.CreateDatabase.retention_policy:type_name -> palisade.meta.v1.RetentionPolicySpec
+	29, // 37: palisade.meta.v1.CreateRetentionPolicy.spec:type_name -> palisade.meta.v1.RetentionPolicySpec
+	14, // 38: palisade.meta.v1.SetSettings.settings:type_name -> palisade.meta.v1.ClusterSettings
+	15, // 39: palisade.meta.v1.ExecuteRequest.command:type_name -> palisade.meta.v1.Command
+	2,  // 40: palisade.meta.v1.SnapshotResponse.data:type_name -> palisade.meta.v1.Data
+	2,  // 41: palisade.meta.v1.WatchResponse.data:type_name -> palisade.meta.v1.Data
+	56, // 42: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
+	58, // 43: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	59, // 44: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	1,  // 45: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
+	55, // 46: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
+	38, // 47: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
+	41, // 48: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
+	43, // 49: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
+	45, // 50: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
+	47, // 51: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
+	49, // 52: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
+	51, // 53: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
+	53, // 54: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
+	39, // 55: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
+	42, // 56: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
+	44, // 57: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
+	46, // 58: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
+	48, // 59: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
+	50, // 60: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
+	52, // 61: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
+	54, // 62: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
+	55, // [55:63] is the sub-list for method output_type
+	47, // [47:55] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -4103,7 +4238,7 @@ func file_meta_proto_init() {
 	if File_meta_proto != nil {
 		return
 	}
-	file_meta_proto_msgTypes[12].OneofWrappers = []any{
+	file_meta_proto_msgTypes[13].OneofWrappers = []any{
 		(*Command_AddMetaNode)(nil),
 		(*Command_RemoveMetaNode)(nil),
 		(*Command_CreateDataNode)(nil),
@@ -4126,8 +4261,8 @@ func file_meta_proto_init() {
 		(*Command_RemoveJwtSecret)(nil),
 		(*Command_SetSettings)(nil),
 	}
-	file_meta_proto_msgTypes[28].OneofWrappers = []any{}
-	file_meta_proto_msgTypes[46].OneofWrappers = []any{
+	file_meta_proto_msgTypes[29].OneofWrappers = []any{}
+	file_meta_proto_msgTypes[47].OneofWrappers = []any{
 		(*RemoveNodeRequest_MetaRaftAddr)(nil),
 		(*RemoveNodeRequest_DataNodeId)(nil),
 	}
@@ -4136,8 +4271,8 @@ func file_meta_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   57,
+			NumEnums:      2,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,177 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/data/hh"
+	"github.com/palisade-db/palisade/proto/datapb"
+)
+
+// openClusterWriter (cluster mode) connects the node to the other data
+// nodes: a connection pool, the hinted-handoff queues, and the writer that
+// sends every point to all owners of its shard. A standalone node keeps the
+// engine's own writer: it owns every shard.
+func (n *Node) openClusterWriter() error {
+	if n.store != nil {
+		return nil
+	}
+	cc := n.cfg.Cluster
+	n.peers = newPeers(n.view, cluster.DialOptions{
+		Secret: n.cfg.Meta.MetaInternalSharedSecret, TLS: cc.HTTPSEnabled, InsecureTLS: cc.HTTPSInsecureTLS,
+	})
+	n.view.OnUpdate(n.peers.forgetRemoved)
+	w := &clusterWriter{
+		mapper:  n.engine.PointsWriter,
+		store:   n.engine.Store,
+		view:    n.view,
+		self:    n.NodeID,
+		peers:   n.peers,
+		timeout: time.Duration(n.cfg.Coordinator.WriteTimeout),
+		log:     n.log,
+	}
+	if hc := n.cfg.HintedHandoff; hc.Enabled {
+		svc, err := hh.Open(hh.Config{
+			Dir:              hc.Dir,
+			MaxSize:          int64(min(hc.MaxSize, 1<<62)),
+			MaxAge:           time.Duration(hc.MaxAge),
+			RetryConcurrency: hc.RetryConcurrency,
+			RetryRateLimit:   int64(min(hc.RetryRateLimit, 1<<62)),
+			RetryInterval:    time.Duration(hc.RetryInterval),
+			RetryMaxInterval: time.Duration(hc.RetryMaxInterval),
+			PurgeInterval:    time.Duration(hc.PurgeInterval),
+			Logger:           n.opts.Logger.With("component", "hinted-handoff"),
+		}, hintSender{n.peers})
+		if err != nil {
+			n.peers.Close()
+			return fmt.Errorf("data: opening hinted handoff in %s: %w", hc.Dir, err)
+		}
+		svc.SetPurgeFilter(n.dataNodeExists, n.shards.exists)
+		n.hints = &hintedHandoff{svc: svc}
+		w.hints = n.hints
+	}
+	n.engine.useWriter(w)
+	return nil
+}
+
+func (n *Node) closeClusterWriter() error {
+	var errs []error
+	if n.hints != nil {
+		errs = append(errs, n.hints.svc.Close())
+	}
+	if n.peers != nil {
+		errs = append(errs, n.peers.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// dataNodeExists reports whether the meta state has data node id (hinted
+// handoff drops the queues of removed nodes).
+func (n *Node) dataNodeExists(id uint64) bool {
+	for _, dn := range n.view.Data().GetDataNodes() {
+		if dn.Id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// openDataService (cluster mode) serves the DataService on [cluster]
+// bind-address, authenticated with the internal shared secret, with TLS
+// when [cluster] https-enabled.
+func (n *Node) openDataService() error {
+	if n.store != nil {
+		return nil
+	}
+	cc := n.cfg.Cluster
+	var creds credentials.TransportCredentials
+	if cc.HTTPSEnabled {
+		key := cc.HTTPSPrivateKey
+		var err error
+		if creds, err = cluster.ServerTLS(cc.HTTPSCertificate, key); err != nil {
+			return fmt.Errorf("data: [cluster] https-certificate: %w", err)
+		}
+	}
+	ln := n.opts.ClusterListener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cc.BindAddress); err != nil {
+			return fmt.Errorf("data: listening on [cluster] bind-address %s: %w", cc.BindAddress, err)
+		}
+	}
+	svc := &shardService{self: n.NodeID, view: n.view, dir: n.shards, store: n.engine.Store, log: n.log}
+	n.dataSrv = newDataServer(svc, n.cfg.Meta.MetaInternalSharedSecret, creds)
+	n.dataLn = ln
+	// Not on n.wg: the data service outlives the background work that
+	// stopBackground waits for.
+	go func() {
+		if err := n.dataSrv.Serve(ln); err != nil {
+			n.log.Error("data service stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// closeDataService lets in-flight shard writes finish, then stops.
+func (n *Node) closeDataService() error {
+	if n.dataSrv == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { n.dataSrv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Duration(n.cfg.HTTP.ShutdownTimeout)):
+		n.dataSrv.Stop()
+	}
+	return nil
+}
+
+// ClusterAddr returns the address the data service listens on ("" for a
+// standalone node).
+func (n *Node) ClusterAddr() string {
+	if n.dataLn == nil {
+		return ""
+	}
+	return n.dataLn.Addr().String()
+}
+
+// hintedHandoff adapts hh.Service to the cluster writer.
+type hintedHandoff struct {
+	svc *hh.Service
+}
+
+func (h *hintedHandoff) Enqueue(node, shardID uint64, payload []byte) error {
+	err := h.svc.Enqueue(node, shardID, payload)
+	if errors.Is(err, hh.ErrQueueFull) {
+		return fmt.Errorf("%w for data node %d", ErrHintedHandoffFull, node)
+	}
+	return err
+}
+
+func (h *hintedHandoff) Pending(node uint64) bool { return h.svc.Pending(node) }
+
+// hintSender replays hinted-handoff records: each is a marshalled
+// WriteShardRequest for its destination.
+type hintSender struct {
+	peers *peers
+}
+
+func (s hintSender) Send(ctx context.Context, node uint64, r hh.Record) error {
+	var req datapb.WriteShardRequest
+	if err := proto.Unmarshal(r.Payload, &req); err != nil {
+		return hh.Permanent(fmt.Errorf("data: undecodable hinted-handoff record: %w", err))
+	}
+	err := s.peers.writeShard(ctx, node, &req)
+	if err != nil && permanent(err) {
+		return hh.Permanent(err)
+	}
+	return err
+}

@@ -1,0 +1,90 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/proto/datapb"
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// peers reaches the other data nodes' DataService, by node ID, through one
+// pooled connection per address (the address is the node's tcp_addr in the
+// meta state).
+type peers struct {
+	pool *cluster.Pool
+	view *MetaView
+}
+
+func newPeers(view *MetaView, o cluster.DialOptions) *peers {
+	return &peers{pool: cluster.NewPool(o), view: view}
+}
+
+// errUnknownNode: the meta state has no data node with that ID (removed).
+var errUnknownNode = errors.New("data: no such data node in the meta state")
+
+func (p *peers) conn(node uint64) (*grpc.ClientConn, error) {
+	var addr string
+	for _, dn := range p.view.Data().GetDataNodes() {
+		if dn.Id == node {
+			addr = dn.TcpAddr
+			break
+		}
+	}
+	if addr == "" {
+		return nil, fmt.Errorf("%w: %d", errUnknownNode, node)
+	}
+	return p.pool.Get(addr)
+}
+
+// writeShard sends req to node.
+func (p *peers) writeShard(ctx context.Context, node uint64, req *datapb.WriteShardRequest) error {
+	conn, err := p.conn(node)
+	if err != nil {
+		return err
+	}
+	_, err = datapb.NewDataServiceClient(conn).WriteShard(ctx, req)
+	if cluster.Unreachable(err) {
+		// The caller (hinted handoff) paces its retries; gRPC's own
+		// reconnect backoff (up to 2 minutes) would only delay the first
+		// one after the node is back.
+		conn.ResetConnectBackoff()
+	}
+	return err
+}
+
+// forgetRemoved closes the connections of data nodes that left the state.
+func (p *peers) forgetRemoved(old, cur *metapb.Data) {
+	for _, o := range old.GetDataNodes() {
+		kept := false
+		for _, n := range cur.GetDataNodes() {
+			kept = kept || n.TcpAddr == o.TcpAddr
+		}
+		if !kept {
+			p.pool.Forget(o.TcpAddr)
+		}
+	}
+}
+
+func (p *peers) Close() error { return p.pool.Close() }
+
+// permanent reports whether a data service error means the request can
+// never succeed (see proto/data.proto): the receiver does not have the
+// shard, does not own it, or cannot apply the points. The node having
+// left the cluster is permanent too.
+func permanent(err error) bool {
+	if errors.Is(err, errUnknownNode) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.NotFound, codes.FailedPrecondition, codes.InvalidArgument:
+		return true
+	}
+	return false
+}

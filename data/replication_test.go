@@ -1,0 +1,283 @@
+package data_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/internal/testcluster"
+	pmeta "github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/datapb"
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+const replSecret = "internal-secret-for-replication-tests"
+
+// replCluster is one meta node and n data nodes.
+type replCluster struct {
+	t    *testing.T
+	meta *testcluster.Cluster
+	data []*testcluster.DataNode
+}
+
+func newReplCluster(t *testing.T, n int, configure func(*configs.Data)) *replCluster {
+	t.Helper()
+	c := &replCluster{t: t, meta: testcluster.New(t, testcluster.Options{Meta: 1, Secret: replSecret})}
+	for range n {
+		c.data = append(c.data, c.meta.AddData(testcluster.DataOptions{Configure: func(cfg *configs.Data) {
+			cfg.Coordinator.WriteTimeout = configs.Duration(3 * time.Second)
+			cfg.HintedHandoff.RetryInterval = configs.Duration(50 * time.Millisecond)
+			cfg.HintedHandoff.RetryMaxInterval = configs.Duration(200 * time.Millisecond)
+			if configure != nil {
+				configure(cfg)
+			}
+		}}))
+	}
+	// Every data node must know every other before shards are assigned.
+	testcluster.WaitFor(t, 20*time.Second, "all data nodes registered", func() bool {
+		return len(c.state().DataNodes) == n
+	})
+	return c
+}
+
+func (c *replCluster) state() *metapb.Data {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := c.meta.Client(replSecret).Snapshot(ctx)
+	if err != nil {
+		c.t.Fatalf("meta state: %v", err)
+	}
+	return d
+}
+
+// shardsOf returns every shard of db's default policy.
+func (c *replCluster) shardsOf(db string) []*metapb.Shard {
+	c.t.Helper()
+	d := c.state()
+	var out []*metapb.Shard
+	for _, rp := range pmeta.FindDatabase(d, db).RetentionPolicies {
+		for _, sg := range rp.ShardGroups {
+			out = append(out, sg.Shards...)
+		}
+	}
+	return out
+}
+
+// localCount is what node d alone holds of measurement m in db: queries
+// still read local shards only.
+func localCount(t *testing.T, d *testcluster.DataNode, db, m string) int {
+	t.Helper()
+	r := queryDB(t, d.URL, db, "SELECT count(v) FROM "+m, noCred)
+	if r.status != http.StatusOK || r.statementError() != "" {
+		t.Fatalf("count on %s: %d %s", d.URL, r.status, r.body)
+	}
+	vals := seriesValues(t, r)
+	if len(vals) == 0 {
+		return 0
+	}
+	return int(vals[0][1].(float64))
+}
+
+func batch(m string, from, n int, base time.Time) string {
+	var b strings.Builder
+	for i := from; i < from+n; i++ {
+		fmt.Fprintf(&b, "%s,host=h%d v=%d %d\n", m, i%50, i, base.Add(time.Duration(i)*time.Millisecond).UnixNano())
+	}
+	return b.String()
+}
+
+func writeCL(t *testing.T, base, db, consistency, lines string) response {
+	t.Helper()
+	return do(t, http.MethodPost, base+"/write?db="+db+"&consistency="+consistency, noCred, strings.NewReader(lines), nil)
+}
+
+// TestWritesReachEveryOwner: with RF 2 on 3 data nodes, points written
+// through any node end up in the local shards of both owners, and only
+// there.
+func TestWritesReachEveryOwner(t *testing.T) {
+	c := newReplCluster(t, 3, nil)
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for i, d := range c.data { // through every node in turn
+		if r := writeCL(t, d.URL, "db", "one", batch("cpu", i*1000, 1000, base)); r.status != http.StatusNoContent {
+			t.Fatalf("write through node %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	shards := c.shardsOf("db")
+	if len(shards) != 1 || len(pmeta.WriteOwners(shards[0])) != 2 {
+		t.Fatalf("want one shard with two owners, got %v", shards)
+	}
+	owners := pmeta.WriteOwners(shards[0])
+	for _, d := range c.data {
+		got := localCount(t, d, "db", "cpu")
+		want := 0
+		if slices.Contains(owners, d.NodeID()) {
+			want = 3000
+		}
+		if got != want {
+			t.Errorf("node %d (owners %v) holds %d points, want %d", d.NodeID(), owners, got, want)
+		}
+	}
+}
+
+// TestOwnerDownThenBack: with one owner down, consistency=one writes
+// succeed, consistency=all writes answer partial write, and once the owner
+// is back its shard holds every acknowledged point, through hinted handoff.
+func TestOwnerDownThenBack(t *testing.T) {
+	c := newReplCluster(t, 3, nil)
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	// Create the shard group and learn its owners.
+	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 10, base)); r.status != http.StatusNoContent {
+		t.Fatalf("first write: %d %s", r.status, r.body)
+	}
+	owners := pmeta.WriteOwners(c.shardsOf("db")[0])
+	var down, coordinator *testcluster.DataNode
+	for _, d := range c.data {
+		if d.NodeID() == owners[1] {
+			down = d
+		}
+	}
+	for _, d := range c.data {
+		if d != down {
+			coordinator = d // writes go through a node that stays up
+			break
+		}
+	}
+	down.Kill()
+
+	acked := 10
+	for i := range 5 {
+		r := writeCL(t, coordinator.URL, "db", "one", batch("cpu", acked, 100, base))
+		if r.status != http.StatusNoContent {
+			t.Fatalf("consistency=one write %d with an owner down: %d %s", i, r.status, r.body)
+		}
+		acked += 100
+	}
+	r := writeCL(t, coordinator.URL, "db", "all", batch("cpu", acked, 100, base))
+	if r.status != http.StatusInternalServerError || !strings.HasPrefix(r.errorMessage(), "partial write") {
+		t.Fatalf("consistency=all with an owner down: %d %s, want 500 partial write", r.status, r.body)
+	}
+	acked += 100 // queued for the owner: it must get them too
+
+	down.Restart()
+	testcluster.WaitFor(t, 30*time.Second, "the owner to get every point back", func() bool {
+		return localCount(t, down, "db", "cpu") == acked
+	})
+	for _, d := range c.data {
+		if slices.Contains(owners, d.NodeID()) {
+			if got := localCount(t, d, "db", "cpu"); got != acked {
+				t.Errorf("owner %d holds %d points, want %d", d.NodeID(), got, acked)
+			}
+		}
+	}
+}
+
+// TestDataServiceRefuses: the data service authenticates its peer, and
+// refuses points for a shard the node does not own or that does not exist,
+// with typed codes.
+func TestDataServiceRefuses(t *testing.T) {
+	c := newReplCluster(t, 3, nil)
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 10, base)); r.status != http.StatusNoContent {
+		t.Fatalf("write: %d %s", r.status, r.body)
+	}
+	sh := c.shardsOf("db")[0]
+	owners := pmeta.WriteOwners(sh)
+	var outsider, owner *testcluster.DataNode
+	for _, d := range c.data {
+		if slices.Contains(owners, d.NodeID()) {
+			owner = d
+		} else {
+			outsider = d
+		}
+	}
+	index := c.state().Index
+	req := func(shard uint64) *datapb.WriteShardRequest {
+		return &datapb.WriteShardRequest{ShardId: shard, Database: "db", RetentionPolicy: "autogen",
+			Points: []byte(batch("cpu", 0, 5, base)), MetaIndex: index}
+	}
+	call := func(to *testcluster.DataNode, secret string, r *datapb.WriteShardRequest) error {
+		conn, err := cluster.Dial(to.ClusterAddr(), cluster.DialOptions{Secret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err = datapb.NewDataServiceClient(conn).WriteShard(ctx, r)
+		return err
+	}
+	for _, tc := range []struct {
+		name   string
+		to     *testcluster.DataNode
+		secret string
+		req    *datapb.WriteShardRequest
+		want   codes.Code
+	}{
+		{"no secret", owner, "", req(sh.Id), codes.Unauthenticated},
+		{"wrong secret", owner, "not-the-secret", req(sh.Id), codes.Unauthenticated},
+		{"not an owner", outsider, replSecret, req(sh.Id), codes.FailedPrecondition},
+		{"no such shard", owner, replSecret, req(sh.Id + 1000), codes.NotFound},
+		{"another database's shard", owner, replSecret, &datapb.WriteShardRequest{ShardId: sh.Id, Database: "other",
+			RetentionPolicy: "autogen", Points: []byte(batch("cpu", 0, 5, base)), MetaIndex: index}, codes.NotFound},
+		{"garbage points", owner, replSecret, &datapb.WriteShardRequest{ShardId: sh.Id, Database: "db", RetentionPolicy: "autogen",
+			Points: []byte("cpu v=\n"), MetaIndex: index}, codes.InvalidArgument},
+		{"a meta index from the future", owner, replSecret, &datapb.WriteShardRequest{ShardId: sh.Id, Database: "db",
+			RetentionPolicy: "autogen", Points: []byte(batch("cpu", 0, 5, base)), MetaIndex: index + 1_000_000}, codes.Unavailable},
+	} {
+		if err := call(tc.to, tc.secret, tc.req); status.Code(err) != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if got := localCount(t, outsider, "db", "cpu"); got != 0 {
+		t.Errorf("the node that owns nothing holds %d points", got)
+	}
+}
+
+// TestFullQueueAnswers503: a write that meets a full queue gets 503 with
+// Retry-After whatever its consistency level (an owner would otherwise miss
+// the points for good), and what was acknowledged before reaches the owner.
+func TestFullQueueAnswers503(t *testing.T) {
+	c := newReplCluster(t, 2, func(cfg *configs.Data) { cfg.HintedHandoff.MaxSize = 256 << 10 })
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 10, base)); r.status != http.StatusNoContent {
+		t.Fatalf("write: %d %s", r.status, r.body)
+	}
+	c.data[1].Kill()
+	acked := 10
+	var full response
+	for i := range 100 {
+		r := writeCL(t, c.data[0].URL, "db", "one", batch("cpu", acked, 200, base))
+		if r.status == http.StatusServiceUnavailable {
+			full = r
+			break
+		}
+		if r.status != http.StatusNoContent {
+			t.Fatalf("write %d: %d %s", i, r.status, r.body)
+		}
+		acked += 200
+	}
+	if full.status != http.StatusServiceUnavailable || full.header.Get("Retry-After") == "" {
+		t.Fatalf("a full queue never answered 503 with Retry-After (last %d %s)", full.status, full.body)
+	}
+	c.data[1].Restart()
+	testcluster.WaitFor(t, 30*time.Second, "the owner to get every acknowledged point", func() bool {
+		return localCount(t, c.data[1], "db", "cpu") >= acked
+	})
+	if got := localCount(t, c.data[0], "db", "cpu"); got < acked {
+		t.Errorf("the coordinator holds %d points, acknowledged %d", got, acked)
+	}
+}

@@ -1,0 +1,120 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/influxdata/influxdb/models"
+	"github.com/influxdata/influxdb/tsdb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/proto/datapb"
+)
+
+// metaCatchUpWait bounds how long a receiver waits to reach the sender's
+// meta index before it answers Unavailable (the sender then queues the
+// points and replays them later).
+const metaCatchUpWait = 5 * time.Second
+
+// shardService serves the DataService to the other data nodes: shard
+// writes now (and their hinted-handoff replays), remote reads later.
+type shardService struct {
+	datapb.UnimplementedDataServiceServer
+	self  func() uint64 // this node's ID; 0 until registered
+	view  *MetaView
+	dir   *shardDirectory
+	store *tsdb.Store
+	log   *slog.Logger
+}
+
+// WriteShard implements datapb.DataServiceServer. It writes only to a
+// shard that this node owns in a meta state at least as new as the
+// sender's, so that a late replay can never recreate a dropped or moved
+// shard.
+func (s *shardService) WriteShard(ctx context.Context, req *datapb.WriteShardRequest) (*datapb.WriteShardResponse, error) {
+	if req.MetaIndex > s.view.Index() {
+		wctx, cancel := context.WithTimeout(ctx, metaCatchUpWait)
+		err := s.view.WaitForIndex(wctx, req.MetaIndex)
+		cancel()
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "meta state at index %d, the sender's is at %d", s.view.Index(), req.MetaIndex)
+		}
+	}
+	self := s.self()
+	if self == 0 {
+		return nil, status.Error(codes.Unavailable, "this data node has not registered yet")
+	}
+	loc, ok := s.dir.lookup(req.ShardId)
+	switch {
+	case !ok || !loc.live():
+		return nil, status.Errorf(codes.NotFound, "shard %d does not exist (dropped, expired or never created)", req.ShardId)
+	case loc.db != req.Database || loc.rp != req.RetentionPolicy:
+		return nil, status.Errorf(codes.NotFound, "shard %d belongs to %q.%q, not %q.%q",
+			req.ShardId, loc.db, loc.rp, req.Database, req.RetentionPolicy)
+	case !loc.owns(self):
+		return nil, status.Errorf(codes.FailedPrecondition, "data node %d does not own shard %d", self, req.ShardId)
+	}
+	points, err := decodePoints(req.Points)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := writeLocalShard(s.store, loc.db, loc.rp, req.ShardId, points); err != nil {
+		return nil, writeErrorStatus(err)
+	}
+	return &datapb.WriteShardResponse{MetaIndex: s.view.Index()}, nil
+}
+
+// writeErrorStatus turns a local shard write's error into the status the
+// sender acts on: a field type conflict can never be written (permanent),
+// anything else may pass later.
+func writeErrorStatus(err error) error {
+	var pwe tsdb.PartialWriteError
+	if errors.As(err, &pwe) {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if errors.Is(err, tsdb.ErrShardDeletion) {
+		return status.Error(codes.NotFound, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// writeLocalShard writes points to a shard of this node's store, creating
+// the shard first when this node has not held it yet.
+func writeLocalShard(store *tsdb.Store, db, rp string, shardID uint64, points []models.Point) error {
+	wctx := tsdb.WriteContext{}
+	err := store.WriteToShard(wctx, shardID, points)
+	if errors.Is(err, tsdb.ErrShardNotFound) {
+		if err = store.CreateShard(db, rp, shardID, true); err != nil {
+			return err
+		}
+		err = store.WriteToShard(wctx, shardID, points)
+	}
+	if errors.Is(err, tsdb.ErrShardDeletion) {
+		return tsdb.PartialWriteError{Reason: "shard is pending deletion", Dropped: len(points)}
+	}
+	return err
+}
+
+// newDataServer returns the gRPC server of the DataService with the
+// internal-secret check installed.
+func newDataServer(svc datapb.DataServiceServer, secret string, creds credentials.TransportCredentials) *grpc.Server {
+	a := cluster.NewAuthenticator(secret)
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(a.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(a.StreamInterceptor),
+		grpc.MaxRecvMsgSize(256 << 20),
+		grpc.MaxSendMsgSize(256 << 20),
+	}
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
+	}
+	srv := grpc.NewServer(opts...)
+	datapb.RegisterDataServiceServer(srv, svc)
+	return srv
+}

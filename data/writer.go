@@ -1,0 +1,296 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/influxdata/influxdb"
+	"github.com/influxdata/influxdb/coordinator"
+	"github.com/influxdata/influxdb/models"
+	"github.com/influxdata/influxdb/services/meta"
+	"github.com/influxdata/influxdb/tsdb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/palisade-db/palisade/proto/datapb"
+)
+
+// The errors a cluster write answers with when the consistency level is not
+// met, with InfluxDB's texts (its clustered versions used the same words).
+// The HTTP handler answers them 500 (503 for a full queue): the client should
+// retry, and a retry is harmless (a point written twice is one point).
+var (
+	// ErrTimeout: some owners did not answer within [coordinator]
+	// write-timeout and too few had acknowledged by then. The others get the
+	// points through hinted handoff.
+	ErrTimeout = errors.New("timeout")
+	// ErrPartialWrite: fewer owners acknowledged than the consistency level
+	// asks, but enough have the points, acknowledged or queued durably for
+	// hinted handoff, to meet it once the queues drain.
+	ErrPartialWrite = errors.New("partial write")
+	// ErrWriteFailed: not even the required number of owners could be made
+	// to hold the points, acknowledged or queued.
+	ErrWriteFailed = errors.New("write failed")
+)
+
+// ErrHintedHandoffFull is returned (wrapped) when an owner's hinted-handoff
+// queue is full and the write could not meet its consistency level without
+// it. The HTTP handler answers 503 with Retry-After.
+var ErrHintedHandoffFull = errors.New("hinted handoff queue full")
+
+// hintedHandoffRetryAfter is what a client whose write met a full queue is
+// told to wait.
+const hintedHandoffRetryAfter = 10 * time.Second
+
+// retryLater is a write error the HTTP handler answers 503 with
+// Retry-After (httpd.RetryLater).
+type retryLater struct {
+	error
+	after time.Duration
+}
+
+func (e retryLater) RetryAfter() time.Duration { return e.after }
+func (e retryLater) Unwrap() error             { return e.error }
+
+// hintQueue is what the writer needs from hinted handoff (data/hh).
+type hintQueue interface {
+	// Enqueue stores payload for node durably before it returns nil.
+	Enqueue(node, shardID uint64, payload []byte) error
+	// Pending reports whether records wait for node: new writes for it
+	// then go to the queue too, so that they reach it in order.
+	Pending(node uint64) bool
+}
+
+// clusterWriter writes points to every owner of their shards: the local
+// engine, and the other owners over the data service. It replaces the
+// engine's coordinator.PointsWriter for /write, /api/v2/write and SELECT
+// INTO; it uses that writer only to map points to shards (which creates the
+// shard groups that are missing).
+type clusterWriter struct {
+	mapper  *coordinator.PointsWriter
+	store   *tsdb.Store
+	view    *MetaView
+	self    func() uint64
+	peers   *peers
+	hints   hintQueue // nil: no hinted handoff (a standalone node)
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+// WritePoints implements the HTTP handler's write: user is recorded as the
+// writer, as the engine does.
+func (w *clusterWriter) WritePoints(db, rp string, cl models.ConsistencyLevel, user meta.User, points []models.Point) error {
+	wctx := tsdb.WriteContext{UserId: tsdb.UnknownUser}
+	if user != nil {
+		wctx.UserId = user.ID()
+	}
+	return w.write(wctx, db, rp, cl, points)
+}
+
+// WritePointsInto implements the statement executor's writer for SELECT
+// INTO.
+func (w *clusterWriter) WritePointsInto(req *coordinator.IntoWriteRequest) error {
+	return w.write(tsdb.WriteContext{UserId: tsdb.SelectIntoUser}, req.Database, req.RetentionPolicy, models.ConsistencyLevelOne, req.Points)
+}
+
+func (w *clusterWriter) write(wctx tsdb.WriteContext, db, rp string, cl models.ConsistencyLevel, points []models.Point) error {
+	if rp == "" {
+		di := w.mapper.MetaClient.Database(db)
+		if di == nil {
+			return influxdb.ErrDatabaseNotFound(db)
+		}
+		rp = di.DefaultRetentionPolicy
+	}
+	mapping, err := w.mapper.MapShards(&coordinator.WritePointsRequest{Database: db, RetentionPolicy: rp, Points: points})
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(w.timeout)
+	errs := make(chan error, len(mapping.Points))
+	for id, pts := range mapping.Points {
+		go func() { errs <- w.writeShard(wctx, db, rp, cl, mapping.Shards[id], pts, deadline) }()
+	}
+	var first error
+	for range mapping.Points {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	if len(mapping.Dropped) > 0 {
+		return tsdb.PartialWriteError{Reason: "points beyond retention policy", Dropped: len(mapping.Dropped)}
+	}
+	return nil
+}
+
+// required is how many owners must acknowledge for the consistency level.
+func required(cl models.ConsistencyLevel, owners int) int {
+	switch cl {
+	case models.ConsistencyLevelAll:
+		return owners
+	case models.ConsistencyLevelQuorum:
+		return owners/2 + 1
+	}
+	return 1 // any, one
+}
+
+// ownerResult is one owner's outcome for one shard write.
+type ownerResult struct {
+	node   uint64
+	acked  bool  // the owner has the points
+	hinted bool  // queued durably for the owner
+	timed  bool  // the owner did not answer in time
+	err    error // why it is neither acked nor hinted, or why it was hinted
+}
+
+// writeShard writes one shard's points to its owners. It returns once the
+// local write (if this node is an owner) has finished and either enough
+// owners have acknowledged for cl or every owner has an outcome. Remote
+// sends that are still running go on with their own copy of the points
+// and queue them if they fail.
+func (w *clusterWriter) writeShard(wctx tsdb.WriteContext, db, rp string, cl models.ConsistencyLevel, sh *meta.ShardInfo, points []models.Point, deadline time.Time) error {
+	self := w.self()
+	owners := make([]uint64, 0, len(sh.Owners))
+	local := false
+	for _, o := range sh.Owners {
+		if o.NodeID == self {
+			local = true
+		} else {
+			owners = append(owners, o.NodeID)
+		}
+	}
+	if len(owners) == 0 && !local {
+		return fmt.Errorf("%w: shard %d has no owner", ErrWriteFailed, sh.ID)
+	}
+	total := len(owners)
+	if local {
+		total++
+	}
+	need := required(cl, total)
+
+	results := make(chan ownerResult, total)
+	if len(owners) > 0 {
+		req := &datapb.WriteShardRequest{
+			ShardId: sh.ID, Database: db, RetentionPolicy: rp,
+			Points: encodePoints(nil, points), MetaIndex: w.view.Index(), SenderNodeId: self,
+		}
+		payload, err := proto.Marshal(req)
+		if err != nil {
+			return fmt.Errorf("%w: encoding shard %d: %v", ErrWriteFailed, sh.ID, err)
+		}
+		for _, n := range owners {
+			// An owner that already has points queued gets these queued
+			// too, behind them and at once (no send): writes reach it in
+			// order, and a node that is down costs a queue append instead
+			// of a timeout per write. Done here, before the local write,
+			// so that a full queue is known before the write can return.
+			if w.hints != nil && w.hints.Pending(n) {
+				results <- w.hint(n, sh.ID, payload, false, nil)
+				continue
+			}
+			go func() { results <- w.send(n, req, payload, deadline) }()
+		}
+	}
+	var localErr error
+	if local {
+		// Synchronous: the points may not be referenced once this returns.
+		localErr = writeLocalShard(w.store, db, rp, sh.ID, points)
+		results <- ownerResult{node: self, acked: localErr == nil, err: localErr}
+	}
+	return w.collect(cl, sh.ID, total, need, results, localErr)
+}
+
+// collect waits for owner outcomes until need acknowledgements (for
+// consistency any, durable hints count too) or all outcomes are in, and
+// turns them into the write's answer.
+func (w *clusterWriter) collect(cl models.ConsistencyLevel, shardID uint64, total, need int, results <-chan ownerResult, localErr error) error {
+	var acked, hinted int
+	var timedOut bool
+	var firstErr error
+	for range total {
+		r := <-results
+		switch {
+		case r.acked:
+			acked++
+		case r.hinted:
+			hinted++
+			timedOut = timedOut || r.timed
+		case errors.Is(r.err, ErrHintedHandoffFull):
+			// The owner would miss the points for good: the client must
+			// retry, whatever the consistency level.
+			return retryLater{fmt.Errorf("shard %d: %w", shardID, r.err), hintedHandoffRetryAfter}
+		default:
+			if firstErr == nil {
+				firstErr = r.err
+			}
+		}
+		if acked >= need || (cl == models.ConsistencyLevelAny && acked+hinted >= need) {
+			return nil
+		}
+	}
+	// A field type conflict, or points that are not this shard's any more,
+	// are the client's answer whatever the other owners said.
+	var pwe tsdb.PartialWriteError
+	if errors.As(localErr, &pwe) {
+		return localErr
+	}
+	switch {
+	case timedOut:
+		return ErrTimeout
+	case acked+hinted >= need:
+		return fmt.Errorf("%w: shard %d: %d of %d owners acknowledged (consistency %s needs %d); the others get the points by hinted handoff",
+			ErrPartialWrite, shardID, acked, total, consistencyName(cl), need)
+	}
+	return fmt.Errorf("%w: shard %d: %v", ErrWriteFailed, shardID, firstErr)
+}
+
+// send delivers one shard's points to a remote owner, or queues them for
+// it when it does not answer.
+func (w *clusterWriter) send(node uint64, req *datapb.WriteShardRequest, payload []byte, deadline time.Time) ownerResult {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	err := w.peers.writeShard(ctx, node, req)
+	timedOut := ctx.Err() != nil
+	cancel()
+	if err == nil {
+		return ownerResult{node: node, acked: true}
+	}
+	if permanent(err) {
+		w.log.Warn("shard write refused by its owner", "shard", req.ShardId, "node", node, "err", err)
+		return ownerResult{node: node, err: err}
+	}
+	return w.hint(node, req.ShardId, payload, timedOut, err)
+}
+
+// hint queues payload for node.
+func (w *clusterWriter) hint(node, shardID uint64, payload []byte, timedOut bool, cause error) ownerResult {
+	if w.hints == nil {
+		if cause == nil {
+			cause = errors.New("hinted handoff is disabled")
+		}
+		return ownerResult{node: node, err: cause}
+	}
+	if err := w.hints.Enqueue(node, shardID, payload); err != nil {
+		w.log.Error("queueing points for hinted handoff failed", "shard", shardID, "node", node, "err", err)
+		if !errors.Is(err, ErrHintedHandoffFull) {
+			err = fmt.Errorf("node %d: %w", node, err)
+		}
+		return ownerResult{node: node, err: err}
+	}
+	return ownerResult{node: node, hinted: true, timed: timedOut, err: cause}
+}
+
+func consistencyName(cl models.ConsistencyLevel) string {
+	switch cl {
+	case models.ConsistencyLevelAny:
+		return "any"
+	case models.ConsistencyLevelQuorum:
+		return "quorum"
+	case models.ConsistencyLevelAll:
+		return "all"
+	}
+	return "one"
+}

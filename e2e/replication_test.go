@@ -1,0 +1,230 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// replicatedCluster starts one meta node and n data nodes, and creates
+// database db with replication factor 2.
+func replicatedCluster(t *testing.T, n int) []*dataNode {
+	t.Helper()
+	m := newMetaNode(t, "meta0")
+	m.start(t, nil)
+	bind := []string{m.rpcAddr}
+	waitForShow(t, bind, []*metaNode{m}, nil)
+	var nodes []*dataNode
+	for range n {
+		d := newDataNode(t, bind,
+			"INFLUXDB_COORDINATOR_WRITE_TIMEOUT=3s",
+			"INFLUXDB_HINTED_HANDOFF_RETRY_INTERVAL=100ms",
+			"INFLUXDB_HINTED_HANDOFF_RETRY_MAX_INTERVAL=500ms")
+		d.start(t)
+		nodes = append(nodes, d)
+	}
+	waitFor(t, waitTimeout, "every data node in palisade-ctl show", func() (bool, string) {
+		out := mustCtl(t, bind, "", "show").stdout
+		for _, d := range nodes {
+			if !strings.Contains(out, d.httpAddr) {
+				return false, out
+			}
+		}
+		return true, out
+	})
+	if code, body := httpQuery(t, nodes[0].httpAddr, "", "CREATE DATABASE db WITH REPLICATION 2"); code != 200 {
+		t.Fatalf("CREATE DATABASE: %d %s", code, body)
+	}
+	return nodes
+}
+
+// writeLines posts lines to d; it returns the status (0 when the node did
+// not answer).
+func writeLines(d *dataNode, consistency, lines string) int {
+	resp, err := http.Post("http://"+d.httpAddr+"/write?db=db&consistency="+consistency, "text/plain", strings.NewReader(lines))
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// localValues returns the v values of measurement m that d holds in its
+// own shards (queries read local shards only until remote reads exist).
+func localValues(t *testing.T, d *dataNode, m string) map[int64]bool {
+	t.Helper()
+	resp, err := http.Get("http://" + d.httpAddr + "/query?db=db&epoch=ns&q=" + url.QueryEscape("SELECT v FROM "+m))
+	if err != nil {
+		t.Fatalf("query %s: %v", d.httpAddr, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Results []struct {
+			Series []struct {
+				Values [][]json.Number `json:"values"`
+			} `json:"series"`
+			Error string `json:"error"`
+		} `json:"results"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("query %s: %v", d.httpAddr, err)
+	}
+	got := map[int64]bool{}
+	for _, r := range body.Results {
+		if r.Error != "" {
+			t.Fatalf("query %s: %s", d.httpAddr, r.Error)
+		}
+		for _, s := range r.Series {
+			for _, v := range s.Values {
+				n, _ := v[1].Int64()
+				got[n] = true
+			}
+		}
+	}
+	return got
+}
+
+func line(m string, i int64, base time.Time) string {
+	return fmt.Sprintf("%s,host=h%d v=%di %d\n", m, i%20, i, base.Add(time.Duration(i)*time.Millisecond).UnixNano())
+}
+
+// owners finds which nodes hold measurement m (written with consistency
+// all, so both owners have it).
+func owners(t *testing.T, nodes []*dataNode, m string) (own, other []*dataNode) {
+	t.Helper()
+	for _, d := range nodes {
+		if len(localValues(t, d, m)) > 0 {
+			own = append(own, d)
+		} else {
+			other = append(other, d)
+		}
+	}
+	if len(own) != 2 {
+		t.Fatalf("%d nodes hold %s, want the 2 owners", len(own), m)
+	}
+	return own, other
+}
+
+func missing(acked []int64, have map[int64]bool) int {
+	n := 0
+	for _, v := range acked {
+		if !have[v] {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReplicatedHintsSurviveKill9: the coordinator is killed with -9 while
+// its queue holds points for an owner that is down; after both come back,
+// the owner has every acknowledged point.
+func TestReplicatedHintsSurviveKill9(t *testing.T) {
+	nodes := replicatedCluster(t, 3)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if code := writeLines(nodes[0], "all", line("cpu", 0, base)); code != http.StatusNoContent {
+		t.Fatalf("first write: %d", code)
+	}
+	own, _ := owners(t, nodes, "cpu")
+	coord, down := own[0], own[1]
+	down.p.kill()
+
+	acked := []int64{0}
+	for i := int64(1); i <= 2000; i += 100 {
+		var b strings.Builder
+		for j := i; j < i+100; j++ {
+			b.WriteString(line("cpu", j, base))
+		}
+		if code := writeLines(coord, "one", b.String()); code != http.StatusNoContent {
+			t.Fatalf("consistency=one write with an owner down: %d", code)
+		}
+		for j := i; j < i+100; j++ {
+			acked = append(acked, j)
+		}
+	}
+	coord.p.signal(syscall.SIGKILL) // right after the last 204
+	coord.p.wait(10 * time.Second)
+	coord.start(t)
+	down.start(t)
+	waitFor(t, 60*time.Second, "the restarted owner to get every acknowledged point", func() (bool, string) {
+		n := missing(acked, localValues(t, down, "cpu"))
+		return n == 0, fmt.Sprintf("%d of %d missing", n, len(acked))
+	})
+	if n := missing(acked, localValues(t, coord, "cpu")); n != 0 {
+		t.Fatalf("the coordinator lost %d acknowledged points", n)
+	}
+}
+
+// TestRollingRestartUnderLoad: a client writes through every data node in
+// turn while each node is restarted (SIGTERM) one after the other; every
+// acknowledged point ends up on both owners.
+func TestRollingRestartUnderLoad(t *testing.T) {
+	nodes := replicatedCluster(t, 3)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if code := writeLines(nodes[0], "all", line("mem", 0, base)); code != http.StatusNoContent {
+		t.Fatalf("first write: %d", code)
+	}
+
+	var mu sync.Mutex
+	acked := []int64{0}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		next := int64(1)
+		for k := 0; ; k++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var b strings.Builder
+			for j := next; j < next+20; j++ {
+				b.WriteString(line("mem", j, base))
+			}
+			mu.Lock()
+			d := nodes[k%len(nodes)]
+			mu.Unlock()
+			if writeLines(d, "one", b.String()) == http.StatusNoContent {
+				mu.Lock()
+				for j := next; j < next+20; j++ {
+					acked = append(acked, j)
+				}
+				mu.Unlock()
+			}
+			next += 20
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	for _, d := range nodes {
+		time.Sleep(500 * time.Millisecond)
+		d.p.signal(syscall.SIGTERM)
+		if code := d.p.wait(30 * time.Second); code != 0 {
+			t.Fatalf("palisade-data exited %d on SIGTERM", code)
+		}
+		d.start(t)
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	<-done
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) < 200 {
+		t.Fatalf("only %d points acknowledged during the restarts: the load did not run", len(acked))
+	}
+	own, _ := owners(t, nodes, "mem")
+	for _, d := range own {
+		waitFor(t, 60*time.Second, "owner "+d.httpAddr+" to hold every acknowledged point", func() (bool, string) {
+			n := missing(acked, localValues(t, d, "mem"))
+			return n == 0, fmt.Sprintf("%d of %d missing", n, len(acked))
+		})
+	}
+}
