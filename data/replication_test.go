@@ -281,3 +281,46 @@ func TestFullQueueAnswers503(t *testing.T) {
 		t.Errorf("the coordinator holds %d points, acknowledged %d", got, acked)
 	}
 }
+
+// TestSelectIntoAndV2WriteReachOwners: SELECT … INTO and /api/v2/write go
+// through the cluster writer too: both owners get the points.
+func TestSelectIntoAndV2WriteReachOwners(t *testing.T) {
+	c := newReplCluster(t, 3, nil)
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 300, base)); r.status != http.StatusNoContent {
+		t.Fatalf("write: %d %s", r.status, r.body)
+	}
+	owners := pmeta.WriteOwners(c.shardsOf("db")[0])
+	var own []*testcluster.DataNode
+	var other *testcluster.DataNode
+	for _, d := range c.data {
+		if slices.Contains(owners, d.NodeID()) {
+			own = append(own, d)
+		} else {
+			other = d
+		}
+	}
+	// Queries read local shards, so the copy runs on an owner.
+	r := queryDB(t, own[0].URL, "db", "SELECT v INTO cpu_copy FROM cpu GROUP BY *", noCred)
+	if r.status != http.StatusOK || r.statementError() != "" {
+		t.Fatalf("SELECT INTO: %d %s", r.status, r.body)
+	}
+	// /api/v2/write through the node that owns nothing.
+	v2 := do(t, http.MethodPost, other.URL+"/api/v2/write?bucket=db/autogen&precision=ns", noCred,
+		strings.NewReader(batch("v2", 0, 50, base)), nil)
+	if v2.status != http.StatusNoContent {
+		t.Fatalf("/api/v2/write: %d %s", v2.status, v2.body)
+	}
+	for _, d := range own {
+		if got := localCount(t, d, "db", "cpu_copy"); got != 300 {
+			t.Errorf("owner %d holds %d points of cpu_copy, want 300", d.NodeID(), got)
+		}
+		if got := localCount(t, d, "db", "v2"); got != 50 {
+			t.Errorf("owner %d holds %d points written with /api/v2/write, want 50", d.NodeID(), got)
+		}
+	}
+	if got := localCount(t, other, "db", "v2"); got != 0 {
+		t.Errorf("the node that owns nothing holds %d points", got)
+	}
+}

@@ -228,3 +228,52 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestHungOwner: an owner that stops answering (SIGSTOP) costs the first
+// write the write timeout (consistency=all answers timeout); its points are
+// queued, later writes queue at once instead of waiting, and once the owner
+// runs again it gets every point.
+func TestHungOwner(t *testing.T) {
+	nodes := replicatedCluster(t, 3)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if code := writeLines(nodes[0], "all", line("disk", 0, base)); code != http.StatusNoContent {
+		t.Fatalf("first write: %d", code)
+	}
+	own, _ := owners(t, nodes, "disk")
+	coord, hung := own[0], own[1]
+	hung.p.signal(syscall.SIGSTOP)
+	defer hung.p.signal(syscall.SIGCONT)
+
+	start := time.Now()
+	resp, err := http.Post("http://"+coord.httpAddr+"/write?db=db&consistency=all", "text/plain", strings.NewReader(line("disk", 1, base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Error string `json:"error"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || body.Error != "timeout" {
+		t.Fatalf("consistency=all with a hung owner: %d %q, want 500 timeout", resp.StatusCode, body.Error)
+	}
+	if took := time.Since(start); took < 2*time.Second {
+		t.Fatalf("the timeout came after %s, before the 3 s write-timeout", took)
+	}
+	acked := []int64{0, 1}
+	start = time.Now()
+	for i := int64(2); i < 12; i++ {
+		if code := writeLines(coord, "one", line("disk", i, base)); code != http.StatusNoContent {
+			t.Fatalf("consistency=one write %d: %d", i, code)
+		}
+		acked = append(acked, i)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("10 writes took %s with the owner's queue pending: they waited for the hung owner", took)
+	}
+	hung.p.signal(syscall.SIGCONT)
+	waitFor(t, 60*time.Second, "the owner to get every point once it runs again", func() (bool, string) {
+		n := missing(acked, localValues(t, hung, "disk"))
+		return n == 0, fmt.Sprintf("%d of %d missing", n, len(acked))
+	})
+}
