@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -322,5 +324,34 @@ func TestSelectIntoAndV2WriteReachOwners(t *testing.T) {
 	}
 	if got := localCount(t, other, "db", "v2"); got != 0 {
 		t.Errorf("the node that owns nothing holds %d points", got)
+	}
+}
+
+// TestReplayNeverResurrectsADroppedDatabase: points queued for an owner
+// that is down are not written once their database has been dropped: the
+// owner refuses them (the shard is gone from the meta state) and the queue
+// drops them.
+func TestReplayNeverResurrectsADroppedDatabase(t *testing.T) {
+	c := newReplCluster(t, 2, nil)
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 10, base)); r.status != http.StatusNoContent {
+		t.Fatalf("write: %d %s", r.status, r.body)
+	}
+	c.data[1].Kill()
+	if r := writeCL(t, c.data[0].URL, "db", "one", batch("cpu", 10, 500, base)); r.status != http.StatusNoContent {
+		t.Fatalf("write with the owner down: %d %s", r.status, r.body)
+	}
+	mustQuery(t, c.data[0].URL, "DROP DATABASE db", noCred)
+	c.data[1].Restart()
+	index := c.state().Index
+	testcluster.WaitFor(t, 20*time.Second, "the owner to catch up with the drop", func() bool { return c.data[1].MetaIndex() >= index })
+	time.Sleep(time.Second) // replays run every 50–200 ms here
+	if _, err := os.Stat(filepath.Join(c.data[1].Cfg.Data.Dir, "db")); !os.IsNotExist(err) {
+		t.Fatalf("the dropped database has data on the owner again (stat: %v)", err)
+	}
+	r := query(t, c.data[1].URL, "SHOW DATABASES", noCred)
+	if strings.Contains(r.body, `"db"`) {
+		t.Fatalf("the dropped database is back: %s", r.body)
 	}
 }
