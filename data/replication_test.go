@@ -17,6 +17,7 @@ import (
 	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/internal/testcluster"
+	"github.com/palisade-db/palisade/internal/testutil"
 	pmeta "github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/datapb"
 	"github.com/palisade-db/palisade/proto/metapb"
@@ -353,5 +354,39 @@ func TestReplayNeverResurrectsADroppedDatabase(t *testing.T) {
 	r := query(t, c.data[1].URL, "SHOW DATABASES", noCred)
 	if strings.Contains(r.body, `"db"`) {
 		t.Fatalf("the dropped database is back: %s", r.body)
+	}
+}
+
+// TestDataServiceOverTLS: with [cluster] https-enabled the data nodes serve
+// and dial the data service over TLS, and writes still reach both owners; a
+// plaintext client is refused.
+func TestDataServiceOverTLS(t *testing.T) {
+	cert, key := testutil.SelfSignedCert(t)
+	c := newReplCluster(t, 2, func(cfg *configs.Data) {
+		cfg.Cluster.HTTPSEnabled = true
+		cfg.Cluster.HTTPSCertificate = cert
+		cfg.Cluster.HTTPSPrivateKey = key
+		cfg.Cluster.HTTPSInsecureTLS = true // self-signed
+	})
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 100, base)); r.status != http.StatusNoContent {
+		t.Fatalf("write over TLS: %d %s", r.status, r.body)
+	}
+	for _, d := range c.data {
+		if got := localCount(t, d, "db", "cpu"); got != 100 {
+			t.Errorf("node %d holds %d points, want 100", d.NodeID(), got)
+		}
+	}
+	conn, err := cluster.Dial(c.data[1].ClusterAddr(), cluster.DialOptions{Secret: replSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = datapb.NewDataServiceClient(conn).WriteShard(ctx, &datapb.WriteShardRequest{ShardId: 1})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("a plaintext client: %v, want Unavailable (no TLS handshake)", err)
 	}
 }
