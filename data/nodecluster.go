@@ -1,18 +1,15 @@
 package data
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/data/hh"
-	"github.com/palisade-db/palisade/proto/datapb"
 )
 
 // openClusterWriter (cluster mode) connects the node to the other data
@@ -48,7 +45,7 @@ func (n *Node) openClusterWriter() error {
 			RetryMaxInterval: time.Duration(hc.RetryMaxInterval),
 			PurgeInterval:    time.Duration(hc.PurgeInterval),
 			Logger:           n.opts.Logger.With("component", "hinted-handoff"),
-		}, hintSender{n.peers})
+		}, newHintSender(n.peers))
 		if err != nil {
 			n.peers.Close()
 			return fmt.Errorf("data: opening hinted handoff in %s: %w", hc.Dir, err)
@@ -106,6 +103,10 @@ func (n *Node) openDataService() error {
 			return fmt.Errorf("data: listening on [cluster] bind-address %s: %w", cc.BindAddress, err)
 		}
 	}
+	if n.cfg.Meta.MetaInternalSharedSecret == "" {
+		n.log.Warn("[meta] meta-internal-shared-secret is empty: the data service on [cluster] bind-address accepts shard writes "+
+			"from anyone who can reach it; set the same internal secret on every node", "addr", ln.Addr().String())
+	}
 	svc := &shardService{self: n.NodeID, view: n.view, dir: n.shards, store: n.engine.Store, log: n.log}
 	n.dataSrv = newDataServer(svc, n.cfg.Meta.MetaInternalSharedSecret, creds)
 	n.dataLn = ln
@@ -157,21 +158,3 @@ func (h *hintedHandoff) Enqueue(node, shardID uint64, payload []byte) error {
 }
 
 func (h *hintedHandoff) Pending(node uint64) bool { return h.svc.Pending(node) }
-
-// hintSender replays hinted-handoff records: each is a marshalled
-// WriteShardRequest for its destination.
-type hintSender struct {
-	peers *peers
-}
-
-func (s hintSender) Send(ctx context.Context, node uint64, r hh.Record) error {
-	var req datapb.WriteShardRequest
-	if err := proto.Unmarshal(r.Payload, &req); err != nil {
-		return hh.Permanent(fmt.Errorf("data: undecodable hinted-handoff record: %w", err))
-	}
-	err := s.peers.writeShard(ctx, node, &req)
-	if err != nil && permanent(err) {
-		return hh.Permanent(err)
-	}
-	return err
-}

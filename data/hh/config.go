@@ -7,7 +7,7 @@ import (
 )
 
 // Defaults: InfluxDB Enterprise 1.x's [hinted-handoff] defaults, except
-// SegmentSize, which is not a configuration key.
+// SegmentSize and ReplayBatchBytes, which are not configuration keys.
 const (
 	DefaultMaxSize          = 10 << 30 // 10 GiB
 	DefaultMaxAge           = 168 * time.Hour
@@ -16,6 +16,7 @@ const (
 	DefaultRetryMaxInterval = 10 * time.Second
 	DefaultPurgeInterval    = time.Minute
 	DefaultSegmentSize      = 10 << 20 // 10 MiB
+	DefaultReplayBatchBytes = 4 << 20  // 4 MiB
 )
 
 // Config configures the queues, with InfluxDB Enterprise's [hinted-handoff]
@@ -33,6 +34,12 @@ type Config struct {
 	// DefaultPurgeInterval.
 	PurgeInterval time.Duration
 	SegmentSize   int64 // segment files roll past this size; DefaultSegmentSize
+	// ReplayBatchBytes: with a BatchSender, replay reads records until
+	// their payloads reach this many bytes (or 64 records) and hands them
+	// over in one SendBatch call; at most RetryRateLimit bytes when that is
+	// lower. It bounds a node's replay memory (plus one record).
+	// DefaultReplayBatchBytes.
+	ReplayBatchBytes int64
 
 	Logger *slog.Logger     // slog.Default() when nil
 	Now    func() time.Time // enqueue times and ages; time.Now when nil (tests)
@@ -69,6 +76,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SegmentSize <= 0 {
 		c.SegmentSize = DefaultSegmentSize
+	}
+	if c.ReplayBatchBytes <= 0 {
+		c.ReplayBatchBytes = DefaultReplayBatchBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

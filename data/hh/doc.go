@@ -6,17 +6,23 @@
 //
 //   - Enqueue returns nil only once the record is fsync'd: an acknowledged
 //     record survives a crash. Concurrent Enqueues share one fsync.
-//   - Delivery is at least once. Each node's records are sent one at a time,
-//     in enqueue order; a record leaves the queue only when Send returned nil
-//     (delivered) or a permanent error, or when it is older than max-age, or
-//     its shard or node was purged. A record may be sent twice: the one in
-//     flight at Close or at a crash, and, after a crash, those delivered in
-//     the last 100 ms (the read position is saved at most that often while
-//     replay is busy, at once when it goes idle). InfluxDB writes are
+//   - Delivery is at least once. Each node's records are sent in enqueue
+//     order, one call at a time: one record per Send, or, when the Sender
+//     is a BatchSender, up to 64 consecutive records (Config.ReplayBatchBytes
+//     of payload) per SendBatch. A record leaves the queue only when it was
+//     delivered (Send returned nil; SendBatch counted it in its delivered
+//     prefix) or refused with a permanent error, or when it is older than
+//     max-age, or its shard or node was purged. A record may be sent twice:
+//     those in flight at Close, at a crash or when SendBatch fails (the
+//     ones after the delivered prefix), and, after a crash, those delivered
+//     in the last 100 ms (the read position is saved at most that often
+//     while replay is busy, at once when it goes idle). InfluxDB writes are
 //     idempotent, so a duplicate rewrites the same points.
 //   - A record whose CRC or framing does not check is never sent: it is
-//     counted (NodeStats.Corrupt), logged and skipped.
-//   - Memory is bounded: one record per node is in memory, never a queue.
+//     counted (NodeStats.Corrupt), logged and skipped; a batch holds the
+//     records on either side of it.
+//   - Memory is bounded: per node, one record, or with a BatchSender
+//     ReplayBatchBytes plus one record, is in memory, never a queue.
 //   - Nothing here knows what a payload holds (the engine is not imported).
 //
 // On disk, under Config.Dir:
@@ -50,6 +56,11 @@
 // counted on opening (frame headers); their frames are checked when replay
 // reads them. A frame with a bad CRC but a plausible length is skipped
 // alone; an impossible length skips the rest of the segment.
+//
+// Replay reads ahead of the read position (the batch): the position moves,
+// and segments are deleted, only as the records before them are delivered
+// or dropped, so that a failed batch is retried from its first record not
+// delivered.
 //
 // Purge removes the queues of nodes that left the cluster and drops the
 // records of deleted shards; dropped shards' records stay on disk until

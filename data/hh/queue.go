@@ -42,8 +42,10 @@ type queue struct {
 	purge chan struct{} // check max-age and dropped shards now
 
 	// Reader state, owned by run (and by close once run has returned).
-	rf       *os.File // head segment, read-only
+	rd       position // read position: the end of window
+	rf       *os.File // rd's segment, read-only
 	rbuf     []byte
+	window   []item // read, not yet consumed: from head to rd
 	lastSave time.Time
 	limiter  limiter
 

@@ -15,6 +15,14 @@ import (
 // replay is sent again.
 const positionSaveInterval = 100 * time.Millisecond
 
+// replayBatchRecords bounds the records of one SendBatch call;
+// maxWindowItems bounds the window's entries of any kind (a long stretch of
+// corrupt frames holds no payload but must not grow it without end).
+const (
+	replayBatchRecords = 64
+	maxWindowItems     = 4 * replayBatchRecords
+)
+
 // outcome is what happened to a record that left the queue.
 type outcome uint8
 
@@ -25,15 +33,49 @@ const (
 	purged
 )
 
+// itemKind tells what a window entry is.
+type itemKind uint8
+
+const (
+	itemRecord     itemKind = iota
+	itemCorrupt             // bytes that do not check: counted, skipped, never sent
+	itemSegmentEnd          // the end of a complete segment: the head moves to the next
+)
+
+// item is one entry of the replay window, the part of the queue between the
+// head and the read position that run has read but not consumed.
+type item struct {
+	kind  itemKind
+	rec   Record   // itemRecord
+	n     int64    // bytes on disk (itemRecord, itemCorrupt)
+	at    position // where it starts
+	shard *uint64  // itemCorrupt: the frame's shard, when its length could be trusted
+	why   error    // itemCorrupt
+	next  uint64   // itemSegmentEnd: the segment after it
+}
+
 // run replays the queue to its node, in order, until the queue is closed.
+// It reads a window of records ahead of the head (one record for a plain
+// Sender; up to ReplayBatchBytes or replayBatchRecords for a BatchSender),
+// sends the window's records that are still due in one call, and consumes
+// the window, in order, up to what was delivered.
 func (q *queue) run() {
 	defer close(q.done)
 	cfg := &q.svc.cfg
+	batcher, _ := q.svc.sender.(BatchSender)
+	maxRecs, maxBytes := 1, int64(0)
+	if batcher != nil {
+		// Under a rate limit, a batch is at most one second of it: the
+		// limiter then spaces batches as it spaces records.
+		maxRecs, maxBytes = replayBatchRecords, cfg.ReplayBatchBytes
+		if cfg.RetryRateLimit > 0 {
+			maxBytes = min(maxBytes, cfg.RetryRateLimit)
+		}
+	}
+	q.rd = q.head
 	backoff := cfg.RetryInterval
 	var (
 		retryAt  time.Time
-		cur      *Record
-		curSize  int64
 		failures int
 		expiredN int
 	)
@@ -44,43 +86,36 @@ func (q *queue) run() {
 		}
 	}
 	for q.ctx.Err() == nil {
-		if cur == nil {
-			rec, n, err := q.next()
-			if err != nil {
-				q.log.Error("hinted handoff: reading the queue", "err", err)
+		if err := q.fill(maxRecs, maxBytes); err != nil {
+			q.log.Error("hinted handoff: reading the queue", "err", err)
+			if len(q.window) == 0 {
 				q.sleep(backoff)
 				continue
 			}
-			if rec == nil {
-				reportExpired()
-				if err := q.savePosition(); err != nil {
-					q.log.Error("hinted handoff: saving the read position", "err", err)
-				}
-				select {
-				case <-q.ctx.Done():
-				case <-q.wake:
-				case <-q.purge:
-				case <-q.kick:
-				}
-				continue
-			}
-			cur, curSize = rec, n
-			q.mu.Lock()
-			q.headTime = rec.Enqueued
-			q.mu.Unlock()
 		}
-
-		q.mu.Lock()
-		drop := q.dropped[cur.ShardID]
-		q.mu.Unlock()
-		if drop { // counted when purged
-			q.consume(cur, curSize, purged)
-			cur = nil
+		fate := q.classify()
+		// Pass what leads the window and is not to be sent (corrupt
+		// stretches, segment ends, records of purged shards or older than
+		// max-age), then read further.
+		lead := 0
+		for lead < len(q.window) && (q.window[lead].kind != itemRecord || fate[lead] != delivered) {
+			lead++
+		}
+		if lead > 0 {
+			expiredN += q.consumeFront(lead, fate)
 			continue
 		}
-		if cfg.Now().Sub(cur.Enqueued) > cfg.MaxAge {
-			q.consume(cur, curSize, expired)
-			cur, expiredN = nil, expiredN+1
+		if len(q.window) == 0 {
+			reportExpired()
+			if err := q.savePosition(); err != nil {
+				q.log.Error("hinted handoff: saving the read position", "err", err)
+			}
+			select {
+			case <-q.ctx.Done():
+			case <-q.wake:
+			case <-q.purge:
+			case <-q.kick:
+			}
 			continue
 		}
 		reportExpired()
@@ -98,22 +133,38 @@ func (q *queue) run() {
 			continue
 		}
 
-		err := q.send(cur)
-		switch {
-		case err == nil:
-			q.consume(cur, curSize, delivered)
-			cur, backoff = nil, cfg.RetryInterval
+		var idx []int // window indexes of the records sent
+		var recs []Record
+		for i, it := range q.window {
+			if it.kind == itemRecord && fate[i] == delivered {
+				idx = append(idx, i)
+				recs = append(recs, it.rec)
+			}
+		}
+		n, err := q.send(batcher, recs)
+		if n > 0 {
+			backoff = cfg.RetryInterval
 			if failures > 0 {
 				q.log.Info("hinted handoff: node answers again", "failed_attempts", failures)
 				failures = 0
 			}
+		}
+		if err == nil {
+			expiredN += q.consumeFront(idx[n-1]+1, fate)
+			continue
+		}
+		failed := &q.window[idx[n]]
+		switch {
 		case IsPermanent(err):
-			q.log.Warn("hinted handoff: record can never be delivered, dropped", "shard", cur.ShardID, "err", err)
-			q.consume(cur, curSize, undeliverable)
-			cur = nil
+			q.log.Warn("hinted handoff: record can never be delivered, dropped", "shard", failed.rec.ShardID, "err", err)
+			fate[idx[n]] = undeliverable
+			expiredN += q.consumeFront(idx[n]+1, fate)
 		case q.ctx.Err() != nil:
-			// Closing: the record stays; it may have arrived (at-least-once).
+			// Closing: the records not delivered stay; they may have
+			// arrived (at-least-once).
+			expiredN += q.consumeFront(idx[n], fate)
 		default:
+			expiredN += q.consumeFront(idx[n], fate)
 			failures++
 			level := slog.LevelDebug
 			if failures == 1 {
@@ -137,19 +188,124 @@ func (q *queue) sleep(d time.Duration) {
 	}
 }
 
-// send delivers one record, within the rate limit and the service's
-// retry-concurrency.
-func (q *queue) send(r *Record) error {
-	if err := q.limiter.wait(q.ctx, len(r.Payload)); err != nil {
-		return err
+// send delivers recs (at least one) within the rate limit and the
+// service's retry-concurrency: through SendBatch when batcher is set, else
+// the one record through Send. It returns how many records were delivered,
+// and an error when that is fewer than len(recs).
+func (q *queue) send(batcher BatchSender, recs []Record) (int, error) {
+	var bytes int
+	for _, r := range recs {
+		bytes += len(r.Payload)
+	}
+	if err := q.limiter.wait(q.ctx, bytes); err != nil {
+		return 0, err
 	}
 	select {
 	case q.svc.sem <- struct{}{}:
 	case <-q.ctx.Done():
-		return q.ctx.Err()
+		return 0, q.ctx.Err()
 	}
 	defer func() { <-q.svc.sem }()
-	return q.svc.sender.Send(q.ctx, q.node, *r)
+	if batcher == nil {
+		if err := q.svc.sender.Send(q.ctx, q.node, recs[0]); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	n, err := batcher.SendBatch(q.ctx, q.node, recs)
+	n = min(max(n, 0), len(recs))
+	switch {
+	case n == len(recs):
+		return n, nil
+	case err == nil:
+		return n, errShortBatch
+	}
+	return n, err
+}
+
+// classify returns, for each record of the window, whether it is to be sent
+// (delivered) or passed: its shard was purged, or it is older than max-age.
+func (q *queue) classify() []outcome {
+	fate := make([]outcome, len(q.window))
+	now := q.svc.cfg.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, it := range q.window {
+		switch {
+		case it.kind != itemRecord:
+		case q.dropped[it.rec.ShardID]:
+			fate[i] = purged
+		case now.Sub(it.rec.Enqueued) > q.svc.cfg.MaxAge:
+			fate[i] = expired
+		}
+	}
+	return fate
+}
+
+// fill reads entries after the window's last until the window holds
+// maxRecs records, or records of maxBytes of payload or more (0: no byte
+// limit), or nothing more is readable.
+func (q *queue) fill(maxRecs int, maxBytes int64) error {
+	var recs int
+	var bytes int64
+	for _, it := range q.window {
+		if it.kind == itemRecord {
+			recs++
+			bytes += int64(len(it.rec.Payload))
+		}
+	}
+	for q.ctx.Err() == nil && recs < maxRecs && (maxBytes <= 0 || bytes < maxBytes) && len(q.window) < maxWindowItems {
+		it, ok, err := q.read()
+		if err != nil || !ok {
+			return err
+		}
+		q.window = append(q.window, it)
+		if it.kind == itemRecord {
+			recs++
+			bytes += int64(len(it.rec.Payload))
+		}
+	}
+	q.noteHeadTime()
+	return nil
+}
+
+// noteHeadTime records the enqueue time of the window's first record as
+// the queue's oldest.
+func (q *queue) noteHeadTime() {
+	for _, it := range q.window {
+		if it.kind == itemRecord {
+			q.mu.Lock()
+			q.headTime = it.rec.Enqueued
+			q.mu.Unlock()
+			return
+		}
+	}
+}
+
+// consumeFront moves the head past the window's first n entries, in order:
+// records with their fate, corrupt stretches, segment ends. It returns how
+// many records it dropped for their age.
+func (q *queue) consumeFront(n int, fate []outcome) (expiredN int) {
+	for i := range n {
+		it := &q.window[i]
+		switch it.kind {
+		case itemCorrupt:
+			q.skipCorrupt(it)
+		case itemSegmentEnd:
+			if err := q.finishSegment(it.next); err != nil {
+				// The old segment stays until a later start deletes it.
+				q.log.Error("hinted handoff: saving the read position", "err", err)
+			}
+		case itemRecord:
+			if fate[i] == expired {
+				expiredN++
+			}
+			q.consume(&it.rec, it.n, fate[i])
+		}
+	}
+	q.window = slices.Delete(q.window, 0, n)
+	q.noteHeadTime()
+	return expiredN
 }
 
 // limitLocked returns how far segment id may be read, whether it is
@@ -176,65 +332,73 @@ func (q *queue) limitLocked(id uint64) (limit int64, complete bool, next uint64,
 	return q.segs[i].size, true, next, hasNext, true
 }
 
-// next reads the record at the head, moving past finished segments and
-// skipping corrupt records. The record is nil when none is readable yet.
-func (q *queue) next() (*Record, int64, error) {
+// read reads the entry at the read position: a record, a corrupt stretch,
+// or the end of a complete segment. ok is false when nothing more is
+// readable yet.
+func (q *queue) read() (it item, ok bool, err error) {
 	for q.ctx.Err() == nil {
 		q.mu.Lock()
-		limit, complete, next, hasNext, exists := q.limitLocked(q.head.seg)
+		limit, complete, next, hasNext, exists := q.limitLocked(q.rd.seg)
 		q.mu.Unlock()
 		if !exists {
-			return nil, 0, nil
+			return item{}, false, nil
 		}
+		at := q.rd
 		if q.rf == nil {
-			if err := q.openHead(limit); err != nil {
-				return nil, 0, err
+			bad, err := q.openRead()
+			if err != nil {
+				return item{}, false, err
+			}
+			if bad && at.off < limit {
+				q.rd.off = limit
+				return item{kind: itemCorrupt, n: limit - at.off, at: at, why: errors.New("hh: bad segment header")}, true, nil
 			}
 			continue
 		}
-		off := q.head.off
-		if off >= limit {
+		if at.off >= limit {
 			if !complete || !hasNext {
-				return nil, 0, nil
+				return item{}, false, nil
 			}
-			if err := q.finishSegment(next); err != nil {
-				return nil, 0, err
-			}
-			continue
+			q.rf.Close()
+			q.rf = nil
+			q.rd = position{seg: next, off: segmentHeaderSize}
+			return item{kind: itemSegmentEnd, at: at, next: next}, true, nil
 		}
-		rec, n, err := q.readAt(off, limit)
+		rec, n, err := q.readAt(at.off, limit)
 		switch {
 		case err == nil:
-			return rec, n, nil
+			q.rd.off += n
+			return item{kind: itemRecord, rec: *rec, n: n, at: at}, true, nil
 		case errors.Is(err, errBadCRC):
 			// The length looked right: the next frame is probably intact.
-			q.skipCorrupt(n, &rec.ShardID, err)
+			q.rd.off += n
+			shard := rec.ShardID
+			return item{kind: itemCorrupt, n: n, at: at, shard: &shard, why: err}, true, nil
 		case errors.Is(err, errCorrupt), errors.Is(err, errShortFrame), errors.Is(err, io.EOF):
 			// Nothing to resync on: skip the rest of what is readable.
-			q.skipCorrupt(limit-off, nil, err)
+			q.rd.off = limit
+			return item{kind: itemCorrupt, n: limit - at.off, at: at, why: err}, true, nil
 		default:
-			return nil, 0, err
+			return item{}, false, err
 		}
 	}
-	return nil, 0, nil
+	return item{}, false, nil
 }
 
-// openHead opens the head segment; a segment with a bad header is skipped
-// as one corrupt record.
-func (q *queue) openHead(limit int64) error {
-	f, err := os.Open(q.segPath(q.head.seg))
+// openRead opens the read position's segment and reports whether its
+// header is bad (the segment is then skipped as one corrupt stretch).
+func (q *queue) openRead() (bad bool, err error) {
+	f, err := os.Open(q.segPath(q.rd.seg))
 	if err != nil {
-		return err
+		return false, err
 	}
-	q.rf = f
 	var hdr [segmentHeaderSize]byte
 	if _, err := f.ReadAt(hdr[:], 0); err != nil && !errors.Is(err, io.EOF) {
-		return err
+		f.Close()
+		return false, err
 	}
-	if !validSegmentHeader(hdr[:]) && q.head.off < limit {
-		q.skipCorrupt(limit-q.head.off, nil, errors.New("hh: bad segment header"))
-	}
-	return nil
+	q.rf = f
+	return !validSegmentHeader(hdr[:]), nil
 }
 
 // readAt reads the frame at off. On a CRC mismatch it returns the frame's
@@ -270,29 +434,27 @@ func (q *queue) readAt(off, limit int64) (*Record, int64, error) {
 	return &rec, size, err
 }
 
-// skipCorrupt moves the head past n corrupt bytes, never delivering them.
-// shard is the frame's shard when its length could be trusted (the frame
-// was counted when the queue was opened or appended to).
-func (q *queue) skipCorrupt(n int64, shard *uint64, why error) {
-	q.log.Error("hinted handoff: skipped a corrupt record", "segment", segmentName(q.head.seg),
-		"offset", q.head.off, "bytes", n, "err", why)
+// skipCorrupt moves the head past a corrupt stretch, never delivering it.
+// A frame whose length could be trusted was counted when the queue was
+// opened or appended to; it is uncounted.
+func (q *queue) skipCorrupt(it *item) {
+	q.log.Error("hinted handoff: skipped a corrupt record", "segment", segmentName(it.at.seg),
+		"offset", it.at.off, "bytes", it.n, "err", it.why)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.head.off += n
-	q.bytes -= n
-	if shard != nil {
-		q.countLocked(*shard, -1)
+	q.head.off += it.n
+	q.bytes -= it.n
+	if it.shard != nil {
+		q.countLocked(*it.shard, -1)
 	}
 	q.stats.Corrupt++
 	q.changedLocked()
 }
 
 // finishSegment moves the head to segment next, saves the position and
-// deletes the finished segment.
+// deletes the finished segment (the reader has closed it).
 func (q *queue) finishSegment(next uint64) error {
 	old := q.head.seg
-	q.rf.Close()
-	q.rf = nil
 	q.mu.Lock()
 	if i := slices.IndexFunc(q.segs, func(s segment) bool { return s.id == old }); i >= 0 {
 		q.bytes -= max(0, q.segs[i].size-q.head.off)

@@ -45,6 +45,34 @@ type Sender interface {
 	Send(ctx context.Context, node uint64, r Record) error
 }
 
+// BatchSender is a Sender that can deliver several consecutive records of
+// one destination in one call, in order. When the Sender given to Open is a
+// BatchSender, replay calls SendBatch (never Send) with up to 64 records
+// whose payloads make at most Config.ReplayBatchBytes plus one record
+// (always at least one record). The rules of Send apply: one goroutine per
+// node, one call at a time; records and their payloads are SendBatch's to
+// keep but not to modify (the records not delivered are sent again).
+//
+// SendBatch returns how many of the records (a prefix) were delivered, and
+// the error that stopped it (nil when all were):
+//
+//   - a Permanent error applies to records[delivered] only: that record is
+//     dropped and counted in NodeStats.Undeliverable, and replay goes on at
+//     once with the records after it;
+//   - any other error: the records from records[delivered] on are retried,
+//     with the backoff of Send.
+//
+// A delivered count out of range is clamped; a count short of len(records)
+// with a nil error is taken as a transient failure.
+type BatchSender interface {
+	Sender
+	SendBatch(ctx context.Context, node uint64, records []Record) (delivered int, err error)
+}
+
+// errShortBatch: SendBatch returned fewer records than it was given, and no
+// error.
+var errShortBatch = errors.New("hh: SendBatch delivered part of the records without an error")
+
 // PermanentError marks a Send error after which the record can never be
 // delivered. Wrap with Permanent, test with IsPermanent (errors.As).
 type PermanentError struct{ Err error }

@@ -44,8 +44,9 @@ type WriteShardRequest struct {
 	// has them. The receiver checks them against its own state.
 	Database        string `protobuf:"bytes,2,opt,name=database,proto3" json:"database,omitempty"`
 	RetentionPolicy string `protobuf:"bytes,3,opt,name=retention_policy,json=retentionPolicy,proto3" json:"retention_policy,omitempty"`
-	// The points, in the engine's binary point encoding
-	// (models.Point.MarshalBinary), each preceded by its length as a uvarint.
+	// The points as line protocol with nanosecond timestamps, one point per
+	// line, each line ending with a newline. The receiver parses them with the
+	// HTTP write's parser.
 	Points []byte `protobuf:"bytes,4,opt,name=points,proto3" json:"points,omitempty"`
 	// The sender's meta index when it mapped the points to the shard. The
 	// receiver waits (briefly) until its own state is at least as new before
