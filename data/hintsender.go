@@ -34,7 +34,7 @@ type hintSender struct {
 	writeShard func(ctx context.Context, node uint64, req *datapb.WriteShardRequest) error
 }
 
-func newHintSender(p *peers) hintSender { return hintSender{writeShard: p.writeShard} }
+func newHintSender(p *peers) hintSender { return hintSender{writeShard: p.replayShard} }
 
 // Send delivers one record.
 func (s hintSender) Send(ctx context.Context, node uint64, r hh.Record) error {

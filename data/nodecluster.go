@@ -108,6 +108,12 @@ func (n *Node) openDataService() error {
 			"from anyone who can reach it; set the same internal secret on every node", "addr", ln.Addr().String())
 	}
 	svc := &shardService{self: n.NodeID, view: n.view, dir: n.shards, store: n.engine.Store, log: n.log}
+	if n.hints != nil {
+		svc.kick = func(node uint64) {
+			n.peers.reconnect(node)
+			n.hints.svc.Kick(node)
+		}
+	}
 	n.dataSrv = newDataServer(svc, n.cfg.Meta.MetaInternalSharedSecret, creds)
 	n.dataLn = ln
 	// Not on n.wg: the data service outlives the background work that
@@ -117,6 +123,17 @@ func (n *Node) openDataService() error {
 			n.log.Error("data service stopped", "err", err)
 		}
 	}()
+	// Once registered, tell the peers this node takes writes again, so that
+	// they drain what they queued for it now.
+	n.wg.Go(func() {
+		for n.NodeID() == 0 {
+			sleepCtx(n.ctx, 100*time.Millisecond)
+			if n.ctx.Err() != nil {
+				return
+			}
+		}
+		n.peers.announce(n.ctx, n.NodeID(), n.log)
+	})
 	return nil
 }
 

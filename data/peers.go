@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -44,12 +46,12 @@ func (p *peers) conn(node uint64) (*grpc.ClientConn, error) {
 }
 
 // writeShard sends req to node.
-func (p *peers) writeShard(ctx context.Context, node uint64, req *datapb.WriteShardRequest) error {
+func (p *peers) writeShard(ctx context.Context, node uint64, req *datapb.WriteShardRequest, opts ...grpc.CallOption) error {
 	conn, err := p.conn(node)
 	if err != nil {
 		return err
 	}
-	_, err = datapb.NewDataServiceClient(conn).WriteShard(ctx, req)
+	_, err = datapb.NewDataServiceClient(conn).WriteShard(ctx, req, opts...)
 	if cluster.Unreachable(err) {
 		// The caller (hinted handoff) paces its retries; gRPC's own
 		// reconnect backoff (up to 2 minutes) would only delay the first
@@ -57,6 +59,41 @@ func (p *peers) writeShard(ctx context.Context, node uint64, req *datapb.WriteSh
 		conn.ResetConnectBackoff()
 	}
 	return err
+}
+
+// replayShard is writeShard for hinted handoff: the RPC waits (within ctx)
+// for a connection to node instead of failing at once while gRPC is
+// between attempts, so that a replay kicked by NodeUp meets the node.
+func (p *peers) replayShard(ctx context.Context, node uint64, req *datapb.WriteShardRequest) error {
+	return p.writeShard(ctx, node, req, grpc.WaitForReady(true))
+}
+
+// reconnect makes the connection to node try again now rather than after
+// gRPC's reconnect backoff (up to 2 minutes): the node said it is back.
+func (p *peers) reconnect(node uint64) {
+	if conn, err := p.conn(node); err == nil {
+		conn.ResetConnectBackoff()
+	}
+}
+
+// announce tells every other data node of the state that node self is up
+// (NodeUp), so that they replay what they queued for it now. Errors are
+// only logged at debug level: a peer that does not answer retries on its own.
+func (p *peers) announce(ctx context.Context, self uint64, log *slog.Logger) {
+	for _, dn := range p.view.Data().GetDataNodes() {
+		if dn.Id == self {
+			continue
+		}
+		conn, err := p.pool.Get(dn.TcpAddr)
+		if err == nil {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err = datapb.NewDataServiceClient(conn).NodeUp(cctx, &datapb.NodeUpRequest{NodeId: self})
+			cancel()
+		}
+		if err != nil {
+			log.Debug("telling a peer this node is up failed", "node", dn.Id, "err", err)
+		}
+	}
 }
 
 // forgetRemoved closes the connections of data nodes that left the state.

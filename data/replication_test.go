@@ -390,3 +390,29 @@ func TestDataServiceOverTLS(t *testing.T) {
 		t.Fatalf("a plaintext client: %v, want Unavailable (no TLS handshake)", err)
 	}
 }
+
+// TestReturningOwnerIsReplayedAtOnce: an owner that comes back tells its
+// peers (NodeUp), which replay what they queued for it at once instead of
+// at their next retry (30 s away here).
+func TestReturningOwnerIsReplayedAtOnce(t *testing.T) {
+	c := newReplCluster(t, 2, func(cfg *configs.Data) {
+		cfg.HintedHandoff.RetryInterval = configs.Duration(30 * time.Second)
+		cfg.HintedHandoff.RetryMaxInterval = configs.Duration(30 * time.Second)
+	})
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 10, base)); r.status != http.StatusNoContent {
+		t.Fatalf("write: %d %s", r.status, r.body)
+	}
+	c.data[1].Kill()
+	for i := range 3 {
+		if r := writeCL(t, c.data[0].URL, "db", "one", batch("cpu", 10+i*100, 100, base)); r.status != http.StatusNoContent {
+			t.Fatalf("write with the owner down: %d %s", r.status, r.body)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the queue has tried once and now waits 30 s
+	c.data[1].Restart()
+	testcluster.WaitFor(t, 10*time.Second, "the owner to get its queued points", func() bool {
+		return localCount(t, c.data[1], "db", "cpu") == 310
+	})
+}

@@ -31,6 +31,18 @@ type shardService struct {
 	dir   *shardDirectory
 	store *tsdb.Store
 	log   *slog.Logger
+	// kick makes hinted handoff replay what it holds for a node now (nil:
+	// no hinted handoff).
+	kick func(node uint64)
+}
+
+// NodeUp implements datapb.DataServiceServer: a peer is back, so what this
+// node queued for it is replayed now.
+func (s *shardService) NodeUp(_ context.Context, req *datapb.NodeUpRequest) (*datapb.NodeUpResponse, error) {
+	if s.kick != nil && req.NodeId != 0 {
+		s.kick(req.NodeId)
+	}
+	return &datapb.NodeUpResponse{}, nil
 }
 
 // WriteShard implements datapb.DataServiceServer. It writes only to a

@@ -113,7 +113,7 @@ load() {
   local c=$((CONNS / $#)) p n=0 f
   [ "$c" -ge 1 ] || c=1
   for p in "$@"; do
-    taskset -c "$LCPU" wrk -t1 -c"$c" -d"${DUR}s" -s "$SET.lua" "http://127.0.0.1:$p/write?db=bench" >"$TMP/wrk.$p" 2>&1 &
+    taskset -c "$LCPU" wrk -t1 -c"$c" -d"${DUR}s" --timeout 60s -s "$SET.lua" "http://127.0.0.1:$p/write?db=bench" >"$TMP/wrk.$p" 2>&1 &
   done
   wait_wrk
   for p in "$@"; do

@@ -175,6 +175,87 @@ func (x *WriteShardResponse) GetMetaIndex() uint64 {
 	return 0
 }
 
+type NodeUpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sender's node ID.
+	NodeId        uint64 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeUpRequest) Reset() {
+	*x = NodeUpRequest{}
+	mi := &file_data_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeUpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeUpRequest) ProtoMessage() {}
+
+func (x *NodeUpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_data_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeUpRequest.ProtoReflect.Descriptor instead.
+func (*NodeUpRequest) Descriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *NodeUpRequest) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+type NodeUpResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeUpResponse) Reset() {
+	*x = NodeUpResponse{}
+	mi := &file_data_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeUpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeUpResponse) ProtoMessage() {}
+
+func (x *NodeUpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_data_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeUpResponse.ProtoReflect.Descriptor instead.
+func (*NodeUpResponse) Descriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{3}
+}
+
 // ReadShardsRequest opens one stream per (node, measurement) covering all
 // the node's shards of a query (Data plane II).
 type ReadShardsRequest struct {
@@ -194,7 +275,7 @@ type ReadShardsRequest struct {
 
 func (x *ReadShardsRequest) Reset() {
 	*x = ReadShardsRequest{}
-	mi := &file_data_proto_msgTypes[2]
+	mi := &file_data_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -206,7 +287,7 @@ func (x *ReadShardsRequest) String() string {
 func (*ReadShardsRequest) ProtoMessage() {}
 
 func (x *ReadShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[2]
+	mi := &file_data_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -219,7 +300,7 @@ func (x *ReadShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadShardsRequest.ProtoReflect.Descriptor instead.
 func (*ReadShardsRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{2}
+	return file_data_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReadShardsRequest) GetShardIds() []uint64 {
@@ -273,7 +354,7 @@ type ReadFrame struct {
 
 func (x *ReadFrame) Reset() {
 	*x = ReadFrame{}
-	mi := &file_data_proto_msgTypes[3]
+	mi := &file_data_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -285,7 +366,7 @@ func (x *ReadFrame) String() string {
 func (*ReadFrame) ProtoMessage() {}
 
 func (x *ReadFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[3]
+	mi := &file_data_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -298,7 +379,7 @@ func (x *ReadFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFrame.ProtoReflect.Descriptor instead.
 func (*ReadFrame) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{3}
+	return file_data_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReadFrame) GetFrame() isReadFrame_Frame {
@@ -356,7 +437,7 @@ type ReadEnd struct {
 
 func (x *ReadEnd) Reset() {
 	*x = ReadEnd{}
-	mi := &file_data_proto_msgTypes[4]
+	mi := &file_data_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +449,7 @@ func (x *ReadEnd) String() string {
 func (*ReadEnd) ProtoMessage() {}
 
 func (x *ReadEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[4]
+	mi := &file_data_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +462,7 @@ func (x *ReadEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadEnd.ProtoReflect.Descriptor instead.
 func (*ReadEnd) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{4}
+	return file_data_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReadEnd) GetError() string {
@@ -421,7 +502,7 @@ type ShardMetaRequest struct {
 
 func (x *ShardMetaRequest) Reset() {
 	*x = ShardMetaRequest{}
-	mi := &file_data_proto_msgTypes[5]
+	mi := &file_data_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +514,7 @@ func (x *ShardMetaRequest) String() string {
 func (*ShardMetaRequest) ProtoMessage() {}
 
 func (x *ShardMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[5]
+	mi := &file_data_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +527,7 @@ func (x *ShardMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardMetaRequest.ProtoReflect.Descriptor instead.
 func (*ShardMetaRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{5}
+	return file_data_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ShardMetaRequest) GetShardIds() []uint64 {
@@ -510,7 +591,7 @@ type ShardMetaResponse struct {
 
 func (x *ShardMetaResponse) Reset() {
 	*x = ShardMetaResponse{}
-	mi := &file_data_proto_msgTypes[6]
+	mi := &file_data_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +603,7 @@ func (x *ShardMetaResponse) String() string {
 func (*ShardMetaResponse) ProtoMessage() {}
 
 func (x *ShardMetaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[6]
+	mi := &file_data_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +616,7 @@ func (x *ShardMetaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardMetaResponse.ProtoReflect.Descriptor instead.
 func (*ShardMetaResponse) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{6}
+	return file_data_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ShardMetaResponse) GetFields() map[string]int32 {
@@ -617,7 +698,10 @@ const file_data_proto_rawDesc = "" +
 	"\x0esender_node_id\x18\x06 \x01(\x04R\fsenderNodeId\"3\n" +
 	"\x12WriteShardResponse\x12\x1d\n" +
 	"\n" +
-	"meta_index\x18\x01 \x01(\x04R\tmetaIndex\"\xb0\x01\n" +
+	"meta_index\x18\x01 \x01(\x04R\tmetaIndex\"(\n" +
+	"\rNodeUpRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\"\x10\n" +
+	"\x0eNodeUpResponse\"\xb0\x01\n" +
 	"\x11ReadShardsRequest\x12\x1b\n" +
 	"\tshard_ids\x18\x01 \x03(\x04R\bshardIds\x12)\n" +
 	"\x10iterator_options\x18\x02 \x01(\fR\x0fiteratorOptions\x12 \n" +
@@ -656,10 +740,11 @@ const file_data_proto_rawDesc = "" +
 	"\x0fcost_block_size\x18\t \x01(\x03R\rcostBlockSize\x1a9\n" +
 	"\vFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x012f\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x012\xb3\x01\n" +
 	"\vDataService\x12W\n" +
 	"\n" +
-	"WriteShard\x12#.palisade.data.v1.WriteShardRequest\x1a$.palisade.data.v1.WriteShardResponseB.Z,github.com/palisade-db/palisade/proto/datapbb\x06proto3"
+	"WriteShard\x12#.palisade.data.v1.WriteShardRequest\x1a$.palisade.data.v1.WriteShardResponse\x12K\n" +
+	"\x06NodeUp\x12\x1f.palisade.data.v1.NodeUpRequest\x1a .palisade.data.v1.NodeUpResponseB.Z,github.com/palisade-db/palisade/proto/datapbb\x06proto3"
 
 var (
 	file_data_proto_rawDescOnce sync.Once
@@ -673,24 +758,28 @@ func file_data_proto_rawDescGZIP() []byte {
 	return file_data_proto_rawDescData
 }
 
-var file_data_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_data_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_data_proto_goTypes = []any{
 	(*WriteShardRequest)(nil),  // 0: palisade.data.v1.WriteShardRequest
 	(*WriteShardResponse)(nil), // 1: palisade.data.v1.WriteShardResponse
-	(*ReadShardsRequest)(nil),  // 2: palisade.data.v1.ReadShardsRequest
-	(*ReadFrame)(nil),          // 3: palisade.data.v1.ReadFrame
-	(*ReadEnd)(nil),            // 4: palisade.data.v1.ReadEnd
-	(*ShardMetaRequest)(nil),   // 5: palisade.data.v1.ShardMetaRequest
-	(*ShardMetaResponse)(nil),  // 6: palisade.data.v1.ShardMetaResponse
-	nil,                        // 7: palisade.data.v1.ShardMetaResponse.FieldsEntry
+	(*NodeUpRequest)(nil),      // 2: palisade.data.v1.NodeUpRequest
+	(*NodeUpResponse)(nil),     // 3: palisade.data.v1.NodeUpResponse
+	(*ReadShardsRequest)(nil),  // 4: palisade.data.v1.ReadShardsRequest
+	(*ReadFrame)(nil),          // 5: palisade.data.v1.ReadFrame
+	(*ReadEnd)(nil),            // 6: palisade.data.v1.ReadEnd
+	(*ShardMetaRequest)(nil),   // 7: palisade.data.v1.ShardMetaRequest
+	(*ShardMetaResponse)(nil),  // 8: palisade.data.v1.ShardMetaResponse
+	nil,                        // 9: palisade.data.v1.ShardMetaResponse.FieldsEntry
 }
 var file_data_proto_depIdxs = []int32{
-	4, // 0: palisade.data.v1.ReadFrame.end:type_name -> palisade.data.v1.ReadEnd
-	7, // 1: palisade.data.v1.ShardMetaResponse.fields:type_name -> palisade.data.v1.ShardMetaResponse.FieldsEntry
+	6, // 0: palisade.data.v1.ReadFrame.end:type_name -> palisade.data.v1.ReadEnd
+	9, // 1: palisade.data.v1.ShardMetaResponse.fields:type_name -> palisade.data.v1.ShardMetaResponse.FieldsEntry
 	0, // 2: palisade.data.v1.DataService.WriteShard:input_type -> palisade.data.v1.WriteShardRequest
-	1, // 3: palisade.data.v1.DataService.WriteShard:output_type -> palisade.data.v1.WriteShardResponse
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
+	2, // 3: palisade.data.v1.DataService.NodeUp:input_type -> palisade.data.v1.NodeUpRequest
+	1, // 4: palisade.data.v1.DataService.WriteShard:output_type -> palisade.data.v1.WriteShardResponse
+	3, // 5: palisade.data.v1.DataService.NodeUp:output_type -> palisade.data.v1.NodeUpResponse
+	4, // [4:6] is the sub-list for method output_type
+	2, // [2:4] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
 	2, // [2:2] is the sub-list for extension extendee
 	0, // [0:2] is the sub-list for field type_name
@@ -701,7 +790,7 @@ func file_data_proto_init() {
 	if File_data_proto != nil {
 		return
 	}
-	file_data_proto_msgTypes[3].OneofWrappers = []any{
+	file_data_proto_msgTypes[5].OneofWrappers = []any{
 		(*ReadFrame_Points)(nil),
 		(*ReadFrame_End)(nil),
 	}
@@ -711,7 +800,7 @@ func file_data_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_data_proto_rawDesc), len(file_data_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

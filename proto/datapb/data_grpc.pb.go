@@ -36,6 +36,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	DataService_WriteShard_FullMethodName = "/palisade.data.v1.DataService/WriteShard"
+	DataService_NodeUp_FullMethodName     = "/palisade.data.v1.DataService/NodeUp"
 )
 
 // DataServiceClient is the client API for DataService service.
@@ -44,6 +45,10 @@ const (
 type DataServiceClient interface {
 	// WriteShard stores points in one shard that the receiver owns.
 	WriteShard(ctx context.Context, in *WriteShardRequest, opts ...grpc.CallOption) (*WriteShardResponse, error)
+	// NodeUp tells a peer that the sender has (re)started and takes writes:
+	// the peer replays what it queued for the sender at once instead of at
+	// its next retry.
+	NodeUp(ctx context.Context, in *NodeUpRequest, opts ...grpc.CallOption) (*NodeUpResponse, error)
 }
 
 type dataServiceClient struct {
@@ -64,12 +69,26 @@ func (c *dataServiceClient) WriteShard(ctx context.Context, in *WriteShardReques
 	return out, nil
 }
 
+func (c *dataServiceClient) NodeUp(ctx context.Context, in *NodeUpRequest, opts ...grpc.CallOption) (*NodeUpResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeUpResponse)
+	err := c.cc.Invoke(ctx, DataService_NodeUp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DataServiceServer is the server API for DataService service.
 // All implementations must embed UnimplementedDataServiceServer
 // for forward compatibility.
 type DataServiceServer interface {
 	// WriteShard stores points in one shard that the receiver owns.
 	WriteShard(context.Context, *WriteShardRequest) (*WriteShardResponse, error)
+	// NodeUp tells a peer that the sender has (re)started and takes writes:
+	// the peer replays what it queued for the sender at once instead of at
+	// its next retry.
+	NodeUp(context.Context, *NodeUpRequest) (*NodeUpResponse, error)
 	mustEmbedUnimplementedDataServiceServer()
 }
 
@@ -82,6 +101,9 @@ type UnimplementedDataServiceServer struct{}
 
 func (UnimplementedDataServiceServer) WriteShard(context.Context, *WriteShardRequest) (*WriteShardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method WriteShard not implemented")
+}
+func (UnimplementedDataServiceServer) NodeUp(context.Context, *NodeUpRequest) (*NodeUpResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NodeUp not implemented")
 }
 func (UnimplementedDataServiceServer) mustEmbedUnimplementedDataServiceServer() {}
 func (UnimplementedDataServiceServer) testEmbeddedByValue()                     {}
@@ -122,6 +144,24 @@ func _DataService_WriteShard_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DataService_NodeUp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeUpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServiceServer).NodeUp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataService_NodeUp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServiceServer).NodeUp(ctx, req.(*NodeUpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DataService_ServiceDesc is the grpc.ServiceDesc for DataService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -132,6 +172,10 @@ var DataService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "WriteShard",
 			Handler:    _DataService_WriteShard_Handler,
+		},
+		{
+			MethodName: "NodeUp",
+			Handler:    _DataService_NodeUp_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
