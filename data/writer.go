@@ -173,33 +173,51 @@ func (w *clusterWriter) writeShard(wctx tsdb.WriteContext, db, rp string, cl mod
 	need := required(cl, total)
 
 	results := make(chan ownerResult, total)
-	if len(owners) > 0 {
-		req := &datapb.WriteShardRequest{
+	var req *datapb.WriteShardRequest
+	var payload []byte
+	if len(owners) > 0 || local && w.hints != nil {
+		// Remote owners get this copy; so does this node's own queue if its
+		// local write fails.
+		req = &datapb.WriteShardRequest{
 			ShardId: sh.ID, Database: db, RetentionPolicy: rp,
 			Points: encodePoints(nil, points), MetaIndex: w.view.Index(), SenderNodeId: self,
 		}
-		payload, err := proto.Marshal(req)
-		if err != nil {
+		var err error
+		if payload, err = proto.Marshal(req); err != nil {
 			return fmt.Errorf("%w: encoding shard %d: %v", ErrWriteFailed, sh.ID, err)
 		}
-		for _, n := range owners {
-			// An owner that already has points queued gets these queued
-			// too, behind them and at once (no send): writes reach it in
-			// order, and a node that is down costs a queue append instead
-			// of a timeout per write. Done here, before the local write,
-			// so that a full queue is known before the write can return.
-			if w.hints != nil && w.hints.Pending(n) {
-				results <- w.hint(n, sh.ID, payload, false, nil)
-				continue
-			}
-			go func() { results <- w.send(n, req, payload, deadline) }()
+	}
+	for _, n := range owners {
+		// An owner that already has points queued gets these queued too,
+		// behind them and at once (no send): writes reach it in order, and
+		// a node that is down costs a queue append instead of a timeout per
+		// write. Done here, before the local write, so that a full queue is
+		// known before the write can return.
+		if w.hints != nil && w.hints.Pending(n) {
+			results <- w.hint(n, sh.ID, payload, false, nil)
+			continue
 		}
+		go func() { results <- w.send(n, req, payload, deadline) }()
 	}
 	var localErr error
 	if local {
 		// Synchronous: the points may not be referenced once this returns.
 		localErr = writeLocalShard(w.store, db, rp, sh.ID, points)
-		results <- ownerResult{node: self, acked: localErr == nil, err: localErr}
+		var pwe tsdb.PartialWriteError
+		switch {
+		case localErr == nil:
+			results <- ownerResult{node: self, acked: true}
+		case errors.As(localErr, &pwe) || payload == nil:
+			results <- ownerResult{node: self, err: localErr}
+		default:
+			// This node's own copy failed (a full disk, a shard being
+			// opened): it is queued for this node like for a peer that did
+			// not answer, so that the replicas do not diverge when another
+			// owner acknowledged. The replay comes back through this
+			// node's data service.
+			w.log.Warn("local shard write failed; queued for replay", "shard", sh.ID, "err", localErr)
+			results <- w.hint(self, sh.ID, payload, false, localErr)
+		}
 	}
 	return w.collect(cl, sh.ID, total, need, results, localErr)
 }
