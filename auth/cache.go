@@ -80,6 +80,7 @@ type Options struct {
 // costs at most ClientFailureThreshold bcrypt runs per window.
 type Cache struct {
 	now         func() time.Time
+	clock       *requestClock // the cached-token path's clock
 	local       []byte
 	key         [32]byte // random; keys the verification digests; never leaves the process
 	sem         chan struct{}
@@ -161,11 +162,13 @@ func NewCache(opts Options) *Cache {
 	if opts.FailureWindow <= 0 {
 		opts.FailureWindow = DefaultFailureWindow
 	}
+	clock := &requestClock{now: opts.Now}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	c := &Cache{
 		now:         opts.Now,
+		clock:       clock,
 		local:       bytes.Clone(opts.LocalSecret),
 		sem:         make(chan struct{}, opts.MaxConcurrentHashes),
 		hashWait:    opts.HashWait,

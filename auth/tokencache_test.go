@@ -71,3 +71,25 @@ func TestTokenCache(t *testing.T) {
 		t.Fatalf("after nbf: %v", err)
 	}
 }
+
+func TestRequestClock(t *testing.T) {
+	var c requestClock
+	for range 1000 {
+		got, want := c.unixNano(), time.Now().UnixNano()
+		if d := want - got; d < 0 || d > int64(50*time.Millisecond) {
+			t.Fatalf("requestClock is %v off time.Now", time.Duration(d))
+		}
+	}
+	// A base older than a second is read again: the wall clock catches up.
+	old := time.Now().Add(-2 * time.Second)
+	c.base.Store(&old)
+	got := c.unixNano()
+	if d := time.Now().UnixNano() - got; d < 0 || d > int64(50*time.Millisecond) {
+		t.Fatalf("after a stale base, requestClock is %v off", time.Duration(d))
+	}
+	fixed := time.Unix(1_000, 0)
+	test := requestClock{now: func() time.Time { return fixed }}
+	if test.unixNano() != fixed.UnixNano() {
+		t.Fatal("a test's clock is not used")
+	}
+}
