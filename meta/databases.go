@@ -58,11 +58,13 @@ func newRetentionPolicy(d *metapb.Data, spec *metapb.RetentionPolicySpec) (*meta
 }
 
 // sameSpec reports whether rp is what spec would create (InfluxDB treats such
-// a CREATE as a no-op).
+// a CREATE as a no-op). A spec without a replication factor matches any, as
+// in InfluxDB (RetentionPolicySpec.Matches): the default factor may have
+// changed since rp was created.
 func sameSpec(d *metapb.Data, rp *metapb.RetentionPolicy, spec *metapb.RetentionPolicySpec) bool {
 	want, err := newRetentionPolicy(d, spec)
 	return err == nil && want.Duration == rp.Duration && want.ShardGroupDuration == rp.ShardGroupDuration &&
-		want.ReplicationFactor == rp.ReplicationFactor
+		(spec.ReplicationFactor == 0 || want.ReplicationFactor == rp.ReplicationFactor)
 }
 
 func createDatabase(d *metapb.Data, c *metapb.CreateDatabase) error {
