@@ -156,6 +156,29 @@ func (n *Node) dropRemoved(old, cur *metapb.Data) {
 				if err := n.engine.Store.DeleteRetentionPolicy(db.Name, rp.Name); err != nil {
 					n.log.Error("deleting dropped retention policy", "db", db.Name, "rp", rp.Name, "err", err)
 				}
+				continue
+			}
+			n.dropDeletedShards(rp)
+		}
+	}
+}
+
+// dropDeletedShards deletes the local copies of rp's shards that were live
+// in the previous state and are deleted (their group deleted, e.g. by
+// retention) or gone in the current one. Runs after n.shards is updated.
+func (n *Node) dropDeletedShards(old *metapb.RetentionPolicy) {
+	for _, sg := range old.ShardGroups {
+		if sg.DeletedAt != 0 {
+			continue
+		}
+		for _, sh := range sg.Shards {
+			if n.shards.exists(sh.Id) || n.engine.Store.Shard(sh.Id) == nil {
+				continue
+			}
+			if err := n.engine.Store.DeleteShard(sh.Id); err != nil {
+				n.log.Error("deleting a deleted shard", "shard", sh.Id, "err", err)
+			} else {
+				n.log.Info("deleted the local copy of a deleted shard", "shard", sh.Id, "group", sg.Id)
 			}
 		}
 	}

@@ -449,3 +449,39 @@ func TestFailedLocalWriteIsQueuedForItself(t *testing.T) {
 		return localCount(t, c.data[0], "db", "cpu") == 110
 	})
 }
+
+// TestDeletedShardGroupLeavesEveryOwner: when a shard group is deleted in
+// the meta state (as retention will do), every owner deletes its local copy.
+func TestDeletedShardGroupLeavesEveryOwner(t *testing.T) {
+	c := newReplCluster(t, 2, nil)
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 100, base)); r.status != http.StatusNoContent {
+		t.Fatalf("write: %d %s", r.status, r.body)
+	}
+	var groupID, shardID uint64
+	for _, rp := range pmeta.FindDatabase(c.state(), "db").RetentionPolicies {
+		for _, sg := range rp.ShardGroups {
+			groupID, shardID = sg.Id, sg.Shards[0].Id
+		}
+	}
+	for _, d := range c.data {
+		if d.EngineStore().Shard(shardID) == nil {
+			t.Fatalf("node %d has no local shard %d before the deletion", d.NodeID(), shardID)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.meta.Client(replSecret).Execute(ctx, &metapb.Command{Op: &metapb.Command_DeleteShardGroup{DeleteShardGroup: &metapb.DeleteShardGroup{
+		Database: "db", RetentionPolicy: "autogen", Id: groupID, DeletedAt: time.Now().UnixNano()}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range c.data {
+		testcluster.WaitFor(t, 10*time.Second, fmt.Sprintf("node %d to delete shard %d", d.NodeID(), shardID), func() bool {
+			return d.EngineStore().Shard(shardID) == nil
+		})
+		if got := localCount(t, d, "db", "cpu"); got != 0 {
+			t.Errorf("node %d still answers %d points from the deleted shard", d.NodeID(), got)
+		}
+	}
+}
