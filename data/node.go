@@ -73,6 +73,7 @@ type Node struct {
 	// Cluster mode only: the other data nodes, hinted handoff, and the
 	// data service.
 	peers   *peers
+	writer  *clusterWriter
 	hints   *hintedHandoff
 	dataSrv *grpc.Server
 	dataLn  net.Listener
@@ -85,8 +86,9 @@ type Node struct {
 	wg     sync.WaitGroup
 
 	// opened are the services opened so far, closed in reverse order.
-	opened []service
-	closed bool
+	opened    []service
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // service is one part of a data node. A node opens its services in order
@@ -308,10 +310,11 @@ func (n *Node) NodeID() uint64 {
 // background work, the data service, the cluster writer, the engine, and
 // the meta side.
 func (n *Node) Close() error {
-	if n.closed {
-		return nil
-	}
-	n.closed = true
+	n.closeOnce.Do(func() { n.closeErr = n.close() })
+	return n.closeErr
+}
+
+func (n *Node) close() error {
 	var errs []error
 	for i := len(n.opened) - 1; i >= 0; i-- {
 		if s := n.opened[i]; s.close != nil {

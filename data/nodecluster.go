@@ -33,6 +33,7 @@ func (n *Node) openClusterWriter() error {
 		peers:   n.peers,
 		timeout: time.Duration(n.cfg.Coordinator.WriteTimeout),
 		log:     n.log,
+		live:    n.shards.exists,
 	}
 	if hc := n.cfg.HintedHandoff; hc.Enabled {
 		svc, err := hh.Open(hh.Config{
@@ -50,16 +51,22 @@ func (n *Node) openClusterWriter() error {
 			n.peers.Close()
 			return fmt.Errorf("data: opening hinted handoff in %s: %w", hc.Dir, err)
 		}
-		svc.SetPurgeFilter(n.dataNodeExists, n.shards.exists)
+		svc.SetPurgeFilter(n.keepHintsForNode, n.keepHintsForShard)
 		n.hints = &hintedHandoff{svc: svc}
 		w.hints = n.hints
 	}
 	n.engine.useWriter(w)
+	n.writer = w
 	return nil
 }
 
 func (n *Node) closeClusterWriter() error {
 	var errs []error
+	if n.writer != nil {
+		// Sends still running after their write was answered queue what
+		// fails: the queues must stay open until they are done.
+		n.writer.wait(time.Duration(n.cfg.Coordinator.WriteTimeout) + 5*time.Second)
+	}
 	if n.hints != nil {
 		errs = append(errs, n.hints.svc.Close())
 	}
@@ -69,8 +76,15 @@ func (n *Node) closeClusterWriter() error {
 	return errors.Join(errs...)
 }
 
-// dataNodeExists reports whether the meta state has data node id (hinted
-// handoff drops the queues of removed nodes).
+// keepHintsForNode and keepHintsForShard tell the hinted-handoff purge what
+// to keep: the queues of data nodes and the records of shards that the meta
+// state has. Without a state (a node just started from nothing, or
+// rejoined) everything is kept: an empty state is not a removal.
+func (n *Node) keepHintsForNode(id uint64) bool { return n.view.Index() == 0 || n.dataNodeExists(id) }
+
+func (n *Node) keepHintsForShard(id uint64) bool { return n.view.Index() == 0 || n.shards.exists(id) }
+
+// dataNodeExists reports whether the meta state has data node id.
 func (n *Node) dataNodeExists(id uint64) bool {
 	for _, dn := range n.view.Data().GetDataNodes() {
 		if dn.Id == id {

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/palisade-db/palisade/cluster"
@@ -61,11 +62,28 @@ func (p *peers) writeShard(ctx context.Context, node uint64, req *datapb.WriteSh
 	return err
 }
 
-// replayShard is writeShard for hinted handoff: the RPC waits (within ctx)
-// for a connection to node instead of failing at once while gRPC is
-// between attempts, so that a replay kicked by NodeUp meets the node.
+// replayConnectWait bounds how long a replay waits for a connection to its
+// node before it fails and backs off.
+const replayConnectWait = 5 * time.Second
+
+// replayShard is writeShard for hinted handoff: it first waits (at most
+// replayConnectWait) for a connection to node instead of failing at once
+// while gRPC is between attempts, so that a replay kicked by NodeUp meets
+// the node, and a node that is down holds a retry slot only briefly.
 func (p *peers) replayShard(ctx context.Context, node uint64, req *datapb.WriteShardRequest) error {
-	return p.writeShard(ctx, node, req, grpc.WaitForReady(true))
+	conn, err := p.conn(node)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, replayConnectWait)
+	conn.Connect()
+	for st := conn.GetState(); st != connectivity.Ready; st = conn.GetState() {
+		if !conn.WaitForStateChange(wctx, st) {
+			break
+		}
+	}
+	cancel()
+	return p.writeShard(ctx, node, req)
 }
 
 // reconnect makes the connection to node try again now rather than after
@@ -113,11 +131,13 @@ func (p *peers) Close() error { return p.pool.Close() }
 
 // permanent reports whether a data service error means the request can
 // never succeed (see proto/data.proto): the receiver does not have the
-// shard, does not own it, or cannot apply the points. The node having
-// left the cluster is permanent too.
+// shard, does not own it, or cannot apply the points. A node missing from
+// this node's meta state is not permanent: the state may be empty or behind
+// (a node just started, or rejoined); the queue of a node that really left
+// is removed by the purge, which acts only on a state that is there.
 func permanent(err error) bool {
 	if errors.Is(err, errUnknownNode) {
-		return true
+		return false
 	}
 	switch status.Code(err) {
 	case codes.NotFound, codes.FailedPrecondition, codes.InvalidArgument:

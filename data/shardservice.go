@@ -3,6 +3,7 @@ package data
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -76,41 +77,51 @@ func (s *shardService) WriteShard(ctx context.Context, req *datapb.WriteShardReq
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if err := writeLocalShard(s.store, loc.db, loc.rp, req.ShardId, points); err != nil {
+	if err := writeLocalShard(s.store, loc.db, loc.rp, req.ShardId, points, s.dir.exists); err != nil {
 		return nil, writeErrorStatus(err)
 	}
 	return &datapb.WriteShardResponse{MetaIndex: s.view.Index()}, nil
 }
 
 // writeErrorStatus turns a local shard write's error into the status the
-// sender acts on: a field type conflict can never be written (permanent),
-// anything else may pass later.
+// sender acts on: a field type conflict can never be written, a shard gone
+// or pending deletion will not come back (both permanent); anything else
+// may pass later.
 func writeErrorStatus(err error) error {
 	var pwe tsdb.PartialWriteError
-	if errors.As(err, &pwe) {
+	switch {
+	case errors.As(err, &pwe):
 		return status.Error(codes.InvalidArgument, err.Error())
-	}
-	if errors.Is(err, tsdb.ErrShardDeletion) {
+	case errors.Is(err, tsdb.ErrShardDeletion), errors.Is(err, errShardGone):
 		return status.Error(codes.NotFound, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
 }
 
+// errShardGone: the shard left the meta state while a write created it.
+var errShardGone = errors.New("data: the shard was deleted during the write")
+
 // writeLocalShard writes points to a shard of this node's store, creating
-// the shard first when this node has not held it yet.
-func writeLocalShard(store *tsdb.Store, db, rp string, shardID uint64, points []models.Point) error {
+// the shard first when this node has not held it yet. A shard created here
+// while its deletion was being applied is deleted again (live says whether
+// the meta state still has it; nil: do not check), so that a write racing a
+// DROP or a retention deletion leaves no orphan behind.
+func writeLocalShard(store *tsdb.Store, db, rp string, shardID uint64, points []models.Point, live func(uint64) bool) error {
 	wctx := tsdb.WriteContext{}
 	err := store.WriteToShard(wctx, shardID, points)
-	if errors.Is(err, tsdb.ErrShardNotFound) {
-		if err = store.CreateShard(db, rp, shardID, true); err != nil {
-			return err
+	if !errors.Is(err, tsdb.ErrShardNotFound) {
+		return err
+	}
+	if err := store.CreateShard(db, rp, shardID, true); err != nil {
+		return err
+	}
+	if live != nil && !live(shardID) {
+		if derr := store.DeleteShard(shardID); derr != nil {
+			return fmt.Errorf("%w (deleting it again: %v)", errShardGone, derr)
 		}
-		err = store.WriteToShard(wctx, shardID, points)
+		return errShardGone
 	}
-	if errors.Is(err, tsdb.ErrShardDeletion) {
-		return tsdb.PartialWriteError{Reason: "shard is pending deletion", Dropped: len(points)}
-	}
-	return err
+	return store.WriteToShard(wctx, shardID, points)
 }
 
 // newDataServer returns the gRPC server of the DataService with the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/influxdata/influxdb"
@@ -77,6 +78,24 @@ type clusterWriter struct {
 	hints   hintQueue // nil: no hinted handoff (a standalone node)
 	timeout time.Duration
 	log     *slog.Logger
+	// live reports whether a shard is still in the meta state (a write that
+	// had to create the local shard deletes it again otherwise).
+	live func(shardID uint64) bool
+
+	// sends counts the remote sends still running, some of them after
+	// their write was answered: Close waits for them (they may queue).
+	sends sync.WaitGroup
+}
+
+// wait waits for the remote sends still running, at most d.
+func (w *clusterWriter) wait(d time.Duration) {
+	done := make(chan struct{})
+	go func() { w.sends.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		w.log.Warn("remote shard writes still running at shutdown", "waited", d)
+	}
 }
 
 // WritePoints implements the HTTP handler's write: user is recorded as the
@@ -112,9 +131,11 @@ func (w *clusterWriter) write(wctx tsdb.WriteContext, db, rp string, cl models.C
 	for id, pts := range mapping.Points {
 		go func() { errs <- w.writeShard(wctx, db, rp, cl, mapping.Shards[id], pts, deadline) }()
 	}
+	// The answer is the most urgent error: retry later (503), then a
+	// field type conflict (400), then the first other one (500).
 	var first error
 	for range mapping.Points {
-		if err := <-errs; err != nil && first == nil {
+		if err := <-errs; err != nil && rank(err) > rank(first) {
 			first = err
 		}
 	}
@@ -125,6 +146,21 @@ func (w *clusterWriter) write(wctx tsdb.WriteContext, db, rp string, cl models.C
 		return tsdb.PartialWriteError{Reason: "points beyond retention policy", Dropped: len(mapping.Dropped)}
 	}
 	return nil
+}
+
+// rank orders write errors by which one the client should see.
+func rank(err error) int {
+	var later retryLater
+	var pwe tsdb.PartialWriteError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &later):
+		return 3
+	case errors.As(err, &pwe):
+		return 2
+	}
+	return 1
 }
 
 // required is how many owners must acknowledge for the consistency level.
@@ -173,59 +209,112 @@ func (w *clusterWriter) writeShard(wctx tsdb.WriteContext, db, rp string, cl mod
 	need := required(cl, total)
 
 	results := make(chan ownerResult, total)
-	var req *datapb.WriteShardRequest
-	var payload []byte
-	if len(owners) > 0 || local && w.hints != nil {
-		// Remote owners get this copy; so does this node's own queue if its
-		// local write fails.
-		req = &datapb.WriteShardRequest{
+	// encode makes the copy of the points that remote owners and the
+	// queues get, once. It runs before the local write returns: the points
+	// may not be referenced afterwards.
+	var cp *shardCopy
+	encode := func() (*shardCopy, error) {
+		if cp != nil {
+			return cp, nil
+		}
+		req := &datapb.WriteShardRequest{
 			ShardId: sh.ID, Database: db, RetentionPolicy: rp,
 			Points: encodePoints(nil, points), MetaIndex: w.view.Index(), SenderNodeId: self,
 		}
-		var err error
-		if payload, err = proto.Marshal(req); err != nil {
-			return fmt.Errorf("%w: encoding shard %d: %v", ErrWriteFailed, sh.ID, err)
+		payload, err := proto.Marshal(req)
+		if err != nil {
+			return nil, fmt.Errorf("%w: encoding shard %d: %v", ErrWriteFailed, sh.ID, err)
 		}
+		cp = &shardCopy{req: req, payload: payload}
+		return cp, nil
 	}
-	for _, n := range owners {
-		// An owner that already has points queued gets these queued too,
-		// behind them and at once (no send): writes reach it in order, and
-		// a node that is down costs a queue append instead of a timeout per
-		// write. Done here, before the local write, so that a full queue is
-		// known before the write can return.
-		if w.hints != nil && w.hints.Pending(n) {
-			results <- w.hint(n, sh.ID, payload, false, nil)
-			continue
+	if len(owners) > 0 {
+		c, err := encode()
+		if err != nil {
+			return err
 		}
-		go func() { results <- w.send(n, req, payload, deadline) }()
+		for _, n := range owners {
+			// An owner that already has points queued gets these queued
+			// too, behind them and at once (no send): writes reach it in
+			// order, and a node that is down costs a queue append instead
+			// of a timeout per write. Done here, before the local write,
+			// so that a full queue is known before the write can return.
+			if w.hints != nil && w.hints.Pending(n) {
+				results <- w.hint(n, sh.ID, c.payload, false, nil)
+				continue
+			}
+			w.sends.Add(1)
+			go func() {
+				defer w.sends.Done()
+				results <- w.send(n, c.req, c.payload, deadline)
+			}()
+		}
 	}
 	var localErr error
 	if local {
-		// Synchronous: the points may not be referenced once this returns.
-		localErr = writeLocalShard(w.store, db, rp, sh.ID, points)
-		var pwe tsdb.PartialWriteError
-		switch {
-		case localErr == nil:
-			results <- ownerResult{node: self, acked: true}
-		case errors.As(localErr, &pwe) || payload == nil:
-			results <- ownerResult{node: self, err: localErr}
-		default:
-			// This node's own copy failed (a full disk, a shard being
-			// opened): it is queued for this node like for a peer that did
-			// not answer, so that the replicas do not diverge when another
-			// owner acknowledged. The replay comes back through this
-			// node's data service.
-			w.log.Warn("local shard write failed; queued for replay", "shard", sh.ID, "err", localErr)
-			results <- w.hint(self, sh.ID, payload, false, localErr)
-		}
+		localErr = w.writeLocal(db, rp, sh.ID, points, results, encode)
 	}
 	return w.collect(cl, sh.ID, total, need, results, localErr)
+}
+
+// writeLocal writes this node's copy, synchronously (the points may not be
+// referenced once the write returns), and sends its outcome to results.
+// While this node has points of its own queued (an earlier local write
+// failed), the points are queued behind them instead, so that a replay
+// never overwrites a newer write. A failed local write (not a field type
+// conflict) is queued for this node like for a peer that did not answer:
+// the replay comes back through this node's data service.
+func (w *clusterWriter) writeLocal(db, rp string, shardID uint64, points []models.Point, results chan<- ownerResult, encode func() (*shardCopy, error)) error {
+	self := w.self()
+	if w.hints != nil && w.hints.Pending(self) {
+		c, err := encode()
+		if err != nil {
+			results <- ownerResult{node: self, err: err}
+			return err
+		}
+		results <- w.hint(self, shardID, c.payload, false, nil)
+		return nil
+	}
+	err := writeLocalShard(w.store, db, rp, shardID, points, w.live)
+	if errors.Is(err, tsdb.ErrShardDeletion) {
+		// As InfluxDB answers it.
+		err = tsdb.PartialWriteError{Reason: fmt.Sprintf("shard %d is pending deletion", shardID), Dropped: len(points)}
+	}
+	var pwe tsdb.PartialWriteError
+	switch {
+	case err == nil:
+		results <- ownerResult{node: self, acked: true}
+	case errors.As(err, &pwe) || errors.Is(err, errShardGone) || w.hints == nil:
+		results <- ownerResult{node: self, err: err}
+	default:
+		c, eerr := encode()
+		if eerr != nil {
+			results <- ownerResult{node: self, err: err}
+			return err
+		}
+		w.log.Warn("local shard write failed; queued for replay", "shard", shardID, "err", err)
+		results <- w.hint(self, shardID, c.payload, false, err)
+	}
+	return err
+}
+
+// shardCopy is one shard's points encoded for a peer or a queue.
+type shardCopy struct {
+	req     *datapb.WriteShardRequest
+	payload []byte
 }
 
 // collect waits for owner outcomes until need acknowledgements (for
 // consistency any, durable hints count too) or all outcomes are in, and
 // turns them into the write's answer.
 func (w *clusterWriter) collect(cl models.ConsistencyLevel, shardID uint64, total, need int, results <-chan ownerResult, localErr error) error {
+	// A field type conflict (or a shard pending deletion) is the client's
+	// answer whatever the other owners say, as on a single InfluxDB: the
+	// local write has finished before collect runs.
+	var pwe tsdb.PartialWriteError
+	if errors.As(localErr, &pwe) {
+		return localErr
+	}
 	var acked, hinted int
 	var timedOut bool
 	var firstErr error
@@ -249,12 +338,6 @@ func (w *clusterWriter) collect(cl models.ConsistencyLevel, shardID uint64, tota
 		if acked >= need || (cl == models.ConsistencyLevelAny && acked+hinted >= need) {
 			return nil
 		}
-	}
-	// A field type conflict, or points that are not this shard's any more,
-	// are the client's answer whatever the other owners said.
-	var pwe tsdb.PartialWriteError
-	if errors.As(localErr, &pwe) {
-		return localErr
 	}
 	switch {
 	case timedOut:
