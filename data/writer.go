@@ -84,11 +84,29 @@ type clusterWriter struct {
 
 	// sends counts the remote sends still running, some of them after
 	// their write was answered: Close waits for them (they may queue).
-	sends sync.WaitGroup
+	// closing (under sendsMu) makes later writes queue instead of sending,
+	// so that no send starts once wait has begun.
+	sendsMu sync.Mutex
+	closing bool
+	sends   sync.WaitGroup
+}
+
+// startSend registers a remote send; false once the writer is closing.
+func (w *clusterWriter) startSend() bool {
+	w.sendsMu.Lock()
+	defer w.sendsMu.Unlock()
+	if w.closing {
+		return false
+	}
+	w.sends.Add(1)
+	return true
 }
 
 // wait waits for the remote sends still running, at most d.
 func (w *clusterWriter) wait(d time.Duration) {
+	w.sendsMu.Lock()
+	w.closing = true
+	w.sendsMu.Unlock()
 	done := make(chan struct{})
 	go func() { w.sends.Wait(); close(done) }()
 	select {
@@ -239,11 +257,10 @@ func (w *clusterWriter) writeShard(wctx tsdb.WriteContext, db, rp string, cl mod
 			// order, and a node that is down costs a queue append instead
 			// of a timeout per write. Done here, before the local write,
 			// so that a full queue is known before the write can return.
-			if w.hints != nil && w.hints.Pending(n) {
+			if w.hints != nil && w.hints.Pending(n) || !w.startSend() {
 				results <- w.hint(n, sh.ID, c.payload, false, nil)
 				continue
 			}
-			w.sends.Add(1)
 			go func() {
 				defer w.sends.Done()
 				results <- w.send(n, c.req, c.payload, deadline)
