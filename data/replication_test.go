@@ -485,3 +485,33 @@ func TestDeletedShardGroupLeavesEveryOwner(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueOfARemovedNodeIsPurged: points queued for an owner that is then
+// removed from the cluster are dropped by the purge, not kept (or replayed)
+// forever.
+func TestQueueOfARemovedNodeIsPurged(t *testing.T) {
+	c := newReplCluster(t, 2, func(cfg *configs.Data) {
+		cfg.HintedHandoff.PurgeInterval = configs.Duration(100 * time.Millisecond)
+	})
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 10, base)); r.status != http.StatusNoContent {
+		t.Fatalf("write: %d %s", r.status, r.body)
+	}
+	gone := c.data[1].NodeID()
+	c.data[1].Kill()
+	if r := writeCL(t, c.data[0].URL, "db", "one", batch("cpu", 10, 100, base)); r.status != http.StatusNoContent {
+		t.Fatalf("write with the owner down: %d %s", r.status, r.body)
+	}
+	if !c.data[0].HintsPending(gone) {
+		t.Fatal("nothing queued for the owner that is down")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.meta.Client(replSecret).RemoveNode(ctx, &metapb.RemoveNodeRequest{Node: &metapb.RemoveNodeRequest_DataNodeId{DataNodeId: gone}}); err != nil {
+		t.Fatalf("removing data node %d: %v", gone, err)
+	}
+	testcluster.WaitFor(t, 10*time.Second, "the removed node's queue to be purged", func() bool {
+		return !c.data[0].HintsPending(gone)
+	})
+}
