@@ -63,6 +63,20 @@ func (c *replCluster) state() *metapb.Data {
 	return d
 }
 
+// createDB creates database db with replication factor 2 through the first
+// data node and writes n points of cpu with consistency all (which creates
+// the shard group and puts them on both owners). It returns the points'
+// base time.
+func (c *replCluster) createDB(n int) time.Time {
+	c.t.Helper()
+	mustQuery(c.t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if r := writeCL(c.t, c.data[0].URL, "db", "all", batch("cpu", 0, n, base)); r.status != http.StatusNoContent {
+		c.t.Fatalf("first write: %d %s", r.status, r.body)
+	}
+	return base
+}
+
 // shardsOf returns every shard of db's default policy.
 func (c *replCluster) shardsOf(db string) []*metapb.Shard {
 	c.t.Helper()
@@ -199,11 +213,7 @@ func TestOwnerDownThenBack(t *testing.T) {
 // with typed codes.
 func TestDataServiceRefuses(t *testing.T) {
 	c := newReplCluster(t, 3, nil)
-	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
-	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 10, base)); r.status != http.StatusNoContent {
-		t.Fatalf("write: %d %s", r.status, r.body)
-	}
+	base := c.createDB(10)
 	sh := c.shardsOf("db")[0]
 	owners := pmeta.WriteOwners(sh)
 	var outsider, owner *testcluster.DataNode
@@ -262,11 +272,7 @@ func TestDataServiceRefuses(t *testing.T) {
 // the points for good), and what was acknowledged before reaches the owner.
 func TestFullQueueAnswers503(t *testing.T) {
 	c := newReplCluster(t, 2, func(cfg *configs.Data) { cfg.HintedHandoff.MaxSize = 256 << 10 })
-	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
-	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 10, base)); r.status != http.StatusNoContent {
-		t.Fatalf("write: %d %s", r.status, r.body)
-	}
+	base := c.createDB(10)
 	c.data[1].Kill()
 	acked := 10
 	var full response
@@ -297,11 +303,7 @@ func TestFullQueueAnswers503(t *testing.T) {
 // through the cluster writer too: both owners get the points.
 func TestSelectIntoAndV2WriteReachOwners(t *testing.T) {
 	c := newReplCluster(t, 3, nil)
-	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
-	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 300, base)); r.status != http.StatusNoContent {
-		t.Fatalf("write: %d %s", r.status, r.body)
-	}
+	base := c.createDB(300)
 	owners := pmeta.WriteOwners(c.shardsOf("db")[0])
 	var own []*testcluster.DataNode
 	var other *testcluster.DataNode
@@ -341,11 +343,7 @@ func TestSelectIntoAndV2WriteReachOwners(t *testing.T) {
 // drops them.
 func TestReplayNeverResurrectsADroppedDatabase(t *testing.T) {
 	c := newReplCluster(t, 2, nil)
-	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
-	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 10, base)); r.status != http.StatusNoContent {
-		t.Fatalf("write: %d %s", r.status, r.body)
-	}
+	base := c.createDB(10)
 	c.data[1].Kill()
 	if r := writeCL(t, c.data[0].URL, "db", "one", batch("cpu", 10, 500, base)); r.status != http.StatusNoContent {
 		t.Fatalf("write with the owner down: %d %s", r.status, r.body)
@@ -406,11 +404,7 @@ func TestReturningOwnerIsReplayedAtOnce(t *testing.T) {
 		cfg.HintedHandoff.RetryInterval = configs.Duration(30 * time.Second)
 		cfg.HintedHandoff.RetryMaxInterval = configs.Duration(30 * time.Second)
 	})
-	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
-	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 10, base)); r.status != http.StatusNoContent {
-		t.Fatalf("write: %d %s", r.status, r.body)
-	}
+	base := c.createDB(10)
 	c.data[1].Kill()
 	for i := range 3 {
 		if r := writeCL(t, c.data[0].URL, "db", "one", batch("cpu", 10+i*100, 100, base)); r.status != http.StatusNoContent {
@@ -430,11 +424,7 @@ func TestReturningOwnerIsReplayedAtOnce(t *testing.T) {
 // its replica gets them once the shard takes writes again.
 func TestFailedLocalWriteIsQueuedForItself(t *testing.T) {
 	c := newReplCluster(t, 2, nil)
-	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
-	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 10, base)); r.status != http.StatusNoContent {
-		t.Fatalf("write: %d %s", r.status, r.body)
-	}
+	base := c.createDB(10)
 	id := c.shardsOf("db")[0].Id
 	store := c.data[0].EngineStore()
 	store.SetShardEnabled(id, false)
@@ -454,11 +444,7 @@ func TestFailedLocalWriteIsQueuedForItself(t *testing.T) {
 // the meta state (as retention will do), every owner deletes its local copy.
 func TestDeletedShardGroupLeavesEveryOwner(t *testing.T) {
 	c := newReplCluster(t, 2, nil)
-	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
-	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 100, base)); r.status != http.StatusNoContent {
-		t.Fatalf("write: %d %s", r.status, r.body)
-	}
+	c.createDB(100)
 	var groupID, shardID uint64
 	for _, rp := range pmeta.FindDatabase(c.state(), "db").RetentionPolicies {
 		for _, sg := range rp.ShardGroups {
@@ -493,11 +479,7 @@ func TestQueueOfARemovedNodeIsPurged(t *testing.T) {
 	c := newReplCluster(t, 2, func(cfg *configs.Data) {
 		cfg.HintedHandoff.PurgeInterval = configs.Duration(100 * time.Millisecond)
 	})
-	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
-	if r := writeCL(t, c.data[0].URL, "db", "all", batch("cpu", 0, 10, base)); r.status != http.StatusNoContent {
-		t.Fatalf("write: %d %s", r.status, r.body)
-	}
+	base := c.createDB(10)
 	gone := c.data[1].NodeID()
 	c.data[1].Kill()
 	if r := writeCL(t, c.data[0].URL, "db", "one", batch("cpu", 10, 100, base)); r.status != http.StatusNoContent {

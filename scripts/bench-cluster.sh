@@ -2,8 +2,8 @@
 # What replication costs (issue 8, point 8), side by side in one run on this machine:
 #   - a standalone palisade-data;
 #   - a cluster: one palisade-meta and three palisade-data, database with REPLICATION 2.
-# Load: Telegraf-shaped 5,000-point batches over 10,000 series (the generator of
-# bench-http.sh's telegraf scenario), plain line protocol, consistency=one; on the cluster
+# Load: Telegraf-shaped 5,000-point batches over 10,000 series (scripts/telegraf-batches.py,
+# as in bench-http.sh's telegraf scenario), plain line protocol, consistency=one; on the cluster
 # one wrk per data node, so that every node coordinates a third of the writes. Every server
 # is pinned to SERVER_CPU, the load to LOAD_CPU. Reported: acknowledged points/s, and CPU
 # per acknowledged point summed over every process of the setup (utime+stime from /proc).
@@ -72,20 +72,7 @@ NB=40
 # batches) starting at T0 (unix ns), and DIR.lua, a wrk script that posts them in turn.
 gen() {
   mkdir -p "$1"
-  /usr/bin/python3 - "$1" "$NB" "$2" <<'PY'
-import random, sys
-out, nb, t0 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-rnd = random.Random(7)
-regions = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1"]
-for b in range(nb):
-    ts = t0 + (b // 2) * 10_000_000_000
-    lines = []
-    for s in range((b % 2) * 5000, (b % 2) * 5000 + 5000):
-        u, y = rnd.uniform(0, 60), rnd.uniform(0, 20)
-        lines.append("cpu,host=host-%05d,region=%s usage_user=%.4f,usage_system=%.4f,usage_idle=%.4f,usage_iowait=%.4f,usage_steal=%.4f %d\n"
-                     % (s, regions[s % len(regions)], u, y, 100 - u - y, rnd.uniform(0, 3), rnd.uniform(0, 0.5), ts))
-    open("%s/%d.txt" % (out, b), "wb").write("".join(lines).encode())
-PY
+  /usr/bin/python3 scripts/telegraf-batches.py "$1" "$NB" "$2"
   cat >"$1.lua" <<LUA
 local reqs, n = {}, $NB
 function init(args)

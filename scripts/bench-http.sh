@@ -186,23 +186,7 @@ scenario_telegraf() {
   start_palisade tg-palisade "$P_TGP" true "$scpu"
   start_influxd "$P_TGI" "$scpu"
   mkdir -p "$TMP/tg"
-  /usr/bin/python3 - "$TMP/tg" "$nb" <<'PY'
-import gzip, random, sys
-out, nb = sys.argv[1], int(sys.argv[2])
-rnd = random.Random(7)
-regions = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1"]
-t0 = 1_700_000_000_000_000_000
-for b in range(nb):
-    ts = t0 + (b // 2) * 10_000_000_000  # one Telegraf interval (10 s) every two batches
-    lines = []
-    for s in range((b % 2) * 5000, (b % 2) * 5000 + 5000):
-        u, y = rnd.uniform(0, 60), rnd.uniform(0, 20)
-        lines.append("cpu,host=host-%05d,region=%s usage_user=%.4f,usage_system=%.4f,usage_idle=%.4f,usage_iowait=%.4f,usage_steal=%.4f %d\n"
-                     % (s, regions[s % len(regions)], u, y, 100 - u - y, rnd.uniform(0, 3), rnd.uniform(0, 0.5), ts))
-    body = "".join(lines).encode()
-    open("%s/%d.txt" % (out, b), "wb").write(body)
-    open("%s/%d.gz" % (out, b), "wb").write(gzip.compress(body, compresslevel=6))
-PY
+  /usr/bin/python3 scripts/telegraf-batches.py "$TMP/tg" "$nb" 1700000000000000000 --gzip
   for enc in txt gz; do
     cat >"$TMP/tg-$enc.lua" <<LUA
 local reqs, n = {}, $nb
