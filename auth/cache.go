@@ -238,6 +238,11 @@ func hashCost(h []byte) int {
 	return cost
 }
 
+// Lookup returns the user called name in the current state, or nil. It
+// authenticates nothing: it is for a peer that already authenticated the
+// user (a remote read carries the name of the user who runs the query).
+func (c *Cache) Lookup(name string) *User { return c.snap.Load().users[name] }
+
 // AdminExists reports whether the current state has an admin user. Until it
 // does, only the admin bootstrap statement is allowed (see IsAdminBootstrap).
 func (c *Cache) AdminExists() bool { return c.snap.Load().adminExists }

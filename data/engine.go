@@ -69,6 +69,9 @@ func (e *Engine) useWriter(w pointsWriter) {
 	e.statements.PointsWriter = w
 }
 
+// useShardMapper makes m map every query's shards (call before serving).
+func (e *Engine) useShardMapper(m query.ShardMapper) { e.statements.ShardMapper = m }
+
 // noSubscriber drops what coordinator.PointsWriter would send to subscriptions.
 type noSubscriber struct{}
 

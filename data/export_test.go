@@ -1,6 +1,12 @@
 package data
 
-import "github.com/influxdata/influxdb/tsdb"
+import (
+	"context"
+
+	"github.com/influxdata/influxdb/query"
+	"github.com/influxdata/influxdb/tsdb"
+	"github.com/influxdata/influxql"
+)
 
 // EngineStore exposes the node's storage engine to the tests of package
 // data_test.
@@ -8,3 +14,33 @@ func (n *Node) EngineStore() *tsdb.Store { return n.engine.Store }
 
 // HintsPending reports whether this node holds queued points for node.
 func (n *Node) HintsPending(node uint64) bool { return n.hints != nil && n.hints.svc.Pending(node) }
+
+// LocalCount counts the values of field in measurement m of db that this
+// node's own store holds, in every shard it has, read straight from the
+// engine (not through a query, which reads every owner).
+func (n *Node) LocalCount(db, m, field string) (int64, error) {
+	store := n.engine.Store
+	var ids []uint64
+	for _, sh := range store.Shards(store.ShardIDs()) {
+		if sh.Database() == db {
+			ids = append(ids, sh.ID())
+		}
+	}
+	opt := query.IteratorOptions{
+		Expr:      &influxql.Call{Name: "count", Args: []influxql.Expr{&influxql.VarRef{Val: field}}},
+		StartTime: influxql.MinTime, EndTime: influxql.MaxTime, Ascending: true, Ordered: true,
+	}
+	itr, err := store.ShardGroup(ids).CreateIterator(context.Background(), &influxql.Measurement{Database: db, Name: m}, opt)
+	if err != nil || itr == nil {
+		return 0, err
+	}
+	defer itr.Close()
+	var total int64
+	for {
+		p, err := itr.(query.IntegerIterator).Next()
+		if err != nil || p == nil {
+			return total, err
+		}
+		total += p.Value
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/influxdata/influxdb/coordinator"
+	"github.com/influxdata/influxql"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/palisade-db/palisade/cluster"
@@ -13,9 +15,10 @@ import (
 )
 
 // openClusterWriter (cluster mode) connects the node to the other data
-// nodes: a connection pool, the hinted-handoff queues, and the writer that
-// sends every point to all owners of its shard. A standalone node keeps the
-// engine's own writer: it owns every shard.
+// nodes: a connection pool, the hinted-handoff queues, the writer that
+// sends every point to all owners of its shard, and the shard mapper that
+// reads every shard of a query from one of its owners. A standalone node
+// keeps the engine's own writer and mapper: it owns every shard.
 func (n *Node) openClusterWriter() error {
 	if n.store != nil {
 		return nil
@@ -57,6 +60,15 @@ func (n *Node) openClusterWriter() error {
 	}
 	n.engine.useWriter(w)
 	n.writer = w
+	// Queries read every owner's shards the same way.
+	sm := &clusterShardMapper{meta: n.engine.meta, store: n.engine.Store, dir: n.shards, view: n.view, self: n.NodeID, peers: n.peers}
+	if n.hints != nil {
+		sm.pending = n.hints.svc.PendingShard
+	}
+	n.engine.useShardMapper(sm)
+	n.engine.statements.TSDBStore = &clusterTSDBStore{
+		LocalTSDBStore: coordinator.LocalTSDBStore{Store: n.engine.Store}, dir: n.shards, view: n.view, self: n.NodeID, peers: n.peers,
+	}
 	return nil
 }
 
@@ -121,7 +133,7 @@ func (n *Node) openDataService() error {
 		n.log.Warn("[meta] meta-internal-shared-secret is empty: the data service on [cluster] bind-address accepts shard writes "+
 			"from anyone who can reach it; set the same internal secret on every node", "addr", ln.Addr().String())
 	}
-	svc := &shardService{self: n.NodeID, view: n.view, dir: n.shards, store: n.engine.Store, log: n.log}
+	svc := &shardService{self: n.NodeID, view: n.view, dir: n.shards, store: n.engine.Store, log: n.log, authorize: n.authorizeRead}
 	if n.hints != nil {
 		svc.kick = func(node uint64) {
 			n.peers.reconnect(node)
@@ -189,3 +201,21 @@ func (h *hintedHandoff) Enqueue(node, shardID uint64, payload []byte) error {
 }
 
 func (h *hintedHandoff) Pending(node uint64) bool { return h.svc.Pending(node) }
+
+// authorizeRead checks the user of a remote read as this node's HTTP API
+// would: the user must exist here and may read db. user is "" when the
+// query runs where authentication is off (during a rolling restart that
+// enables it, say): the peer proved itself with the internal secret.
+func (n *Node) authorizeRead(user, db string) error {
+	if user == "" {
+		return nil
+	}
+	u := n.cache.Lookup(user)
+	if u == nil {
+		return fmt.Errorf("user %q not found on data node %d", user, n.NodeID())
+	}
+	if !u.Authorize(influxql.ReadPrivilege, db) {
+		return fmt.Errorf("user %q is not authorized to read database %q", user, db)
+	}
+	return nil
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -23,27 +25,36 @@ import (
 type peers struct {
 	pool *cluster.Pool
 	view *MetaView
+
+	mu sync.Mutex
+	// reads counts the remote reads open on each node (its load, for the
+	// choice of owner).
+	reads map[uint64]*atomic.Int64
 }
 
 func newPeers(view *MetaView, o cluster.DialOptions) *peers {
-	return &peers{pool: cluster.NewPool(o), view: view}
+	return &peers{pool: cluster.NewPool(o), view: view, reads: map[uint64]*atomic.Int64{}}
 }
 
 // errUnknownNode: the meta state has no data node with that ID (removed).
 var errUnknownNode = errors.New("data: no such data node in the meta state")
 
 func (p *peers) conn(node uint64) (*grpc.ClientConn, error) {
-	var addr string
-	for _, dn := range p.view.Data().GetDataNodes() {
-		if dn.Id == node {
-			addr = dn.TcpAddr
-			break
-		}
-	}
+	addr := p.addr(node)
 	if addr == "" {
 		return nil, fmt.Errorf("%w: %d", errUnknownNode, node)
 	}
 	return p.pool.Get(addr)
+}
+
+// addr is node's data service address, "" when the state has no such node.
+func (p *peers) addr(node uint64) string {
+	for _, dn := range p.view.Data().GetDataNodes() {
+		if dn.Id == node {
+			return dn.TcpAddr
+		}
+	}
+	return ""
 }
 
 // writeShard sends req to node.

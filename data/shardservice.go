@@ -24,7 +24,8 @@ import (
 const metaCatchUpWait = 5 * time.Second
 
 // shardService serves the DataService to the other data nodes: shard
-// writes now (and their hinted-handoff replays), remote reads later.
+// writes (and their hinted-handoff replays), and remote reads
+// (readservice.go).
 type shardService struct {
 	datapb.UnimplementedDataServiceServer
 	self  func() uint64 // this node's ID; 0 until registered
@@ -35,6 +36,8 @@ type shardService struct {
 	// kick makes hinted handoff replay what it holds for a node now (nil:
 	// no hinted handoff).
 	kick func(node uint64)
+	// authorize checks the user of a remote read (nil: everyone).
+	authorize readAuthorizer
 }
 
 // NodeUp implements datapb.DataServiceServer: a peer is back, so what this
@@ -51,13 +54,8 @@ func (s *shardService) NodeUp(_ context.Context, req *datapb.NodeUpRequest) (*da
 // sender's, so that a late replay can never recreate a dropped or moved
 // shard.
 func (s *shardService) WriteShard(ctx context.Context, req *datapb.WriteShardRequest) (*datapb.WriteShardResponse, error) {
-	if req.MetaIndex > s.view.Index() {
-		wctx, cancel := context.WithTimeout(ctx, metaCatchUpWait)
-		err := s.view.WaitForIndex(wctx, req.MetaIndex)
-		cancel()
-		if err != nil {
-			return nil, status.Errorf(codes.Unavailable, "meta state at index %d, the sender's is at %d", s.view.Index(), req.MetaIndex)
-		}
+	if err := s.catchUp(ctx, req.MetaIndex); err != nil {
+		return nil, err
 	}
 	self := s.self()
 	if self == 0 {

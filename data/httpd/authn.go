@@ -115,6 +115,16 @@ func coarseAuthorizer(mode authMode, u *auth.User) query.CoarseAuthorizer {
 	return (*coarseUser)(u)
 }
 
+// fineAuthorizer is the query's series-level authorizer: open, as every
+// series is in InfluxDB 1.x, but carrying the user (with auth on) so that
+// a remote read tells the shard's owner who runs the query.
+func fineAuthorizer(mode authMode, u *auth.User) query.FineAuthorizer {
+	if mode == authOn && u != nil {
+		return (*metaUser)(u)
+	}
+	return query.OpenAuthorizer
+}
+
 // metaUser presents an authenticated user to the engine's points writer,
 // which wants a meta.User. Series-level authorization is Enterprise-only in
 // InfluxDB; here every series is open.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"mime/multipart"
@@ -92,6 +93,16 @@ func (h *Handler) serveQuery(w *respWriter, r *http.Request) {
 		}
 	}
 
+	// node_id reads only the shards that data node owns, and only from it
+	// (InfluxDB Enterprise's parameter, to look at one node's copy).
+	var nodeID uint64
+	if v := r.FormValue("node_id"); v != "" {
+		if nodeID, err = strconv.ParseUint(v, 10, 64); err != nil {
+			h.httpError(w, http.StatusBadRequest, fmt.Sprintf("invalid node_id %q: not a data node ID", v))
+			return
+		}
+	}
+
 	chunked := r.FormValue("chunked") == "true"
 	chunkSize := DefaultChunkSize
 	if chunked {
@@ -102,9 +113,10 @@ func (h *Handler) serveQuery(w *respWriter, r *http.Request) {
 	opts := query.ExecutionOptions{
 		Database:         db,
 		RetentionPolicy:  r.FormValue("rp"),
-		Authorizer:       query.OpenAuthorizer,
+		Authorizer:       fineAuthorizer(mode, u),
 		CoarseAuthorizer: coarseAuthorizer(mode, u),
 		ChunkSize:        chunkSize,
+		NodeID:           nodeID,
 		// The engine adds a deprecation warning to a statement that changes
 		// something when it comes in a GET, as InfluxDB 1.8 does.
 		ReadOnly: r.Method == http.MethodGet,

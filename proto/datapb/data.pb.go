@@ -37,6 +37,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type MetadataRequest_Kind int32
+
+const (
+	MetadataRequest_KIND_UNSPECIFIED     MetadataRequest_Kind = 0
+	MetadataRequest_MEASUREMENT_NAMES    MetadataRequest_Kind = 1
+	MetadataRequest_TAG_KEYS             MetadataRequest_Kind = 2
+	MetadataRequest_TAG_VALUES           MetadataRequest_Kind = 3
+	MetadataRequest_SERIES_SKETCHES      MetadataRequest_Kind = 4
+	MetadataRequest_MEASUREMENT_SKETCHES MetadataRequest_Kind = 5
+)
+
+// Enum value maps for MetadataRequest_Kind.
+var (
+	MetadataRequest_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "MEASUREMENT_NAMES",
+		2: "TAG_KEYS",
+		3: "TAG_VALUES",
+		4: "SERIES_SKETCHES",
+		5: "MEASUREMENT_SKETCHES",
+	}
+	MetadataRequest_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED":     0,
+		"MEASUREMENT_NAMES":    1,
+		"TAG_KEYS":             2,
+		"TAG_VALUES":           3,
+		"SERIES_SKETCHES":      4,
+		"MEASUREMENT_SKETCHES": 5,
+	}
+)
+
+func (x MetadataRequest_Kind) Enum() *MetadataRequest_Kind {
+	p := new(MetadataRequest_Kind)
+	*p = x
+	return p
+}
+
+func (x MetadataRequest_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MetadataRequest_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_data_proto_enumTypes[0].Descriptor()
+}
+
+func (MetadataRequest_Kind) Type() protoreflect.EnumType {
+	return &file_data_proto_enumTypes[0]
+}
+
+func (x MetadataRequest_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MetadataRequest_Kind.Descriptor instead.
+func (MetadataRequest_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{11, 0}
+}
+
 type WriteShardRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	ShardId uint64                 `protobuf:"varint,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
@@ -256,26 +314,112 @@ func (*NodeUpResponse) Descriptor() ([]byte, []int) {
 	return file_data_proto_rawDescGZIP(), []int{3}
 }
 
-// ReadShardsRequest opens one stream per (node, measurement) covering all
-// the node's shards of a query (Data plane II).
+// Source is what a remote read reads: the engine's influxql.Measurement.
+type Source struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Database        string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
+	RetentionPolicy string                 `protobuf:"bytes,2,opt,name=retention_policy,json=retentionPolicy,proto3" json:"retention_policy,omitempty"`
+	// A measurement name, or a regular expression of names (then name is
+	// empty), or a system iterator such as _series or _fieldKeys.
+	Name           string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Regex          string `protobuf:"bytes,4,opt,name=regex,proto3" json:"regex,omitempty"`
+	SystemIterator string `protobuf:"bytes,5,opt,name=system_iterator,json=systemIterator,proto3" json:"system_iterator,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Source) Reset() {
+	*x = Source{}
+	mi := &file_data_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Source) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Source) ProtoMessage() {}
+
+func (x *Source) ProtoReflect() protoreflect.Message {
+	mi := &file_data_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Source.ProtoReflect.Descriptor instead.
+func (*Source) Descriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Source) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *Source) GetRetentionPolicy() string {
+	if x != nil {
+		return x.RetentionPolicy
+	}
+	return ""
+}
+
+func (x *Source) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Source) GetRegex() string {
+	if x != nil {
+		return x.Regex
+	}
+	return ""
+}
+
+func (x *Source) GetSystemIterator() string {
+	if x != nil {
+		return x.SystemIterator
+	}
+	return ""
+}
+
+// ReadShardsRequest opens one stream per (node, source) covering all the
+// node's shards of a query.
 type ReadShardsRequest struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	ShardIds []uint64               `protobuf:"varint,1,rep,packed,name=shard_ids,json=shardIds,proto3" json:"shard_ids,omitempty"`
-	// The engine's encoding of query.IteratorOptions.
-	IteratorOptions []byte `protobuf:"bytes,2,opt,name=iterator_options,json=iteratorOptions,proto3" json:"iterator_options,omitempty"`
-	// The measurement (source) the iterator reads.
-	Measurement string `protobuf:"bytes,3,opt,name=measurement,proto3" json:"measurement,omitempty"`
-	// The user the query runs as ("" when auth is off); the owner applies the
-	// same authorization.
-	User          string `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
-	MetaIndex     uint64 `protobuf:"varint,5,opt,name=meta_index,json=metaIndex,proto3" json:"meta_index,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The shards to read; each must be in the receiver's meta state and owned
+	// by it for reads.
+	ShardIds []uint64 `protobuf:"varint,1,rep,packed,name=shard_ids,json=shardIds,proto3" json:"shard_ids,omitempty"`
+	// The engine's encoding of query.IteratorOptions (MarshalBinary).
+	IteratorOptions []byte  `protobuf:"bytes,2,opt,name=iterator_options,json=iteratorOptions,proto3" json:"iterator_options,omitempty"`
+	Source          *Source `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	// The user the query runs as ("" when authentication is off where the
+	// query runs); the receiver checks the same read privilege on the
+	// database.
+	User string `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	// The sender's meta index when it mapped the shards; the receiver waits
+	// (briefly) until its own state is at least as new.
+	MetaIndex uint64 `protobuf:"varint,5,opt,name=meta_index,json=metaIndex,proto3" json:"meta_index,omitempty"`
+	// An integer fill value (fill(<integer>)), which the engine's options
+	// encoding keeps only when it is a float.
+	FillInteger   *int64 `protobuf:"varint,6,opt,name=fill_integer,json=fillInteger,proto3,oneof" json:"fill_integer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReadShardsRequest) Reset() {
 	*x = ReadShardsRequest{}
-	mi := &file_data_proto_msgTypes[4]
+	mi := &file_data_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -287,7 +431,7 @@ func (x *ReadShardsRequest) String() string {
 func (*ReadShardsRequest) ProtoMessage() {}
 
 func (x *ReadShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[4]
+	mi := &file_data_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -300,7 +444,7 @@ func (x *ReadShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadShardsRequest.ProtoReflect.Descriptor instead.
 func (*ReadShardsRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{4}
+	return file_data_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReadShardsRequest) GetShardIds() []uint64 {
@@ -317,11 +461,11 @@ func (x *ReadShardsRequest) GetIteratorOptions() []byte {
 	return nil
 }
 
-func (x *ReadShardsRequest) GetMeasurement() string {
+func (x *ReadShardsRequest) GetSource() *Source {
 	if x != nil {
-		return x.Measurement
+		return x.Source
 	}
-	return ""
+	return nil
 }
 
 func (x *ReadShardsRequest) GetUser() string {
@@ -338,15 +482,21 @@ func (x *ReadShardsRequest) GetMetaIndex() uint64 {
 	return 0
 }
 
-// ReadFrame is one message of a ReadShards stream: points, then exactly one
-// end frame. A stream that ends without an end frame is an error, never a
-// short answer.
+func (x *ReadShardsRequest) GetFillInteger() int64 {
+	if x != nil && x.FillInteger != nil {
+		return *x.FillInteger
+	}
+	return 0
+}
+
+// ReadFrame is one message of a ReadShards stream.
 type ReadFrame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Frame:
 	//
 	//	*ReadFrame_Points
 	//	*ReadFrame_End
+	//	*ReadFrame_Begin
 	Frame         isReadFrame_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -354,7 +504,7 @@ type ReadFrame struct {
 
 func (x *ReadFrame) Reset() {
 	*x = ReadFrame{}
-	mi := &file_data_proto_msgTypes[5]
+	mi := &file_data_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +516,7 @@ func (x *ReadFrame) String() string {
 func (*ReadFrame) ProtoMessage() {}
 
 func (x *ReadFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[5]
+	mi := &file_data_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,7 +529,7 @@ func (x *ReadFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFrame.ProtoReflect.Descriptor instead.
 func (*ReadFrame) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{5}
+	return file_data_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReadFrame) GetFrame() isReadFrame_Frame {
@@ -407,12 +557,22 @@ func (x *ReadFrame) GetEnd() *ReadEnd {
 	return nil
 }
 
+func (x *ReadFrame) GetBegin() *ReadBegin {
+	if x != nil {
+		if x, ok := x.Frame.(*ReadFrame_Begin); ok {
+			return x.Begin
+		}
+	}
+	return nil
+}
+
 type isReadFrame_Frame interface {
 	isReadFrame_Frame()
 }
 
 type ReadFrame_Points struct {
-	// Points in the engine's iterator encoding.
+	// Points in the engine's iterator encoding (length-prefixed points),
+	// cut at any byte: the frames concatenate into one encoded stream.
 	Points []byte `protobuf:"bytes,1,opt,name=points,proto3,oneof"`
 }
 
@@ -420,15 +580,67 @@ type ReadFrame_End struct {
 	End *ReadEnd `protobuf:"bytes,2,opt,name=end,proto3,oneof"`
 }
 
+type ReadFrame_Begin struct {
+	Begin *ReadBegin `protobuf:"bytes,3,opt,name=begin,proto3,oneof"`
+}
+
 func (*ReadFrame_Points) isReadFrame_Frame() {}
 
 func (*ReadFrame_End) isReadFrame_Frame() {}
 
+func (*ReadFrame_Begin) isReadFrame_Frame() {}
+
+type ReadBegin struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The iterator's influxql.DataType; 0 (unknown) when the shards hold
+	// nothing for the source and no points follow.
+	DataType      int32 `protobuf:"varint,1,opt,name=data_type,json=dataType,proto3" json:"data_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadBegin) Reset() {
+	*x = ReadBegin{}
+	mi := &file_data_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadBegin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadBegin) ProtoMessage() {}
+
+func (x *ReadBegin) ProtoReflect() protoreflect.Message {
+	mi := &file_data_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadBegin.ProtoReflect.Descriptor instead.
+func (*ReadBegin) Descriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ReadBegin) GetDataType() int32 {
+	if x != nil {
+		return x.DataType
+	}
+	return 0
+}
+
 type ReadEnd struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Empty when the read succeeded.
+	// Empty when the read succeeded; else the engine's error, as text.
 	Error string `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	// The engine's iterator statistics.
+	// The engine's iterator statistics at the end.
 	SeriesN       int64 `protobuf:"varint,2,opt,name=series_n,json=seriesN,proto3" json:"series_n,omitempty"`
 	PointsN       int64 `protobuf:"varint,3,opt,name=points_n,json=pointsN,proto3" json:"points_n,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -437,7 +649,7 @@ type ReadEnd struct {
 
 func (x *ReadEnd) Reset() {
 	*x = ReadEnd{}
-	mi := &file_data_proto_msgTypes[6]
+	mi := &file_data_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -449,7 +661,7 @@ func (x *ReadEnd) String() string {
 func (*ReadEnd) ProtoMessage() {}
 
 func (x *ReadEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[6]
+	mi := &file_data_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -462,7 +674,7 @@ func (x *ReadEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadEnd.ProtoReflect.Descriptor instead.
 func (*ReadEnd) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{6}
+	return file_data_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReadEnd) GetError() string {
@@ -486,23 +698,26 @@ func (x *ReadEnd) GetPointsN() int64 {
 	return 0
 }
 
-// ShardMetaRequest asks for what the planner needs about shards:
-// field dimensions, the type of a field, or the iterator cost.
+// ShardMetaRequest asks for the planner's facts about some shards of the
+// receiver and one source.
 type ShardMetaRequest struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	ShardIds        []uint64               `protobuf:"varint,1,rep,packed,name=shard_ids,json=shardIds,proto3" json:"shard_ids,omitempty"`
-	Measurements    []string               `protobuf:"bytes,2,rep,name=measurements,proto3" json:"measurements,omitempty"`
-	Field           string                 `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
-	IteratorOptions []byte                 `protobuf:"bytes,4,opt,name=iterator_options,json=iteratorOptions,proto3" json:"iterator_options,omitempty"`
-	User            string                 `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
-	MetaIndex       uint64                 `protobuf:"varint,6,opt,name=meta_index,json=metaIndex,proto3" json:"meta_index,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ShardIds []uint64               `protobuf:"varint,1,rep,packed,name=shard_ids,json=shardIds,proto3" json:"shard_ids,omitempty"`
+	Source   *Source                `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// Fields whose type to return in field_types.
+	Fields []string `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty"`
+	// Set to also return the iterator cost for these options (the engine's
+	// encoding of query.IteratorOptions).
+	CostOptions   []byte `protobuf:"bytes,4,opt,name=cost_options,json=costOptions,proto3" json:"cost_options,omitempty"`
+	User          string `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	MetaIndex     uint64 `protobuf:"varint,6,opt,name=meta_index,json=metaIndex,proto3" json:"meta_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ShardMetaRequest) Reset() {
 	*x = ShardMetaRequest{}
-	mi := &file_data_proto_msgTypes[7]
+	mi := &file_data_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -514,7 +729,7 @@ func (x *ShardMetaRequest) String() string {
 func (*ShardMetaRequest) ProtoMessage() {}
 
 func (x *ShardMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[7]
+	mi := &file_data_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -527,7 +742,7 @@ func (x *ShardMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardMetaRequest.ProtoReflect.Descriptor instead.
 func (*ShardMetaRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{7}
+	return file_data_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ShardMetaRequest) GetShardIds() []uint64 {
@@ -537,23 +752,23 @@ func (x *ShardMetaRequest) GetShardIds() []uint64 {
 	return nil
 }
 
-func (x *ShardMetaRequest) GetMeasurements() []string {
+func (x *ShardMetaRequest) GetSource() *Source {
 	if x != nil {
-		return x.Measurements
+		return x.Source
 	}
 	return nil
 }
 
-func (x *ShardMetaRequest) GetField() string {
+func (x *ShardMetaRequest) GetFields() []string {
 	if x != nil {
-		return x.Field
+		return x.Fields
 	}
-	return ""
+	return nil
 }
 
-func (x *ShardMetaRequest) GetIteratorOptions() []byte {
+func (x *ShardMetaRequest) GetCostOptions() []byte {
 	if x != nil {
-		return x.IteratorOptions
+		return x.CostOptions
 	}
 	return nil
 }
@@ -574,11 +789,12 @@ func (x *ShardMetaRequest) GetMetaIndex() uint64 {
 
 type ShardMetaResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Field name -> influxql data type.
+	// FieldDimensions of the source: field name -> influxql.DataType.
 	Fields     map[string]int32 `protobuf:"bytes,1,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	Dimensions []string         `protobuf:"bytes,2,rep,name=dimensions,proto3" json:"dimensions,omitempty"`
-	FieldType  int32            `protobuf:"varint,3,opt,name=field_type,json=fieldType,proto3" json:"field_type,omitempty"`
-	// query.IteratorCost, flattened.
+	// The influxql.DataType of each requested field (MapType).
+	FieldTypes map[string]int32 `protobuf:"bytes,3,rep,name=field_types,json=fieldTypes,proto3" json:"field_types,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// query.IteratorCost, when cost_options was set.
 	CostNumShards    int64 `protobuf:"varint,4,opt,name=cost_num_shards,json=costNumShards,proto3" json:"cost_num_shards,omitempty"`
 	CostNumSeries    int64 `protobuf:"varint,5,opt,name=cost_num_series,json=costNumSeries,proto3" json:"cost_num_series,omitempty"`
 	CostCachedValues int64 `protobuf:"varint,6,opt,name=cost_cached_values,json=costCachedValues,proto3" json:"cost_cached_values,omitempty"`
@@ -591,7 +807,7 @@ type ShardMetaResponse struct {
 
 func (x *ShardMetaResponse) Reset() {
 	*x = ShardMetaResponse{}
-	mi := &file_data_proto_msgTypes[8]
+	mi := &file_data_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +819,7 @@ func (x *ShardMetaResponse) String() string {
 func (*ShardMetaResponse) ProtoMessage() {}
 
 func (x *ShardMetaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[8]
+	mi := &file_data_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +832,7 @@ func (x *ShardMetaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardMetaResponse.ProtoReflect.Descriptor instead.
 func (*ShardMetaResponse) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{8}
+	return file_data_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ShardMetaResponse) GetFields() map[string]int32 {
@@ -633,11 +849,11 @@ func (x *ShardMetaResponse) GetDimensions() []string {
 	return nil
 }
 
-func (x *ShardMetaResponse) GetFieldType() int32 {
+func (x *ShardMetaResponse) GetFieldTypes() map[string]int32 {
 	if x != nil {
-		return x.FieldType
+		return x.FieldTypes
 	}
-	return 0
+	return nil
 }
 
 func (x *ShardMetaResponse) GetCostNumShards() int64 {
@@ -682,6 +898,297 @@ func (x *ShardMetaResponse) GetCostBlockSize() int64 {
 	return 0
 }
 
+type MetadataRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Kind     MetadataRequest_Kind   `protobuf:"varint,1,opt,name=kind,proto3,enum=palisade.data.v1.MetadataRequest_Kind" json:"kind,omitempty"`
+	Database string                 `protobuf:"bytes,2,opt,name=database,proto3" json:"database,omitempty"`
+	// MEASUREMENT_NAMES: the retention policy ("" for all of them).
+	RetentionPolicy string `protobuf:"bytes,3,opt,name=retention_policy,json=retentionPolicy,proto3" json:"retention_policy,omitempty"`
+	// TAG_KEYS, TAG_VALUES: the statement's shards (the receiver answers for
+	// those it holds).
+	ShardIds []uint64 `protobuf:"varint,4,rep,packed,name=shard_ids,json=shardIds,proto3" json:"shard_ids,omitempty"`
+	// The statement's condition as InfluxQL ("" for none).
+	Condition string `protobuf:"bytes,5,opt,name=condition,proto3" json:"condition,omitempty"`
+	// As in ReadShardsRequest.
+	User          string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	MetaIndex     uint64 `protobuf:"varint,7,opt,name=meta_index,json=metaIndex,proto3" json:"meta_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetadataRequest) Reset() {
+	*x = MetadataRequest{}
+	mi := &file_data_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetadataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetadataRequest) ProtoMessage() {}
+
+func (x *MetadataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_data_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetadataRequest.ProtoReflect.Descriptor instead.
+func (*MetadataRequest) Descriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MetadataRequest) GetKind() MetadataRequest_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return MetadataRequest_KIND_UNSPECIFIED
+}
+
+func (x *MetadataRequest) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *MetadataRequest) GetRetentionPolicy() string {
+	if x != nil {
+		return x.RetentionPolicy
+	}
+	return ""
+}
+
+func (x *MetadataRequest) GetShardIds() []uint64 {
+	if x != nil {
+		return x.ShardIds
+	}
+	return nil
+}
+
+func (x *MetadataRequest) GetCondition() string {
+	if x != nil {
+		return x.Condition
+	}
+	return ""
+}
+
+func (x *MetadataRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *MetadataRequest) GetMetaIndex() uint64 {
+	if x != nil {
+		return x.MetaIndex
+	}
+	return 0
+}
+
+type MetadataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// MEASUREMENT_NAMES, sorted.
+	Names [][]byte `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	// TAG_KEYS, by measurement.
+	TagKeys []*MeasurementTagKeys `protobuf:"bytes,2,rep,name=tag_keys,json=tagKeys,proto3" json:"tag_keys,omitempty"`
+	// TAG_VALUES, by measurement.
+	TagValues []*MeasurementTagValues `protobuf:"bytes,3,rep,name=tag_values,json=tagValues,proto3" json:"tag_values,omitempty"`
+	// *_SKETCHES: the HyperLogLog sketches of the items and of the
+	// tombstoned items, in the engine's binary form.
+	Sketch          []byte `protobuf:"bytes,4,opt,name=sketch,proto3" json:"sketch,omitempty"`
+	TombstoneSketch []byte `protobuf:"bytes,5,opt,name=tombstone_sketch,json=tombstoneSketch,proto3" json:"tombstone_sketch,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MetadataResponse) Reset() {
+	*x = MetadataResponse{}
+	mi := &file_data_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetadataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetadataResponse) ProtoMessage() {}
+
+func (x *MetadataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_data_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetadataResponse.ProtoReflect.Descriptor instead.
+func (*MetadataResponse) Descriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *MetadataResponse) GetNames() [][]byte {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+func (x *MetadataResponse) GetTagKeys() []*MeasurementTagKeys {
+	if x != nil {
+		return x.TagKeys
+	}
+	return nil
+}
+
+func (x *MetadataResponse) GetTagValues() []*MeasurementTagValues {
+	if x != nil {
+		return x.TagValues
+	}
+	return nil
+}
+
+func (x *MetadataResponse) GetSketch() []byte {
+	if x != nil {
+		return x.Sketch
+	}
+	return nil
+}
+
+func (x *MetadataResponse) GetTombstoneSketch() []byte {
+	if x != nil {
+		return x.TombstoneSketch
+	}
+	return nil
+}
+
+type MeasurementTagKeys struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Measurement   string                 `protobuf:"bytes,1,opt,name=measurement,proto3" json:"measurement,omitempty"`
+	Keys          []string               `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MeasurementTagKeys) Reset() {
+	*x = MeasurementTagKeys{}
+	mi := &file_data_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MeasurementTagKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MeasurementTagKeys) ProtoMessage() {}
+
+func (x *MeasurementTagKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_data_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MeasurementTagKeys.ProtoReflect.Descriptor instead.
+func (*MeasurementTagKeys) Descriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MeasurementTagKeys) GetMeasurement() string {
+	if x != nil {
+		return x.Measurement
+	}
+	return ""
+}
+
+func (x *MeasurementTagKeys) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type MeasurementTagValues struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Measurement string                 `protobuf:"bytes,1,opt,name=measurement,proto3" json:"measurement,omitempty"`
+	// Pairs: keys[i] = values[i].
+	Keys          []string `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	Values        []string `protobuf:"bytes,3,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MeasurementTagValues) Reset() {
+	*x = MeasurementTagValues{}
+	mi := &file_data_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MeasurementTagValues) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MeasurementTagValues) ProtoMessage() {}
+
+func (x *MeasurementTagValues) ProtoReflect() protoreflect.Message {
+	mi := &file_data_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MeasurementTagValues.ProtoReflect.Descriptor instead.
+func (*MeasurementTagValues) Descriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *MeasurementTagValues) GetMeasurement() string {
+	if x != nil {
+		return x.Measurement
+	}
+	return ""
+}
+
+func (x *MeasurementTagValues) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *MeasurementTagValues) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 var File_data_proto protoreflect.FileDescriptor
 
 const file_data_proto_rawDesc = "" +
@@ -701,37 +1208,48 @@ const file_data_proto_rawDesc = "" +
 	"meta_index\x18\x01 \x01(\x04R\tmetaIndex\"(\n" +
 	"\rNodeUpRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\"\x10\n" +
-	"\x0eNodeUpResponse\"\xb0\x01\n" +
+	"\x0eNodeUpResponse\"\xa2\x01\n" +
+	"\x06Source\x12\x1a\n" +
+	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12)\n" +
+	"\x10retention_policy\x18\x02 \x01(\tR\x0fretentionPolicy\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
+	"\x05regex\x18\x04 \x01(\tR\x05regex\x12'\n" +
+	"\x0fsystem_iterator\x18\x05 \x01(\tR\x0esystemIterator\"\xf9\x01\n" +
 	"\x11ReadShardsRequest\x12\x1b\n" +
 	"\tshard_ids\x18\x01 \x03(\x04R\bshardIds\x12)\n" +
-	"\x10iterator_options\x18\x02 \x01(\fR\x0fiteratorOptions\x12 \n" +
-	"\vmeasurement\x18\x03 \x01(\tR\vmeasurement\x12\x12\n" +
+	"\x10iterator_options\x18\x02 \x01(\fR\x0fiteratorOptions\x120\n" +
+	"\x06source\x18\x03 \x01(\v2\x18.palisade.data.v1.SourceR\x06source\x12\x12\n" +
 	"\x04user\x18\x04 \x01(\tR\x04user\x12\x1d\n" +
 	"\n" +
-	"meta_index\x18\x05 \x01(\x04R\tmetaIndex\"]\n" +
+	"meta_index\x18\x05 \x01(\x04R\tmetaIndex\x12&\n" +
+	"\ffill_integer\x18\x06 \x01(\x03H\x00R\vfillInteger\x88\x01\x01B\x0f\n" +
+	"\r_fill_integer\"\x92\x01\n" +
 	"\tReadFrame\x12\x18\n" +
 	"\x06points\x18\x01 \x01(\fH\x00R\x06points\x12-\n" +
-	"\x03end\x18\x02 \x01(\v2\x19.palisade.data.v1.ReadEndH\x00R\x03endB\a\n" +
-	"\x05frame\"U\n" +
+	"\x03end\x18\x02 \x01(\v2\x19.palisade.data.v1.ReadEndH\x00R\x03end\x123\n" +
+	"\x05begin\x18\x03 \x01(\v2\x1b.palisade.data.v1.ReadBeginH\x00R\x05beginB\a\n" +
+	"\x05frame\"(\n" +
+	"\tReadBegin\x12\x1b\n" +
+	"\tdata_type\x18\x01 \x01(\x05R\bdataType\"U\n" +
 	"\aReadEnd\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x19\n" +
 	"\bseries_n\x18\x02 \x01(\x03R\aseriesN\x12\x19\n" +
-	"\bpoints_n\x18\x03 \x01(\x03R\apointsN\"\xc7\x01\n" +
+	"\bpoints_n\x18\x03 \x01(\x03R\apointsN\"\xcf\x01\n" +
 	"\x10ShardMetaRequest\x12\x1b\n" +
-	"\tshard_ids\x18\x01 \x03(\x04R\bshardIds\x12\"\n" +
-	"\fmeasurements\x18\x02 \x03(\tR\fmeasurements\x12\x14\n" +
-	"\x05field\x18\x03 \x01(\tR\x05field\x12)\n" +
-	"\x10iterator_options\x18\x04 \x01(\fR\x0fiteratorOptions\x12\x12\n" +
+	"\tshard_ids\x18\x01 \x03(\x04R\bshardIds\x120\n" +
+	"\x06source\x18\x02 \x01(\v2\x18.palisade.data.v1.SourceR\x06source\x12\x16\n" +
+	"\x06fields\x18\x03 \x03(\tR\x06fields\x12!\n" +
+	"\fcost_options\x18\x04 \x01(\fR\vcostOptions\x12\x12\n" +
 	"\x04user\x18\x05 \x01(\tR\x04user\x12\x1d\n" +
 	"\n" +
-	"meta_index\x18\x06 \x01(\x04R\tmetaIndex\"\xcc\x03\n" +
+	"meta_index\x18\x06 \x01(\x04R\tmetaIndex\"\xc2\x04\n" +
 	"\x11ShardMetaResponse\x12G\n" +
 	"\x06fields\x18\x01 \x03(\v2/.palisade.data.v1.ShardMetaResponse.FieldsEntryR\x06fields\x12\x1e\n" +
 	"\n" +
 	"dimensions\x18\x02 \x03(\tR\n" +
-	"dimensions\x12\x1d\n" +
-	"\n" +
-	"field_type\x18\x03 \x01(\x05R\tfieldType\x12&\n" +
+	"dimensions\x12T\n" +
+	"\vfield_types\x18\x03 \x03(\v23.palisade.data.v1.ShardMetaResponse.FieldTypesEntryR\n" +
+	"fieldTypes\x12&\n" +
 	"\x0fcost_num_shards\x18\x04 \x01(\x03R\rcostNumShards\x12&\n" +
 	"\x0fcost_num_series\x18\x05 \x01(\x03R\rcostNumSeries\x12,\n" +
 	"\x12cost_cached_values\x18\x06 \x01(\x03R\x10costCachedValues\x12$\n" +
@@ -740,11 +1258,49 @@ const file_data_proto_rawDesc = "" +
 	"\x0fcost_block_size\x18\t \x01(\x03R\rcostBlockSize\x1a9\n" +
 	"\vFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x012\xb3\x01\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a=\n" +
+	"\x0fFieldTypesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x85\x03\n" +
+	"\x0fMetadataRequest\x12:\n" +
+	"\x04kind\x18\x01 \x01(\x0e2&.palisade.data.v1.MetadataRequest.KindR\x04kind\x12\x1a\n" +
+	"\bdatabase\x18\x02 \x01(\tR\bdatabase\x12)\n" +
+	"\x10retention_policy\x18\x03 \x01(\tR\x0fretentionPolicy\x12\x1b\n" +
+	"\tshard_ids\x18\x04 \x03(\x04R\bshardIds\x12\x1c\n" +
+	"\tcondition\x18\x05 \x01(\tR\tcondition\x12\x12\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\x12\x1d\n" +
+	"\n" +
+	"meta_index\x18\a \x01(\x04R\tmetaIndex\"\x80\x01\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11MEASUREMENT_NAMES\x10\x01\x12\f\n" +
+	"\bTAG_KEYS\x10\x02\x12\x0e\n" +
+	"\n" +
+	"TAG_VALUES\x10\x03\x12\x13\n" +
+	"\x0fSERIES_SKETCHES\x10\x04\x12\x18\n" +
+	"\x14MEASUREMENT_SKETCHES\x10\x05\"\xf3\x01\n" +
+	"\x10MetadataResponse\x12\x14\n" +
+	"\x05names\x18\x01 \x03(\fR\x05names\x12?\n" +
+	"\btag_keys\x18\x02 \x03(\v2$.palisade.data.v1.MeasurementTagKeysR\atagKeys\x12E\n" +
+	"\n" +
+	"tag_values\x18\x03 \x03(\v2&.palisade.data.v1.MeasurementTagValuesR\ttagValues\x12\x16\n" +
+	"\x06sketch\x18\x04 \x01(\fR\x06sketch\x12)\n" +
+	"\x10tombstone_sketch\x18\x05 \x01(\fR\x0ftombstoneSketch\"J\n" +
+	"\x12MeasurementTagKeys\x12 \n" +
+	"\vmeasurement\x18\x01 \x01(\tR\vmeasurement\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\tR\x04keys\"d\n" +
+	"\x14MeasurementTagValues\x12 \n" +
+	"\vmeasurement\x18\x01 \x01(\tR\vmeasurement\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\tR\x04keys\x12\x16\n" +
+	"\x06values\x18\x03 \x03(\tR\x06values2\xae\x03\n" +
 	"\vDataService\x12W\n" +
 	"\n" +
 	"WriteShard\x12#.palisade.data.v1.WriteShardRequest\x1a$.palisade.data.v1.WriteShardResponse\x12K\n" +
-	"\x06NodeUp\x12\x1f.palisade.data.v1.NodeUpRequest\x1a .palisade.data.v1.NodeUpResponseB.Z,github.com/palisade-db/palisade/proto/datapbb\x06proto3"
+	"\x06NodeUp\x12\x1f.palisade.data.v1.NodeUpRequest\x1a .palisade.data.v1.NodeUpResponse\x12P\n" +
+	"\n" +
+	"ReadShards\x12#.palisade.data.v1.ReadShardsRequest\x1a\x1b.palisade.data.v1.ReadFrame0\x01\x12T\n" +
+	"\tShardMeta\x12\".palisade.data.v1.ShardMetaRequest\x1a#.palisade.data.v1.ShardMetaResponse\x12Q\n" +
+	"\bMetadata\x12!.palisade.data.v1.MetadataRequest\x1a\".palisade.data.v1.MetadataResponseB.Z,github.com/palisade-db/palisade/proto/datapbb\x06proto3"
 
 var (
 	file_data_proto_rawDescOnce sync.Once
@@ -758,31 +1314,53 @@ func file_data_proto_rawDescGZIP() []byte {
 	return file_data_proto_rawDescData
 }
 
-var file_data_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_data_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_data_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_data_proto_goTypes = []any{
-	(*WriteShardRequest)(nil),  // 0: palisade.data.v1.WriteShardRequest
-	(*WriteShardResponse)(nil), // 1: palisade.data.v1.WriteShardResponse
-	(*NodeUpRequest)(nil),      // 2: palisade.data.v1.NodeUpRequest
-	(*NodeUpResponse)(nil),     // 3: palisade.data.v1.NodeUpResponse
-	(*ReadShardsRequest)(nil),  // 4: palisade.data.v1.ReadShardsRequest
-	(*ReadFrame)(nil),          // 5: palisade.data.v1.ReadFrame
-	(*ReadEnd)(nil),            // 6: palisade.data.v1.ReadEnd
-	(*ShardMetaRequest)(nil),   // 7: palisade.data.v1.ShardMetaRequest
-	(*ShardMetaResponse)(nil),  // 8: palisade.data.v1.ShardMetaResponse
-	nil,                        // 9: palisade.data.v1.ShardMetaResponse.FieldsEntry
+	(MetadataRequest_Kind)(0),    // 0: palisade.data.v1.MetadataRequest.Kind
+	(*WriteShardRequest)(nil),    // 1: palisade.data.v1.WriteShardRequest
+	(*WriteShardResponse)(nil),   // 2: palisade.data.v1.WriteShardResponse
+	(*NodeUpRequest)(nil),        // 3: palisade.data.v1.NodeUpRequest
+	(*NodeUpResponse)(nil),       // 4: palisade.data.v1.NodeUpResponse
+	(*Source)(nil),               // 5: palisade.data.v1.Source
+	(*ReadShardsRequest)(nil),    // 6: palisade.data.v1.ReadShardsRequest
+	(*ReadFrame)(nil),            // 7: palisade.data.v1.ReadFrame
+	(*ReadBegin)(nil),            // 8: palisade.data.v1.ReadBegin
+	(*ReadEnd)(nil),              // 9: palisade.data.v1.ReadEnd
+	(*ShardMetaRequest)(nil),     // 10: palisade.data.v1.ShardMetaRequest
+	(*ShardMetaResponse)(nil),    // 11: palisade.data.v1.ShardMetaResponse
+	(*MetadataRequest)(nil),      // 12: palisade.data.v1.MetadataRequest
+	(*MetadataResponse)(nil),     // 13: palisade.data.v1.MetadataResponse
+	(*MeasurementTagKeys)(nil),   // 14: palisade.data.v1.MeasurementTagKeys
+	(*MeasurementTagValues)(nil), // 15: palisade.data.v1.MeasurementTagValues
+	nil,                          // 16: palisade.data.v1.ShardMetaResponse.FieldsEntry
+	nil,                          // 17: palisade.data.v1.ShardMetaResponse.FieldTypesEntry
 }
 var file_data_proto_depIdxs = []int32{
-	6, // 0: palisade.data.v1.ReadFrame.end:type_name -> palisade.data.v1.ReadEnd
-	9, // 1: palisade.data.v1.ShardMetaResponse.fields:type_name -> palisade.data.v1.ShardMetaResponse.FieldsEntry
-	0, // 2: palisade.data.v1.DataService.WriteShard:input_type -> palisade.data.v1.WriteShardRequest
-	2, // 3: palisade.data.v1.DataService.NodeUp:input_type -> palisade.data.v1.NodeUpRequest
-	1, // 4: palisade.data.v1.DataService.WriteShard:output_type -> palisade.data.v1.WriteShardResponse
-	3, // 5: palisade.data.v1.DataService.NodeUp:output_type -> palisade.data.v1.NodeUpResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	5,  // 0: palisade.data.v1.ReadShardsRequest.source:type_name -> palisade.data.v1.Source
+	9,  // 1: palisade.data.v1.ReadFrame.end:type_name -> palisade.data.v1.ReadEnd
+	8,  // 2: palisade.data.v1.ReadFrame.begin:type_name -> palisade.data.v1.ReadBegin
+	5,  // 3: palisade.data.v1.ShardMetaRequest.source:type_name -> palisade.data.v1.Source
+	16, // 4: palisade.data.v1.ShardMetaResponse.fields:type_name -> palisade.data.v1.ShardMetaResponse.FieldsEntry
+	17, // 5: palisade.data.v1.ShardMetaResponse.field_types:type_name -> palisade.data.v1.ShardMetaResponse.FieldTypesEntry
+	0,  // 6: palisade.data.v1.MetadataRequest.kind:type_name -> palisade.data.v1.MetadataRequest.Kind
+	14, // 7: palisade.data.v1.MetadataResponse.tag_keys:type_name -> palisade.data.v1.MeasurementTagKeys
+	15, // 8: palisade.data.v1.MetadataResponse.tag_values:type_name -> palisade.data.v1.MeasurementTagValues
+	1,  // 9: palisade.data.v1.DataService.WriteShard:input_type -> palisade.data.v1.WriteShardRequest
+	3,  // 10: palisade.data.v1.DataService.NodeUp:input_type -> palisade.data.v1.NodeUpRequest
+	6,  // 11: palisade.data.v1.DataService.ReadShards:input_type -> palisade.data.v1.ReadShardsRequest
+	10, // 12: palisade.data.v1.DataService.ShardMeta:input_type -> palisade.data.v1.ShardMetaRequest
+	12, // 13: palisade.data.v1.DataService.Metadata:input_type -> palisade.data.v1.MetadataRequest
+	2,  // 14: palisade.data.v1.DataService.WriteShard:output_type -> palisade.data.v1.WriteShardResponse
+	4,  // 15: palisade.data.v1.DataService.NodeUp:output_type -> palisade.data.v1.NodeUpResponse
+	7,  // 16: palisade.data.v1.DataService.ReadShards:output_type -> palisade.data.v1.ReadFrame
+	11, // 17: palisade.data.v1.DataService.ShardMeta:output_type -> palisade.data.v1.ShardMetaResponse
+	13, // 18: palisade.data.v1.DataService.Metadata:output_type -> palisade.data.v1.MetadataResponse
+	14, // [14:19] is the sub-list for method output_type
+	9,  // [9:14] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_data_proto_init() }
@@ -790,22 +1368,25 @@ func file_data_proto_init() {
 	if File_data_proto != nil {
 		return
 	}
-	file_data_proto_msgTypes[5].OneofWrappers = []any{
+	file_data_proto_msgTypes[5].OneofWrappers = []any{}
+	file_data_proto_msgTypes[6].OneofWrappers = []any{
 		(*ReadFrame_Points)(nil),
 		(*ReadFrame_End)(nil),
+		(*ReadFrame_Begin)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_data_proto_rawDesc), len(file_data_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   10,
+			NumEnums:      1,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_data_proto_goTypes,
 		DependencyIndexes: file_data_proto_depIdxs,
+		EnumInfos:         file_data_proto_enumTypes,
 		MessageInfos:      file_data_proto_msgTypes,
 	}.Build()
 	File_data_proto = out.File

@@ -37,6 +37,9 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	DataService_WriteShard_FullMethodName = "/palisade.data.v1.DataService/WriteShard"
 	DataService_NodeUp_FullMethodName     = "/palisade.data.v1.DataService/NodeUp"
+	DataService_ReadShards_FullMethodName = "/palisade.data.v1.DataService/ReadShards"
+	DataService_ShardMeta_FullMethodName  = "/palisade.data.v1.DataService/ShardMeta"
+	DataService_Metadata_FullMethodName   = "/palisade.data.v1.DataService/Metadata"
 )
 
 // DataServiceClient is the client API for DataService service.
@@ -49,6 +52,26 @@ type DataServiceClient interface {
 	// the peer replays what it queued for the sender at once instead of at
 	// its next retry.
 	NodeUp(ctx context.Context, in *NodeUpRequest, opts ...grpc.CallOption) (*NodeUpResponse, error)
+	// ReadShards streams the points of one source (a measurement, a regex of
+	// measurements, or a system iterator) over some of the receiver's shards:
+	// the receiver builds the engine's iterator exactly as it would for a
+	// local query and streams what it yields. Frames: one begin frame (the
+	// iterator's data type), points, then exactly one end frame. A stream that
+	// ends without an end frame is an error, never a short answer. The call
+	// fails with a status before the begin frame when the receiver cannot
+	// serve the shards (NOT_FOUND, FAILED_PRECONDITION, UNAVAILABLE: the
+	// caller tries another owner) or the user may not read the database
+	// (PERMISSION_DENIED).
+	ReadShards(ctx context.Context, in *ReadShardsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadFrame], error)
+	// ShardMeta answers what the query planner needs about the same shards
+	// and source: field types and dimensions, the type of named fields, the
+	// iterator cost. Errors as ReadShards.
+	ShardMeta(ctx context.Context, in *ShardMetaRequest, opts ...grpc.CallOption) (*ShardMetaResponse, error)
+	// Metadata answers a metadata statement's question about the receiver's
+	// own shards of a database: measurement names, tag keys, tag values, or
+	// the cardinality sketches. The answers are sets and sketches, which the
+	// sender merges (a shard's replicas are never counted twice).
+	Metadata(ctx context.Context, in *MetadataRequest, opts ...grpc.CallOption) (*MetadataResponse, error)
 }
 
 type dataServiceClient struct {
@@ -79,6 +102,45 @@ func (c *dataServiceClient) NodeUp(ctx context.Context, in *NodeUpRequest, opts 
 	return out, nil
 }
 
+func (c *dataServiceClient) ReadShards(ctx context.Context, in *ReadShardsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadFrame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &DataService_ServiceDesc.Streams[0], DataService_ReadShards_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReadShardsRequest, ReadFrame]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DataService_ReadShardsClient = grpc.ServerStreamingClient[ReadFrame]
+
+func (c *dataServiceClient) ShardMeta(ctx context.Context, in *ShardMetaRequest, opts ...grpc.CallOption) (*ShardMetaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ShardMetaResponse)
+	err := c.cc.Invoke(ctx, DataService_ShardMeta_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *dataServiceClient) Metadata(ctx context.Context, in *MetadataRequest, opts ...grpc.CallOption) (*MetadataResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MetadataResponse)
+	err := c.cc.Invoke(ctx, DataService_Metadata_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DataServiceServer is the server API for DataService service.
 // All implementations must embed UnimplementedDataServiceServer
 // for forward compatibility.
@@ -89,6 +151,26 @@ type DataServiceServer interface {
 	// the peer replays what it queued for the sender at once instead of at
 	// its next retry.
 	NodeUp(context.Context, *NodeUpRequest) (*NodeUpResponse, error)
+	// ReadShards streams the points of one source (a measurement, a regex of
+	// measurements, or a system iterator) over some of the receiver's shards:
+	// the receiver builds the engine's iterator exactly as it would for a
+	// local query and streams what it yields. Frames: one begin frame (the
+	// iterator's data type), points, then exactly one end frame. A stream that
+	// ends without an end frame is an error, never a short answer. The call
+	// fails with a status before the begin frame when the receiver cannot
+	// serve the shards (NOT_FOUND, FAILED_PRECONDITION, UNAVAILABLE: the
+	// caller tries another owner) or the user may not read the database
+	// (PERMISSION_DENIED).
+	ReadShards(*ReadShardsRequest, grpc.ServerStreamingServer[ReadFrame]) error
+	// ShardMeta answers what the query planner needs about the same shards
+	// and source: field types and dimensions, the type of named fields, the
+	// iterator cost. Errors as ReadShards.
+	ShardMeta(context.Context, *ShardMetaRequest) (*ShardMetaResponse, error)
+	// Metadata answers a metadata statement's question about the receiver's
+	// own shards of a database: measurement names, tag keys, tag values, or
+	// the cardinality sketches. The answers are sets and sketches, which the
+	// sender merges (a shard's replicas are never counted twice).
+	Metadata(context.Context, *MetadataRequest) (*MetadataResponse, error)
 	mustEmbedUnimplementedDataServiceServer()
 }
 
@@ -104,6 +186,15 @@ func (UnimplementedDataServiceServer) WriteShard(context.Context, *WriteShardReq
 }
 func (UnimplementedDataServiceServer) NodeUp(context.Context, *NodeUpRequest) (*NodeUpResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NodeUp not implemented")
+}
+func (UnimplementedDataServiceServer) ReadShards(*ReadShardsRequest, grpc.ServerStreamingServer[ReadFrame]) error {
+	return status.Error(codes.Unimplemented, "method ReadShards not implemented")
+}
+func (UnimplementedDataServiceServer) ShardMeta(context.Context, *ShardMetaRequest) (*ShardMetaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ShardMeta not implemented")
+}
+func (UnimplementedDataServiceServer) Metadata(context.Context, *MetadataRequest) (*MetadataResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Metadata not implemented")
 }
 func (UnimplementedDataServiceServer) mustEmbedUnimplementedDataServiceServer() {}
 func (UnimplementedDataServiceServer) testEmbeddedByValue()                     {}
@@ -162,6 +253,53 @@ func _DataService_NodeUp_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DataService_ReadShards_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReadShardsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DataServiceServer).ReadShards(m, &grpc.GenericServerStream[ReadShardsRequest, ReadFrame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DataService_ReadShardsServer = grpc.ServerStreamingServer[ReadFrame]
+
+func _DataService_ShardMeta_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShardMetaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServiceServer).ShardMeta(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataService_ShardMeta_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServiceServer).ShardMeta(ctx, req.(*ShardMetaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DataService_Metadata_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MetadataRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServiceServer).Metadata(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataService_Metadata_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServiceServer).Metadata(ctx, req.(*MetadataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DataService_ServiceDesc is the grpc.ServiceDesc for DataService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -177,7 +315,21 @@ var DataService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "NodeUp",
 			Handler:    _DataService_NodeUp_Handler,
 		},
+		{
+			MethodName: "ShardMeta",
+			Handler:    _DataService_ShardMeta_Handler,
+		},
+		{
+			MethodName: "Metadata",
+			Handler:    _DataService_Metadata_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ReadShards",
+			Handler:       _DataService_ReadShards_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "data.proto",
 }

@@ -1,0 +1,245 @@
+package data_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palisade-db/palisade/internal/testcluster"
+)
+
+// The query corpus: every statement runs on a standalone node and on each
+// node of a 3-node cluster with replication factor 2 that holds the same
+// data, and the answers (the whole HTTP body) must be identical. The data
+// spans 12 one-hour shard groups, written round-robin through the three
+// nodes, so that every node lacks some shards and most answers combine
+// local and remote shards.
+
+// corpusBase is the data set's first timestamp.
+var corpusBase = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+const corpusDB = "corpus"
+
+// corpusBatches returns the data set as batches of line protocol: cpu with
+// tags host (5) and region (2) and float, integer, boolean and string
+// fields every 5 minutes for 12 hours; mem with tag host and a float field
+// every 10 minutes; disk, only in the first 3 hours; swap, one point, so
+// that one node holds nothing of it.
+func corpusBatches() []string {
+	var out []string
+	for step := 0; step < 144; step += 12 {
+		var b strings.Builder
+		for i := step; i < step+12; i++ {
+			ts := corpusBase.Add(time.Duration(i) * 5 * time.Minute).UnixNano()
+			for h := range 5 {
+				for r := range 2 {
+					usage := 10 + float64((i*7+h*13+r*5)%90) + float64(h)/4
+					idle := (i*3 + h*11 + r) % 40
+					fmt.Fprintf(&b, "cpu,host=h%d,region=r%d usage=%g,idle=%di,busy=%t,note=\"n%d\" %d\n",
+						h, r, usage, idle, (i+h+r)%3 == 0, (i+h)%4, ts)
+				}
+				if i%2 == 0 {
+					fmt.Fprintf(&b, "mem,host=h%d free=%g %d\n", h, 1000-float64((i*17+h*5)%300)*1.5, ts)
+				}
+				if i == 90 && h == 0 { // one point: one shard group, which one node lacks
+					fmt.Fprintf(&b, "swap,host=h9,dev=sda in=1i %d\n", ts)
+				}
+				if i < 36 {
+					fmt.Fprintf(&b, "disk,host=h%d,path=/p%d used=%di %d\n", h, i%3, 100+i*h, ts)
+				}
+			}
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// corpusQueries are the statements compared. Time bounds are absolute so
+// that every node answers the same.
+func corpusQueries() []string {
+	from := corpusBase.Format(time.RFC3339)
+	to := corpusBase.Add(12 * time.Hour).Format(time.RFC3339)
+	tr := fmt.Sprintf("time >= '%s' AND time < '%s'", from, to)
+	mid := fmt.Sprintf("time >= '%s' AND time < '%s'", corpusBase.Add(150*time.Minute).Format(time.RFC3339),
+		corpusBase.Add(400*time.Minute).Format(time.RFC3339))
+	return []string{
+		// Raw reads.
+		"SELECT * FROM cpu WHERE host = 'h1' AND region = 'r0'",
+		"SELECT usage, idle, busy, note FROM cpu WHERE " + mid,
+		"SELECT * FROM mem",
+		"SELECT usage FROM cpu WHERE " + mid + " ORDER BY time DESC LIMIT 7",
+		"SELECT usage FROM cpu GROUP BY host LIMIT 3 OFFSET 2",
+		"SELECT usage FROM cpu GROUP BY * SLIMIT 3 SOFFSET 2",
+		"SELECT * FROM /c.*/ WHERE host = 'h2' LIMIT 5",
+		"SELECT * FROM /.*/ WHERE host = 'h3' AND " + mid,
+		"SELECT usage FROM cpu WHERE host =~ /h[12]/ AND region != 'r0' AND usage > 50",
+		"SELECT usage * 2 + idle, usage / 3 - 1 FROM cpu WHERE host = 'h4' AND " + mid,
+		"SELECT note, busy FROM cpu WHERE busy = true AND note = 'n1'",
+		"SELECT used FROM disk WHERE path =~ /p[01]/",
+		// Aggregates and selectors.
+		"SELECT count(usage), sum(usage), mean(usage), min(usage), max(usage) FROM cpu",
+		"SELECT count(*) FROM cpu",
+		"SELECT count(idle), sum(idle), mean(idle), spread(idle), stddev(idle) FROM cpu GROUP BY host",
+		"SELECT first(usage), last(usage), min(idle), max(idle) FROM cpu GROUP BY host, region",
+		"SELECT max(usage), host FROM cpu",
+		"SELECT percentile(usage, 90), median(usage), mode(idle) FROM cpu GROUP BY region",
+		"SELECT distinct(idle) FROM cpu WHERE host = 'h0'",
+		"SELECT count(distinct(idle)) FROM cpu",
+		"SELECT top(usage, 3) FROM cpu",
+		"SELECT bottom(usage, 2), region FROM cpu WHERE " + mid,
+		"SELECT top(usage, host, 3) FROM cpu",
+		"SELECT count(note), first(note), last(busy), count(busy) FROM cpu",
+		"SELECT integral(usage, 1h) FROM cpu WHERE host = 'h1' AND region = 'r1'",
+		"SELECT sample(usage, 1000) FROM cpu WHERE host = 'h1' AND region = 'r1' AND " + mid,
+		// GROUP BY time, fill, offsets.
+		"SELECT mean(usage) FROM cpu WHERE " + tr + " GROUP BY time(1h)",
+		"SELECT mean(usage) FROM cpu WHERE " + tr + " GROUP BY time(1h, 15m)",
+		"SELECT count(usage) FROM cpu WHERE " + tr + " GROUP BY time(30m), host",
+		"SELECT max(used) FROM disk WHERE " + tr + " GROUP BY time(1h) fill(null)",
+		"SELECT max(used) FROM disk WHERE " + tr + " GROUP BY time(1h) fill(none)",
+		"SELECT max(used) FROM disk WHERE " + tr + " GROUP BY time(1h) fill(0)",
+		"SELECT max(used) FROM disk WHERE " + tr + " GROUP BY time(1h) fill(-1.5)",
+		"SELECT max(used) FROM disk WHERE " + tr + " GROUP BY time(1h) fill(previous)",
+		"SELECT mean(used) FROM disk WHERE " + tr + " GROUP BY time(1h) fill(linear)",
+		"SELECT sum(free) FROM mem WHERE " + tr + " GROUP BY time(2h), * ORDER BY time DESC",
+		"SELECT mean(usage) FROM cpu WHERE " + tr + " GROUP BY time(1h), host SLIMIT 2",
+		// Transformations and subqueries.
+		"SELECT derivative(mean(usage), 1h) FROM cpu WHERE " + tr + " GROUP BY time(1h)",
+		"SELECT non_negative_derivative(max(idle), 30m) FROM cpu WHERE " + tr + " GROUP BY time(30m), host",
+		"SELECT difference(sum(usage)), cumulative_sum(sum(usage)) FROM cpu WHERE " + tr + " GROUP BY time(2h)",
+		"SELECT moving_average(usage, 3) FROM cpu WHERE host = 'h0' AND region = 'r1' AND " + mid,
+		"SELECT elapsed(usage, 1m) FROM cpu WHERE host = 'h2' AND region = 'r0' LIMIT 5",
+		"SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE " + tr + " GROUP BY time(1h), host)",
+		"SELECT mean(s) FROM (SELECT sum(usage) AS s FROM cpu GROUP BY host) ",
+		"SELECT top(u, 2), host FROM (SELECT max(usage) AS u FROM cpu GROUP BY host)",
+		"SELECT u FROM (SELECT usage + idle AS u FROM cpu WHERE host = 'h1') WHERE u > 60 LIMIT 5",
+		// Metadata rewritten into reads.
+		"SHOW FIELD KEYS",
+		"SHOW FIELD KEYS FROM cpu",
+		"SHOW SERIES",
+		"SHOW SERIES FROM cpu WHERE host = 'h1'",
+		"SHOW SERIES WHERE " + mid,
+		"SHOW SERIES EXACT CARDINALITY",
+		"SHOW SERIES EXACT CARDINALITY FROM cpu",
+		"SHOW SERIES CARDINALITY FROM mem",
+		"SHOW MEASUREMENT EXACT CARDINALITY",
+		"SHOW FIELD KEY CARDINALITY",
+		"SHOW FIELD KEY EXACT CARDINALITY",
+		"SHOW TAG KEY EXACT CARDINALITY",
+		"SHOW TAG VALUES EXACT CARDINALITY WITH KEY = host",
+		// Metadata the engine answers from its store (here: every owner's).
+		"SHOW MEASUREMENTS",
+		"SHOW MEASUREMENTS WITH MEASUREMENT =~ /^[cd]/",
+		"SHOW MEASUREMENTS WHERE host = 'h1' AND path = '/p2'",
+		"SHOW MEASUREMENTS LIMIT 1 OFFSET 1",
+		"SHOW TAG KEYS",
+		"SHOW TAG KEYS FROM cpu",
+		"SHOW TAG KEYS WHERE " + mid,
+		"SHOW TAG VALUES WITH KEY = host",
+		"SHOW TAG VALUES FROM cpu WITH KEY IN (host, region) WHERE region = 'r1'",
+		"SHOW TAG VALUES WITH KEY =~ /^p/ LIMIT 2",
+		"SHOW TAG VALUES WITH KEY = host WHERE " + mid,
+		"SHOW SERIES CARDINALITY",
+		"SHOW MEASUREMENT CARDINALITY",
+		"SHOW TAG VALUES CARDINALITY WITH KEY = host",
+		"SHOW TAG KEY CARDINALITY",
+	}
+}
+
+// loadCorpus writes the data set through nodes in turn (round-robin).
+func loadCorpus(t *testing.T, nodes []*testcluster.DataNode) {
+	t.Helper()
+	mustQuery(t, nodes[0].URL, "CREATE DATABASE "+corpusDB+" WITH DURATION INF REPLICATION 2 SHARD DURATION 1h NAME rp", noCred)
+	for i, lines := range corpusBatches() {
+		d := nodes[i%len(nodes)]
+		if r := writeCL(t, d.URL, corpusDB, "all", lines); r.status != http.StatusNoContent {
+			t.Fatalf("corpus batch %d through %s: %d %s", i, d.URL, r.status, r.body)
+		}
+	}
+}
+
+func corpusAnswer(t *testing.T, base, q, extra string) response {
+	t.Helper()
+	return do(t, http.MethodPost, base+"/query?db="+corpusDB+extra, noCred, strings.NewReader(url.Values{"q": {q}}.Encode()),
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+}
+
+// TestQueryCorpusAcrossNodes: every node of the cluster answers every
+// statement of the corpus exactly as a standalone node with the same data.
+func TestQueryCorpusAcrossNodes(t *testing.T) {
+	single := testcluster.StartStandalone(t, testcluster.DataOptions{})
+	loadCorpus(t, []*testcluster.DataNode{single})
+	c := newReplCluster(t, 3, nil)
+	loadCorpus(t, c.data)
+
+	// Every node lacks some shards: the comparison covers remote reads.
+	for _, d := range c.data {
+		n, err := d.LocalCount(corpusDB, "cpu", "usage")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 || n >= 1440 {
+			t.Fatalf("node %d holds %d of 1440 cpu points: want some but not all", d.NodeID(), n)
+		}
+	}
+	compareCorpus(t, single, c.data, corpusQueries())
+
+	// node_id reads only the shards that node owns, from it: its own copy.
+	for _, d := range c.data {
+		local, _ := d.LocalCount(corpusDB, "cpu", "usage")
+		for _, via := range c.data {
+			r := corpusAnswer(t, via.URL, "SELECT count(usage) FROM cpu", fmt.Sprintf("&node_id=%d", d.NodeID()))
+			if v := seriesValues(t, r); len(v) != 1 || int64(v[0][1].(float64)) != local {
+				t.Errorf("count with node_id=%d through node %d: %s, want %d", d.NodeID(), via.NodeID(), r.body, local)
+			}
+		}
+	}
+	if r := corpusAnswer(t, c.data[0].URL, "SELECT count(usage) FROM cpu", "&node_id=99"); !strings.Contains(r.statementError(), "node_id 99 is not a data node") {
+		t.Errorf("node_id of no data node: %d %s", r.status, r.body)
+	}
+
+	// One owner of every shard killed: the survivors read each shard from
+	// its other owner and still answer exactly the same.
+	dead := c.data[2].NodeID()
+	c.data[2].Kill()
+	compareCorpus(t, single, c.data[:2], corpusQueries())
+
+	// Pinned to the dead node: its shards have no other owner to go to,
+	// and the statement fails naming one of them and the node tried.
+	r := corpusAnswer(t, c.data[0].URL, "SELECT count(usage) FROM cpu", fmt.Sprintf("&node_id=%d", dead))
+	if msg := r.statementError(); !strings.Contains(msg, "cannot be read: no owner answered") || !strings.Contains(msg, fmt.Sprintf("data node %d", dead)) {
+		t.Errorf("a read pinned to a dead node: %d %s", r.status, r.body)
+	}
+}
+
+// compareCorpus runs every query on want and on each of nodes, plain and
+// chunked, and reports the differences.
+func compareCorpus(t *testing.T, want *testcluster.DataNode, nodes []*testcluster.DataNode, queries []string) {
+	t.Helper()
+	for _, q := range queries {
+		for _, extra := range []string{"", "&chunked=true&chunk_size=7"} {
+			exp := corpusAnswer(t, want.URL, q, extra)
+			if exp.status != http.StatusOK || exp.statementError() != "" {
+				t.Errorf("standalone: %s: %d %s", q, exp.status, truncate(exp.body))
+				continue
+			}
+			for _, d := range nodes {
+				got := corpusAnswer(t, d.URL, q, extra)
+				if got.status != exp.status || got.body != exp.body {
+					t.Errorf("node %d%s: %s:\n got %d %s\nwant %d %s", d.NodeID(), extra, q, got.status, truncate(got.body), exp.status, truncate(exp.body))
+				}
+			}
+		}
+	}
+}
+
+func truncate(s string) string {
+	const n = 600
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + fmt.Sprintf("… (%d bytes)", len(s))
+}
