@@ -1,14 +1,23 @@
 package data_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
+	pmeta "github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/datapb"
 )
 
 // The query corpus: every statement runs on a standalone node and on each
@@ -242,4 +251,87 @@ func truncate(s string) string {
 		return s
 	}
 	return s[:n] + fmt.Sprintf("… (%d bytes)", len(s))
+}
+
+// TestRemoteReadsRefuse: the read side of the data service authenticates
+// its peer, serves only shards the node owns for reads, and applies the
+// query's user's privileges, with typed codes (those that another owner
+// may answer differently make the reader fail over).
+func TestRemoteReadsRefuse(t *testing.T) {
+	c := newReplCluster(t, 3, nil)
+	c.createDB(10)
+	mustQuery(t, c.data[0].URL, "CREATE USER reader WITH PASSWORD 'reader-password-1'", noCred)
+	mustQuery(t, c.data[0].URL, "CREATE USER other WITH PASSWORD 'other-password-1'", noCred)
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE elsewhere", noCred)
+	mustQuery(t, c.data[0].URL, "GRANT READ ON elsewhere TO other", noCred)
+	mustQuery(t, c.data[0].URL, "GRANT READ ON db TO reader", noCred)
+	sh := c.shardsOf("db")[0]
+	owners := pmeta.ReadOwners(sh)
+	var outsider, owner *testcluster.DataNode
+	for _, d := range c.data {
+		if slices.Contains(owners, d.NodeID()) {
+			owner = d
+		} else {
+			outsider = d
+		}
+	}
+	index := c.state().Index
+	testcluster.WaitFor(t, 10*time.Second, "every node at the grants' meta index", func() bool {
+		for _, d := range c.data {
+			if d.MetaIndex() < index {
+				return false
+			}
+		}
+		return true
+	})
+	opts, _, err := data.EncodeCountOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(shard uint64, user string, src *datapb.Source) *datapb.ReadShardsRequest {
+		return &datapb.ReadShardsRequest{ShardIds: []uint64{shard}, IteratorOptions: opts, Source: src, User: user, MetaIndex: index}
+	}
+	cpu := &datapb.Source{Database: "db", RetentionPolicy: "autogen", Name: "cpu"}
+	open := func(to *testcluster.DataNode, secret string, r *datapb.ReadShardsRequest) error {
+		conn, err := cluster.Dial(to.ClusterAddr(), cluster.DialOptions{Secret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := datapb.NewDataServiceClient(conn).ReadShards(ctx, r)
+		if err != nil {
+			return err
+		}
+		f, err := s.Recv()
+		if err == nil && f.GetBegin() == nil {
+			t.Errorf("first frame %v, want a begin frame", f)
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		name   string
+		to     *testcluster.DataNode
+		secret string
+		req    *datapb.ReadShardsRequest
+		want   codes.Code
+	}{
+		{"no secret", owner, "", req(sh.Id, "", cpu), codes.Unauthenticated},
+		{"wrong secret", owner, "not-the-secret", req(sh.Id, "", cpu), codes.Unauthenticated},
+		{"not an owner", outsider, replSecret, req(sh.Id, "", cpu), codes.FailedPrecondition},
+		{"no such shard", owner, replSecret, req(sh.Id+1000, "", cpu), codes.NotFound},
+		{"another database's shard", owner, replSecret, req(sh.Id, "other",
+			&datapb.Source{Database: "elsewhere", RetentionPolicy: "autogen", Name: "cpu"}), codes.NotFound},
+		{"a user that does not exist", owner, replSecret, req(sh.Id, "nobody", cpu), codes.PermissionDenied},
+		{"a user who may not read the database", owner, replSecret, req(sh.Id, "other", cpu), codes.PermissionDenied},
+		{"a bad regex", owner, replSecret, req(sh.Id, "", &datapb.Source{Database: "db", RetentionPolicy: "autogen", Regex: "("}), codes.InvalidArgument},
+		{"no source", owner, replSecret, req(sh.Id, "", nil), codes.InvalidArgument},
+		{"a user who may read", owner, replSecret, req(sh.Id, "reader", cpu), codes.OK},
+		{"authentication off where the query runs", owner, replSecret, req(sh.Id, "", cpu), codes.OK},
+	} {
+		if err := open(tc.to, tc.secret, tc.req); status.Code(err) != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
 }

@@ -44,3 +44,12 @@ func (n *Node) LocalCount(db, m, field string) (int64, error) {
 		total += p.Value
 	}
 }
+
+// EncodeCountOptions is the encoded iterator options of count(v) over all
+// time, for tests that call ReadShards themselves.
+func EncodeCountOptions() ([]byte, *int64, error) {
+	return encodeReadOptions(query.IteratorOptions{
+		Expr:      &influxql.Call{Name: "count", Args: []influxql.Expr{&influxql.VarRef{Val: "v"}}},
+		StartTime: influxql.MinTime, EndTime: influxql.MaxTime, Ascending: true,
+	})
+}

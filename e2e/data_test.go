@@ -19,8 +19,10 @@ import (
 // dataNode is one palisade-data process and what it needs to restart.
 type dataNode struct {
 	httpAddr string
-	env      []string
-	p        *proc
+	// id is the node's data node ID (cluster mode; replicatedCluster sets it).
+	id  uint64
+	env []string
+	p   *proc
 }
 
 // newDataNode prepares a data node on free ports; servers empty = standalone.

@@ -5,8 +5,10 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,7 +36,13 @@ func replicatedCluster(t *testing.T, n int) []*dataNode {
 	waitFor(t, waitTimeout, "every data node in palisade-ctl show", func() (bool, string) {
 		out := mustCtl(t, bind, "", "show").stdout
 		for _, d := range nodes {
-			if !strings.Contains(out, d.httpAddr) {
+			d.id = 0
+			for _, l := range strings.Split(out, "\n") {
+				if f := strings.Fields(l); len(f) > 1 && f[1] == d.httpAddr {
+					d.id, _ = strconv.ParseUint(f[0], 10, 64)
+				}
+			}
+			if d.id == 0 {
 				return false, out
 			}
 		}
@@ -58,10 +66,10 @@ func writeLines(d *dataNode, consistency, lines string) int {
 }
 
 // localValues returns the v values of measurement m that d holds in its
-// own shards (queries read local shards only until remote reads exist).
+// own shards: node_id reads only the shards d owns, and only from d.
 func localValues(t *testing.T, d *dataNode, m string) map[int64]bool {
 	t.Helper()
-	resp, err := http.Get("http://" + d.httpAddr + "/query?db=db&epoch=ns&q=" + url.QueryEscape("SELECT v FROM "+m))
+	resp, err := http.Get(fmt.Sprintf("http://%s/query?db=db&epoch=ns&node_id=%d&q=%s", d.httpAddr, d.id, url.QueryEscape("SELECT v FROM "+m)))
 	if err != nil {
 		t.Fatalf("query %s: %v", d.httpAddr, err)
 	}
@@ -278,4 +286,80 @@ func TestHungOwner(t *testing.T) {
 		n := missing(acked, localValues(t, hung, "disk"))
 		return n == 0, fmt.Sprintf("%d of %d missing", n, len(acked))
 	})
+}
+
+// TestOwnerKilledMidQuery: a long query on the node that owns none of the
+// shards streams them from an owner; when the owners are killed (-9) in
+// the middle, the answer ends with an error, never as a shorter answer
+// that looks complete.
+func TestOwnerKilledMidQuery(t *testing.T) {
+	nodes := replicatedCluster(t, 3)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	const total = 200_000
+	for i := int64(0); i < total; i += 10_000 {
+		var b strings.Builder
+		for j := i; j < i+10_000; j++ {
+			b.WriteString(line("big", j, base))
+		}
+		if code := writeLines(nodes[int(i/10_000)%3], "all", b.String()); code != http.StatusNoContent {
+			t.Fatalf("write: %d", code)
+		}
+	}
+	own, other := owners(t, nodes, "big")
+	if len(other) != 1 {
+		t.Fatalf("%d nodes own nothing of big, want 1", len(other))
+	}
+	resp, err := http.Get("http://" + other[0].httpAddr + "/query?db=db&epoch=ns&chunked=true&chunk_size=1000&q=" + url.QueryEscape("SELECT v FROM big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	type chunk struct {
+		Results []struct {
+			Series []struct {
+				Values [][]json.Number `json:"values"`
+			} `json:"series"`
+			Error string `json:"error"`
+		} `json:"results"`
+		Error string `json:"error"`
+	}
+	var got int
+	var failed string
+	read := func() bool {
+		var c chunk
+		if err := dec.Decode(&c); err != nil {
+			if err != io.EOF {
+				failed = "response cut: " + err.Error()
+			}
+			return false
+		}
+		failed = c.Error
+		for _, r := range c.Results {
+			failed += r.Error
+			for _, s := range r.Series {
+				got += len(s.Values)
+			}
+		}
+		return true
+	}
+	if !read() || got == 0 {
+		t.Fatalf("first chunk: %d points, %q", got, failed)
+	}
+	for _, d := range own {
+		d.p.signal(syscall.SIGKILL)
+	}
+	for read() {
+	}
+	switch {
+	case failed == "" && got != total:
+		t.Fatalf("the answer ended without an error after %d of %d points", got, total)
+	case failed == "":
+		t.Logf("every point had been streamed before the kill (%d points)", got)
+	default:
+		t.Logf("after %d of %d points: %s", got, total, failed)
+	}
+	for _, d := range own {
+		d.p.wait(10 * time.Second)
+	}
 }
