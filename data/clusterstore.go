@@ -38,6 +38,8 @@ type clusterTSDBStore struct {
 	view  *MetaView
 	self  func() uint64
 	peers *peers
+	// writer sends deletes to every owner, ordered with the writes.
+	writer *clusterWriter
 }
 
 // ask sends req to every data node that owns one of shards (for reads)

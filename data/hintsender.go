@@ -150,6 +150,9 @@ func mergeHints(reqs []*datapb.WriteShardRequest, errs []error) (*datapb.WriteSh
 	return merged, n
 }
 
+// sameShard reports whether b's points may join a's request: same shard,
+// and neither is a delete (a delete goes alone, in its place in the queue).
 func sameShard(a, b *datapb.WriteShardRequest) bool {
-	return a.ShardId == b.ShardId && a.Database == b.Database && a.RetentionPolicy == b.RetentionPolicy
+	return a.ShardId == b.ShardId && a.Database == b.Database && a.RetentionPolicy == b.RetentionPolicy &&
+		a.Delete == nil && b.Delete == nil
 }

@@ -37,6 +37,7 @@ func (n *Node) openClusterWriter() error {
 		timeout: time.Duration(n.cfg.Coordinator.WriteTimeout),
 		log:     n.log,
 		live:    n.shards.exists,
+		tickets: newSendTickets(),
 	}
 	if hc := n.cfg.HintedHandoff; hc.Enabled {
 		svc, err := hh.Open(hh.Config{
@@ -68,6 +69,7 @@ func (n *Node) openClusterWriter() error {
 	n.engine.useShardMapper(sm)
 	n.engine.statements.TSDBStore = &clusterTSDBStore{
 		LocalTSDBStore: coordinator.LocalTSDBStore{Store: n.engine.Store}, dir: n.shards, view: n.view, self: n.NodeID, peers: n.peers,
+		writer: w,
 	}
 	return nil
 }
@@ -134,6 +136,9 @@ func (n *Node) openDataService() error {
 			"from anyone who can reach it; set the same internal secret on every node", "addr", ln.Addr().String())
 	}
 	svc := &shardService{self: n.NodeID, view: n.view, dir: n.shards, store: n.engine.Store, log: n.log, authorize: n.authorizeRead}
+	if n.writer != nil {
+		svc.orderDelete = n.writer.orderDelete
+	}
 	if n.hints != nil {
 		svc.kick = func(node uint64) {
 			n.peers.reconnect(node)

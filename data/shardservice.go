@@ -38,6 +38,9 @@ type shardService struct {
 	kick func(node uint64)
 	// authorize checks the user of a remote read (nil: everyone).
 	authorize readAuthorizer
+	// orderDelete orders a delete behind this node's writes to a node
+	// (clusterWriter.orderDelete; nil: nothing to order).
+	orderDelete func(ctx context.Context, target uint64, req *datapb.WriteShardRequest) (bool, error)
 }
 
 // NodeUp implements datapb.DataServiceServer: a peer is back, so what this
@@ -70,6 +73,12 @@ func (s *shardService) WriteShard(ctx context.Context, req *datapb.WriteShardReq
 			req.ShardId, loc.db, loc.rp, req.Database, req.RetentionPolicy)
 	case !loc.owns(self):
 		return nil, status.Errorf(codes.FailedPrecondition, "data node %d does not own shard %d", self, req.ShardId)
+	}
+	if req.Delete != nil {
+		if err := applyDelete(s.store, loc.db, req.Delete); err != nil {
+			return nil, deleteStatus(err)
+		}
+		return &datapb.WriteShardResponse{MetaIndex: s.view.Index()}, nil
 	}
 	points, err := decodePoints(req.Points)
 	if err != nil {

@@ -89,6 +89,8 @@ type clusterWriter struct {
 	sendsMu sync.Mutex
 	closing bool
 	sends   sync.WaitGroup
+	// tickets orders deletes after the sends that started before them.
+	tickets *sendTickets
 }
 
 // startSend registers a remote send; false once the writer is closing.
@@ -261,8 +263,10 @@ func (w *clusterWriter) writeShard(wctx tsdb.WriteContext, db, rp string, cl mod
 				results <- w.hint(n, sh.ID, c.payload, false, nil)
 				continue
 			}
+			ticket := w.tickets.take(n)
 			go func() {
 				defer w.sends.Done()
+				defer w.tickets.done(n, ticket)
 				results <- w.send(n, c.req, c.payload, deadline)
 			}()
 		}

@@ -92,7 +92,7 @@ func (x MetadataRequest_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MetadataRequest_Kind.Descriptor instead.
 func (MetadataRequest_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{11, 0}
+	return file_data_proto_rawDescGZIP(), []int{12, 0}
 }
 
 type WriteShardRequest struct {
@@ -111,7 +111,13 @@ type WriteShardRequest struct {
 	// it checks ownership, so that a shard created a moment ago is known.
 	MetaIndex uint64 `protobuf:"varint,5,opt,name=meta_index,json=metaIndex,proto3" json:"meta_index,omitempty"`
 	// The sending node's ID (for logs and metrics).
-	SenderNodeId  uint64 `protobuf:"varint,6,opt,name=sender_node_id,json=senderNodeId,proto3" json:"sender_node_id,omitempty"`
+	SenderNodeId uint64 `protobuf:"varint,6,opt,name=sender_node_id,json=senderNodeId,proto3" json:"sender_node_id,omitempty"`
+	// A delete to apply instead of points (then points is empty): DELETE,
+	// DROP SERIES or DROP MEASUREMENT. It travels as a write so that it is
+	// ordered with the writes to the same node, through its hinted-handoff
+	// queue too. The receiver checks the shard as for points, then applies the
+	// delete to the whole database, as the engine's store does.
+	Delete        *ShardDelete `protobuf:"bytes,7,opt,name=delete,proto3" json:"delete,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -188,6 +194,77 @@ func (x *WriteShardRequest) GetSenderNodeId() uint64 {
 	return 0
 }
 
+func (x *WriteShardRequest) GetDelete() *ShardDelete {
+	if x != nil {
+		return x.Delete
+	}
+	return nil
+}
+
+type ShardDelete struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// DELETE and DROP SERIES: the FROM clause as InfluxQL ("" for every
+	// measurement) and the condition as InfluxQL with now() already replaced
+	// ("" for none).
+	Sources   string `protobuf:"bytes,1,opt,name=sources,proto3" json:"sources,omitempty"`
+	Condition string `protobuf:"bytes,2,opt,name=condition,proto3" json:"condition,omitempty"`
+	// DROP MEASUREMENT: the measurement (sources and condition are empty).
+	Measurement   string `protobuf:"bytes,3,opt,name=measurement,proto3" json:"measurement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardDelete) Reset() {
+	*x = ShardDelete{}
+	mi := &file_data_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardDelete) ProtoMessage() {}
+
+func (x *ShardDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_data_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardDelete.ProtoReflect.Descriptor instead.
+func (*ShardDelete) Descriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ShardDelete) GetSources() string {
+	if x != nil {
+		return x.Sources
+	}
+	return ""
+}
+
+func (x *ShardDelete) GetCondition() string {
+	if x != nil {
+		return x.Condition
+	}
+	return ""
+}
+
+func (x *ShardDelete) GetMeasurement() string {
+	if x != nil {
+		return x.Measurement
+	}
+	return ""
+}
+
 type WriteShardResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The receiver's meta index when it wrote the points.
@@ -198,7 +275,7 @@ type WriteShardResponse struct {
 
 func (x *WriteShardResponse) Reset() {
 	*x = WriteShardResponse{}
-	mi := &file_data_proto_msgTypes[1]
+	mi := &file_data_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -210,7 +287,7 @@ func (x *WriteShardResponse) String() string {
 func (*WriteShardResponse) ProtoMessage() {}
 
 func (x *WriteShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[1]
+	mi := &file_data_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -223,7 +300,7 @@ func (x *WriteShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteShardResponse.ProtoReflect.Descriptor instead.
 func (*WriteShardResponse) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{1}
+	return file_data_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *WriteShardResponse) GetMetaIndex() uint64 {
@@ -243,7 +320,7 @@ type NodeUpRequest struct {
 
 func (x *NodeUpRequest) Reset() {
 	*x = NodeUpRequest{}
-	mi := &file_data_proto_msgTypes[2]
+	mi := &file_data_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -255,7 +332,7 @@ func (x *NodeUpRequest) String() string {
 func (*NodeUpRequest) ProtoMessage() {}
 
 func (x *NodeUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[2]
+	mi := &file_data_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -268,7 +345,7 @@ func (x *NodeUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeUpRequest.ProtoReflect.Descriptor instead.
 func (*NodeUpRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{2}
+	return file_data_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *NodeUpRequest) GetNodeId() uint64 {
@@ -286,7 +363,7 @@ type NodeUpResponse struct {
 
 func (x *NodeUpResponse) Reset() {
 	*x = NodeUpResponse{}
-	mi := &file_data_proto_msgTypes[3]
+	mi := &file_data_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +375,7 @@ func (x *NodeUpResponse) String() string {
 func (*NodeUpResponse) ProtoMessage() {}
 
 func (x *NodeUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[3]
+	mi := &file_data_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +388,7 @@ func (x *NodeUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeUpResponse.ProtoReflect.Descriptor instead.
 func (*NodeUpResponse) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{3}
+	return file_data_proto_rawDescGZIP(), []int{4}
 }
 
 // Source is what a remote read reads: the engine's influxql.Measurement.
@@ -330,7 +407,7 @@ type Source struct {
 
 func (x *Source) Reset() {
 	*x = Source{}
-	mi := &file_data_proto_msgTypes[4]
+	mi := &file_data_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -342,7 +419,7 @@ func (x *Source) String() string {
 func (*Source) ProtoMessage() {}
 
 func (x *Source) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[4]
+	mi := &file_data_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -355,7 +432,7 @@ func (x *Source) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Source.ProtoReflect.Descriptor instead.
 func (*Source) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{4}
+	return file_data_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Source) GetDatabase() string {
@@ -419,7 +496,7 @@ type ReadShardsRequest struct {
 
 func (x *ReadShardsRequest) Reset() {
 	*x = ReadShardsRequest{}
-	mi := &file_data_proto_msgTypes[5]
+	mi := &file_data_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +508,7 @@ func (x *ReadShardsRequest) String() string {
 func (*ReadShardsRequest) ProtoMessage() {}
 
 func (x *ReadShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[5]
+	mi := &file_data_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +521,7 @@ func (x *ReadShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadShardsRequest.ProtoReflect.Descriptor instead.
 func (*ReadShardsRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{5}
+	return file_data_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReadShardsRequest) GetShardIds() []uint64 {
@@ -504,7 +581,7 @@ type ReadFrame struct {
 
 func (x *ReadFrame) Reset() {
 	*x = ReadFrame{}
-	mi := &file_data_proto_msgTypes[6]
+	mi := &file_data_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +593,7 @@ func (x *ReadFrame) String() string {
 func (*ReadFrame) ProtoMessage() {}
 
 func (x *ReadFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[6]
+	mi := &file_data_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +606,7 @@ func (x *ReadFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFrame.ProtoReflect.Descriptor instead.
 func (*ReadFrame) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{6}
+	return file_data_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReadFrame) GetFrame() isReadFrame_Frame {
@@ -601,7 +678,7 @@ type ReadBegin struct {
 
 func (x *ReadBegin) Reset() {
 	*x = ReadBegin{}
-	mi := &file_data_proto_msgTypes[7]
+	mi := &file_data_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +690,7 @@ func (x *ReadBegin) String() string {
 func (*ReadBegin) ProtoMessage() {}
 
 func (x *ReadBegin) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[7]
+	mi := &file_data_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +703,7 @@ func (x *ReadBegin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadBegin.ProtoReflect.Descriptor instead.
 func (*ReadBegin) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{7}
+	return file_data_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReadBegin) GetDataType() int32 {
@@ -649,7 +726,7 @@ type ReadEnd struct {
 
 func (x *ReadEnd) Reset() {
 	*x = ReadEnd{}
-	mi := &file_data_proto_msgTypes[8]
+	mi := &file_data_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +738,7 @@ func (x *ReadEnd) String() string {
 func (*ReadEnd) ProtoMessage() {}
 
 func (x *ReadEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[8]
+	mi := &file_data_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +751,7 @@ func (x *ReadEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadEnd.ProtoReflect.Descriptor instead.
 func (*ReadEnd) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{8}
+	return file_data_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReadEnd) GetError() string {
@@ -717,7 +794,7 @@ type ShardMetaRequest struct {
 
 func (x *ShardMetaRequest) Reset() {
 	*x = ShardMetaRequest{}
-	mi := &file_data_proto_msgTypes[9]
+	mi := &file_data_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +806,7 @@ func (x *ShardMetaRequest) String() string {
 func (*ShardMetaRequest) ProtoMessage() {}
 
 func (x *ShardMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[9]
+	mi := &file_data_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +819,7 @@ func (x *ShardMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardMetaRequest.ProtoReflect.Descriptor instead.
 func (*ShardMetaRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{9}
+	return file_data_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ShardMetaRequest) GetShardIds() []uint64 {
@@ -807,7 +884,7 @@ type ShardMetaResponse struct {
 
 func (x *ShardMetaResponse) Reset() {
 	*x = ShardMetaResponse{}
-	mi := &file_data_proto_msgTypes[10]
+	mi := &file_data_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +896,7 @@ func (x *ShardMetaResponse) String() string {
 func (*ShardMetaResponse) ProtoMessage() {}
 
 func (x *ShardMetaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[10]
+	mi := &file_data_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +909,7 @@ func (x *ShardMetaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardMetaResponse.ProtoReflect.Descriptor instead.
 func (*ShardMetaResponse) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{10}
+	return file_data_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ShardMetaResponse) GetFields() map[string]int32 {
@@ -918,7 +995,7 @@ type MetadataRequest struct {
 
 func (x *MetadataRequest) Reset() {
 	*x = MetadataRequest{}
-	mi := &file_data_proto_msgTypes[11]
+	mi := &file_data_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1007,7 @@ func (x *MetadataRequest) String() string {
 func (*MetadataRequest) ProtoMessage() {}
 
 func (x *MetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[11]
+	mi := &file_data_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1020,7 @@ func (x *MetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataRequest.ProtoReflect.Descriptor instead.
 func (*MetadataRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{11}
+	return file_data_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MetadataRequest) GetKind() MetadataRequest_Kind {
@@ -1013,7 +1090,7 @@ type MetadataResponse struct {
 
 func (x *MetadataResponse) Reset() {
 	*x = MetadataResponse{}
-	mi := &file_data_proto_msgTypes[12]
+	mi := &file_data_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1102,7 @@ func (x *MetadataResponse) String() string {
 func (*MetadataResponse) ProtoMessage() {}
 
 func (x *MetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[12]
+	mi := &file_data_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1115,7 @@ func (x *MetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataResponse.ProtoReflect.Descriptor instead.
 func (*MetadataResponse) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{12}
+	return file_data_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MetadataResponse) GetNames() [][]byte {
@@ -1086,7 +1163,7 @@ type MeasurementTagKeys struct {
 
 func (x *MeasurementTagKeys) Reset() {
 	*x = MeasurementTagKeys{}
-	mi := &file_data_proto_msgTypes[13]
+	mi := &file_data_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1175,7 @@ func (x *MeasurementTagKeys) String() string {
 func (*MeasurementTagKeys) ProtoMessage() {}
 
 func (x *MeasurementTagKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[13]
+	mi := &file_data_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1188,7 @@ func (x *MeasurementTagKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MeasurementTagKeys.ProtoReflect.Descriptor instead.
 func (*MeasurementTagKeys) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{13}
+	return file_data_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MeasurementTagKeys) GetMeasurement() string {
@@ -1140,7 +1217,7 @@ type MeasurementTagValues struct {
 
 func (x *MeasurementTagValues) Reset() {
 	*x = MeasurementTagValues{}
-	mi := &file_data_proto_msgTypes[14]
+	mi := &file_data_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1229,7 @@ func (x *MeasurementTagValues) String() string {
 func (*MeasurementTagValues) ProtoMessage() {}
 
 func (x *MeasurementTagValues) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[14]
+	mi := &file_data_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1242,7 @@ func (x *MeasurementTagValues) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MeasurementTagValues.ProtoReflect.Descriptor instead.
 func (*MeasurementTagValues) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{14}
+	return file_data_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MeasurementTagValues) GetMeasurement() string {
@@ -1189,12 +1266,111 @@ func (x *MeasurementTagValues) GetValues() []string {
 	return nil
 }
 
+type OrderDeleteRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	TargetNodeId uint64                 `protobuf:"varint,1,opt,name=target_node_id,json=targetNodeId,proto3" json:"target_node_id,omitempty"`
+	// The delete, as the target gets it.
+	Delete        *WriteShardRequest `protobuf:"bytes,2,opt,name=delete,proto3" json:"delete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderDeleteRequest) Reset() {
+	*x = OrderDeleteRequest{}
+	mi := &file_data_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderDeleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderDeleteRequest) ProtoMessage() {}
+
+func (x *OrderDeleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_data_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderDeleteRequest.ProtoReflect.Descriptor instead.
+func (*OrderDeleteRequest) Descriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *OrderDeleteRequest) GetTargetNodeId() uint64 {
+	if x != nil {
+		return x.TargetNodeId
+	}
+	return 0
+}
+
+func (x *OrderDeleteRequest) GetDelete() *WriteShardRequest {
+	if x != nil {
+		return x.Delete
+	}
+	return nil
+}
+
+type OrderDeleteResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the receiver queued the delete (it had points queued for the
+	// target).
+	Queued        bool `protobuf:"varint,1,opt,name=queued,proto3" json:"queued,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderDeleteResponse) Reset() {
+	*x = OrderDeleteResponse{}
+	mi := &file_data_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderDeleteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderDeleteResponse) ProtoMessage() {}
+
+func (x *OrderDeleteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_data_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderDeleteResponse.ProtoReflect.Descriptor instead.
+func (*OrderDeleteResponse) Descriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *OrderDeleteResponse) GetQueued() bool {
+	if x != nil {
+		return x.Queued
+	}
+	return false
+}
+
 var File_data_proto protoreflect.FileDescriptor
 
 const file_data_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"data.proto\x12\x10palisade.data.v1\"\xd2\x01\n" +
+	"data.proto\x12\x10palisade.data.v1\"\x89\x02\n" +
 	"\x11WriteShardRequest\x12\x19\n" +
 	"\bshard_id\x18\x01 \x01(\x04R\ashardId\x12\x1a\n" +
 	"\bdatabase\x18\x02 \x01(\tR\bdatabase\x12)\n" +
@@ -1202,7 +1378,12 @@ const file_data_proto_rawDesc = "" +
 	"\x06points\x18\x04 \x01(\fR\x06points\x12\x1d\n" +
 	"\n" +
 	"meta_index\x18\x05 \x01(\x04R\tmetaIndex\x12$\n" +
-	"\x0esender_node_id\x18\x06 \x01(\x04R\fsenderNodeId\"3\n" +
+	"\x0esender_node_id\x18\x06 \x01(\x04R\fsenderNodeId\x125\n" +
+	"\x06delete\x18\a \x01(\v2\x1d.palisade.data.v1.ShardDeleteR\x06delete\"g\n" +
+	"\vShardDelete\x12\x18\n" +
+	"\asources\x18\x01 \x01(\tR\asources\x12\x1c\n" +
+	"\tcondition\x18\x02 \x01(\tR\tcondition\x12 \n" +
+	"\vmeasurement\x18\x03 \x01(\tR\vmeasurement\"3\n" +
 	"\x12WriteShardResponse\x12\x1d\n" +
 	"\n" +
 	"meta_index\x18\x01 \x01(\x04R\tmetaIndex\"(\n" +
@@ -1292,14 +1473,20 @@ const file_data_proto_rawDesc = "" +
 	"\x14MeasurementTagValues\x12 \n" +
 	"\vmeasurement\x18\x01 \x01(\tR\vmeasurement\x12\x12\n" +
 	"\x04keys\x18\x02 \x03(\tR\x04keys\x12\x16\n" +
-	"\x06values\x18\x03 \x03(\tR\x06values2\xae\x03\n" +
+	"\x06values\x18\x03 \x03(\tR\x06values\"w\n" +
+	"\x12OrderDeleteRequest\x12$\n" +
+	"\x0etarget_node_id\x18\x01 \x01(\x04R\ftargetNodeId\x12;\n" +
+	"\x06delete\x18\x02 \x01(\v2#.palisade.data.v1.WriteShardRequestR\x06delete\"-\n" +
+	"\x13OrderDeleteResponse\x12\x16\n" +
+	"\x06queued\x18\x01 \x01(\bR\x06queued2\x8a\x04\n" +
 	"\vDataService\x12W\n" +
 	"\n" +
 	"WriteShard\x12#.palisade.data.v1.WriteShardRequest\x1a$.palisade.data.v1.WriteShardResponse\x12K\n" +
 	"\x06NodeUp\x12\x1f.palisade.data.v1.NodeUpRequest\x1a .palisade.data.v1.NodeUpResponse\x12P\n" +
 	"\n" +
 	"ReadShards\x12#.palisade.data.v1.ReadShardsRequest\x1a\x1b.palisade.data.v1.ReadFrame0\x01\x12T\n" +
-	"\tShardMeta\x12\".palisade.data.v1.ShardMetaRequest\x1a#.palisade.data.v1.ShardMetaResponse\x12Q\n" +
+	"\tShardMeta\x12\".palisade.data.v1.ShardMetaRequest\x1a#.palisade.data.v1.ShardMetaResponse\x12Z\n" +
+	"\vOrderDelete\x12$.palisade.data.v1.OrderDeleteRequest\x1a%.palisade.data.v1.OrderDeleteResponse\x12Q\n" +
 	"\bMetadata\x12!.palisade.data.v1.MetadataRequest\x1a\".palisade.data.v1.MetadataResponseB.Z,github.com/palisade-db/palisade/proto/datapbb\x06proto3"
 
 var (
@@ -1315,52 +1502,59 @@ func file_data_proto_rawDescGZIP() []byte {
 }
 
 var file_data_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_data_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_data_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_data_proto_goTypes = []any{
 	(MetadataRequest_Kind)(0),    // 0: palisade.data.v1.MetadataRequest.Kind
 	(*WriteShardRequest)(nil),    // 1: palisade.data.v1.WriteShardRequest
-	(*WriteShardResponse)(nil),   // 2: palisade.data.v1.WriteShardResponse
-	(*NodeUpRequest)(nil),        // 3: palisade.data.v1.NodeUpRequest
-	(*NodeUpResponse)(nil),       // 4: palisade.data.v1.NodeUpResponse
-	(*Source)(nil),               // 5: palisade.data.v1.Source
-	(*ReadShardsRequest)(nil),    // 6: palisade.data.v1.ReadShardsRequest
-	(*ReadFrame)(nil),            // 7: palisade.data.v1.ReadFrame
-	(*ReadBegin)(nil),            // 8: palisade.data.v1.ReadBegin
-	(*ReadEnd)(nil),              // 9: palisade.data.v1.ReadEnd
-	(*ShardMetaRequest)(nil),     // 10: palisade.data.v1.ShardMetaRequest
-	(*ShardMetaResponse)(nil),    // 11: palisade.data.v1.ShardMetaResponse
-	(*MetadataRequest)(nil),      // 12: palisade.data.v1.MetadataRequest
-	(*MetadataResponse)(nil),     // 13: palisade.data.v1.MetadataResponse
-	(*MeasurementTagKeys)(nil),   // 14: palisade.data.v1.MeasurementTagKeys
-	(*MeasurementTagValues)(nil), // 15: palisade.data.v1.MeasurementTagValues
-	nil,                          // 16: palisade.data.v1.ShardMetaResponse.FieldsEntry
-	nil,                          // 17: palisade.data.v1.ShardMetaResponse.FieldTypesEntry
+	(*ShardDelete)(nil),          // 2: palisade.data.v1.ShardDelete
+	(*WriteShardResponse)(nil),   // 3: palisade.data.v1.WriteShardResponse
+	(*NodeUpRequest)(nil),        // 4: palisade.data.v1.NodeUpRequest
+	(*NodeUpResponse)(nil),       // 5: palisade.data.v1.NodeUpResponse
+	(*Source)(nil),               // 6: palisade.data.v1.Source
+	(*ReadShardsRequest)(nil),    // 7: palisade.data.v1.ReadShardsRequest
+	(*ReadFrame)(nil),            // 8: palisade.data.v1.ReadFrame
+	(*ReadBegin)(nil),            // 9: palisade.data.v1.ReadBegin
+	(*ReadEnd)(nil),              // 10: palisade.data.v1.ReadEnd
+	(*ShardMetaRequest)(nil),     // 11: palisade.data.v1.ShardMetaRequest
+	(*ShardMetaResponse)(nil),    // 12: palisade.data.v1.ShardMetaResponse
+	(*MetadataRequest)(nil),      // 13: palisade.data.v1.MetadataRequest
+	(*MetadataResponse)(nil),     // 14: palisade.data.v1.MetadataResponse
+	(*MeasurementTagKeys)(nil),   // 15: palisade.data.v1.MeasurementTagKeys
+	(*MeasurementTagValues)(nil), // 16: palisade.data.v1.MeasurementTagValues
+	(*OrderDeleteRequest)(nil),   // 17: palisade.data.v1.OrderDeleteRequest
+	(*OrderDeleteResponse)(nil),  // 18: palisade.data.v1.OrderDeleteResponse
+	nil,                          // 19: palisade.data.v1.ShardMetaResponse.FieldsEntry
+	nil,                          // 20: palisade.data.v1.ShardMetaResponse.FieldTypesEntry
 }
 var file_data_proto_depIdxs = []int32{
-	5,  // 0: palisade.data.v1.ReadShardsRequest.source:type_name -> palisade.data.v1.Source
-	9,  // 1: palisade.data.v1.ReadFrame.end:type_name -> palisade.data.v1.ReadEnd
-	8,  // 2: palisade.data.v1.ReadFrame.begin:type_name -> palisade.data.v1.ReadBegin
-	5,  // 3: palisade.data.v1.ShardMetaRequest.source:type_name -> palisade.data.v1.Source
-	16, // 4: palisade.data.v1.ShardMetaResponse.fields:type_name -> palisade.data.v1.ShardMetaResponse.FieldsEntry
-	17, // 5: palisade.data.v1.ShardMetaResponse.field_types:type_name -> palisade.data.v1.ShardMetaResponse.FieldTypesEntry
-	0,  // 6: palisade.data.v1.MetadataRequest.kind:type_name -> palisade.data.v1.MetadataRequest.Kind
-	14, // 7: palisade.data.v1.MetadataResponse.tag_keys:type_name -> palisade.data.v1.MeasurementTagKeys
-	15, // 8: palisade.data.v1.MetadataResponse.tag_values:type_name -> palisade.data.v1.MeasurementTagValues
-	1,  // 9: palisade.data.v1.DataService.WriteShard:input_type -> palisade.data.v1.WriteShardRequest
-	3,  // 10: palisade.data.v1.DataService.NodeUp:input_type -> palisade.data.v1.NodeUpRequest
-	6,  // 11: palisade.data.v1.DataService.ReadShards:input_type -> palisade.data.v1.ReadShardsRequest
-	10, // 12: palisade.data.v1.DataService.ShardMeta:input_type -> palisade.data.v1.ShardMetaRequest
-	12, // 13: palisade.data.v1.DataService.Metadata:input_type -> palisade.data.v1.MetadataRequest
-	2,  // 14: palisade.data.v1.DataService.WriteShard:output_type -> palisade.data.v1.WriteShardResponse
-	4,  // 15: palisade.data.v1.DataService.NodeUp:output_type -> palisade.data.v1.NodeUpResponse
-	7,  // 16: palisade.data.v1.DataService.ReadShards:output_type -> palisade.data.v1.ReadFrame
-	11, // 17: palisade.data.v1.DataService.ShardMeta:output_type -> palisade.data.v1.ShardMetaResponse
-	13, // 18: palisade.data.v1.DataService.Metadata:output_type -> palisade.data.v1.MetadataResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	2,  // 0: palisade.data.v1.WriteShardRequest.delete:type_name -> palisade.data.v1.ShardDelete
+	6,  // 1: palisade.data.v1.ReadShardsRequest.source:type_name -> palisade.data.v1.Source
+	10, // 2: palisade.data.v1.ReadFrame.end:type_name -> palisade.data.v1.ReadEnd
+	9,  // 3: palisade.data.v1.ReadFrame.begin:type_name -> palisade.data.v1.ReadBegin
+	6,  // 4: palisade.data.v1.ShardMetaRequest.source:type_name -> palisade.data.v1.Source
+	19, // 5: palisade.data.v1.ShardMetaResponse.fields:type_name -> palisade.data.v1.ShardMetaResponse.FieldsEntry
+	20, // 6: palisade.data.v1.ShardMetaResponse.field_types:type_name -> palisade.data.v1.ShardMetaResponse.FieldTypesEntry
+	0,  // 7: palisade.data.v1.MetadataRequest.kind:type_name -> palisade.data.v1.MetadataRequest.Kind
+	15, // 8: palisade.data.v1.MetadataResponse.tag_keys:type_name -> palisade.data.v1.MeasurementTagKeys
+	16, // 9: palisade.data.v1.MetadataResponse.tag_values:type_name -> palisade.data.v1.MeasurementTagValues
+	1,  // 10: palisade.data.v1.OrderDeleteRequest.delete:type_name -> palisade.data.v1.WriteShardRequest
+	1,  // 11: palisade.data.v1.DataService.WriteShard:input_type -> palisade.data.v1.WriteShardRequest
+	4,  // 12: palisade.data.v1.DataService.NodeUp:input_type -> palisade.data.v1.NodeUpRequest
+	7,  // 13: palisade.data.v1.DataService.ReadShards:input_type -> palisade.data.v1.ReadShardsRequest
+	11, // 14: palisade.data.v1.DataService.ShardMeta:input_type -> palisade.data.v1.ShardMetaRequest
+	17, // 15: palisade.data.v1.DataService.OrderDelete:input_type -> palisade.data.v1.OrderDeleteRequest
+	13, // 16: palisade.data.v1.DataService.Metadata:input_type -> palisade.data.v1.MetadataRequest
+	3,  // 17: palisade.data.v1.DataService.WriteShard:output_type -> palisade.data.v1.WriteShardResponse
+	5,  // 18: palisade.data.v1.DataService.NodeUp:output_type -> palisade.data.v1.NodeUpResponse
+	8,  // 19: palisade.data.v1.DataService.ReadShards:output_type -> palisade.data.v1.ReadFrame
+	12, // 20: palisade.data.v1.DataService.ShardMeta:output_type -> palisade.data.v1.ShardMetaResponse
+	18, // 21: palisade.data.v1.DataService.OrderDelete:output_type -> palisade.data.v1.OrderDeleteResponse
+	14, // 22: palisade.data.v1.DataService.Metadata:output_type -> palisade.data.v1.MetadataResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_data_proto_init() }
@@ -1368,8 +1562,8 @@ func file_data_proto_init() {
 	if File_data_proto != nil {
 		return
 	}
-	file_data_proto_msgTypes[5].OneofWrappers = []any{}
-	file_data_proto_msgTypes[6].OneofWrappers = []any{
+	file_data_proto_msgTypes[6].OneofWrappers = []any{}
+	file_data_proto_msgTypes[7].OneofWrappers = []any{
 		(*ReadFrame_Points)(nil),
 		(*ReadFrame_End)(nil),
 		(*ReadFrame_Begin)(nil),
@@ -1380,7 +1574,7 @@ func file_data_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_data_proto_rawDesc), len(file_data_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,11 +35,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DataService_WriteShard_FullMethodName = "/palisade.data.v1.DataService/WriteShard"
-	DataService_NodeUp_FullMethodName     = "/palisade.data.v1.DataService/NodeUp"
-	DataService_ReadShards_FullMethodName = "/palisade.data.v1.DataService/ReadShards"
-	DataService_ShardMeta_FullMethodName  = "/palisade.data.v1.DataService/ShardMeta"
-	DataService_Metadata_FullMethodName   = "/palisade.data.v1.DataService/Metadata"
+	DataService_WriteShard_FullMethodName  = "/palisade.data.v1.DataService/WriteShard"
+	DataService_NodeUp_FullMethodName      = "/palisade.data.v1.DataService/NodeUp"
+	DataService_ReadShards_FullMethodName  = "/palisade.data.v1.DataService/ReadShards"
+	DataService_ShardMeta_FullMethodName   = "/palisade.data.v1.DataService/ShardMeta"
+	DataService_OrderDelete_FullMethodName = "/palisade.data.v1.DataService/OrderDelete"
+	DataService_Metadata_FullMethodName    = "/palisade.data.v1.DataService/Metadata"
 )
 
 // DataServiceClient is the client API for DataService service.
@@ -67,6 +68,13 @@ type DataServiceClient interface {
 	// and source: field types and dimensions, the type of named fields, the
 	// iterator cost. Errors as ReadShards.
 	ShardMeta(ctx context.Context, in *ShardMetaRequest, opts ...grpc.CallOption) (*ShardMetaResponse, error)
+	// OrderDelete orders a delete after the writes the receiver still owes
+	// target_node_id: once the receiver's sends to that node that started
+	// earlier have finished, it queues the delete behind what its
+	// hinted-handoff queue holds for that node (if anything), so that no
+	// point queued before the delete is replayed after it. The sender then
+	// delivers the delete itself.
+	OrderDelete(ctx context.Context, in *OrderDeleteRequest, opts ...grpc.CallOption) (*OrderDeleteResponse, error)
 	// Metadata answers a metadata statement's question about the receiver's
 	// own shards of a database: measurement names, tag keys, tag values, or
 	// the cardinality sketches. The answers are sets and sketches, which the
@@ -131,6 +139,16 @@ func (c *dataServiceClient) ShardMeta(ctx context.Context, in *ShardMetaRequest,
 	return out, nil
 }
 
+func (c *dataServiceClient) OrderDelete(ctx context.Context, in *OrderDeleteRequest, opts ...grpc.CallOption) (*OrderDeleteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OrderDeleteResponse)
+	err := c.cc.Invoke(ctx, DataService_OrderDelete_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *dataServiceClient) Metadata(ctx context.Context, in *MetadataRequest, opts ...grpc.CallOption) (*MetadataResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(MetadataResponse)
@@ -166,6 +184,13 @@ type DataServiceServer interface {
 	// and source: field types and dimensions, the type of named fields, the
 	// iterator cost. Errors as ReadShards.
 	ShardMeta(context.Context, *ShardMetaRequest) (*ShardMetaResponse, error)
+	// OrderDelete orders a delete after the writes the receiver still owes
+	// target_node_id: once the receiver's sends to that node that started
+	// earlier have finished, it queues the delete behind what its
+	// hinted-handoff queue holds for that node (if anything), so that no
+	// point queued before the delete is replayed after it. The sender then
+	// delivers the delete itself.
+	OrderDelete(context.Context, *OrderDeleteRequest) (*OrderDeleteResponse, error)
 	// Metadata answers a metadata statement's question about the receiver's
 	// own shards of a database: measurement names, tag keys, tag values, or
 	// the cardinality sketches. The answers are sets and sketches, which the
@@ -192,6 +217,9 @@ func (UnimplementedDataServiceServer) ReadShards(*ReadShardsRequest, grpc.Server
 }
 func (UnimplementedDataServiceServer) ShardMeta(context.Context, *ShardMetaRequest) (*ShardMetaResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ShardMeta not implemented")
+}
+func (UnimplementedDataServiceServer) OrderDelete(context.Context, *OrderDeleteRequest) (*OrderDeleteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method OrderDelete not implemented")
 }
 func (UnimplementedDataServiceServer) Metadata(context.Context, *MetadataRequest) (*MetadataResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Metadata not implemented")
@@ -282,6 +310,24 @@ func _DataService_ShardMeta_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DataService_OrderDelete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OrderDeleteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServiceServer).OrderDelete(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataService_OrderDelete_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServiceServer).OrderDelete(ctx, req.(*OrderDeleteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _DataService_Metadata_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(MetadataRequest)
 	if err := dec(in); err != nil {
@@ -318,6 +364,10 @@ var DataService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ShardMeta",
 			Handler:    _DataService_ShardMeta_Handler,
+		},
+		{
+			MethodName: "OrderDelete",
+			Handler:    _DataService_OrderDelete_Handler,
 		},
 		{
 			MethodName: "Metadata",
