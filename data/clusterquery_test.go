@@ -1,12 +1,15 @@
 package data_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 	pmeta "github.com/palisade-db/palisade/meta"
@@ -391,3 +395,106 @@ func TestRemoteReadsRefuse(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelledQueriesStopRemoteReads: a query that reads remote shards
+// stops the owners' work when it ends early: KILL QUERY, the client going
+// away, or [coordinator] query-timeout.
+func TestCancelledQueriesStopRemoteReads(t *testing.T) {
+	c := newReplCluster(t, 3, func(cfg *configs.Data) {
+		cfg.Coordinator.QueryTimeout = configs.Duration(3 * time.Second)
+	})
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
+	// 80 MB of string values: more than every buffer on the way (gRPC's
+	// flow-control windows, the sockets, the HTTP writer) holds, so that a
+	// client that stops reading holds the owner's stream open.
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	pad := strings.Repeat("x", 4096)
+	for i := range 10 {
+		var b strings.Builder
+		for j := i * 2000; j < (i+1)*2000; j++ {
+			fmt.Fprintf(&b, "big,host=h%d s=\"%s\" %d\n", j%50, pad, base.Add(time.Duration(j)*time.Millisecond).UnixNano())
+		}
+		if r := writeCL(t, c.data[0].URL, "db", "all", b.String()); r.status != http.StatusNoContent {
+			t.Fatalf("write: %d %s", r.status, r.body)
+		}
+	}
+	owners := pmeta.ReadOwners(c.shardsOf("db")[0])
+	var other *testcluster.DataNode
+	var own []*testcluster.DataNode
+	for _, d := range c.data {
+		if slices.Contains(owners, d.NodeID()) {
+			own = append(own, d)
+		} else {
+			other = d
+		}
+	}
+	serving := func() int64 {
+		var n int64
+		for _, d := range own {
+			n += d.ActiveRemoteReads()
+		}
+		return n
+	}
+	// start begins a chunked raw read of every point on the node that owns
+	// nothing and reads its first chunk only: the rest waits, and so does
+	// the owner's stream.
+	var began time.Time
+	start := func() *http.Response {
+		t.Helper()
+		began = time.Now()
+		resp, err := smallBuffers.Get(other.URL + "/query?db=db&chunked=true&chunk_size=100&q=" + url.QueryEscape("SELECT s FROM big"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := resp.Body.Read(make([]byte, 512)); err != nil {
+			t.Fatal(err)
+		}
+		testcluster.WaitFor(t, 10*time.Second, "an owner serving the read", func() bool { return serving() == 1 })
+		// The stream stays open while the client does not read: what
+		// follows measures cancellation, not a stream that ran to its end.
+		time.Sleep(300 * time.Millisecond)
+		if n := serving(); n != 1 {
+			t.Fatalf("%d streams served while the client waits, want 1", n)
+		}
+		return resp
+	}
+	stopped := func(how string) {
+		t.Helper()
+		testcluster.WaitFor(t, 10*time.Second, how+" to stop the owner's stream", func() bool { return serving() == 0 })
+		t.Logf("%s stopped the owner's stream %s after the query began", how, time.Since(began).Round(time.Millisecond))
+	}
+
+	resp := start()
+	var qid int64 = -1
+	for id, q := range runningQueries(t, other.URL, noCred) {
+		if strings.Contains(q, "FROM big") {
+			qid = id
+		}
+	}
+	if qid < 0 {
+		t.Fatal("the query is not in SHOW QUERIES")
+	}
+	mustQuery(t, other.URL, fmt.Sprintf("KILL QUERY %d", qid), noCred)
+	stopped("KILL QUERY")
+	resp.Body.Close()
+
+	resp = start()
+	resp.Body.Close()
+	stopped("the client going away")
+
+	resp = start()
+	stopped("query-timeout")
+	resp.Body.Close()
+}
+
+// smallBuffers is an HTTP client whose sockets buffer little (the kernel
+// would otherwise grow a loopback receive buffer to megabytes) and that
+// asks for no gzip (which shrinks repetitive answers a thousandfold), so
+// that a client that stops reading soon holds the server's writes.
+var smallBuffers = &http.Client{Transport: &http.Transport{DisableCompression: true, DialContext: (&net.Dialer{
+	Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return cmp.Or(err, serr)
+	},
+}).DialContext}}

@@ -53,3 +53,11 @@ func EncodeCountOptions() ([]byte, *int64, error) {
 		StartTime: influxql.MinTime, EndTime: influxql.MaxTime, Ascending: true,
 	})
 }
+
+// ActiveRemoteReads is the number of ReadShards streams this node serves.
+func (n *Node) ActiveRemoteReads() int64 {
+	if n.dataSvc == nil {
+		return 0
+	}
+	return n.dataSvc.reads.Load()
+}

@@ -75,6 +75,7 @@ type Node struct {
 	peers   *peers
 	writer  *clusterWriter
 	hints   *hintedHandoff
+	dataSvc *shardService
 	dataSrv *grpc.Server
 	dataLn  net.Listener
 

@@ -145,6 +145,7 @@ func (n *Node) openDataService() error {
 			n.hints.svc.Kick(node)
 		}
 	}
+	n.dataSvc = svc
 	n.dataSrv = newDataServer(svc, n.cfg.Meta.MetaInternalSharedSecret, creds)
 	n.dataLn = ln
 	// Not on n.wg: the data service outlives the background work that

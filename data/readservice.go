@@ -79,6 +79,8 @@ func (s *shardService) readable(ctx context.Context, ids []uint64, src *datapb.S
 
 // ReadShards implements datapb.DataServiceServer.
 func (s *shardService) ReadShards(req *datapb.ReadShardsRequest, stream datapb.DataService_ReadShardsServer) error {
+	s.reads.Add(1)
+	defer s.reads.Add(-1)
 	ctx := stream.Context()
 	sg, m, err := s.readable(ctx, req.ShardIds, req.Source, req.User, req.MetaIndex)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/influxdata/influxdb/models"
@@ -41,6 +42,8 @@ type shardService struct {
 	// orderDelete orders a delete behind this node's writes to a node
 	// (clusterWriter.orderDelete; nil: nothing to order).
 	orderDelete func(ctx context.Context, target uint64, req *datapb.WriteShardRequest) (bool, error)
+	// reads counts the ReadShards streams being served.
+	reads atomic.Int64
 }
 
 // NodeUp implements datapb.DataServiceServer: a peer is back, so what this
