@@ -329,3 +329,18 @@ func (s *clusterTSDBStore) DeleteSeries(database string, sources []influxql.Sour
 func (s *clusterTSDBStore) DeleteMeasurement(database, name string) error {
 	return s.writer.deleteEverywhere(database, s.shardsOf(database, ""), &datapb.ShardDelete{Measurement: name})
 }
+
+// DeleteShard implements coordinator.TSDBStore (DROP SHARD, before the
+// shard leaves the meta state): this node deletes its copy, if it has one;
+// every other owner deletes its own when the state no longer has the shard
+// (Node.dropRemoved). A shard that neither the state nor this node has is
+// "shard not found", as on a standalone node.
+func (s *clusterTSDBStore) DeleteShard(id uint64) error {
+	err := s.Store.DeleteShard(id)
+	if errors.Is(err, tsdb.ErrShardNotFound) {
+		if _, ok := s.dir.lookup(id); ok {
+			return nil
+		}
+	}
+	return err
+}

@@ -22,7 +22,6 @@ type MetaExecutor interface {
 var (
 	ErrContinuousQueriesUnsupported = errors.New("continuous queries are not supported yet")
 	ErrSubscriptionsUnsupported     = errors.New("subscriptions are not supported")
-	ErrDropShardUnsupported         = errors.New("DROP SHARD is not supported yet")
 )
 
 // metaClient is the engine's view of the meta store. Reads come from the
@@ -247,7 +246,12 @@ func (c *metaClient) CreateSubscription(database, rp, name, mode string, destina
 func (c *metaClient) DropSubscription(database, rp, name string) error {
 	return ErrSubscriptionsUnsupported
 }
-func (c *metaClient) DropShard(id uint64) error { return ErrDropShardUnsupported }
+// DropShard removes the shard from the meta state; every owner then
+// deletes its copy (Node.dropRemoved).
+func (c *metaClient) DropShard(id uint64) error {
+	_, err := c.execute(&metapb.Command{Op: &metapb.Command_DropShard{DropShard: &metapb.DropShard{Id: id, DeletedAt: time.Now().UnixNano()}}})
+	return err
+}
 func (c *metaClient) TruncateShardGroups(t time.Time) error {
 	return errors.New("TRUNCATE SHARDS is not supported yet")
 }

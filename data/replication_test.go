@@ -494,3 +494,54 @@ func TestQueueOfARemovedNodeIsPurged(t *testing.T) {
 		return !c.data[0].HintsPending(gone)
 	})
 }
+
+// TestDropShardLeavesEveryOwner: DROP SHARD removes the shard from the meta
+// state and every owner deletes its copy, an owner that was down when it
+// happened included; what was queued for that owner's copy is dropped,
+// not replayed into a new shard.
+func TestDropShardLeavesEveryOwner(t *testing.T) {
+	c := newReplCluster(t, 3, nil)
+	base := c.createDB(100)
+	sh := c.shardsOf("db")[0]
+	var own []*testcluster.DataNode
+	var other *testcluster.DataNode
+	for _, d := range c.data {
+		if slices.Contains(pmeta.WriteOwners(sh), d.NodeID()) {
+			own = append(own, d)
+		} else {
+			other = d
+		}
+	}
+	down := own[1]
+	downID := down.NodeID()
+	down.Kill()
+	if r := writeCL(t, own[0].URL, "db", "one", batch("cpu", 100, 50, base)); r.status != http.StatusNoContent {
+		t.Fatalf("write with an owner down: %d %s", r.status, r.body)
+	}
+	if !own[0].HintsPending(downID) {
+		t.Fatal("nothing queued for the owner that is down")
+	}
+	mustQuery(t, other.URL, fmt.Sprintf("DROP SHARD %d", sh.Id), noCred)
+	if r := query(t, other.URL, "DROP SHARD 999999", noCred); r.statementError() != "shard not found" {
+		t.Errorf("DROP SHARD of no shard: %s, want the standalone answer \"shard not found\"", r.body)
+	}
+	for _, s := range c.shardsOf("db") {
+		if s.Id == sh.Id {
+			t.Fatalf("shard %d is still in the meta state", sh.Id)
+		}
+	}
+	down.Restart()
+	testcluster.WaitFor(t, 20*time.Second, "the queue for the restarted owner dropped", func() bool { return !own[0].HintsPending(downID) })
+	for _, d := range c.data {
+		testcluster.WaitFor(t, 10*time.Second, fmt.Sprintf("node %d to delete shard %d", d.NodeID(), sh.Id), func() bool {
+			return d.EngineStore().Shard(sh.Id) == nil
+		})
+		if got := localCount(t, d, "db", "cpu"); got != 0 {
+			t.Errorf("node %d holds %d points after DROP SHARD", d.NodeID(), got)
+		}
+		r := queryDB(t, d.URL, "db", "SELECT count(v) FROM cpu", noCred)
+		if r.statementError() != "" || len(seriesValues(t, r)) != 0 {
+			t.Errorf("node %d answers %s after DROP SHARD", d.NodeID(), r.body)
+		}
+	}
+}

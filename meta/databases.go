@@ -331,6 +331,39 @@ func deleteShardGroup(d *metapb.Data, c *metapb.DeleteShardGroup) error {
 	})
 }
 
+// dropShard removes shard c.Id from its group, and deletes the group when
+// it has no shard left. An unknown shard changes nothing.
+func dropShard(d *metapb.Data, c *metapb.DropShard) {
+	for _, db := range d.Databases {
+		for _, rp := range db.RetentionPolicies {
+			for _, sg := range rp.ShardGroups {
+				if !slices.ContainsFunc(sg.Shards, func(sh *metapb.Shard) bool { return sh.Id == c.Id }) {
+					continue
+				}
+				// The state is shared with earlier versions: change a copy.
+				_ = updateDatabase(d, db.Name, func(db *metapb.Database) error {
+					g := findShardGroup(FindRetentionPolicy(db, rp.Name), sg.Id)
+					g.Shards = slices.DeleteFunc(g.Shards, func(sh *metapb.Shard) bool { return sh.Id == c.Id })
+					if len(g.Shards) == 0 && g.DeletedAt == 0 {
+						g.DeletedAt = c.DeletedAt
+					}
+					return nil
+				})
+				return
+			}
+		}
+	}
+}
+
+func findShardGroup(rp *metapb.RetentionPolicy, id uint64) *metapb.ShardGroup {
+	for _, sg := range rp.ShardGroups {
+		if sg.Id == id {
+			return sg
+		}
+	}
+	return nil
+}
+
 // mod is the non-negative remainder, so timestamps before 1970 truncate down.
 func mod(t, d int64) int64 {
 	if d <= 0 {

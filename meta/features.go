@@ -37,9 +37,11 @@ const (
 	// raise to this level moves every shard's owner_node_ids into owners
 	// (active), so that the state holds one form from then on.
 	levelShardOwners uint32 = 3
+	// levelDropShard adds DropShard.
+	levelDropShard uint32 = 4
 
 	// FeatureLevel is the highest feature level this binary supports.
-	FeatureLevel = levelShardOwners
+	FeatureLevel = levelDropShard
 )
 
 // ClusterFeatureLevel returns the feature level the cluster runs at in d. A
@@ -53,6 +55,8 @@ func commandLevel(cmd *metapb.Command) uint32 {
 	switch op := cmd.Op.(type) {
 	case *metapb.Command_SetFeatureLevel:
 		return max(op.SetFeatureLevel.Level, levelRequestIDs)
+	case *metapb.Command_DropShard:
+		return levelDropShard
 	default:
 		return levelBase
 	}

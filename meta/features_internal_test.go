@@ -75,6 +75,7 @@ func TestReplicaHaltsOnCommandFromTheFuture(t *testing.T) {
 		{"unknown field of a known operation", FeatureLevel, futureField(), "field 15 of palisade.meta.v1.CreateDatabase"},
 		{"level above its own", FeatureLevel, cmdOf(&metapb.SetFeatureLevel{Level: FeatureLevel + 1}), fmt.Sprintf("set_feature_level needs feature level %d, this binary supports %d", FeatureLevel+1, FeatureLevel)},
 		{"an older replica meets the raise", levelBase, cmdOf(&metapb.SetFeatureLevel{Level: levelRequestIDs}), "set_feature_level needs feature level 2, this binary supports 1"},
+		{"a level-3 replica meets DROP SHARD", levelShardOwners, cmdOf(&metapb.DropShard{Id: 1, DeletedAt: 1}), "drop_shard needs feature level 4, this binary supports 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer

@@ -29,6 +29,7 @@ func FuzzApplyCommand(f *testing.F) {
 		cmdOf(&metapb.RemoveDataNode{Id: 1}),
 		cmdOf(&metapb.RemoveMetaNode{RaftAddr: "m1:8089"}),
 		cmdOf(&metapb.DeleteShardGroup{Database: "db", RetentionPolicy: "week", Id: 1, DeletedAt: 9}),
+		cmdOf(&metapb.DropShard{Id: 1, DeletedAt: 9}),
 		cmdOf(&metapb.DropRetentionPolicy{Database: "db", Name: "week"}),
 		cmdOf(&metapb.RemoveJWTSecret{Id: "k1"}),
 		cmdOf(&metapb.SetFeatureLevel{Level: 1}),

@@ -102,6 +102,8 @@ func apply(d *metapb.Data, cmd *metapb.Command, index uint64) (*metapb.Data, app
 		res.err = createShardGroup(n, op.CreateShardGroup)
 	case *metapb.Command_DeleteShardGroup:
 		res.err = deleteShardGroup(n, op.DeleteShardGroup)
+	case *metapb.Command_DropShard:
+		dropShard(n, op.DropShard)
 	case *metapb.Command_AddJwtSecret:
 		res.err = addJWTSecret(n, op.AddJwtSecret)
 	case *metapb.Command_RemoveJwtSecret:

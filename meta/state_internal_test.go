@@ -60,6 +60,8 @@ func cmdOf(op any) *metapb.Command {
 		c.Op = &metapb.Command_CreateShardGroup{CreateShardGroup: op}
 	case *metapb.DeleteShardGroup:
 		c.Op = &metapb.Command_DeleteShardGroup{DeleteShardGroup: op}
+	case *metapb.DropShard:
+		c.Op = &metapb.Command_DropShard{DropShard: op}
 	case *metapb.AddJWTSecret:
 		c.Op = &metapb.Command_AddJwtSecret{AddJwtSecret: op}
 	case *metapb.RemoveJWTSecret:
@@ -250,6 +252,13 @@ func TestApplyLeavesInputUntouched(t *testing.T) {
 		}},
 		{"delete shard group", cmdOf(&metapb.DeleteShardGroup{Database: "db", RetentionPolicy: "week", Id: sg.Id, DeletedAt: 5}), func(n *metapb.Data) bool {
 			return n.Databases[0].RetentionPolicies[1].ShardGroups[0].DeletedAt == 5
+		}},
+		{"drop a group's last shard", cmdOf(&metapb.DropShard{Id: sg.Shards[0].Id, DeletedAt: 7}), func(n *metapb.Data) bool {
+			g := n.Databases[0].RetentionPolicies[1].ShardGroups[0]
+			return len(g.Shards) == 0 && g.DeletedAt == 7
+		}},
+		{"drop an unknown shard", cmdOf(&metapb.DropShard{Id: 999, DeletedAt: 7}), func(n *metapb.Data) bool {
+			return proto.Equal(n.Databases[0], d.Databases[0])
 		}},
 		{"add secret", cmdOf(&metapb.AddJWTSecret{Id: "k2", Value: []byte("fedcba9876543210")}), func(n *metapb.Data) bool { return len(n.JwtSecrets) == 2 }},
 		{"remove secret", cmdOf(&metapb.RemoveJWTSecret{Id: "k1"}), func(n *metapb.Data) bool { return len(n.JwtSecrets) == 0 }},

@@ -1086,6 +1086,7 @@ type Command struct {
 	//	*Command_DropRetentionPolicy
 	//	*Command_CreateShardGroup
 	//	*Command_DeleteShardGroup
+	//	*Command_DropShard
 	//	*Command_AddJwtSecret
 	//	*Command_RemoveJwtSecret
 	//	*Command_SetSettings
@@ -1298,6 +1299,15 @@ func (x *Command) GetDeleteShardGroup() *DeleteShardGroup {
 	return nil
 }
 
+func (x *Command) GetDropShard() *DropShard {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DropShard); ok {
+			return x.DropShard
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetAddJwtSecret() *AddJWTSecret {
 	if x != nil {
 		if x, ok := x.Op.(*Command_AddJwtSecret); ok {
@@ -1412,6 +1422,11 @@ type Command_DeleteShardGroup struct {
 	DeleteShardGroup *DeleteShardGroup `protobuf:"bytes,46,opt,name=delete_shard_group,json=deleteShardGroup,proto3,oneof"`
 }
 
+type Command_DropShard struct {
+	// Feature level 4.
+	DropShard *DropShard `protobuf:"bytes,47,opt,name=drop_shard,json=dropShard,proto3,oneof"`
+}
+
 type Command_AddJwtSecret struct {
 	// Secrets and settings: 60-79.
 	AddJwtSecret *AddJWTSecret `protobuf:"bytes,60,opt,name=add_jwt_secret,json=addJwtSecret,proto3,oneof"`
@@ -1460,6 +1475,8 @@ func (*Command_DropRetentionPolicy) isCommand_Op() {}
 func (*Command_CreateShardGroup) isCommand_Op() {}
 
 func (*Command_DeleteShardGroup) isCommand_Op() {}
+
+func (*Command_DropShard) isCommand_Op() {}
 
 func (*Command_AddJwtSecret) isCommand_Op() {}
 
@@ -2559,6 +2576,63 @@ func (x *DeleteShardGroup) GetDeletedAt() int64 {
 	return 0
 }
 
+// DropShard removes a shard from its group (DROP SHARD): its owners delete
+// their copies, and writes for its series go to the group's other shards. A
+// group left with no shard is deleted at deleted_at. An unknown shard is
+// not an error (as in InfluxDB).
+type DropShard struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Unix nanoseconds, chosen by the proposer so that replicas agree.
+	DeletedAt     int64 `protobuf:"varint,2,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropShard) Reset() {
+	*x = DropShard{}
+	mi := &file_meta_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropShard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropShard) ProtoMessage() {}
+
+func (x *DropShard) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropShard.ProtoReflect.Descriptor instead.
+func (*DropShard) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *DropShard) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DropShard) GetDeletedAt() int64 {
+	if x != nil {
+		return x.DeletedAt
+	}
+	return 0
+}
+
 type AddJWTSecret struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -2571,7 +2645,7 @@ type AddJWTSecret struct {
 
 func (x *AddJWTSecret) Reset() {
 	*x = AddJWTSecret{}
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2583,7 +2657,7 @@ func (x *AddJWTSecret) String() string {
 func (*AddJWTSecret) ProtoMessage() {}
 
 func (x *AddJWTSecret) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2596,7 +2670,7 @@ func (x *AddJWTSecret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddJWTSecret.ProtoReflect.Descriptor instead.
 func (*AddJWTSecret) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{33}
+	return file_meta_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AddJWTSecret) GetId() string {
@@ -2629,7 +2703,7 @@ type RemoveJWTSecret struct {
 
 func (x *RemoveJWTSecret) Reset() {
 	*x = RemoveJWTSecret{}
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2641,7 +2715,7 @@ func (x *RemoveJWTSecret) String() string {
 func (*RemoveJWTSecret) ProtoMessage() {}
 
 func (x *RemoveJWTSecret) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2654,7 +2728,7 @@ func (x *RemoveJWTSecret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJWTSecret.ProtoReflect.Descriptor instead.
 func (*RemoveJWTSecret) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{34}
+	return file_meta_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RemoveJWTSecret) GetId() string {
@@ -2673,7 +2747,7 @@ type SetSettings struct {
 
 func (x *SetSettings) Reset() {
 	*x = SetSettings{}
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2685,7 +2759,7 @@ func (x *SetSettings) String() string {
 func (*SetSettings) ProtoMessage() {}
 
 func (x *SetSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2698,7 +2772,7 @@ func (x *SetSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSettings.ProtoReflect.Descriptor instead.
 func (*SetSettings) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{35}
+	return file_meta_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetSettings) GetSettings() *ClusterSettings {
@@ -2717,7 +2791,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2729,7 +2803,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2742,7 +2816,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{36}
+	return file_meta_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ExecuteRequest) GetCommand() *Command {
@@ -2763,7 +2837,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +2849,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +2862,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{37}
+	return file_meta_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ExecuteResponse) GetIndex() uint64 {
@@ -2822,7 +2896,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +2908,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +2921,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{38}
+	return file_meta_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ErrorDetail) GetIndex() uint64 {
@@ -2879,7 +2953,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2891,7 +2965,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2904,7 +2978,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{39}
+	return file_meta_proto_rawDescGZIP(), []int{40}
 }
 
 type SnapshotResponse struct {
@@ -2916,7 +2990,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2928,7 +3002,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2941,7 +3015,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{40}
+	return file_meta_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SnapshotResponse) GetData() *Data {
@@ -2961,7 +3035,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2973,7 +3047,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2986,7 +3060,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{41}
+	return file_meta_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *WatchRequest) GetIndex() uint64 {
@@ -3005,7 +3079,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3017,7 +3091,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3030,7 +3104,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{42}
+	return file_meta_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *WatchResponse) GetData() *Data {
@@ -3050,7 +3124,7 @@ type RegisterDataNodeRequest struct {
 
 func (x *RegisterDataNodeRequest) Reset() {
 	*x = RegisterDataNodeRequest{}
-	mi := &file_meta_proto_msgTypes[43]
+	mi := &file_meta_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3136,7 @@ func (x *RegisterDataNodeRequest) String() string {
 func (*RegisterDataNodeRequest) ProtoMessage() {}
 
 func (x *RegisterDataNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[43]
+	mi := &file_meta_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3149,7 @@ func (x *RegisterDataNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDataNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterDataNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{43}
+	return file_meta_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RegisterDataNodeRequest) GetHttpAddr() string {
@@ -3105,7 +3179,7 @@ type RegisterDataNodeResponse struct {
 
 func (x *RegisterDataNodeResponse) Reset() {
 	*x = RegisterDataNodeResponse{}
-	mi := &file_meta_proto_msgTypes[44]
+	mi := &file_meta_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3117,7 +3191,7 @@ func (x *RegisterDataNodeResponse) String() string {
 func (*RegisterDataNodeResponse) ProtoMessage() {}
 
 func (x *RegisterDataNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[44]
+	mi := &file_meta_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3130,7 +3204,7 @@ func (x *RegisterDataNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDataNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterDataNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{44}
+	return file_meta_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RegisterDataNodeResponse) GetNodeId() uint64 {
@@ -3168,7 +3242,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_meta_proto_msgTypes[45]
+	mi := &file_meta_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3180,7 +3254,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[45]
+	mi := &file_meta_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3193,7 +3267,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{45}
+	return file_meta_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *HeartbeatRequest) GetNodeId() uint64 {
@@ -3231,7 +3305,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_meta_proto_msgTypes[46]
+	mi := &file_meta_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3243,7 +3317,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[46]
+	mi := &file_meta_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3256,7 +3330,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{46}
+	return file_meta_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *HeartbeatResponse) GetClusterId() string {
@@ -3286,7 +3360,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_meta_proto_msgTypes[47]
+	mi := &file_meta_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3298,7 +3372,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[47]
+	mi := &file_meta_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3311,7 +3385,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{47}
+	return file_meta_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RemoveNodeRequest) GetNode() isRemoveNodeRequest_Node {
@@ -3366,7 +3440,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_meta_proto_msgTypes[48]
+	mi := &file_meta_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3378,7 +3452,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[48]
+	mi := &file_meta_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3391,7 +3465,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{48}
+	return file_meta_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RemoveNodeResponse) GetIndex() uint64 {
@@ -3412,7 +3486,7 @@ type AddMetaNodeRequest struct {
 
 func (x *AddMetaNodeRequest) Reset() {
 	*x = AddMetaNodeRequest{}
-	mi := &file_meta_proto_msgTypes[49]
+	mi := &file_meta_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3424,7 +3498,7 @@ func (x *AddMetaNodeRequest) String() string {
 func (*AddMetaNodeRequest) ProtoMessage() {}
 
 func (x *AddMetaNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[49]
+	mi := &file_meta_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3437,7 +3511,7 @@ func (x *AddMetaNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNodeRequest.ProtoReflect.Descriptor instead.
 func (*AddMetaNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{49}
+	return file_meta_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AddMetaNodeRequest) GetRaftAddr() string {
@@ -3463,7 +3537,7 @@ type AddMetaNodeResponse struct {
 
 func (x *AddMetaNodeResponse) Reset() {
 	*x = AddMetaNodeResponse{}
-	mi := &file_meta_proto_msgTypes[50]
+	mi := &file_meta_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3475,7 +3549,7 @@ func (x *AddMetaNodeResponse) String() string {
 func (*AddMetaNodeResponse) ProtoMessage() {}
 
 func (x *AddMetaNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[50]
+	mi := &file_meta_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3488,7 +3562,7 @@ func (x *AddMetaNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNodeResponse.ProtoReflect.Descriptor instead.
 func (*AddMetaNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{50}
+	return file_meta_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AddMetaNodeResponse) GetIndex() uint64 {
@@ -3506,7 +3580,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_meta_proto_msgTypes[51]
+	mi := &file_meta_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3518,7 +3592,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[51]
+	mi := &file_meta_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3531,7 +3605,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{51}
+	return file_meta_proto_rawDescGZIP(), []int{52}
 }
 
 type StatusResponse struct {
@@ -3562,7 +3636,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_meta_proto_msgTypes[52]
+	mi := &file_meta_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3574,7 +3648,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[52]
+	mi := &file_meta_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3587,7 +3661,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{52}
+	return file_meta_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *StatusResponse) GetRaftAddr() string {
@@ -3685,7 +3759,7 @@ type DataNodeReport struct {
 
 func (x *DataNodeReport) Reset() {
 	*x = DataNodeReport{}
-	mi := &file_meta_proto_msgTypes[53]
+	mi := &file_meta_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3697,7 +3771,7 @@ func (x *DataNodeReport) String() string {
 func (*DataNodeReport) ProtoMessage() {}
 
 func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[53]
+	mi := &file_meta_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3710,7 +3784,7 @@ func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataNodeReport.ProtoReflect.Descriptor instead.
 func (*DataNodeReport) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{53}
+	return file_meta_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DataNodeReport) GetMetaIndex() uint64 {
@@ -3739,7 +3813,7 @@ type RaftServer struct {
 
 func (x *RaftServer) Reset() {
 	*x = RaftServer{}
-	mi := &file_meta_proto_msgTypes[54]
+	mi := &file_meta_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3751,7 +3825,7 @@ func (x *RaftServer) String() string {
 func (*RaftServer) ProtoMessage() {}
 
 func (x *RaftServer) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[54]
+	mi := &file_meta_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3764,7 +3838,7 @@ func (x *RaftServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
 func (*RaftServer) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{54}
+	return file_meta_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RaftServer) GetRaftAddr() string {
@@ -3880,7 +3954,7 @@ const file_meta_proto_rawDesc = "" +
 	"\brequests\x18\x02 \x03(\v2 .palisade.meta.v1.AppliedRequestR\brequests\"\x90\x01\n" +
 	"\x0fClusterSettings\x12<\n" +
 	"\x1adefault_replication_factor\x18\x01 \x01(\rR\x18defaultReplicationFactor\x12?\n" +
-	"\x1cdefault_shard_group_duration\x18\x02 \x01(\x03R\x19defaultShardGroupDuration\"\xf0\f\n" +
+	"\x1cdefault_shard_group_duration\x18\x02 \x01(\x03R\x19defaultShardGroupDuration\"\xae\r\n" +
 	"\aCommand\x12C\n" +
 	"\radd_meta_node\x18\x01 \x01(\v2\x1d.palisade.meta.v1.AddMetaNodeH\x00R\vaddMetaNode\x12L\n" +
 	"\x10remove_meta_node\x18\x02 \x01(\v2 .palisade.meta.v1.RemoveMetaNodeH\x00R\x0eremoveMetaNode\x12L\n" +
@@ -3900,7 +3974,9 @@ const file_meta_proto_rawDesc = "" +
 	"\x17update_retention_policy\x18+ \x01(\v2'.palisade.meta.v1.UpdateRetentionPolicyH\x00R\x15updateRetentionPolicy\x12[\n" +
 	"\x15drop_retention_policy\x18, \x01(\v2%.palisade.meta.v1.DropRetentionPolicyH\x00R\x13dropRetentionPolicy\x12R\n" +
 	"\x12create_shard_group\x18- \x01(\v2\".palisade.meta.v1.CreateShardGroupH\x00R\x10createShardGroup\x12R\n" +
-	"\x12delete_shard_group\x18. \x01(\v2\".palisade.meta.v1.DeleteShardGroupH\x00R\x10deleteShardGroup\x12F\n" +
+	"\x12delete_shard_group\x18. \x01(\v2\".palisade.meta.v1.DeleteShardGroupH\x00R\x10deleteShardGroup\x12<\n" +
+	"\n" +
+	"drop_shard\x18/ \x01(\v2\x1b.palisade.meta.v1.DropShardH\x00R\tdropShard\x12F\n" +
 	"\x0eadd_jwt_secret\x18< \x01(\v2\x1e.palisade.meta.v1.AddJWTSecretH\x00R\faddJwtSecret\x12O\n" +
 	"\x11remove_jwt_secret\x18= \x01(\v2!.palisade.meta.v1.RemoveJWTSecretH\x00R\x0fremoveJwtSecret\x12B\n" +
 	"\fset_settings\x18> \x01(\v2\x1d.palisade.meta.v1.SetSettingsH\x00R\vsetSettings\x12\x1d\n" +
@@ -3980,7 +4056,11 @@ const file_meta_proto_rawDesc = "" +
 	"\x10retention_policy\x18\x02 \x01(\tR\x0fretentionPolicy\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\x04R\x02id\x12\x1d\n" +
 	"\n" +
-	"deleted_at\x18\x04 \x01(\x03R\tdeletedAt\"N\n" +
+	"deleted_at\x18\x04 \x01(\x03R\tdeletedAt\":\n" +
+	"\tDropShard\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"deleted_at\x18\x02 \x01(\x03R\tdeletedAt\"N\n" +
 	"\fAddJWTSecret\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
@@ -4099,7 +4179,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_meta_proto_goTypes = []any{
 	(OwnerState)(0),                  // 0: palisade.meta.v1.OwnerState
 	(Privilege)(0),                   // 1: palisade.meta.v1.Privilege
@@ -4136,31 +4216,32 @@ var file_meta_proto_goTypes = []any{
 	(*DropRetentionPolicy)(nil),      // 32: palisade.meta.v1.DropRetentionPolicy
 	(*CreateShardGroup)(nil),         // 33: palisade.meta.v1.CreateShardGroup
 	(*DeleteShardGroup)(nil),         // 34: palisade.meta.v1.DeleteShardGroup
-	(*AddJWTSecret)(nil),             // 35: palisade.meta.v1.AddJWTSecret
-	(*RemoveJWTSecret)(nil),          // 36: palisade.meta.v1.RemoveJWTSecret
-	(*SetSettings)(nil),              // 37: palisade.meta.v1.SetSettings
-	(*ExecuteRequest)(nil),           // 38: palisade.meta.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),          // 39: palisade.meta.v1.ExecuteResponse
-	(*ErrorDetail)(nil),              // 40: palisade.meta.v1.ErrorDetail
-	(*SnapshotRequest)(nil),          // 41: palisade.meta.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),         // 42: palisade.meta.v1.SnapshotResponse
-	(*WatchRequest)(nil),             // 43: palisade.meta.v1.WatchRequest
-	(*WatchResponse)(nil),            // 44: palisade.meta.v1.WatchResponse
-	(*RegisterDataNodeRequest)(nil),  // 45: palisade.meta.v1.RegisterDataNodeRequest
-	(*RegisterDataNodeResponse)(nil), // 46: palisade.meta.v1.RegisterDataNodeResponse
-	(*HeartbeatRequest)(nil),         // 47: palisade.meta.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),        // 48: palisade.meta.v1.HeartbeatResponse
-	(*RemoveNodeRequest)(nil),        // 49: palisade.meta.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),       // 50: palisade.meta.v1.RemoveNodeResponse
-	(*AddMetaNodeRequest)(nil),       // 51: palisade.meta.v1.AddMetaNodeRequest
-	(*AddMetaNodeResponse)(nil),      // 52: palisade.meta.v1.AddMetaNodeResponse
-	(*StatusRequest)(nil),            // 53: palisade.meta.v1.StatusRequest
-	(*StatusResponse)(nil),           // 54: palisade.meta.v1.StatusResponse
-	(*DataNodeReport)(nil),           // 55: palisade.meta.v1.DataNodeReport
-	(*RaftServer)(nil),               // 56: palisade.meta.v1.RaftServer
-	nil,                              // 57: palisade.meta.v1.User.PrivilegesEntry
-	nil,                              // 58: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	nil,                              // 59: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	(*DropShard)(nil),                // 35: palisade.meta.v1.DropShard
+	(*AddJWTSecret)(nil),             // 36: palisade.meta.v1.AddJWTSecret
+	(*RemoveJWTSecret)(nil),          // 37: palisade.meta.v1.RemoveJWTSecret
+	(*SetSettings)(nil),              // 38: palisade.meta.v1.SetSettings
+	(*ExecuteRequest)(nil),           // 39: palisade.meta.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),          // 40: palisade.meta.v1.ExecuteResponse
+	(*ErrorDetail)(nil),              // 41: palisade.meta.v1.ErrorDetail
+	(*SnapshotRequest)(nil),          // 42: palisade.meta.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),         // 43: palisade.meta.v1.SnapshotResponse
+	(*WatchRequest)(nil),             // 44: palisade.meta.v1.WatchRequest
+	(*WatchResponse)(nil),            // 45: palisade.meta.v1.WatchResponse
+	(*RegisterDataNodeRequest)(nil),  // 46: palisade.meta.v1.RegisterDataNodeRequest
+	(*RegisterDataNodeResponse)(nil), // 47: palisade.meta.v1.RegisterDataNodeResponse
+	(*HeartbeatRequest)(nil),         // 48: palisade.meta.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 49: palisade.meta.v1.HeartbeatResponse
+	(*RemoveNodeRequest)(nil),        // 50: palisade.meta.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),       // 51: palisade.meta.v1.RemoveNodeResponse
+	(*AddMetaNodeRequest)(nil),       // 52: palisade.meta.v1.AddMetaNodeRequest
+	(*AddMetaNodeResponse)(nil),      // 53: palisade.meta.v1.AddMetaNodeResponse
+	(*StatusRequest)(nil),            // 54: palisade.meta.v1.StatusRequest
+	(*StatusResponse)(nil),           // 55: palisade.meta.v1.StatusResponse
+	(*DataNodeReport)(nil),           // 56: palisade.meta.v1.DataNodeReport
+	(*RaftServer)(nil),               // 57: palisade.meta.v1.RaftServer
+	nil,                              // 58: palisade.meta.v1.User.PrivilegesEntry
+	nil,                              // 59: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	nil,                              // 60: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
 }
 var file_meta_proto_depIdxs = []int32{
 	3,  // 0: palisade.meta.v1.Data.meta_nodes:type_name -> palisade.meta.v1.MetaNode
@@ -4174,7 +4255,7 @@ var file_meta_proto_depIdxs = []int32{
 	8,  // 8: palisade.meta.v1.ShardGroup.shards:type_name -> palisade.meta.v1.Shard
 	9,  // 9: palisade.meta.v1.Shard.owners:type_name -> palisade.meta.v1.ShardOwner
 	0,  // 10: palisade.meta.v1.ShardOwner.state:type_name -> palisade.meta.v1.OwnerState
-	57, // 11: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
+	58, // 11: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
 	2,  // 12: palisade.meta.v1.SnapshotState.data:type_name -> palisade.meta.v1.Data
 	12, // 13: palisade.meta.v1.SnapshotState.requests:type_name -> palisade.meta.v1.AppliedRequest
 	18, // 14: palisade.meta.v1.Command.add_meta_node:type_name -> palisade.meta.v1.AddMetaNode
@@ -4195,42 +4276,43 @@ var file_meta_proto_depIdxs = []int32{
 	32, // 29: palisade.meta.v1.Command.drop_retention_policy:type_name -> palisade.meta.v1.DropRetentionPolicy
 	33, // 30: palisade.meta.v1.Command.create_shard_group:type_name -> palisade.meta.v1.CreateShardGroup
 	34, // 31: palisade.meta.v1.Command.delete_shard_group:type_name -> palisade.meta.v1.DeleteShardGroup
-	35, // 32: palisade.meta.v1.Command.add_jwt_secret:type_name -> palisade.meta.v1.AddJWTSecret
-	36, // 33: palisade.meta.v1.Command.remove_jwt_secret:type_name -> palisade.meta.v1.RemoveJWTSecret
-	37, // 34: palisade.meta.v1.Command.set_settings:type_name -> palisade.meta.v1.SetSettings
-	1,  // 35: palisade.meta.v1.SetPrivilege.privilege:type_name -> palisade.meta.v1.Privilege
-	29, // 36: palisade.meta.v1.CreateDatabase.retention_policy:type_name -> palisade.meta.v1.RetentionPolicySpec
-	29, // 37: palisade.meta.v1.CreateRetentionPolicy.spec:type_name -> palisade.meta.v1.RetentionPolicySpec
-	14, // 38: palisade.meta.v1.SetSettings.settings:type_name -> palisade.meta.v1.ClusterSettings
-	15, // 39: palisade.meta.v1.ExecuteRequest.command:type_name -> palisade.meta.v1.Command
-	2,  // 40: palisade.meta.v1.SnapshotResponse.data:type_name -> palisade.meta.v1.Data
-	2,  // 41: palisade.meta.v1.WatchResponse.data:type_name -> palisade.meta.v1.Data
-	56, // 42: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
-	58, // 43: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	59, // 44: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
-	1,  // 45: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
-	55, // 46: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
-	38, // 47: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
-	41, // 48: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
-	43, // 49: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
-	45, // 50: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
-	47, // 51: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
-	49, // 52: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
-	51, // 53: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
-	53, // 54: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
-	39, // 55: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
-	42, // 56: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
-	44, // 57: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
-	46, // 58: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
-	48, // 59: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
-	50, // 60: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
-	52, // 61: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
-	54, // 62: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
-	55, // [55:63] is the sub-list for method output_type
-	47, // [47:55] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	35, // 32: palisade.meta.v1.Command.drop_shard:type_name -> palisade.meta.v1.DropShard
+	36, // 33: palisade.meta.v1.Command.add_jwt_secret:type_name -> palisade.meta.v1.AddJWTSecret
+	37, // 34: palisade.meta.v1.Command.remove_jwt_secret:type_name -> palisade.meta.v1.RemoveJWTSecret
+	38, // 35: palisade.meta.v1.Command.set_settings:type_name -> palisade.meta.v1.SetSettings
+	1,  // 36: palisade.meta.v1.SetPrivilege.privilege:type_name -> palisade.meta.v1.Privilege
+	29, // 37: palisade.meta.v1.CreateDatabase.retention_policy:type_name -> palisade.meta.v1.RetentionPolicySpec
+	29, // 38: palisade.meta.v1.CreateRetentionPolicy.spec:type_name -> palisade.meta.v1.RetentionPolicySpec
+	14, // 39: palisade.meta.v1.SetSettings.settings:type_name -> palisade.meta.v1.ClusterSettings
+	15, // 40: palisade.meta.v1.ExecuteRequest.command:type_name -> palisade.meta.v1.Command
+	2,  // 41: palisade.meta.v1.SnapshotResponse.data:type_name -> palisade.meta.v1.Data
+	2,  // 42: palisade.meta.v1.WatchResponse.data:type_name -> palisade.meta.v1.Data
+	57, // 43: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
+	59, // 44: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	60, // 45: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	1,  // 46: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
+	56, // 47: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
+	39, // 48: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
+	42, // 49: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
+	44, // 50: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
+	46, // 51: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
+	48, // 52: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
+	50, // 53: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
+	52, // 54: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
+	54, // 55: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
+	40, // 56: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
+	43, // 57: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
+	45, // 58: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
+	47, // 59: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
+	49, // 60: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
+	51, // 61: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
+	53, // 62: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
+	55, // 63: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
+	56, // [56:64] is the sub-list for method output_type
+	48, // [48:56] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -4257,12 +4339,13 @@ func file_meta_proto_init() {
 		(*Command_DropRetentionPolicy)(nil),
 		(*Command_CreateShardGroup)(nil),
 		(*Command_DeleteShardGroup)(nil),
+		(*Command_DropShard)(nil),
 		(*Command_AddJwtSecret)(nil),
 		(*Command_RemoveJwtSecret)(nil),
 		(*Command_SetSettings)(nil),
 	}
 	file_meta_proto_msgTypes[29].OneofWrappers = []any{}
-	file_meta_proto_msgTypes[47].OneofWrappers = []any{
+	file_meta_proto_msgTypes[48].OneofWrappers = []any{
 		(*RemoveNodeRequest_MetaRaftAddr)(nil),
 		(*RemoveNodeRequest_DataNodeId)(nil),
 	}
@@ -4272,7 +4355,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   58,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
