@@ -246,6 +246,7 @@ func (c *metaClient) CreateSubscription(database, rp, name, mode string, destina
 func (c *metaClient) DropSubscription(database, rp, name string) error {
 	return ErrSubscriptionsUnsupported
 }
+
 // DropShard removes the shard from the meta state; every owner then
 // deletes its copy (Node.dropRemoved).
 func (c *metaClient) DropShard(id uint64) error {
