@@ -162,14 +162,49 @@ func corpusQueries() []string {
 	}
 }
 
+// corpusMutations change the data set: deletes of every kind and a SELECT
+// INTO.
+func corpusMutations() []string {
+	h5 := corpusBase.Add(5 * time.Hour).Format(time.RFC3339)
+	return []string{
+		"DELETE FROM cpu WHERE host = 'h1' AND time < '" + h5 + "'",
+		"DROP SERIES FROM mem WHERE host = 'h2'",
+		"DELETE FROM /^sw/",
+		"DROP MEASUREMENT disk",
+		"SELECT usage, idle INTO cpu_copy FROM cpu WHERE region = 'r0' GROUP BY *",
+	}
+}
+
+// corpusQueriesAfter are the statements compared after corpusMutations.
+// SHOW SERIES CARDINALITY legitimately differs then: a standalone node
+// counts its set of series IDs exactly, a cluster merges every owner's
+// HyperLogLog sketches (series IDs are per node), and the engine's sketches
+// count a series deleted from some shards (DELETE … WHERE time < …) as
+// tombstoned although other shards still have it. The EXACT forms are
+// compared.
+func corpusQueriesAfter() []string {
+	after := slices.DeleteFunc(corpusQueries(), func(q string) bool { return q == "SHOW SERIES CARDINALITY" })
+	return append(after, "SELECT * FROM cpu_copy", "SELECT count(*) FROM cpu_copy GROUP BY host")
+}
+
 // loadCorpus writes the data set through nodes in turn (round-robin).
 func loadCorpus(t *testing.T, nodes []*testcluster.DataNode) {
 	t.Helper()
-	mustQuery(t, nodes[0].URL, "CREATE DATABASE "+corpusDB+" WITH DURATION INF REPLICATION 2 SHARD DURATION 1h NAME rp", noCred)
+	urls := make([]string, len(nodes))
+	for i, d := range nodes {
+		urls[i] = d.URL
+	}
+	loadCorpusInto(t, urls)
+}
+
+// loadCorpusInto writes the data set through the servers at urls in turn.
+func loadCorpusInto(t *testing.T, urls []string) {
+	t.Helper()
+	mustQuery(t, urls[0], "CREATE DATABASE "+corpusDB+" WITH DURATION INF REPLICATION 2 SHARD DURATION 1h NAME rp", noCred)
 	for i, lines := range corpusBatches() {
-		d := nodes[i%len(nodes)]
-		if r := writeCL(t, d.URL, corpusDB, "all", lines); r.status != http.StatusNoContent {
-			t.Fatalf("corpus batch %d through %s: %d %s", i, d.URL, r.status, r.body)
+		u := urls[i%len(urls)]
+		if r := writeCL(t, u, corpusDB, "all", lines); r.status != http.StatusNoContent {
+			t.Fatalf("corpus batch %d through %s: %d %s", i, u, r.status, r.body)
 		}
 	}
 }
@@ -224,24 +259,10 @@ func TestQueryCorpusAcrossNodes(t *testing.T) {
 			}
 		}
 	}
-	h5 := corpusBase.Add(5 * time.Hour).Format(time.RFC3339)
-	for i, q := range []string{
-		"DELETE FROM cpu WHERE host = 'h1' AND time < '" + h5 + "'",
-		"DROP SERIES FROM mem WHERE host = 'h2'",
-		"DELETE FROM /^sw/",
-		"DROP MEASUREMENT disk",
-		"SELECT usage, idle INTO cpu_copy FROM cpu WHERE region = 'r0' GROUP BY *",
-	} {
+	for i, q := range corpusMutations() {
 		mutate(q, c.data[i%3])
 	}
-	// After deletes, SHOW SERIES CARDINALITY legitimately differs: a
-	// standalone node counts its set of series IDs exactly, a cluster
-	// merges every owner's HyperLogLog sketches (series IDs are per node),
-	// and the engine's sketches count a series deleted from some shards
-	// (DELETE … WHERE time < …) as tombstoned although other shards still
-	// have it. The EXACT forms are compared.
-	after := slices.DeleteFunc(corpusQueries(), func(q string) bool { return q == "SHOW SERIES CARDINALITY" })
-	after = append(after, "SELECT * FROM cpu_copy", "SELECT count(*) FROM cpu_copy GROUP BY host")
+	after := corpusQueriesAfter()
 	compareCorpus(t, single, c.data, after)
 
 	// One owner of every shard killed: the survivors read each shard from
