@@ -6,6 +6,8 @@ import (
 	"github.com/influxdata/influxdb/query"
 	"github.com/influxdata/influxdb/tsdb"
 	"github.com/influxdata/influxql"
+
+	"github.com/palisade-db/palisade/proto/metapb"
 )
 
 // EngineStore exposes the node's storage engine to the tests of package
@@ -61,3 +63,6 @@ func (n *Node) ActiveRemoteReads() int64 {
 	}
 	return n.dataSvc.reads.Load()
 }
+
+// MetaData is the node's current meta state.
+func (n *Node) MetaData() *metapb.Data { return n.view.Data() }

@@ -122,11 +122,7 @@ func (s *shardService) ReadShards(req *datapb.ReadShardsRequest, stream datapb.D
 	if err := begin(iteratorType(itr)); err != nil {
 		return err
 	}
-	w := &frameWriter{send: stream.Send}
-	err = encodeIterator(w, itr)
-	if err == nil {
-		err = w.flush()
-	}
+	err = encodeIterator(&frameWriter{send: stream.Send}, itr)
 	if ctx.Err() != nil {
 		return status.FromContextError(ctx.Err()).Err()
 	}

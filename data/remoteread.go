@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync/atomic"
 	"time"
 
@@ -126,7 +125,7 @@ func (p *peers) remoteIterator(ctx context.Context, node uint64, ids []uint64, m
 	if typ == influxql.Unknown {
 		// No points follow; the end frame tells whether that is an error.
 		defer r.Close()
-		if _, err := r.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		if _, err := r.frame(); !errors.Is(err, errStreamEnd) {
 			if err == nil {
 				err = fmt.Errorf("remote read from data node %d: points after a begin frame without a type", node)
 			}
@@ -134,7 +133,11 @@ func (p *peers) remoteIterator(ctx context.Context, node uint64, ids []uint64, m
 		}
 		return nil, nil
 	}
-	return query.NewReaderIterator(ctx, r, typ, query.IteratorStats{}), nil
+	itr, err := newStreamIterator(r, typ)
+	if err != nil {
+		r.Close()
+	}
+	return itr, err
 }
 
 // shardMeta asks node for the planner's facts about shards ids and req's
