@@ -423,16 +423,17 @@ func TestRemoteReadsRefuse(t *testing.T) {
 func TestCancelledQueriesStopRemoteReads(t *testing.T) {
 	c := newReplCluster(t, 3, func(cfg *configs.Data) {
 		cfg.Coordinator.QueryTimeout = configs.Duration(3 * time.Second)
+		cfg.Coordinator.WriteTimeout = configs.Duration(time.Minute) // 4 MB writes under the race detector
 	})
 	mustQuery(t, c.data[0].URL, "CREATE DATABASE db WITH REPLICATION 2", noCred)
-	// 80 MB of string values: more than every buffer on the way (gRPC's
+	// 40 MB of string values: more than every buffer on the way (gRPC's
 	// flow-control windows, the sockets, the HTTP writer) holds, so that a
 	// client that stops reading holds the owner's stream open.
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	pad := strings.Repeat("x", 4096)
 	for i := range 10 {
 		var b strings.Builder
-		for j := i * 2000; j < (i+1)*2000; j++ {
+		for j := i * 1000; j < (i+1)*1000; j++ {
 			fmt.Fprintf(&b, "big,host=h%d s=\"%s\" %d\n", j%50, pad, base.Add(time.Duration(j)*time.Millisecond).UnixNano())
 		}
 		if r := writeCL(t, c.data[0].URL, "db", "all", b.String()); r.status != http.StatusNoContent {
