@@ -196,16 +196,21 @@ func TestAdminBootstrapFromEnvironment(t *testing.T) {
 // A request in flight when the node is told to stop is finished, and what
 // it wrote is there after a restart.
 func TestShutdownFinishesInFlightWrites(t *testing.T) {
-	active := make(chan struct{}, 16)
+	// The remote addresses of the connections that became active. Only the
+	// write's own counts: another process may connect to this port too (a
+	// peer of an earlier test still redialling an address now reused).
+	active := make(chan string, 64)
 	d := testcluster.StartStandalone(t, testcluster.DataOptions{Node: data.Options{
-		HTTPConnState: func(_ net.Conn, st http.ConnState) {
+		HTTPConnState: func(c net.Conn, st http.ConnState) {
 			if st == http.StateActive {
-				active <- struct{}{}
+				select {
+				case active <- c.RemoteAddr().String():
+				default:
+				}
 			}
 		},
 	}})
 	mustQuery(t, d.URL, "CREATE DATABASE db0", noCred)
-	<-active // the CREATE DATABASE
 
 	pr, pw := io.Pipe()
 	req, err := http.NewRequest("POST", d.URL+"/write?db=db0", pr)
@@ -213,7 +218,9 @@ func TestShutdownFinishesInFlightWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	wroteHeaders := make(chan struct{})
+	local := make(chan string, 1)
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn:      func(ci httptrace.GotConnInfo) { local <- ci.Conn.LocalAddr().String() },
 		WroteHeaders: func() { close(wroteHeaders) },
 	}))
 	status := make(chan int, 1)
@@ -232,11 +239,23 @@ func TestShutdownFinishesInFlightWrites(t *testing.T) {
 	if _, err := pw.Write([]byte("cpu value=1 1000000000\n")); err != nil {
 		t.Fatal(err)
 	}
-	for _, ch := range []<-chan struct{}{wroteHeaders, active} {
+	timeout := time.After(10 * time.Second)
+	var addr string
+	select {
+	case addr = <-local:
+	case <-timeout:
+		t.Fatal("the request never got a connection")
+	}
+	select {
+	case <-wroteHeaders:
+	case <-timeout:
+		t.Fatal("request never reached the server")
+	}
+	for seen := ""; seen != addr; {
 		select {
-		case <-ch:
-		case <-time.After(10 * time.Second):
-			t.Fatal("request never reached the server")
+		case seen = <-active:
+		case <-timeout:
+			t.Fatal("the server never read the request")
 		}
 	}
 
