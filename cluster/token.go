@@ -175,7 +175,7 @@ func NewAuthenticator(secret string) *Authenticator {
 func (a *Authenticator) Enabled() bool { return len(a.secret) > 0 }
 
 func (a *Authenticator) check(ctx context.Context, method string) error {
-	if !a.Enabled() {
+	if !a.Enabled() || strings.HasPrefix(method, healthMethods) {
 		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
@@ -221,6 +221,11 @@ func (a *Authenticator) remember(nonce [tokenNonceSize]byte, expires, now time.T
 	a.seen[nonce] = expires.UnixNano()
 	return nil
 }
+
+// healthMethods prefixes the standard gRPC health service's methods, which
+// need no token: probes have no secret, and the answer (serving or not)
+// tells nothing more than whether the port answers.
+const healthMethods = "/grpc.health.v1.Health/"
 
 // UnaryInterceptor rejects unary RPCs without a valid token for their method.
 func (a *Authenticator) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -161,6 +163,10 @@ func NewGRPCServer(store *Store, o ServerOptions) *grpc.Server {
 	}
 	srv := grpc.NewServer(opts...)
 	metapb.RegisterMetaServiceServer(srv, NewService(store))
+	// The standard health service, for probes (palisade-meta healthcheck,
+	// grpc-health-probe, Kubernetes' grpc probes): it answers SERVING while
+	// the server runs and needs no token (cluster.Authenticator).
+	healthpb.RegisterHealthServer(srv, health.NewServer())
 	return srv
 }
 

@@ -5,6 +5,7 @@
 //	palisade-data [run] [-config data.toml] [-hostname h] [-rejoin]
 //	palisade-data config      print the default configuration
 //	palisade-data version
+//	palisade-data healthcheck [-config f] [-addr host:port] [-tls] [-insecure-tls] [-timeout 3s] [-username u -password p]
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 
 	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data"
+	"github.com/palisade-db/palisade/internal/healthcheck"
 	"github.com/palisade-db/palisade/internal/logging"
 	"github.com/palisade-db/palisade/internal/version"
 )
@@ -46,9 +48,42 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "version":
 		fmt.Fprintln(stdout, "palisade-data", version.Version, "(InfluxDB API", version.InfluxDBVersion+")")
 		return nil
+	case "healthcheck":
+		return healthcheckCmd(args, stdout, stderr)
 	default:
-		return fmt.Errorf("unknown command %q (want run, config or version)", cmd)
+		return fmt.Errorf("unknown command %q (want run, config, version or healthcheck)", cmd)
 	}
+}
+
+// healthcheckCmd asks this host's data node for /health: exit 0 when it
+// answers 200 (it runs and has a meta state it trusts). The address and TLS
+// come from the config (a -config file and INFLUXDB_* variables, as the node
+// reads them) unless flags say otherwise.
+func healthcheckCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("palisade-data healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "the node's TOML config file (default: built-in defaults and INFLUXDB_* variables)")
+	o := healthcheck.Flags(fs, "", true)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, _, err := configs.LoadDataWithWarnings(*path, os.Environ())
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["addr"] {
+		o.Addr = cfg.HTTP.BindAddress
+	}
+	if !set["tls"] {
+		o.TLS = cfg.HTTP.HTTPSEnabled
+	}
+	if err := healthcheck.Data(*o); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
 }
 
 func runNode(args []string, stderr io.Writer) error {

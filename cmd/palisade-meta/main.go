@@ -4,6 +4,7 @@
 //	palisade-meta [run] [-config meta.toml] [-hostname h] [-dir d] [-peers a,b,c]
 //	palisade-meta config      print the default configuration
 //	palisade-meta version
+//	palisade-meta healthcheck [-config f] [-addr host:port] [-tls] [-insecure-tls] [-timeout 3s]
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 
 	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/internal/healthcheck"
 	"github.com/palisade-db/palisade/internal/logging"
 	"github.com/palisade-db/palisade/internal/version"
 	"github.com/palisade-db/palisade/meta"
@@ -46,9 +48,45 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "version":
 		fmt.Fprintln(stdout, "palisade-meta", version.Version)
 		return nil
+	case "healthcheck":
+		return healthcheckCmd(args, stdout, stderr)
 	default:
-		return fmt.Errorf("unknown command %q (want run, config or version)", cmd)
+		return fmt.Errorf("unknown command %q (want run, config, version or healthcheck)", cmd)
 	}
+}
+
+// healthcheckCmd asks this host's meta node the standard gRPC health
+// service on its RPC port: exit 0 when it answers SERVING. The address and
+// TLS come from the config (a -config file and INFLUXDB_META_* variables,
+// as the node reads them) unless flags say otherwise.
+func healthcheckCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("palisade-meta healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "the node's TOML config file (default: built-in defaults and INFLUXDB_* variables)")
+	o := healthcheck.Flags(fs, "", false)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, _, err := configs.LoadMetaWithWarnings(*path, os.Environ())
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["addr"] {
+		o.Addr = cfg.Meta.HTTPBindAddress
+	}
+	if !set["tls"] {
+		o.TLS = cfg.Meta.HTTPSEnabled
+	}
+	if !set["insecure-tls"] {
+		o.InsecureTLS = cfg.Meta.HTTPSInsecureTLS
+	}
+	if err := healthcheck.Meta(*o); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
 }
 
 func runNode(args []string, stderr io.Writer) error {
