@@ -363,3 +363,28 @@ func TestOwnerKilledMidQuery(t *testing.T) {
 		d.p.wait(10 * time.Second)
 	}
 }
+
+// TestHealthcheckCommands (issue 10, point 1): the healthcheck commands of
+// the real binaries exit 0 for a node that is up, 1 for one that is not.
+func TestHealthcheckCommands(t *testing.T) {
+	m := newMetaNode(t, "meta0")
+	m.start(t, nil)
+	waitForShow(t, []string{m.rpcAddr}, []*metaNode{m}, nil)
+	d := newDataNode(t, []string{m.rpcAddr})
+	d.start(t)
+	waitFor(t, waitTimeout, "the data node's /health", func() (bool, string) {
+		r := runBinary(t, ctlTimeout, nil, "", "palisade-data", "healthcheck", "-addr", d.httpAddr)
+		return r.code == 0, r.stderr
+	})
+	if r := runBinary(t, ctlTimeout, nil, "", "palisade-meta", "healthcheck", "-addr", m.rpcAddr); r.code != 0 || strings.TrimSpace(r.stdout) != "ok" {
+		t.Fatalf("palisade-meta healthcheck of a running node: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	m.p.kill()
+	d.p.kill()
+	if r := runBinary(t, ctlTimeout, nil, "", "palisade-meta", "healthcheck", "-addr", m.rpcAddr, "-timeout", "1s"); r.code != 1 {
+		t.Fatalf("palisade-meta healthcheck of a dead node: exit %d, %q", r.code, r.stderr)
+	}
+	if r := runBinary(t, ctlTimeout, nil, "", "palisade-data", "healthcheck", "-addr", d.httpAddr, "-timeout", "1s"); r.code != 1 {
+		t.Fatalf("palisade-data healthcheck of a dead node: exit %d, %q", r.code, r.stderr)
+	}
+}
