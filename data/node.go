@@ -29,9 +29,9 @@ type Options struct {
 	// HTTPListener, when set, serves the HTTP API instead of listening on
 	// [http] bind-address (tests bind 127.0.0.1:0).
 	HTTPListener net.Listener
-	// AdminUser and AdminPassword (INFLUXDB_ADMIN_USER / _PASSWORD) create
-	// the admin at start when it does not exist.
-	AdminUser, AdminPassword string
+	// Provision (INFLUXDB_ADMIN_USER, INFLUXDB_DB, INFLUXDB_USER, …: see
+	// ProvisionFromEnv) creates what is missing at every start.
+	Provision Provision
 	// HeartbeatInterval defaults to 5s.
 	HeartbeatInterval time.Duration
 	// EngineLogger receives the storage engine's logs; nil discards them.
@@ -114,7 +114,8 @@ type service struct {
 //   - follow: keeps the meta view current (and closing it stops the
 //     node's background work);
 //   - http: the client API;
-//   - admin-bootstrap: INFLUXDB_ADMIN_USER.
+//   - provision: INFLUXDB_ADMIN_USER, INFLUXDB_DB and the other first-start
+//     variables (Provision).
 func (n *Node) services() []service {
 	return []service{
 		{name: "meta", open: n.openMeta, close: n.closeMeta},
@@ -123,7 +124,7 @@ func (n *Node) services() []service {
 		{name: "data-service", open: n.openDataService, close: n.closeDataService},
 		{name: "follow", open: n.startFollowing, close: n.stopBackground},
 		{name: "http", open: n.serveHTTP, close: n.closeHTTP},
-		{name: "admin-bootstrap", open: n.startAdminBootstrap},
+		{name: "provision", open: n.startProvision},
 	}
 }
 
@@ -197,47 +198,10 @@ func (n *Node) stopBackground() error {
 	return nil
 }
 
-func (n *Node) startAdminBootstrap() error {
+func (n *Node) startProvision() error {
 	n.wg.Add(1)
-	go n.bootstrapAdmin()
+	go n.provision()
 	return nil
-}
-
-// bootstrapAdmin creates the admin named by INFLUXDB_ADMIN_USER when it does
-// not exist. When it exists it leaves it alone (and says so if the password
-// differs), so a restart with the variables still set simply starts.
-func (n *Node) bootstrapAdmin() {
-	defer n.wg.Done()
-	name, pw := n.opts.AdminUser, n.opts.AdminPassword
-	if name == "" {
-		return
-	}
-	if pw == "" {
-		n.log.Warn("INFLUXDB_ADMIN_USER is set but INFLUXDB_ADMIN_PASSWORD is empty: not creating the admin user")
-		return
-	}
-	for attempt := 0; n.ctx.Err() == nil; attempt++ {
-		if u := meta.FindUser(n.view.Data(), name); u != nil && n.view.Index() > 0 {
-			if !auth.CheckPassword(u.Hash, pw) {
-				n.log.Warn("admin user from INFLUXDB_ADMIN_USER exists with a different password than INFLUXDB_ADMIN_PASSWORD; leaving it unchanged", "user", name)
-			} else if !u.Admin {
-				n.log.Warn("user from INFLUXDB_ADMIN_USER exists but is not an admin; leaving it unchanged", "user", name)
-			}
-			return
-		}
-		_, err := n.metaClient(10*time.Second).CreateUser(name, pw, true)
-		if err == nil {
-			n.log.Info("created admin user from INFLUXDB_ADMIN_USER", "user", name)
-			return
-		}
-		if errors.Is(err, meta.ErrUserExists) {
-			continue // created elsewhere meanwhile: check it on the next round
-		}
-		if attempt == 0 {
-			n.log.Warn("creating admin user from INFLUXDB_ADMIN_USER failed; retrying", "user", name, "err", err)
-		}
-		sleepCtx(n.ctx, time.Second)
-	}
 }
 
 func (n *Node) serveHTTP() error {

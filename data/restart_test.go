@@ -173,7 +173,7 @@ func TestAdminBootstrapFromEnvironment(t *testing.T) {
 		Configure: authOn(localSecret),
 	})
 	d.Kill()
-	d.Opts.AdminUser, d.Opts.AdminPassword = "root", "root-pw-1"
+	d.Opts.Provision = data.Provision{AdminUser: "root", AdminPassword: "root-pw-1"}
 	d.Opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	d.Restart()
 	testcluster.WaitFor(t, 10*time.Second, "admin created", func() bool {
@@ -185,7 +185,7 @@ func TestAdminBootstrapFromEnvironment(t *testing.T) {
 	d.Kill()
 	d.Restart()
 	testcluster.WaitFor(t, 10*time.Second, "the log to mention the differing password", func() bool {
-		return strings.Contains(logs.String(), "different password")
+		return strings.Contains(logs.String(), "another password")
 	})
 	mustQuery(t, d.URL, "SHOW USERS", basic("root", "changed-by-operator"))
 	if strings.Contains(logs.String(), "root-pw-1") || strings.Contains(logs.String(), "changed-by-operator") {

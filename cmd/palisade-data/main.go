@@ -114,14 +114,17 @@ func runNode(args []string, stderr io.Writer) error {
 		log.Warn(w.String(), "component", "configs", "key", w.Key)
 	}
 	syscall.Umask(0o077) // state files hold hashes and secrets
+	prov, err := data.ProvisionFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
 
 	engineLog := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(stderr), zapcore.WarnLevel))
 	node, err := data.Open(cfg, data.Options{
-		Logger:        log,
-		AdminUser:     os.Getenv("INFLUXDB_ADMIN_USER"),
-		AdminPassword: os.Getenv("INFLUXDB_ADMIN_PASSWORD"),
-		EngineLogger:  engineLog,
-		Rejoin:        *rejoin,
+		Logger:       log,
+		Provision:    prov,
+		EngineLogger: engineLog,
+		Rejoin:       *rejoin,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,204 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/palisade-db/palisade/auth"
+	"github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// Provision is what the official influxdb image creates at first start, from
+// INFLUXDB_ADMIN_USER, INFLUXDB_DB, INFLUXDB_USER, INFLUXDB_READ_USER,
+// INFLUXDB_WRITE_USER and their passwords. Here it is done on every start,
+// and only what is missing is created, so that a restart with the variables
+// still set simply starts: an existing user keeps its password (a different
+// one is logged, never applied), and a user that lacks its privilege on the
+// database gets it.
+type Provision struct {
+	AdminUser, AdminPassword string
+	// Database is created when missing; the users below get their
+	// privilege on it.
+	Database                     string
+	User, UserPassword           string // ALL PRIVILEGES on Database
+	ReadUser, ReadUserPassword   string // READ on Database
+	WriteUser, WriteUserPassword string // WRITE on Database
+}
+
+// ProvisionFromEnv reads Provision from getenv: each password from
+// INFLUXDB_<X>_PASSWORD or from the file INFLUXDB_<X>_PASSWORD_FILE names
+// (a Docker or Kubernetes secret; one trailing newline is dropped). Both set,
+// an unreadable file, a user without a password or a password without a
+// user, and users without INFLUXDB_DB are errors: the node refuses to start
+// rather than start without what was asked.
+func ProvisionFromEnv(getenv func(string) string) (Provision, error) {
+	var p Provision
+	var errs []error
+	read := func(user, pw *string, prefix string) {
+		*user = getenv(prefix + "_USER")
+		v, f := getenv(prefix+"_USER_PASSWORD"), getenv(prefix+"_USER_PASSWORD_FILE")
+		if prefix == "INFLUXDB_ADMIN" {
+			v, f = getenv(prefix+"_PASSWORD"), getenv(prefix+"_PASSWORD_FILE")
+		}
+		name := prefix + "_PASSWORD"
+		if prefix != "INFLUXDB_ADMIN" {
+			name = prefix + "_USER_PASSWORD"
+		}
+		switch {
+		case v != "" && f != "":
+			errs = append(errs, fmt.Errorf("%s and %s_FILE are both set: set one", name, name))
+			return
+		case f != "":
+			b, err := os.ReadFile(f)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s_FILE: %w", name, err))
+				return
+			}
+			v = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		}
+		*pw = v
+		switch {
+		case *user != "" && *pw == "":
+			errs = append(errs, fmt.Errorf("%s_USER is set but %s is empty", prefix, name))
+		case *user == "" && *pw != "":
+			errs = append(errs, fmt.Errorf("%s is set but %s_USER is empty", name, prefix))
+		}
+	}
+	read(&p.AdminUser, &p.AdminPassword, "INFLUXDB_ADMIN")
+	read(&p.User, &p.UserPassword, "INFLUXDB")
+	read(&p.ReadUser, &p.ReadUserPassword, "INFLUXDB_READ")
+	read(&p.WriteUser, &p.WriteUserPassword, "INFLUXDB_WRITE")
+	p.Database = getenv("INFLUXDB_DB")
+	if p.Database == "" && (p.User != "" || p.ReadUser != "" || p.WriteUser != "") {
+		errs = append(errs, errors.New("INFLUXDB_USER, INFLUXDB_READ_USER and INFLUXDB_WRITE_USER get privileges on INFLUXDB_DB, which is empty"))
+	}
+	return p, errors.Join(errs...)
+}
+
+// provision creates what p asks for and is missing, retrying (every second)
+// while the meta state is not there or a change fails for a reason that may
+// pass (meta nodes unreachable); a change that can never succeed (an
+// invalid name) is logged and given up. Runs until done or the node stops.
+func (n *Node) provision() {
+	defer n.wg.Done()
+	p := n.opts.Provision
+	steps := []func() (done bool, err error){}
+	if p.AdminUser != "" {
+		steps = append(steps, func() (bool, error) { return n.ensureUser(p.AdminUser, p.AdminPassword, true, "", 0) })
+	}
+	if p.Database != "" {
+		steps = append(steps, func() (bool, error) { return n.ensureDatabase(p.Database) })
+	}
+	for _, u := range []struct {
+		name, pw string
+		priv     influxql.Privilege
+	}{{p.User, p.UserPassword, influxql.AllPrivileges}, {p.ReadUser, p.ReadUserPassword, influxql.ReadPrivilege}, {p.WriteUser, p.WriteUserPassword, influxql.WritePrivilege}} {
+		if u.name != "" {
+			steps = append(steps, func() (bool, error) { return n.ensureUser(u.name, u.pw, false, p.Database, u.priv) })
+		}
+	}
+	for _, step := range steps {
+		for attempt := 0; ; attempt++ {
+			if n.ctx.Err() != nil {
+				return
+			}
+			index := n.view.Index()
+			done, err := step()
+			if done {
+				break
+			}
+			if errors.Is(err, errChanged) {
+				// Check the change once the state has it (at most a
+				// second later: a follower's view may lag).
+				wctx, cancel := context.WithTimeout(n.ctx, time.Second)
+				_ = n.view.WaitForIndex(wctx, index+1)
+				cancel()
+				attempt = -1
+				continue
+			}
+			if err != nil && permanentProvisionError(err) {
+				n.log.Error("first-start provisioning: giving up on a step that cannot succeed", "err", err)
+				break
+			}
+			if err != nil && attempt == 0 {
+				n.log.Warn("first-start provisioning failed; retrying every second", "err", err)
+			}
+			sleepCtx(n.ctx, time.Second)
+		}
+	}
+}
+
+// errChanged: a step changed the state; it checks it again at once (the
+// change is in this node's view when the meta client returns).
+var errChanged = errors.New("changed")
+
+func permanentProvisionError(err error) bool {
+	return errors.Is(err, meta.ErrInvalidCommand) || errors.Is(err, meta.ErrUsernameRequired) ||
+		errors.Is(err, meta.ErrDatabaseNameRequired) || errors.Is(err, meta.ErrPasswordRequired)
+}
+
+// ensureDatabase creates db unless the state has it.
+func (n *Node) ensureDatabase(db string) (bool, error) {
+	if n.view.Index() == 0 {
+		return false, nil // no state yet
+	}
+	if meta.FindDatabase(n.view.Data(), db) != nil {
+		return true, nil
+	}
+	if _, err := n.metaClient(10 * time.Second).CreateDatabase(db); err != nil {
+		return false, fmt.Errorf("creating database %s from INFLUXDB_DB: %w", db, err)
+	}
+	n.log.Info("created database from INFLUXDB_DB", "db", db)
+	return false, errChanged
+}
+
+// ensureUser creates user name (an admin when admin) unless it exists, and
+// gives it priv on db unless it holds it. An existing user's password and
+// admin flag are never changed.
+func (n *Node) ensureUser(name, pw string, admin bool, db string, priv influxql.Privilege) (bool, error) {
+	if n.view.Index() == 0 {
+		return false, nil
+	}
+	d := n.view.Data()
+	u := meta.FindUser(d, name)
+	if u == nil {
+		_, err := n.metaClient(10*time.Second).CreateUser(name, pw, admin)
+		if err != nil && !errors.Is(err, meta.ErrUserExists) {
+			return false, fmt.Errorf("creating user %s: %w", name, err)
+		}
+		if err == nil {
+			n.log.Info("created user from the environment", "user", name, "admin", admin)
+		}
+		return false, errChanged
+	}
+	if !auth.CheckPassword(u.Hash, pw) {
+		n.log.Warn("a user from the environment exists with another password; leaving it unchanged", "user", name)
+	}
+	if admin && !u.Admin {
+		n.log.Warn("the user from INFLUXDB_ADMIN_USER exists but is not an admin; leaving it unchanged", "user", name)
+	}
+	if db != "" && !holds(u, db, priv) {
+		if meta.FindDatabase(d, db) == nil {
+			return false, nil // INFLUXDB_DB first
+		}
+		if err := n.metaClient(10*time.Second).SetPrivilege(name, db, priv); err != nil {
+			return false, fmt.Errorf("granting %s on %s to %s: %w", priv, db, name, err)
+		}
+		n.log.Info("granted a privilege from the environment", "user", name, "db", db, "privilege", priv.String())
+		return false, errChanged
+	}
+	return true, nil
+}
+
+// holds reports whether u has p on db (ALL holds READ and WRITE).
+func holds(u *metapb.User, db string, p influxql.Privilege) bool {
+	have := toEnginePrivilege(u.GetPrivileges()[db])
+	return have == p || have == influxql.AllPrivileges
+}

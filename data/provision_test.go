@@ -1,0 +1,125 @@
+package data_test
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palisade-db/palisade/data"
+	"github.com/palisade-db/palisade/internal/testcluster"
+	"github.com/palisade-db/palisade/internal/testutil"
+)
+
+// TestProvisionFromEnvReadsVariablesAndFiles (issue 10, point 2): the
+// official image's first-start variables, each password also from a file
+// (*_FILE), and refusals for what would leave a user or a database out.
+func TestProvisionFromEnvReadsVariablesAndFiles(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "pw")
+	if err := os.WriteFile(secret, []byte("from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	p, err := data.ProvisionFromEnv(env(
+		"INFLUXDB_ADMIN_USER", "root", "INFLUXDB_ADMIN_PASSWORD_FILE", secret,
+		"INFLUXDB_DB", "telegraf",
+		"INFLUXDB_USER", "tg", "INFLUXDB_USER_PASSWORD", "tg-pw",
+		"INFLUXDB_READ_USER", "grafana", "INFLUXDB_READ_USER_PASSWORD_FILE", secret,
+		"INFLUXDB_WRITE_USER", "writer", "INFLUXDB_WRITE_USER_PASSWORD", "w-pw",
+	))
+	want := data.Provision{AdminUser: "root", AdminPassword: "from-a-file", Database: "telegraf", User: "tg", UserPassword: "tg-pw",
+		ReadUser: "grafana", ReadUserPassword: "from-a-file", WriteUser: "writer", WriteUserPassword: "w-pw"}
+	if err != nil || p != want {
+		t.Fatalf("got %+v, %v\nwant %+v", p, err, want)
+	}
+	for _, tc := range []struct {
+		name string
+		env  func(string) string
+		want string
+	}{
+		{"both a password and a file", env("INFLUXDB_ADMIN_USER", "root", "INFLUXDB_ADMIN_PASSWORD", "x", "INFLUXDB_ADMIN_PASSWORD_FILE", secret), "both set"},
+		{"a file that cannot be read", env("INFLUXDB_ADMIN_USER", "root", "INFLUXDB_ADMIN_PASSWORD_FILE", filepath.Join(dir, "missing")), "INFLUXDB_ADMIN_PASSWORD_FILE"},
+		{"a user without a password", env("INFLUXDB_DB", "db", "INFLUXDB_READ_USER", "r"), "INFLUXDB_READ_USER_PASSWORD is empty"},
+		{"a password without a user", env("INFLUXDB_DB", "db", "INFLUXDB_WRITE_USER_PASSWORD", "w"), "INFLUXDB_WRITE_USER is empty"},
+		{"a user without a database", env("INFLUXDB_USER", "u", "INFLUXDB_USER_PASSWORD", "p"), "INFLUXDB_DB, which is empty"},
+	} {
+		if _, err := data.ProvisionFromEnv(tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestProvisionAtEveryStart (issue 10, point 2): the database, the admin
+// and the three users with their privileges are created at start; a
+// restart with the same variables starts, puts back a revoked privilege,
+// and leaves a changed password alone (without logging any password).
+func TestProvisionAtEveryStart(t *testing.T) {
+	var logs testutil.SyncBuffer
+	d := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: authOn(localSecret)})
+	d.Kill()
+	d.Opts.Provision = data.Provision{AdminUser: "root", AdminPassword: "root-pw-1", Database: "telegraf",
+		User: "tg", UserPassword: "tg-pw-1", ReadUser: "grafana", ReadUserPassword: "gr-pw-1", WriteUser: "writer", WriteUserPassword: "wr-pw-1"}
+	d.Opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	d.Restart()
+	root := basic("root", "root-pw-1")
+	grants := func(user string) []string {
+		r := query(t, d.URL, "SHOW GRANTS FOR "+user, root)
+		if r.status != 200 || r.statementError() != "" {
+			return nil
+		}
+		var out []string
+		for _, row := range seriesValues(t, r) {
+			out = append(out, fmt.Sprint(row[0], " ", row[1]))
+		}
+		return out
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("grants: %v %v %v\nlogs:\n%s", grants("tg"), grants("grafana"), grants("writer"), logs.String())
+		}
+	}()
+	want := map[string][]string{"tg": {"telegraf ALL PRIVILEGES"}, "grafana": {"telegraf READ"}, "writer": {"telegraf WRITE"}}
+	provisioned := func() bool {
+		for u, g := range want {
+			if !slices.Equal(grants(u), g) {
+				return false
+			}
+		}
+		return true
+	}
+	testcluster.WaitFor(t, 10*time.Second, "the database, the admin and the users with their privileges", provisioned)
+	if r := write(t, d.URL, "telegraf", "cpu v=1", basic("writer", "wr-pw-1")); r.status != 204 {
+		t.Fatalf("the write user cannot write: %d %s", r.status, r.body)
+	}
+	if r := queryDB(t, d.URL, "telegraf", "SELECT * FROM cpu", basic("grafana", "gr-pw-1")); r.status != 200 || r.statementError() != "" {
+		t.Fatalf("the read user cannot read: %d %s", r.status, r.body)
+	}
+
+	mustQuery(t, d.URL, "REVOKE READ ON telegraf FROM grafana", root)
+	mustQuery(t, d.URL, "SET PASSWORD FOR tg = 'changed-by-operator'", root)
+	d.Kill()
+	d.Restart()
+	testcluster.WaitFor(t, 10*time.Second, "the revoked privilege back after a restart", provisioned)
+	testcluster.WaitFor(t, 10*time.Second, "the log to mention the changed password", func() bool {
+		return strings.Contains(logs.String(), "another password")
+	})
+	if r := query(t, d.URL, "SHOW DATABASES", basic("tg", "changed-by-operator")); r.status != 200 {
+		t.Fatalf("the operator's password was replaced: %d %s", r.status, r.body)
+	}
+	for _, pw := range []string{"root-pw-1", "tg-pw-1", "gr-pw-1", "wr-pw-1", "changed-by-operator"} {
+		if strings.Contains(logs.String(), pw) {
+			t.Fatalf("a password reached the log")
+		}
+	}
+}
