@@ -17,7 +17,7 @@ PROTOGEN := $(TOOLS)/protogen
 MODULE := github.com/palisade-db/palisade
 FUZZTIME ?= 10s
 
-.PHONY: help build run test test-unit e2e bench fuzz lint proto proto-check tools clean
+.PHONY: help build image run test test-unit e2e bench fuzz lint proto proto-check tools clean
 
 help: ## Show this help.
 	@grep -hE '^[a-z][a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -25,6 +25,17 @@ help: ## Show this help.
 build: ## Build static binaries into bin/ (palisade-meta, palisade-data, palisade-ctl).
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+IMAGE ?= palisade
+image: build ## Build the container image (deploy/docker/Dockerfile: FROM scratch, no network needed) as $(IMAGE):$(VERSION) and :latest.
+	@set -e; ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
+	ca=/etc/ssl/certs/ca-certificates.crt; \
+	[ -r "$$ca" ] || { echo "make image: $$ca is missing: install the ca-certificates package"; exit 1; }; \
+	mkdir -p "$$ctx/rootfs/usr/bin" "$$ctx/rootfs/etc/ssl/certs" "$$ctx/state"; \
+	cp $(BIN)/palisade-data $(BIN)/palisade-meta $(BIN)/palisade-ctl "$$ctx/rootfs/usr/bin/"; \
+	cp "$$ca" "$$ctx/rootfs/etc/ssl/certs/"; touch "$$ctx/state/.keep"; \
+	cp deploy/docker/Dockerfile "$$ctx/"; \
+	docker build -q -t $(IMAGE):$(VERSION) -t $(IMAGE):latest "$$ctx"
 
 run: build ## Run a standalone data node with default settings (HTTP on :8086, data in ~/.palisade).
 	./$(BIN)/palisade-data
