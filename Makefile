@@ -17,7 +17,7 @@ PROTOGEN := $(TOOLS)/protogen
 MODULE := github.com/palisade-db/palisade
 FUZZTIME ?= 10s
 
-.PHONY: help build image run test test-unit e2e bench fuzz lint proto proto-check tools clean
+.PHONY: help build image e2e-docker run test test-unit e2e bench fuzz lint proto proto-check tools clean
 
 help: ## Show this help.
 	@grep -hE '^[a-z][a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -47,9 +47,14 @@ test: ## Every test, what CI runs: installs what it needs (scripts/setup-test-de
 	$(MAKE) test-unit
 	$(MAKE) fuzz FUZZTIME=5s
 	$(MAKE) e2e
+	@if docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null; then $(MAKE) e2e-docker; \
+	else echo "make test: no Docker or docker-compose here: skipping e2e-docker"; fi
 
 test-unit: ## Unit and in-process integration tests with the race detector.
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+e2e-docker: image ## The Docker Compose cluster end to end (deploy/compose): needs Docker and docker-compose.
+	PALISADE_IMAGE=$(IMAGE):$(VERSION) $(GO) test -count=1 -timeout 20m -tags 'e2e e2edocker' -run '^TestCompose$$' ./e2e/
 
 e2e: build ## End-to-end tests: the real binaries as separate processes.
 	PALISADE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -tags e2e ./e2e/...
