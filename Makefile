@@ -66,15 +66,10 @@ bench: build ## Benchmarks: go test -bench and the HTTP load script (figures go 
 
 # Minimizing a new interesting input re-runs the target for up to a minute by default, with no
 # progress shown; a large seed (a whole config file) then outlasts a short FUZZTIME and the run
-# fails with "context deadline exceeded". FUZZMINIMIZETIME bounds it.
+# fails with "context deadline exceeded". FUZZMINIMIZETIME bounds it (scripts/fuzz-all.sh).
 FUZZMINIMIZETIME ?= 1s
 fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
-	  for f in $$(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)' $$dir/*_test.go 2>/dev/null | awk '{print $$2}'); do \
-	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; \
-	  done; \
-	done
+	FUZZTIME=$(FUZZTIME) FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) GO=$(GO) scripts/fuzz-all.sh
 
 lint: ## gofmt, go vet, staticcheck (also of tools/), no build outputs in git.
 	scripts/check-tracked-files.sh
