@@ -20,7 +20,6 @@ import (
 	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
-	pmeta "github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/datapb"
 )
 
@@ -346,15 +345,8 @@ func TestRemoteReadsRefuse(t *testing.T) {
 	mustQuery(t, c.data[0].URL, "GRANT READ ON elsewhere TO other", noCred)
 	mustQuery(t, c.data[0].URL, "GRANT READ ON db TO reader", noCred)
 	sh := c.shardsOf("db")[0]
-	owners := pmeta.ReadOwners(sh)
-	var outsider, owner *testcluster.DataNode
-	for _, d := range c.data {
-		if slices.Contains(owners, d.NodeID()) {
-			owner = d
-		} else {
-			outsider = d
-		}
-	}
+	own, outsider := c.split(sh)
+	owner := own[0]
 	index := c.state().Index
 	testcluster.WaitFor(t, 10*time.Second, "every node at the grants' meta index", func() bool {
 		for _, d := range c.data {
@@ -439,16 +431,7 @@ func TestCancelledQueriesStopRemoteReads(t *testing.T) {
 			t.Fatalf("write: %d %s", r.status, r.body)
 		}
 	}
-	owners := pmeta.ReadOwners(c.shardsOf("db")[0])
-	var other *testcluster.DataNode
-	var own []*testcluster.DataNode
-	for _, d := range c.data {
-		if slices.Contains(owners, d.NodeID()) {
-			own = append(own, d)
-		} else {
-			other = d
-		}
-	}
+	own, other := c.split(c.shardsOf("db")[0])
 	serving := func() int64 {
 		var n int64
 		for _, d := range own {

@@ -335,11 +335,7 @@ func (s *shardService) Metadata(ctx context.Context, req *datapb.MetadataRequest
 
 // metadata asks node a metadata question.
 func (p *peers) metadata(ctx context.Context, node uint64, req *datapb.MetadataRequest) (*datapb.MetadataResponse, error) {
-	conn, err := p.conn(node)
-	if err != nil {
-		return nil, err
-	}
-	cctx, cancel := context.WithTimeout(ctx, readOpenTimeout)
+	ctx, cancel := context.WithTimeout(ctx, readOpenTimeout)
 	defer cancel()
-	return datapb.NewDataServiceClient(conn).Metadata(cctx, req)
+	return call(ctx, p, node, datapb.DataServiceClient.Metadata, req)
 }

@@ -3,7 +3,6 @@ package data_test
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -138,14 +137,7 @@ func TestQueryCorpusMatchesInfluxDB(t *testing.T) {
 }
 
 func recordCorpusReference(t *testing.T) {
-	bin := os.Getenv("PALISADE_INFLUXD")
-	if bin == "" {
-		bin = "influxd"
-	}
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		t.Fatalf("recording needs influxd (PALISADE_INFLUXD): %v", err)
-	}
+	path := influxdBinary(t)
 	ix := startInfluxd(t, path, false)
 	if !strings.HasPrefix(ix.version, "1.6.7") {
 		t.Fatalf("influxd %s is version %q; this recording is of 1.6.7", path, ix.version)

@@ -39,8 +39,10 @@ type sendTickets struct {
 	mu      sync.Mutex
 	next    map[uint64]uint64
 	running map[uint64]map[uint64]struct{}
-	// changed is closed (and replaced) whenever a send finishes.
+	// changed is closed (and replaced) when a send finishes while a delete
+	// waits (waiting > 0): the write path allocates nothing for it.
 	changed chan struct{}
+	waiting int
 }
 
 func newSendTickets() *sendTickets {
@@ -65,8 +67,10 @@ func (s *sendTickets) done(node, t uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.running[node], t)
-	close(s.changed)
-	s.changed = make(chan struct{})
+	if s.waiting > 0 {
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
 }
 
 // wait returns once every send to node that took its ticket before the
@@ -74,7 +78,13 @@ func (s *sendTickets) done(node, t uint64) {
 func (s *sendTickets) wait(ctx context.Context, node uint64) error {
 	s.mu.Lock()
 	before := s.next[node]
+	s.waiting++
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.waiting--
+		s.mu.Unlock()
+	}()
 	for {
 		s.mu.Lock()
 		busy := false
@@ -244,11 +254,7 @@ func (w *clusterWriter) queueDelete(node uint64, req *datapb.WriteShardRequest) 
 
 // orderDelete asks node to order a delete (OrderDelete).
 func (p *peers) orderDelete(ctx context.Context, node uint64, req *datapb.OrderDeleteRequest) error {
-	conn, err := p.conn(node)
-	if err != nil {
-		return err
-	}
-	_, err = datapb.NewDataServiceClient(conn).OrderDelete(ctx, req)
+	_, err := call(ctx, p, node, datapb.DataServiceClient.OrderDelete, req)
 	return err
 }
 

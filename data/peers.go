@@ -57,19 +57,28 @@ func (p *peers) addr(node uint64) string {
 	return ""
 }
 
-// writeShard sends req to node.
-func (p *peers) writeShard(ctx context.Context, node uint64, req *datapb.WriteShardRequest, opts ...grpc.CallOption) error {
+// call runs one unary RPC of the DataService on node. When the node could
+// not be reached, its connection's reconnect backoff is reset: the callers
+// pace their own retries (hinted handoff) or move on to another owner, and
+// gRPC's backoff (up to 2 minutes) would only delay the first call after the
+// node is back.
+func call[Req, Resp any](ctx context.Context, p *peers, node uint64,
+	rpc func(datapb.DataServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
 	conn, err := p.conn(node)
 	if err != nil {
-		return err
+		var zero Resp
+		return zero, err
 	}
-	_, err = datapb.NewDataServiceClient(conn).WriteShard(ctx, req, opts...)
+	resp, err := rpc(datapb.NewDataServiceClient(conn), ctx, req)
 	if cluster.Unreachable(err) {
-		// The caller (hinted handoff) paces its retries; gRPC's own
-		// reconnect backoff (up to 2 minutes) would only delay the first
-		// one after the node is back.
 		conn.ResetConnectBackoff()
 	}
+	return resp, err
+}
+
+// writeShard sends req to node.
+func (p *peers) writeShard(ctx context.Context, node uint64, req *datapb.WriteShardRequest) error {
+	_, err := call(ctx, p, node, datapb.DataServiceClient.WriteShard, req)
 	return err
 }
 

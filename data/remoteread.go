@@ -143,17 +143,9 @@ func (p *peers) remoteIterator(ctx context.Context, node uint64, ids []uint64, m
 // shardMeta asks node for the planner's facts about shards ids and req's
 // source.
 func (p *peers) shardMeta(ctx context.Context, node uint64, req *datapb.ShardMetaRequest) (*datapb.ShardMetaResponse, error) {
-	conn, err := p.conn(node)
-	if err != nil {
-		return nil, err
-	}
-	cctx, cancel := context.WithTimeout(ctx, readOpenTimeout)
+	ctx, cancel := context.WithTimeout(ctx, readOpenTimeout)
 	defer cancel()
-	resp, err := datapb.NewDataServiceClient(conn).ShardMeta(cctx, req)
-	if cluster.Unreachable(err) {
-		conn.ResetConnectBackoff()
-	}
-	return resp, err
+	return call(ctx, p, node, datapb.DataServiceClient.ShardMeta, req)
 }
 
 // tryNextOwner reports whether a remote read or metadata call that failed

@@ -90,6 +90,19 @@ func (c *replCluster) shardsOf(db string) []*metapb.Shard {
 	return out
 }
 
+// split returns the data nodes that own shard sh (in the order of c.data)
+// and the one that does not (with 3 nodes and RF 2 there is one).
+func (c *replCluster) split(sh *metapb.Shard) (own []*testcluster.DataNode, outsider *testcluster.DataNode) {
+	for _, d := range c.data {
+		if slices.Contains(pmeta.WriteOwners(sh), d.NodeID()) {
+			own = append(own, d)
+		} else {
+			outsider = d
+		}
+	}
+	return own, outsider
+}
+
 // localCount is what node d alone holds of measurement m in db, in its
 // own store (a query would read every owner).
 func localCount(t *testing.T, d *testcluster.DataNode, db, m string) int {
@@ -211,15 +224,8 @@ func TestDataServiceRefuses(t *testing.T) {
 	c := newReplCluster(t, 3, nil)
 	base := c.createDB(10)
 	sh := c.shardsOf("db")[0]
-	owners := pmeta.WriteOwners(sh)
-	var outsider, owner *testcluster.DataNode
-	for _, d := range c.data {
-		if slices.Contains(owners, d.NodeID()) {
-			owner = d
-		} else {
-			outsider = d
-		}
-	}
+	own, outsider := c.split(sh)
+	owner := own[0]
 	index := c.state().Index
 	req := func(shard uint64) *datapb.WriteShardRequest {
 		return &datapb.WriteShardRequest{ShardId: shard, Database: "db", RetentionPolicy: "autogen",
@@ -300,16 +306,7 @@ func TestFullQueueAnswers503(t *testing.T) {
 func TestSelectIntoAndV2WriteReachOwners(t *testing.T) {
 	c := newReplCluster(t, 3, nil)
 	base := c.createDB(300)
-	owners := pmeta.WriteOwners(c.shardsOf("db")[0])
-	var own []*testcluster.DataNode
-	var other *testcluster.DataNode
-	for _, d := range c.data {
-		if slices.Contains(owners, d.NodeID()) {
-			own = append(own, d)
-		} else {
-			other = d
-		}
-	}
+	own, other := c.split(c.shardsOf("db")[0])
 	// The copy runs on the node that owns nothing: it reads every point from
 	// the owners and writes the copy back to them through the cluster writer.
 	r := queryDB(t, other.URL, "db", "SELECT v INTO cpu_copy FROM cpu GROUP BY *", noCred)
@@ -503,15 +500,7 @@ func TestDropShardLeavesEveryOwner(t *testing.T) {
 	c := newReplCluster(t, 3, nil)
 	base := c.createDB(100)
 	sh := c.shardsOf("db")[0]
-	var own []*testcluster.DataNode
-	var other *testcluster.DataNode
-	for _, d := range c.data {
-		if slices.Contains(pmeta.WriteOwners(sh), d.NodeID()) {
-			own = append(own, d)
-		} else {
-			other = d
-		}
-	}
+	own, other := c.split(sh)
 	down := own[1]
 	downID := down.NodeID()
 	down.Kill()

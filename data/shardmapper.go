@@ -56,9 +56,7 @@ func (m *clusterShardMapper) MapShards(sources influxql.Sources, t influxql.Time
 		shards: map[coordinator.Source][]shardRead{},
 		failed: map[uint64]error{},
 		fields: map[string]fieldDims{},
-	}
-	if u, ok := opt.Authorizer.(interface{ ID() string }); ok {
-		g.user = u.ID()
+		user:   userOf(opt.Authorizer),
 	}
 	if opt.NodeID != 0 && m.peers.addr(opt.NodeID) == "" {
 		return nil, fmt.Errorf("node_id %d is not a data node of this cluster", opt.NodeID)

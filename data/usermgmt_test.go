@@ -756,14 +756,7 @@ func loadUsermgmtReference(t *testing.T) umReference {
 // recordUsermgmtReference runs the script against influxd and writes the
 // recording.
 func recordUsermgmtReference(t *testing.T) {
-	bin := os.Getenv("PALISADE_INFLUXD")
-	if bin == "" {
-		bin = "influxd"
-	}
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		t.Fatalf("recording needs influxd (PALISADE_INFLUXD): %v", err)
-	}
+	path := influxdBinary(t)
 	var version string
 	records := runScript(t, func(t *testing.T, auth bool) umTarget {
 		ix := startInfluxd(t, path, auth)
@@ -793,6 +786,21 @@ func recordUsermgmtReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("recorded %d steps from influxd %s into %s", len(records), version, usermgmtReferenceFile)
+}
+
+// influxdBinary is the influxd that recordings run: $PALISADE_INFLUXD, or
+// influxd on PATH.
+func influxdBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("PALISADE_INFLUXD")
+	if bin == "" {
+		bin = "influxd"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		t.Fatalf("recording needs influxd (PALISADE_INFLUXD): %v", err)
+	}
+	return path
 }
 
 // encodeReference writes ref as JSON with one record a line, so that a new

@@ -60,30 +60,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 // come from the config (a -config file and INFLUXDB_* variables, as the node
 // reads them) unless flags say otherwise.
 func healthcheckCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("palisade-data healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "the node's TOML config file (default: built-in defaults and INFLUXDB_* variables)")
-	o := healthcheck.Flags(fs, "", true)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, _, err := configs.LoadDataWithWarnings(*path, os.Environ())
-	if err != nil {
-		return err
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if !set["addr"] {
-		o.Addr = cfg.HTTP.BindAddress
-	}
-	if !set["tls"] {
-		o.TLS = cfg.HTTP.HTTPSEnabled
-	}
-	if err := healthcheck.Data(*o); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "ok")
-	return nil
+	return healthcheck.Command("palisade-data healthcheck", args, stdout, stderr, true, func(path string) (healthcheck.Options, error) {
+		cfg, _, err := configs.LoadDataWithWarnings(path, os.Environ())
+		if err != nil {
+			return healthcheck.Options{}, err
+		}
+		return healthcheck.Options{Addr: cfg.HTTP.BindAddress, TLS: cfg.HTTP.HTTPSEnabled}, nil
+	}, healthcheck.Data)
 }
 
 func runNode(args []string, stderr io.Writer) error {

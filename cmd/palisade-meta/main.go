@@ -60,33 +60,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 // TLS come from the config (a -config file and INFLUXDB_META_* variables,
 // as the node reads them) unless flags say otherwise.
 func healthcheckCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("palisade-meta healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "the node's TOML config file (default: built-in defaults and INFLUXDB_* variables)")
-	o := healthcheck.Flags(fs, "", false)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, _, err := configs.LoadMetaWithWarnings(*path, os.Environ())
-	if err != nil {
-		return err
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if !set["addr"] {
-		o.Addr = cfg.Meta.HTTPBindAddress
-	}
-	if !set["tls"] {
-		o.TLS = cfg.Meta.HTTPSEnabled
-	}
-	if !set["insecure-tls"] {
-		o.InsecureTLS = cfg.Meta.HTTPSInsecureTLS
-	}
-	if err := healthcheck.Meta(*o); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "ok")
-	return nil
+	return healthcheck.Command("palisade-meta healthcheck", args, stdout, stderr, false, func(path string) (healthcheck.Options, error) {
+		cfg, _, err := configs.LoadMetaWithWarnings(path, os.Environ())
+		if err != nil {
+			return healthcheck.Options{}, err
+		}
+		m := cfg.Meta
+		return healthcheck.Options{Addr: m.HTTPBindAddress, TLS: m.HTTPSEnabled, InsecureTLS: m.HTTPSInsecureTLS}, nil
+	}, healthcheck.Meta)
 }
 
 func runNode(args []string, stderr io.Writer) error {

@@ -32,12 +32,46 @@ type Options struct {
 	Username, Password string
 }
 
-// Flags registers the options' flags on fs, with defaultAddr as -addr's
-// default.
-func Flags(fs *flag.FlagSet, defaultAddr string, withCredentials bool) *Options {
+// Command is the `healthcheck` subcommand of a node's binary: it parses
+// args (the flags below and -config), takes from fromConfig (the node's own
+// config file and INFLUXDB_* variables, as the node reads them) the address
+// and TLS settings no flag gave, runs check, and prints "ok".
+func Command(name string, args []string, stdout, stderr io.Writer, withCredentials bool,
+	fromConfig func(path string) (Options, error), check func(Options) error) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "the node's TOML config file (default: built-in defaults and INFLUXDB_* variables)")
+	o := flags(fs, withCredentials)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := fromConfig(*path)
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["addr"] {
+		o.Addr = cfg.Addr
+	}
+	if !set["tls"] {
+		o.TLS = cfg.TLS
+	}
+	if !set["insecure-tls"] {
+		o.InsecureTLS = cfg.InsecureTLS
+	}
+	if err := check(*o); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
+
+// flags registers the options' flags on fs.
+func flags(fs *flag.FlagSet, withCredentials bool) *Options {
 	o := &Options{}
-	fs.StringVar(&o.Addr, "addr", defaultAddr, "the node's address (host:port; an empty host is 127.0.0.1)")
-	fs.BoolVar(&o.TLS, "tls", false, "use TLS")
+	fs.StringVar(&o.Addr, "addr", "", "the node's address (host:port; an empty host is 127.0.0.1; default: from the config)")
+	fs.BoolVar(&o.TLS, "tls", false, "use TLS (default: from the config)")
 	fs.BoolVar(&o.InsecureTLS, "insecure-tls", false, "with -tls, do not verify the node's certificate")
 	fs.DurationVar(&o.Timeout, "timeout", 3*time.Second, "give up after this long")
 	if withCredentials {
