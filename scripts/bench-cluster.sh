@@ -147,7 +147,13 @@ echo "Medians of $ROUNDS rounds × ${DUR}s; wrk on core $LCPU, every server on c
 
 # Hinted handoff: one owner of the batches' shard (the nodes holding points) is killed;
 # the other two nodes take the load of new points (queued for it); then it restarts.
-count() { curl -fs "http://127.0.0.1:$1/query?db=bench" --data-urlencode "q=SELECT count(usage_user) FROM cpu" |
+# A node's own copy: node_id reads only the shards that node owns, and only
+# from it (a plain query reads every owner). NODE_ID maps a port to its data
+# node ID, from palisade-ctl show.
+declare -A NODE_ID
+while read -r id addr _; do NODE_ID[${addr##*:}]=$id; done < <("$BIN/palisade-ctl" -bind "127.0.0.1:$MRPC" -secret "$SECRET" show |
+  awk '/^Data nodes/ {d = 1; next} d && $1 ~ /^[0-9]+$/ {print $1, $2}')
+count() { curl -fs "http://127.0.0.1:$1/query?db=bench&node_id=${NODE_ID[$1]}" --data-urlencode "q=SELECT count(usage_user) FROM cpu" |
   /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin)["results"][0]; print(r["series"][0]["values"][0][1] if "series" in r else 0)'; }
 owners=()
 for i in 1 2 3; do [ "$(count "${PORTS[$((i - 1))]}")" -gt 0 ] && owners+=("$i"); done
