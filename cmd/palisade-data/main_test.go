@@ -51,6 +51,10 @@ func TestHealthcheck(t *testing.T) {
 	if err := run([]string{"healthcheck", "-addr", laddr, "-username", "admin", "-password", "admin-pw-1"}, &out, &errOut); err != nil {
 		t.Fatalf("healthcheck with credentials: %v", err)
 	}
+	t.Setenv("PALISADE_HEALTHCHECK_PASSWORD", "admin-pw-1")
+	if err := run([]string{"healthcheck", "-addr", laddr, "-username", "admin"}, &out, &errOut); err != nil {
+		t.Fatalf("healthcheck with the password from the environment: %v", err)
+	}
 
 	single.Kill()
 	if err := run([]string{"healthcheck", "-addr", addr, "-timeout", "1s"}, &out, &errOut); err == nil {

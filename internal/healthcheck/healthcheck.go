@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -19,6 +20,10 @@ import (
 
 	"github.com/palisade-db/palisade/cluster"
 )
+
+// PasswordEnv holds the -password of a data node's healthcheck when the
+// flag is not given.
+const PasswordEnv = "PALISADE_HEALTHCHECK_PASSWORD"
 
 // Options say where the node is and how to reach it.
 type Options struct {
@@ -44,6 +49,11 @@ func Command(name string, args []string, stdout, stderr io.Writer, withCredentia
 	o := flags(fs, withCredentials)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if withCredentials && o.Password == "" {
+		// A password in the arguments is visible to every user of the host
+		// (ps): the environment is the better place.
+		o.Password = os.Getenv(PasswordEnv)
 	}
 	cfg, err := fromConfig(*path)
 	if err != nil {
@@ -76,7 +86,7 @@ func flags(fs *flag.FlagSet, withCredentials bool) *Options {
 	fs.DurationVar(&o.Timeout, "timeout", 3*time.Second, "give up after this long")
 	if withCredentials {
 		fs.StringVar(&o.Username, "username", "", "user for a node with [http] ping-auth-enabled")
-		fs.StringVar(&o.Password, "password", "", "that user's password")
+		fs.StringVar(&o.Password, "password", "", "that user's password (better: $"+PasswordEnv+", not visible in ps)")
 	}
 	return o
 }
