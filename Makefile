@@ -17,7 +17,7 @@ PROTOGEN := $(TOOLS)/protogen
 MODULE := github.com/palisade-db/palisade
 FUZZTIME ?= 10s
 
-.PHONY: help build image e2e-docker run test test-unit e2e bench fuzz lint proto proto-check tools clean
+.PHONY: help build image e2e-docker chart-test chart-docker manifests run test test-unit e2e bench fuzz lint proto proto-check tools clean
 
 help: ## Show this help.
 	@grep -hE '^[a-z][a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ test: ## Every test, what CI runs: installs what it needs (scripts/setup-test-de
 	$(MAKE) test-unit
 	$(MAKE) fuzz FUZZTIME=5s
 	$(MAKE) e2e
+	$(MAKE) chart-test
+	@if docker info >/dev/null 2>&1; then $(MAKE) chart-docker; \
+	else echo "make test: no Docker here: skipping chart-docker"; fi
 	@if docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null; then $(MAKE) e2e-docker; \
 	else echo "make test: no Docker or docker-compose here: skipping e2e-docker"; fi
 
@@ -55,6 +58,18 @@ test-unit: ## Unit and in-process integration tests with the race detector.
 
 e2e-docker: image ## The Docker Compose cluster end to end (deploy/compose): needs Docker and docker-compose.
 	PALISADE_IMAGE=$(IMAGE):$(VERSION) $(GO) test -count=1 -timeout 20m -tags 'e2e e2edocker' -run '^TestCompose$$' ./e2e/
+
+# The Helm chart's tests live in their own module (deploy/charttest), so that
+# the server module does not depend on Helm and the Kubernetes API.
+CHARTTEST := cd deploy/charttest &&
+chart-test: ## The Helm chart: lint, render with several value sets, strict k8s.io/api decoding, invariants, deploy/kubernetes in sync.
+	$(CHARTTEST) $(GO) test -count=1 -timeout 5m ./...
+
+chart-docker: image ## The chart's pods as Docker containers (Kubernetes names, env, restarts, re-creation): needs Docker.
+	$(CHARTTEST) PALISADE_IMAGE=$(IMAGE):$(VERSION) $(GO) test -count=1 -timeout 15m -tags docker -run '^TestKubernetesIdentity$$' ./...
+
+manifests: ## Re-render deploy/kubernetes/palisade.yaml from the chart.
+	$(CHARTTEST) $(GO) test -count=1 -run '^TestPlainManifestsMatchTheChart$$' . -update
 
 e2e: build ## End-to-end tests: the real binaries as separate processes.
 	PALISADE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -tags e2e ./e2e/...
@@ -77,6 +92,7 @@ lint: ## gofmt, go vet, staticcheck (also of tools/), no build outputs in git.
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	cd tools && $(GO) vet ./... && $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	$(CHARTTEST) $(GO) vet -tags docker ./... && $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags docker ./...
 
 tools: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Build the pinned protobuf toolchain into TOOLS_DIR (default bin/tools).
 	$(GO) build -C tools -o $(PROTOGEN) ./protogen

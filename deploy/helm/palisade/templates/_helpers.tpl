@@ -1,0 +1,139 @@
+{{/* The release's base name: the release name, or release-chart. */}}
+{{- define "palisade.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "palisade.meta" -}}{{ include "palisade.fullname" . }}-meta{{- end -}}
+{{- define "palisade.data" -}}{{ include "palisade.fullname" . }}-data{{- end -}}
+{{- define "palisade.secretName" -}}
+{{- .Values.auth.existingSecret | default (printf "%s-auth" (include "palisade.fullname" .)) -}}
+{{- end -}}
+
+{{- define "palisade.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion -}}
+{{- if eq $tag "latest" -}}
+{{- fail "image.tag: give a fixed tag, not latest (a restarted pod must run the binaries its peers run)" -}}
+{{- end -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+
+{{/* Labels: selectorLabels take the component (meta, data, test). */}}
+{{- define "palisade.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+{{- define "palisade.labels" -}}
+{{ include "palisade.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Values.image.tag | default .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+{{- end -}}
+
+{{/* A host's DNS name: <pod>.<service>.<namespace>.svc.<domain>. */}}
+{{- define "palisade.domain" -}}
+{{- printf "%s.svc.%s" .Release.Namespace .Values.clusterDomain -}}
+{{- end -}}
+
+{{/* The meta nodes' addresses on port .port, comma-separated, from the replica count. */}}
+{{- define "palisade.metaAddrs" -}}
+{{- $root := .root -}}
+{{- $meta := include "palisade.meta" $root -}}
+{{- $addrs := list -}}
+{{- range $i := until (int $root.Values.meta.replicas) -}}
+{{- $addrs = append $addrs (printf "%s-%d.%s.%s:%d" $meta $i $meta (include "palisade.domain" $root) (int $.port)) -}}
+{{- end -}}
+{{- join "," $addrs -}}
+{{- end -}}
+
+{{/*
+The auth Secret's values, base64, as JSON. Explicit values win; otherwise
+those already in the cluster's Secret (so an upgrade keeps generated ones);
+otherwise new random ones. Computed once per render and remembered, so the
+Secret and the pods' checksum see the same values.
+*/}}
+{{- define "palisade.authData" -}}
+{{- if not (hasKey .Values.auth "__resolved") -}}
+{{- $old := dict -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "palisade.secretName" .) -}}
+{{- if $existing -}}{{- $old = $existing.data | default dict -}}{{- end -}}
+{{- $a := .Values.auth -}}
+{{- $d := dict -}}
+{{- $_ := set $d "admin-username" ($a.adminUser | b64enc) -}}
+{{- $_ := set $d "admin-password" (($a.adminPassword | b64enc) | default (get $old "admin-password") | default (randAlphaNum 24 | b64enc)) -}}
+{{- $_ := set $d "internal-shared-secret" (($a.internalSharedSecret | b64enc) | default (get $old "internal-shared-secret") | default (randAlphaNum 48 | b64enc)) -}}
+{{- $_ := set $d "jwt-shared-secret" (($a.jwtSharedSecret | b64enc) | default (get $old "jwt-shared-secret") | default (randAlphaNum 48 | b64enc)) -}}
+{{- $_ := set .Values.auth "__resolved" $d -}}
+{{- end -}}
+{{- toJson (get .Values.auth "__resolved") -}}
+{{- end -}}
+
+{{/*
+Changes when what the data pods authenticate with changes, so `helm upgrade`
+rolls them (one at a time) for a new secret too, not only for auth.enabled.
+With existingSecret the chart cannot see the values: restart the pods after
+changing that Secret (kubectl rollout restart).
+*/}}
+{{- define "palisade.authChecksum" -}}
+{{- $in := dict "enabled" .Values.auth.enabled "existingSecret" .Values.auth.existingSecret -}}
+{{- if not .Values.auth.existingSecret -}}
+{{- $_ := set $in "data" (include "palisade.authData" .) -}}
+{{- end -}}
+{{- toJson $in | sha256sum -}}
+{{- end -}}
+
+{{/* Changes with the internal shared secret only: rolls the meta pods. */}}
+{{- define "palisade.internalChecksum" -}}
+{{- if .Values.auth.existingSecret -}}
+{{- .Values.auth.existingSecret | sha256sum -}}
+{{- else -}}
+{{- get (include "palisade.authData" . | fromJson) "internal-shared-secret" | sha256sum -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "palisade.secretEnv" -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "palisade.secretName" .root }}
+      key: {{ .key }}
+{{- end -}}
+
+{{/* POD_NAME and POD_NAMESPACE, for the identity variables. */}}
+{{- define "palisade.podEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end -}}
+
+{{- define "palisade.affinity" -}}
+{{- $mode := .mode -}}
+{{- if eq $mode "soft" }}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "palisade.selectorLabels" . | nindent 12 }}
+{{- else if eq $mode "hard" }}
+podAntiAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    - topologyKey: kubernetes.io/hostname
+      labelSelector:
+        matchLabels:
+          {{- include "palisade.selectorLabels" . | nindent 10 }}
+{{- else if ne $mode "none" -}}
+{{- fail (printf "podAntiAffinity: %q is not soft, hard or none" $mode) -}}
+{{- end -}}
+{{- end -}}
