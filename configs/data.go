@@ -18,7 +18,11 @@ type Data struct {
 	Coordinator CoordinatorSection `toml:"coordinator"`
 	// HintedHandoff queues writes for shard owners that do not answer.
 	HintedHandoff HintedHandoffSection `toml:"hinted-handoff"`
-	Logging       Logging              `toml:"logging"`
+	// Retention and ShardPrecreation take effect in standalone mode; in a
+	// cluster the meta nodes' sections do.
+	Retention        RetentionSection        `toml:"retention"`
+	ShardPrecreation ShardPrecreationSection `toml:"shard-precreation"`
+	Logging          Logging                 `toml:"logging"`
 }
 
 // DataMetaSection is the [meta] table of a data node: how it reaches the
@@ -191,7 +195,9 @@ func NewData() *Data {
 			RetryMaxInterval: Duration(DefaultHintedHandoffRetryMaxInterval),
 			PurgeInterval:    Duration(DefaultHintedHandoffPurgeInterval),
 		},
-		Logging: newLogging(),
+		Retention:        newRetention(),
+		ShardPrecreation: newShardPrecreation(),
+		Logging:          newLogging(),
 	}
 }
 
@@ -309,6 +315,7 @@ func (c *Data) Validate() error {
 		p.add("hinted-handoff.purge-interval", "%s must be greater than 0", hh.PurgeInterval)
 	}
 
+	p.services(c.Retention, c.ShardPrecreation)
 	p.logging(c.Logging)
 	return p.err()
 }

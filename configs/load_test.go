@@ -66,7 +66,9 @@ func TestNewMetaDefaults(t *testing.T) {
 			// As InfluxDB Enterprise: two copies of every shard.
 			DefaultReplicationFactor: 2,
 		},
-		Logging: Logging{Level: "info", Format: "text"},
+		Retention:        RetentionSection{Enabled: true, CheckInterval: Duration(30 * time.Minute)},
+		ShardPrecreation: ShardPrecreationSection{Enabled: true, CheckInterval: Duration(10 * time.Minute), AdvancePeriod: Duration(30 * time.Minute)},
+		Logging:          Logging{Level: "info", Format: "text"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("NewMeta() =\n%+v\nwant\n%+v", c, want)
@@ -122,7 +124,9 @@ func TestNewDataDefaults(t *testing.T) {
 			RetryMaxInterval: Duration(10 * time.Second),
 			PurgeInterval:    Duration(time.Minute),
 		},
-		Logging: Logging{Level: "info", Format: "text"},
+		Retention:        RetentionSection{Enabled: true, CheckInterval: Duration(30 * time.Minute)},
+		ShardPrecreation: ShardPrecreationSection{Enabled: true, CheckInterval: Duration(10 * time.Minute), AdvancePeriod: Duration(30 * time.Minute)},
+		Logging:          Logging{Level: "info", Format: "text"},
 	}
 	if filepath.Base(c.HintedHandoff.Dir) != "hh" {
 		t.Errorf("hinted-handoff.dir = %q, want a directory named hh", c.HintedHandoff.Dir)

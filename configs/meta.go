@@ -44,7 +44,10 @@ type Meta struct {
 	// addresses (see RaftAddr, RPCAddr).
 	Hostname string      `toml:"hostname"`
 	Meta     MetaSection `toml:"meta"`
-	Logging  Logging     `toml:"logging"`
+	// Retention and ShardPrecreation run on the leader.
+	Retention        RetentionSection        `toml:"retention"`
+	ShardPrecreation ShardPrecreationSection `toml:"shard-precreation"`
+	Logging          Logging                 `toml:"logging"`
 }
 
 // MetaSection is the [meta] table of a meta node.
@@ -111,7 +114,9 @@ func NewMeta() *Meta {
 			// As InfluxDB Enterprise: two copies of every shard.
 			DefaultReplicationFactor: DefaultReplicationFactor,
 		},
-		Logging: newLogging(),
+		Retention:        newRetention(),
+		ShardPrecreation: newShardPrecreation(),
+		Logging:          newLogging(),
 	}
 }
 
@@ -159,6 +164,7 @@ func (c *Meta) Validate() error {
 	if m.DefaultReplicationFactor < 1 || m.DefaultReplicationFactor > MaxReplicationFactor {
 		p.add("meta.default-replication-factor", "%d is out of range 1..%d", m.DefaultReplicationFactor, MaxReplicationFactor)
 	}
+	p.services(c.Retention, c.ShardPrecreation)
 	p.logging(c.Logging)
 	return p.err()
 }

@@ -41,7 +41,12 @@ func (n *Node) openEmbeddedMeta() error {
 		ElectionTimeout:    50 * time.Millisecond,
 		HeartbeatTimeout:   50 * time.Millisecond,
 		LeaderLeaseTimeout: 50 * time.Millisecond,
-		Logger:             n.opts.Logger,
+		Maintenance: meta.Maintenance{
+			RetentionCheckInterval:   n.cfg.Retention.Interval(),
+			PrecreationCheckInterval: n.cfg.ShardPrecreation.Interval(),
+			PrecreationAdvancePeriod: time.Duration(n.cfg.ShardPrecreation.AdvancePeriod),
+		},
+		Logger: n.opts.Logger,
 		// Raft's own messages mean little for a single in-process voter.
 		RaftLogLevel: "error",
 	})

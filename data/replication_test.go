@@ -34,7 +34,18 @@ type replCluster struct {
 
 func newReplCluster(t *testing.T, n int, configure func(*configs.Data)) *replCluster {
 	t.Helper()
-	c := &replCluster{t: t, meta: testcluster.New(t, testcluster.Options{Meta: 1, Secret: replSecret})}
+	return newReplClusterWithMeta(t, n, nil, configure)
+}
+
+// newReplClusterWithMeta is newReplCluster with the meta node's store
+// configuration changed by configureMeta (when not nil).
+func newReplClusterWithMeta(t *testing.T, n int, configureMeta func(*pmeta.Config), configure func(*configs.Data)) *replCluster {
+	t.Helper()
+	opts := testcluster.Options{Meta: 1, Secret: replSecret}
+	if configureMeta != nil {
+		opts.Configure = func(_ int, cfg *pmeta.Config) { configureMeta(cfg) }
+	}
+	c := &replCluster{t: t, meta: testcluster.New(t, opts)}
 	for range n {
 		c.data = append(c.data, c.meta.AddData(testcluster.DataOptions{Configure: func(cfg *configs.Data) {
 			cfg.Coordinator.WriteTimeout = configs.Duration(3 * time.Second)

@@ -59,6 +59,8 @@ type Config struct {
 	PasswordHashCost int
 	// DefaultReplicationFactor: see pushSettings (0 leaves the cluster's setting alone).
 	DefaultReplicationFactor uint32
+	// Maintenance: retention and shard precreation, run by the leader.
+	Maintenance Maintenance
 
 	ElectionTimeout    time.Duration
 	HeartbeatTimeout   time.Duration
@@ -170,10 +172,11 @@ func Open(cfg Config) (*Store, error) {
 		s.closeResources()
 		return nil, err
 	}
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.register()
 	go s.raiseFeatureLevel()
 	go s.pushSettings()
+	go s.maintain()
 	return s, nil
 }
 
