@@ -22,7 +22,9 @@ type Data struct {
 	// cluster the meta nodes' sections do.
 	Retention        RetentionSection        `toml:"retention"`
 	ShardPrecreation ShardPrecreationSection `toml:"shard-precreation"`
-	Logging          Logging                 `toml:"logging"`
+	// ContinuousQueries runs CREATE CONTINUOUS QUERY statements.
+	ContinuousQueries ContinuousQueriesSection `toml:"continuous_queries"`
+	Logging           Logging                  `toml:"logging"`
 }
 
 // DataMetaSection is the [meta] table of a data node: how it reaches the
@@ -195,9 +197,10 @@ func NewData() *Data {
 			RetryMaxInterval: Duration(DefaultHintedHandoffRetryMaxInterval),
 			PurgeInterval:    Duration(DefaultHintedHandoffPurgeInterval),
 		},
-		Retention:        newRetention(),
-		ShardPrecreation: newShardPrecreation(),
-		Logging:          newLogging(),
+		Retention:         newRetention(),
+		ShardPrecreation:  newShardPrecreation(),
+		ContinuousQueries: newContinuousQueries(),
+		Logging:           newLogging(),
 	}
 }
 
@@ -316,6 +319,7 @@ func (c *Data) Validate() error {
 	}
 
 	p.services(c.Retention, c.ShardPrecreation)
+	p.continuousQueries(c.ContinuousQueries)
 	p.logging(c.Logging)
 	return p.err()
 }

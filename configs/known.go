@@ -307,8 +307,9 @@ var dataKnown = newCatalog(
 	service("udp", "enabled", false, "Palisade has no UDP listener",
 		"bind-address", "database", "retention-policy", "batch-size", "batch-pending", "batch-timeout",
 		"read-buffer", "precision"),
-	service("continuous_queries", "enabled", true, "Palisade does not run continuous queries yet",
-		"log-enabled", "query-stats-enabled", "run-interval"),
+	[]known{
+		unimpl("continuous_queries.query-stats-enabled", false, "Palisade has no _internal database to write query statistics to"),
+	},
 	commonTLS,
 	// influxd 1.6 only.
 	service("ifql", "enabled", false, "Palisade does not run IFQL queries",
@@ -344,7 +345,6 @@ var metaKnown = newCatalog(
 		unimpl("meta.cluster-tracing", false, ""),
 		unimpl("meta.logging-enabled", true, "Palisade always logs meta events"),
 		unimpl("meta.pprof-enabled", false, "Palisade serves no /debug/pprof endpoints"),
-		unimpl("meta.lease-duration", nil, ""),
 		unimpl("meta.auth-enabled", nil, "the meta service requires internal-shared-secret whenever it is set"),
 		unimpl("meta.ldap-allowed", false, ""),
 		unimpl("meta.shared-secret", "", "the meta service has no public API that takes JWTs"),

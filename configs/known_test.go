@@ -73,8 +73,6 @@ func TestLoadDebianInfluxd167Config(t *testing.T) {
 		"subscriber.enabled", "subscriber.http-timeout", "subscriber.insecure-skip-verify",
 		"subscriber.ca-certs", "subscriber.write-concurrency", "subscriber.write-buffer-size",
 		"http.pprof-enabled",
-		"continuous_queries.log-enabled", "continuous_queries.enabled",
-		"continuous_queries.query-stats-enabled", "continuous_queries.run-interval",
 	}
 	if got := warningKeys(ws); !slices.Equal(got, wantWarnings) {
 		t.Errorf("warnings for\n%q\nwant\n%q", got, wantWarnings)
@@ -192,7 +190,7 @@ func TestLoadEnterpriseMetaConfig(t *testing.T) {
 	}
 	wantWarnings := []string{
 		"meta.gossip-frequency", "meta.announcement-expiration", "meta.consensus-timeout",
-		"meta.pprof-enabled", "meta.lease-duration", "meta.auth-enabled",
+		"meta.pprof-enabled", "meta.auth-enabled",
 		"meta.raft-portal-auth-required", "meta.raft-dialer-auth-required",
 		"tls.ciphers", "tls.min-version", "tls.max-version", "tls.advanced-expiration",
 	}

@@ -65,6 +65,7 @@ func TestNewMetaDefaults(t *testing.T) {
 			SnapshotThreshold:  8192,
 			// As InfluxDB Enterprise: two copies of every shard.
 			DefaultReplicationFactor: 2,
+			LeaseDuration:            Duration(time.Minute),
 		},
 		Retention:        RetentionSection{Enabled: true, CheckInterval: Duration(30 * time.Minute)},
 		ShardPrecreation: ShardPrecreationSection{Enabled: true, CheckInterval: Duration(10 * time.Minute), AdvancePeriod: Duration(30 * time.Minute)},
@@ -124,9 +125,10 @@ func TestNewDataDefaults(t *testing.T) {
 			RetryMaxInterval: Duration(10 * time.Second),
 			PurgeInterval:    Duration(time.Minute),
 		},
-		Retention:        RetentionSection{Enabled: true, CheckInterval: Duration(30 * time.Minute)},
-		ShardPrecreation: ShardPrecreationSection{Enabled: true, CheckInterval: Duration(10 * time.Minute), AdvancePeriod: Duration(30 * time.Minute)},
-		Logging:          Logging{Level: "info", Format: "text"},
+		Retention:         RetentionSection{Enabled: true, CheckInterval: Duration(30 * time.Minute)},
+		ShardPrecreation:  ShardPrecreationSection{Enabled: true, CheckInterval: Duration(10 * time.Minute), AdvancePeriod: Duration(30 * time.Minute)},
+		ContinuousQueries: ContinuousQueriesSection{Enabled: true, LogEnabled: true, RunInterval: Duration(time.Second)},
+		Logging:           Logging{Level: "info", Format: "text"},
 	}
 	if filepath.Base(c.HintedHandoff.Dir) != "hh" {
 		t.Errorf("hinted-handoff.dir = %q, want a directory named hh", c.HintedHandoff.Dir)

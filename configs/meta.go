@@ -83,6 +83,11 @@ type MetaSection struct {
 	// settings; shard groups get at most as many owners as there are data
 	// nodes.
 	DefaultReplicationFactor int `toml:"default-replication-factor"`
+	// LeaseDuration is how long the leader's leases last (Enterprise's key):
+	// the data node that runs the continuous queries renews its lease
+	// well within it, and another takes over at most this long after it
+	// stops.
+	LeaseDuration Duration `toml:"lease-duration"`
 }
 
 // Logging is the [logging] table of both node kinds.
@@ -113,6 +118,7 @@ func NewMeta() *Meta {
 			SnapshotThreshold:  8192,
 			// As InfluxDB Enterprise: two copies of every shard.
 			DefaultReplicationFactor: DefaultReplicationFactor,
+			LeaseDuration:            Duration(time.Minute),
 		},
 		Retention:        newRetention(),
 		ShardPrecreation: newShardPrecreation(),
@@ -163,6 +169,9 @@ func (c *Meta) Validate() error {
 	}
 	if m.DefaultReplicationFactor < 1 || m.DefaultReplicationFactor > MaxReplicationFactor {
 		p.add("meta.default-replication-factor", "%d is out of range 1..%d", m.DefaultReplicationFactor, MaxReplicationFactor)
+	}
+	if m.LeaseDuration < Duration(time.Second) {
+		p.add("meta.lease-duration", "%s is less than 1s", m.LeaseDuration)
 	}
 	p.services(c.Retention, c.ShardPrecreation)
 	p.logging(c.Logging)

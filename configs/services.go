@@ -66,3 +66,25 @@ func (p *problems) services(r RetentionSection, s ShardPrecreationSection) {
 		}
 	}
 }
+
+// ContinuousQueriesSection is the [continuous_queries] table of a data node
+// (InfluxDB's keys): every data node runs the service, and the one holding
+// the meta leader's lease runs the queries.
+type ContinuousQueriesSection struct {
+	Enabled     bool     `toml:"enabled"`
+	LogEnabled  bool     `toml:"log-enabled"`
+	RunInterval Duration `toml:"run-interval"`
+}
+
+// DefaultCQRunInterval is InfluxDB's [continuous_queries] run-interval.
+const DefaultCQRunInterval = time.Second
+
+func newContinuousQueries() ContinuousQueriesSection {
+	return ContinuousQueriesSection{Enabled: true, LogEnabled: true, RunInterval: Duration(DefaultCQRunInterval)}
+}
+
+func (p *problems) continuousQueries(c ContinuousQueriesSection) {
+	if c.Enabled && c.RunInterval <= 0 {
+		p.add("continuous_queries.run-interval", "must be greater than 0 while continuous_queries.enabled is true")
+	}
+}

@@ -20,8 +20,7 @@ type MetaExecutor interface {
 
 // Errors for statements Palisade does not support yet.
 var (
-	ErrContinuousQueriesUnsupported = errors.New("continuous queries are not supported yet")
-	ErrSubscriptionsUnsupported     = errors.New("subscriptions are not supported")
+	ErrSubscriptionsUnsupported = errors.New("subscriptions are not supported")
 )
 
 // metaClient is the engine's view of the meta store. Reads come from the
@@ -232,14 +231,25 @@ func (c *metaClient) SetPrivilege(username, database string, p influxql.Privileg
 	return err
 }
 
+func (c *metaClient) CreateContinuousQuery(database, name, query string) error {
+	if err := validateCQ(query); err != nil {
+		return err
+	}
+	_, err := c.execute(&metapb.Command{Op: &metapb.Command_CreateContinuousQuery{CreateContinuousQuery: &metapb.CreateContinuousQuery{
+		Database: database, Name: name, Query: query,
+	}}})
+	return err
+}
+
+func (c *metaClient) DropContinuousQuery(database, name string) error {
+	_, err := c.execute(&metapb.Command{Op: &metapb.Command_DropContinuousQuery{DropContinuousQuery: &metapb.DropContinuousQuery{
+		Database: database, Name: name,
+	}}})
+	return err
+}
+
 // --- not supported yet ---------------------------------------------------------
 
-func (c *metaClient) CreateContinuousQuery(database, name, query string) error {
-	return ErrContinuousQueriesUnsupported
-}
-func (c *metaClient) DropContinuousQuery(database, name string) error {
-	return ErrContinuousQueriesUnsupported
-}
 func (c *metaClient) CreateSubscription(database, rp, name, mode string, destinations []string) error {
 	return ErrSubscriptionsUnsupported
 }

@@ -118,6 +118,9 @@ func toEngineDatabase(db *metapb.Database) meta.DatabaseInfo {
 		}
 		di.RetentionPolicies = append(di.RetentionPolicies, ri)
 	}
+	for _, cq := range db.ContinuousQueries {
+		di.ContinuousQueries = append(di.ContinuousQueries, meta.ContinuousQueryInfo{Name: cq.Name, Query: cq.Query})
+	}
 	return di
 }
 

@@ -73,6 +73,7 @@ type Node struct {
 	// Cluster mode only: the other data nodes, hinted handoff, and the
 	// data service.
 	peers   *peers
+	cqs     *cqService
 	writer  *clusterWriter
 	hints   *hintedHandoff
 	dataSvc *shardService
@@ -123,6 +124,7 @@ func (n *Node) services() []service {
 		{name: "cluster-writer", open: n.openClusterWriter, close: n.closeClusterWriter},
 		{name: "data-service", open: n.openDataService, close: n.closeDataService},
 		{name: "follow", open: n.startFollowing, close: n.stopBackground},
+		{name: "continuous-queries", open: n.openContinuousQueries, close: n.closeContinuousQueries},
 		{name: "http", open: n.serveHTTP, close: n.closeHTTP},
 		{name: "provision", open: n.startProvision},
 	}

@@ -201,6 +201,17 @@ func (c *Client) Heartbeat(ctx context.Context, req *metapb.HeartbeatRequest) (*
 	return resp, err
 }
 
+// AcquireLease asks the leader for a lease (see Store.AcquireLease).
+func (c *Client) AcquireLease(ctx context.Context, req *metapb.AcquireLeaseRequest) (*metapb.AcquireLeaseResponse, error) {
+	var resp *metapb.AcquireLeaseResponse
+	err := c.do(ctx, func(mc metapb.MetaServiceClient) error {
+		var err error
+		resp, err = mc.AcquireLease(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
 // RemoveNode removes a meta node (by Raft address) or a data node (by ID).
 func (c *Client) RemoveNode(ctx context.Context, req *metapb.RemoveNodeRequest) (uint64, error) {
 	var idx uint64

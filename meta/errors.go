@@ -28,6 +28,8 @@ var (
 	ErrRetentionPolicyDuration = errors.New("retention policy duration must be at least 1h0m0s")
 	ErrReplicationFactor       = errors.New("replication factor must be greater than 0")
 	ErrShardGroupNotFound      = errors.New("shard group not found")
+	ErrContinuousQueryExists   = errors.New("continuous query already exists")
+	ErrContinuousQueryRequired = errors.New("continuous query name and query required")
 	ErrNodeNotFound            = errors.New("node not found")
 	ErrSecretIDRequired        = errors.New("secret id required")
 	ErrSecretTooShort          = errors.New("secret must be at least 16 bytes")
@@ -74,6 +76,8 @@ var errorTable = []errorEntry{
 	{ErrRetentionPolicyDuration, "rp_duration", codes.InvalidArgument},
 	{ErrReplicationFactor, "replication_factor", codes.InvalidArgument},
 	{ErrShardGroupNotFound, "shard_group_not_found", codes.NotFound},
+	{ErrContinuousQueryExists, "cq_exists", codes.AlreadyExists},
+	{ErrContinuousQueryRequired, "cq_required", codes.InvalidArgument},
 	{ErrNodeNotFound, "node_not_found", codes.NotFound},
 	{ErrSecretIDRequired, "secret_id_required", codes.InvalidArgument},
 	{ErrSecretTooShort, "secret_too_short", codes.InvalidArgument},

@@ -39,9 +39,13 @@ const (
 	levelShardOwners uint32 = 3
 	// levelDropShard adds DropShard.
 	levelDropShard uint32 = 4
+	// levelContinuousQueries adds Database.continuous_queries and the
+	// CreateContinuousQuery, DropContinuousQuery and
+	// RecordContinuousQueryRuns commands.
+	levelContinuousQueries uint32 = 5
 
 	// FeatureLevel is the highest feature level this binary supports.
-	FeatureLevel = levelDropShard
+	FeatureLevel = levelContinuousQueries
 )
 
 // ClusterFeatureLevel returns the feature level the cluster runs at in d. A
@@ -57,6 +61,8 @@ func commandLevel(cmd *metapb.Command) uint32 {
 		return max(op.SetFeatureLevel.Level, levelRequestIDs)
 	case *metapb.Command_DropShard:
 		return levelDropShard
+	case *metapb.Command_CreateContinuousQuery, *metapb.Command_DropContinuousQuery, *metapb.Command_RecordContinuousQueryRuns:
+		return levelContinuousQueries
 	default:
 		return levelBase
 	}

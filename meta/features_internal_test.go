@@ -76,6 +76,8 @@ func TestReplicaHaltsOnCommandFromTheFuture(t *testing.T) {
 		{"level above its own", FeatureLevel, cmdOf(&metapb.SetFeatureLevel{Level: FeatureLevel + 1}), fmt.Sprintf("set_feature_level needs feature level %d, this binary supports %d", FeatureLevel+1, FeatureLevel)},
 		{"an older replica meets the raise", levelBase, cmdOf(&metapb.SetFeatureLevel{Level: levelRequestIDs}), "set_feature_level needs feature level 2, this binary supports 1"},
 		{"a level-3 replica meets DROP SHARD", levelShardOwners, cmdOf(&metapb.DropShard{Id: 1, DeletedAt: 1}), "drop_shard needs feature level 4, this binary supports 3"},
+		{"a level-4 replica meets CREATE CONTINUOUS QUERY", levelDropShard, cmdOf(&metapb.CreateContinuousQuery{Database: "db", Name: "c", Query: seedCQ}), "create_continuous_query needs feature level 5, this binary supports 4"},
+		{"a level-4 replica meets a recorded run", levelDropShard, cmdOf(&metapb.RecordContinuousQueryRuns{}), "record_continuous_query_runs needs feature level 5, this binary supports 4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer

@@ -96,6 +96,12 @@ func (s *Service) Heartbeat(ctx context.Context, req *metapb.HeartbeatRequest) (
 	return resp, ToStatus(err)
 }
 
+// AcquireLease grants or renews a lease (see Store.AcquireLease).
+func (s *Service) AcquireLease(ctx context.Context, req *metapb.AcquireLeaseRequest) (*metapb.AcquireLeaseResponse, error) {
+	resp, err := s.store.AcquireLease(ctx, req, !isForwarded(ctx))
+	return resp, ToStatus(err)
+}
+
 // RemoveNode removes a meta node (by Raft address) or a data node (by ID).
 func (s *Service) RemoveNode(ctx context.Context, req *metapb.RemoveNodeRequest) (*metapb.RemoveNodeResponse, error) {
 	forward := !isForwarded(ctx)

@@ -104,6 +104,12 @@ func apply(d *metapb.Data, cmd *metapb.Command, index uint64) (*metapb.Data, app
 		res.err = deleteShardGroup(n, op.DeleteShardGroup)
 	case *metapb.Command_DropShard:
 		dropShard(n, op.DropShard)
+	case *metapb.Command_CreateContinuousQuery:
+		res.err = createContinuousQuery(n, op.CreateContinuousQuery)
+	case *metapb.Command_DropContinuousQuery:
+		res.err = dropContinuousQuery(n, op.DropContinuousQuery)
+	case *metapb.Command_RecordContinuousQueryRuns:
+		recordContinuousQueryRuns(n, op.RecordContinuousQueryRuns)
 	case *metapb.Command_AddJwtSecret:
 		res.err = addJWTSecret(n, op.AddJwtSecret)
 	case *metapb.Command_RemoveJwtSecret:

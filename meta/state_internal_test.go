@@ -2,6 +2,7 @@ package meta
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,12 @@ func cmdOf(op any) *metapb.Command {
 		c.Op = &metapb.Command_DeleteShardGroup{DeleteShardGroup: op}
 	case *metapb.DropShard:
 		c.Op = &metapb.Command_DropShard{DropShard: op}
+	case *metapb.CreateContinuousQuery:
+		c.Op = &metapb.Command_CreateContinuousQuery{CreateContinuousQuery: op}
+	case *metapb.DropContinuousQuery:
+		c.Op = &metapb.Command_DropContinuousQuery{DropContinuousQuery: op}
+	case *metapb.RecordContinuousQueryRuns:
+		c.Op = &metapb.Command_RecordContinuousQueryRuns{RecordContinuousQueryRuns: op}
 	case *metapb.AddJWTSecret:
 		c.Op = &metapb.Command_AddJwtSecret{AddJwtSecret: op}
 	case *metapb.RemoveJWTSecret:
@@ -75,6 +82,8 @@ func cmdOf(op any) *metapb.Command {
 }
 
 var sgTimestamp = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
+
+const seedCQ = "CREATE CONTINUOUS QUERY cq1 ON db BEGIN SELECT mean(v) INTO db.week.m1 FROM db.week.m GROUP BY time(1h) END"
 
 // seedCommands build the small state the internal tests and the fuzz target
 // start from: a bit of everything.
@@ -92,6 +101,7 @@ func seedCommands() []*metapb.Command {
 		cmdOf(&metapb.CreateRetentionPolicy{Database: "db", Spec: &metapb.RetentionPolicySpec{Name: "forever"}}),
 		cmdOf(&metapb.SetPrivilege{Name: "bob", Database: "db", Privilege: metapb.Privilege_PRIVILEGE_WRITE}),
 		cmdOf(&metapb.CreateShardGroup{Database: "db", RetentionPolicy: "week", Timestamp: sgTimestamp}),
+		cmdOf(&metapb.CreateContinuousQuery{Database: "db", Name: "cq1", Query: seedCQ}),
 		cmdOf(&metapb.AddJWTSecret{Id: "k1", Value: []byte("0123456789abcdef0123"), Created: 1}),
 		cmdOf(&metapb.SetSettings{Settings: &metapb.ClusterSettings{DefaultReplicationFactor: 1}}),
 	}
@@ -170,6 +180,9 @@ func TestApplyRefusalsChangeNothing(t *testing.T) {
 		{"shard group after the last time", cmdOf(&metapb.CreateShardGroup{Database: "db", RetentionPolicy: "week", Timestamp: MaxNanoTime + 1}), ErrTimeOutOfRange},
 		{"shard group before the first time", cmdOf(&metapb.CreateShardGroup{Database: "db", RetentionPolicy: "week", Timestamp: MinNanoTime - 1}), ErrTimeOutOfRange},
 		{"delete missing shard group", cmdOf(&metapb.DeleteShardGroup{Database: "db", RetentionPolicy: "week", Id: 999, DeletedAt: 1}), ErrShardGroupNotFound},
+		{"continuous query with another statement", cmdOf(&metapb.CreateContinuousQuery{Database: "db", Name: "cq1", Query: seedCQ + " "}), ErrContinuousQueryExists},
+		{"continuous query on missing database", cmdOf(&metapb.CreateContinuousQuery{Database: "nodb", Name: "cq2", Query: seedCQ}), ErrDatabaseNotFound},
+		{"continuous query without name", cmdOf(&metapb.CreateContinuousQuery{Database: "db", Query: seedCQ}), ErrContinuousQueryRequired},
 		{"duplicate secret", cmdOf(&metapb.AddJWTSecret{Id: "k1", Value: []byte("another-secret-of-20")}), ErrSecretExists},
 		{"too-short secret", cmdOf(&metapb.AddJWTSecret{Id: "k2", Value: []byte("15-bytes-secret")}), ErrSecretTooShort},
 		{"secret without id", cmdOf(&metapb.AddJWTSecret{Value: []byte("0123456789abcdef")}), ErrSecretIDRequired},
@@ -260,6 +273,20 @@ func TestApplyLeavesInputUntouched(t *testing.T) {
 		{"drop an unknown shard", cmdOf(&metapb.DropShard{Id: 999, DeletedAt: 7}), func(n *metapb.Data) bool {
 			return proto.Equal(n.Databases[0], d.Databases[0])
 		}},
+		{"create continuous query", cmdOf(&metapb.CreateContinuousQuery{Database: "db", Name: "cq2", Query: seedCQ}), func(n *metapb.Data) bool {
+			return len(n.Databases[0].ContinuousQueries) == 2 && n.Databases[0].ContinuousQueries[1].Name == "cq2"
+		}},
+		{"create the same continuous query, other case", cmdOf(&metapb.CreateContinuousQuery{Database: "db", Name: "cq1", Query: strings.ToLower(seedCQ)}), func(n *metapb.Data) bool {
+			return len(n.Databases[0].ContinuousQueries) == 1 && n.Databases[0].ContinuousQueries[0].Query == seedCQ
+		}},
+		{"drop continuous query", cmdOf(&metapb.DropContinuousQuery{Database: "db", Name: "cq1"}), func(n *metapb.Data) bool { return len(n.Databases[0].ContinuousQueries) == 0 }},
+		{"drop missing continuous query", cmdOf(&metapb.DropContinuousQuery{Database: "nodb", Name: "cq1"}), func(n *metapb.Data) bool { return len(n.Databases[0].ContinuousQueries) == 1 }},
+		{"record runs: forward only, the same statement only", cmdOf(&metapb.RecordContinuousQueryRuns{Runs: []*metapb.ContinuousQueryRun{
+			{Database: "db", Name: "cq1", Query: seedCQ, LastRun: 50},
+			{Database: "db", Name: "cq1", Query: seedCQ, LastRun: 40},
+			{Database: "db", Name: "cq1", Query: "another", LastRun: 60},
+			{Database: "nodb", Name: "cq1", Query: seedCQ, LastRun: 70},
+		}}), func(n *metapb.Data) bool { return n.Databases[0].ContinuousQueries[0].LastRun == 50 }},
 		{"add secret", cmdOf(&metapb.AddJWTSecret{Id: "k2", Value: []byte("fedcba9876543210")}), func(n *metapb.Data) bool { return len(n.JwtSecrets) == 2 }},
 		{"remove secret", cmdOf(&metapb.RemoveJWTSecret{Id: "k1"}), func(n *metapb.Data) bool { return len(n.JwtSecrets) == 0 }},
 		{"set settings", cmdOf(&metapb.SetSettings{Settings: &metapb.ClusterSettings{DefaultReplicationFactor: 3}}), func(n *metapb.Data) bool { return n.Settings.DefaultReplicationFactor == 3 }},

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -61,6 +62,8 @@ type Config struct {
 	DefaultReplicationFactor uint32
 	// Maintenance: retention and shard precreation, run by the leader.
 	Maintenance Maintenance
+	// LeaseTTL is how long the leader's leases last (0: DefaultLeaseTTL).
+	LeaseTTL time.Duration
 
 	ElectionTimeout    time.Duration
 	HeartbeatTimeout   time.Duration
@@ -105,6 +108,8 @@ type Store struct {
 	// joining node's level from passing each other.
 	level   uint32
 	levelMu sync.Mutex
+
+	leases leases
 
 	faults faults
 }
@@ -163,6 +168,7 @@ func Open(cfg Config) (*Store, error) {
 		lastSeen: map[uint64]int64{},
 		reports:  map[uint64]*metapb.DataNodeReport{},
 		level:    FeatureLevel,
+		leases:   leases{now: time.Now, ttl: cmp.Or(cfg.LeaseTTL, DefaultLeaseTTL)},
 	}
 	if cfg.featureLevel > 0 {
 		s.level = cfg.featureLevel

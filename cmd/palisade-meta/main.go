@@ -125,6 +125,7 @@ func runNode(args []string, stderr io.Writer) error {
 			LeaderLeaseTimeout: time.Duration(m.LeaderLeaseTimeout),
 			CommitTimeout:      time.Duration(m.CommitTimeout),
 			SnapshotThreshold:  m.SnapshotThreshold,
+			LeaseTTL:           time.Duration(m.LeaseDuration),
 			Maintenance: meta.Maintenance{
 				RetentionCheckInterval:   cfg.Retention.Interval(),
 				PrecreationCheckInterval: cfg.ShardPrecreation.Interval(),

@@ -394,6 +394,8 @@ type Database struct {
 	DefaultRetentionPolicy string                 `protobuf:"bytes,2,opt,name=default_retention_policy,json=defaultRetentionPolicy,proto3" json:"default_retention_policy,omitempty"`
 	// Sorted by name.
 	RetentionPolicies []*RetentionPolicy `protobuf:"bytes,3,rep,name=retention_policies,json=retentionPolicies,proto3" json:"retention_policies,omitempty"`
+	// In the order they were created. Feature level 5.
+	ContinuousQueries []*ContinuousQuery `protobuf:"bytes,4,rep,name=continuous_queries,json=continuousQueries,proto3" json:"continuous_queries,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -449,6 +451,78 @@ func (x *Database) GetRetentionPolicies() []*RetentionPolicy {
 	return nil
 }
 
+func (x *Database) GetContinuousQueries() []*ContinuousQuery {
+	if x != nil {
+		return x.ContinuousQueries
+	}
+	return nil
+}
+
+// ContinuousQuery is a database's CREATE CONTINUOUS QUERY.
+type ContinuousQuery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The whole statement, as the engine formats it (SHOW CONTINUOUS QUERIES).
+	Query string `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
+	// Unix nanoseconds: the time the query last ran at, aligned on its
+	// resample interval as InfluxDB aligns it; 0 = never. Kept in the state
+	// so that the node that runs the queries next goes on from there.
+	LastRun       int64 `protobuf:"varint,3,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContinuousQuery) Reset() {
+	*x = ContinuousQuery{}
+	mi := &file_meta_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContinuousQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContinuousQuery) ProtoMessage() {}
+
+func (x *ContinuousQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContinuousQuery.ProtoReflect.Descriptor instead.
+func (*ContinuousQuery) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ContinuousQuery) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ContinuousQuery) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *ContinuousQuery) GetLastRun() int64 {
+	if x != nil {
+		return x.LastRun
+	}
+	return 0
+}
+
 type RetentionPolicy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -465,7 +539,7 @@ type RetentionPolicy struct {
 
 func (x *RetentionPolicy) Reset() {
 	*x = RetentionPolicy{}
-	mi := &file_meta_proto_msgTypes[4]
+	mi := &file_meta_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +551,7 @@ func (x *RetentionPolicy) String() string {
 func (*RetentionPolicy) ProtoMessage() {}
 
 func (x *RetentionPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[4]
+	mi := &file_meta_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +564,7 @@ func (x *RetentionPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetentionPolicy.ProtoReflect.Descriptor instead.
 func (*RetentionPolicy) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{4}
+	return file_meta_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RetentionPolicy) GetName() string {
@@ -543,7 +617,7 @@ type ShardGroup struct {
 
 func (x *ShardGroup) Reset() {
 	*x = ShardGroup{}
-	mi := &file_meta_proto_msgTypes[5]
+	mi := &file_meta_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +629,7 @@ func (x *ShardGroup) String() string {
 func (*ShardGroup) ProtoMessage() {}
 
 func (x *ShardGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[5]
+	mi := &file_meta_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +642,7 @@ func (x *ShardGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardGroup.ProtoReflect.Descriptor instead.
 func (*ShardGroup) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{5}
+	return file_meta_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ShardGroup) GetId() uint64 {
@@ -623,7 +697,7 @@ type Shard struct {
 
 func (x *Shard) Reset() {
 	*x = Shard{}
-	mi := &file_meta_proto_msgTypes[6]
+	mi := &file_meta_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -635,7 +709,7 @@ func (x *Shard) String() string {
 func (*Shard) ProtoMessage() {}
 
 func (x *Shard) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[6]
+	mi := &file_meta_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -648,7 +722,7 @@ func (x *Shard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shard.ProtoReflect.Descriptor instead.
 func (*Shard) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{6}
+	return file_meta_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Shard) GetId() uint64 {
@@ -682,7 +756,7 @@ type ShardOwner struct {
 
 func (x *ShardOwner) Reset() {
 	*x = ShardOwner{}
-	mi := &file_meta_proto_msgTypes[7]
+	mi := &file_meta_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +768,7 @@ func (x *ShardOwner) String() string {
 func (*ShardOwner) ProtoMessage() {}
 
 func (x *ShardOwner) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[7]
+	mi := &file_meta_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +781,7 @@ func (x *ShardOwner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardOwner.ProtoReflect.Descriptor instead.
 func (*ShardOwner) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{7}
+	return file_meta_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ShardOwner) GetNodeId() uint64 {
@@ -743,7 +817,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_meta_proto_msgTypes[8]
+	mi := &file_meta_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +829,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[8]
+	mi := &file_meta_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +842,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{8}
+	return file_meta_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *User) GetName() string {
@@ -820,7 +894,7 @@ type JWTSecret struct {
 
 func (x *JWTSecret) Reset() {
 	*x = JWTSecret{}
-	mi := &file_meta_proto_msgTypes[9]
+	mi := &file_meta_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +906,7 @@ func (x *JWTSecret) String() string {
 func (*JWTSecret) ProtoMessage() {}
 
 func (x *JWTSecret) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[9]
+	mi := &file_meta_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +919,7 @@ func (x *JWTSecret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JWTSecret.ProtoReflect.Descriptor instead.
 func (*JWTSecret) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{9}
+	return file_meta_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *JWTSecret) GetId() string {
@@ -889,7 +963,7 @@ type AppliedRequest struct {
 
 func (x *AppliedRequest) Reset() {
 	*x = AppliedRequest{}
-	mi := &file_meta_proto_msgTypes[10]
+	mi := &file_meta_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +975,7 @@ func (x *AppliedRequest) String() string {
 func (*AppliedRequest) ProtoMessage() {}
 
 func (x *AppliedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[10]
+	mi := &file_meta_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +988,7 @@ func (x *AppliedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppliedRequest.ProtoReflect.Descriptor instead.
 func (*AppliedRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{10}
+	return file_meta_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AppliedRequest) GetId() []byte {
@@ -967,7 +1041,7 @@ type SnapshotState struct {
 
 func (x *SnapshotState) Reset() {
 	*x = SnapshotState{}
-	mi := &file_meta_proto_msgTypes[11]
+	mi := &file_meta_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1053,7 @@ func (x *SnapshotState) String() string {
 func (*SnapshotState) ProtoMessage() {}
 
 func (x *SnapshotState) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[11]
+	mi := &file_meta_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1066,7 @@ func (x *SnapshotState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotState.ProtoReflect.Descriptor instead.
 func (*SnapshotState) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{11}
+	return file_meta_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SnapshotState) GetData() *Data {
@@ -1021,7 +1095,7 @@ type ClusterSettings struct {
 
 func (x *ClusterSettings) Reset() {
 	*x = ClusterSettings{}
-	mi := &file_meta_proto_msgTypes[12]
+	mi := &file_meta_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1107,7 @@ func (x *ClusterSettings) String() string {
 func (*ClusterSettings) ProtoMessage() {}
 
 func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[12]
+	mi := &file_meta_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1120,7 @@ func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSettings.ProtoReflect.Descriptor instead.
 func (*ClusterSettings) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{12}
+	return file_meta_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ClusterSettings) GetDefaultReplicationFactor() uint32 {
@@ -1090,6 +1164,9 @@ type Command struct {
 	//	*Command_AddJwtSecret
 	//	*Command_RemoveJwtSecret
 	//	*Command_SetSettings
+	//	*Command_CreateContinuousQuery
+	//	*Command_DropContinuousQuery
+	//	*Command_RecordContinuousQueryRuns
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Feature level 2. Chosen at random by the node that first receives the
 	// request (or by meta.Client) and kept across its retries and forwards:
@@ -1102,7 +1179,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_meta_proto_msgTypes[13]
+	mi := &file_meta_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1191,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[13]
+	mi := &file_meta_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1204,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{13}
+	return file_meta_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Command) GetOp() isCommand_Op {
@@ -1335,6 +1412,33 @@ func (x *Command) GetSetSettings() *SetSettings {
 	return nil
 }
 
+func (x *Command) GetCreateContinuousQuery() *CreateContinuousQuery {
+	if x != nil {
+		if x, ok := x.Op.(*Command_CreateContinuousQuery); ok {
+			return x.CreateContinuousQuery
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDropContinuousQuery() *DropContinuousQuery {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DropContinuousQuery); ok {
+			return x.DropContinuousQuery
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRecordContinuousQueryRuns() *RecordContinuousQueryRuns {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RecordContinuousQueryRuns); ok {
+			return x.RecordContinuousQueryRuns
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetRequestId() []byte {
 	if x != nil {
 		return x.RequestId
@@ -1440,6 +1544,19 @@ type Command_SetSettings struct {
 	SetSettings *SetSettings `protobuf:"bytes,62,opt,name=set_settings,json=setSettings,proto3,oneof"`
 }
 
+type Command_CreateContinuousQuery struct {
+	// Continuous queries: 80-99. Feature level 5.
+	CreateContinuousQuery *CreateContinuousQuery `protobuf:"bytes,80,opt,name=create_continuous_query,json=createContinuousQuery,proto3,oneof"`
+}
+
+type Command_DropContinuousQuery struct {
+	DropContinuousQuery *DropContinuousQuery `protobuf:"bytes,81,opt,name=drop_continuous_query,json=dropContinuousQuery,proto3,oneof"`
+}
+
+type Command_RecordContinuousQueryRuns struct {
+	RecordContinuousQueryRuns *RecordContinuousQueryRuns `protobuf:"bytes,82,opt,name=record_continuous_query_runs,json=recordContinuousQueryRuns,proto3,oneof"`
+}
+
 func (*Command_AddMetaNode) isCommand_Op() {}
 
 func (*Command_RemoveMetaNode) isCommand_Op() {}
@@ -1484,6 +1601,12 @@ func (*Command_RemoveJwtSecret) isCommand_Op() {}
 
 func (*Command_SetSettings) isCommand_Op() {}
 
+func (*Command_CreateContinuousQuery) isCommand_Op() {}
+
+func (*Command_DropContinuousQuery) isCommand_Op() {}
+
+func (*Command_RecordContinuousQueryRuns) isCommand_Op() {}
+
 // InitCluster names the cluster. Applied once; later ones are ignored.
 type InitCluster struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1494,7 +1617,7 @@ type InitCluster struct {
 
 func (x *InitCluster) Reset() {
 	*x = InitCluster{}
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1629,7 @@ func (x *InitCluster) String() string {
 func (*InitCluster) ProtoMessage() {}
 
 func (x *InitCluster) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1642,7 @@ func (x *InitCluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitCluster.ProtoReflect.Descriptor instead.
 func (*InitCluster) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{14}
+	return file_meta_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *InitCluster) GetClusterId() string {
@@ -1541,7 +1664,7 @@ type SetFeatureLevel struct {
 
 func (x *SetFeatureLevel) Reset() {
 	*x = SetFeatureLevel{}
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +1676,7 @@ func (x *SetFeatureLevel) String() string {
 func (*SetFeatureLevel) ProtoMessage() {}
 
 func (x *SetFeatureLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +1689,7 @@ func (x *SetFeatureLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFeatureLevel.ProtoReflect.Descriptor instead.
 func (*SetFeatureLevel) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{15}
+	return file_meta_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetFeatureLevel) GetLevel() uint32 {
@@ -1586,7 +1709,7 @@ type AddMetaNode struct {
 
 func (x *AddMetaNode) Reset() {
 	*x = AddMetaNode{}
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1721,7 @@ func (x *AddMetaNode) String() string {
 func (*AddMetaNode) ProtoMessage() {}
 
 func (x *AddMetaNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1734,7 @@ func (x *AddMetaNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNode.ProtoReflect.Descriptor instead.
 func (*AddMetaNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{16}
+	return file_meta_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddMetaNode) GetRaftAddr() string {
@@ -1637,7 +1760,7 @@ type RemoveMetaNode struct {
 
 func (x *RemoveMetaNode) Reset() {
 	*x = RemoveMetaNode{}
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +1772,7 @@ func (x *RemoveMetaNode) String() string {
 func (*RemoveMetaNode) ProtoMessage() {}
 
 func (x *RemoveMetaNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1785,7 @@ func (x *RemoveMetaNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMetaNode.ProtoReflect.Descriptor instead.
 func (*RemoveMetaNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{17}
+	return file_meta_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemoveMetaNode) GetRaftAddr() string {
@@ -1684,7 +1807,7 @@ type CreateDataNode struct {
 
 func (x *CreateDataNode) Reset() {
 	*x = CreateDataNode{}
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1819,7 @@ func (x *CreateDataNode) String() string {
 func (*CreateDataNode) ProtoMessage() {}
 
 func (x *CreateDataNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1832,7 @@ func (x *CreateDataNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDataNode.ProtoReflect.Descriptor instead.
 func (*CreateDataNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{18}
+	return file_meta_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateDataNode) GetHttpAddr() string {
@@ -1735,7 +1858,7 @@ type RemoveDataNode struct {
 
 func (x *RemoveDataNode) Reset() {
 	*x = RemoveDataNode{}
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1870,7 @@ func (x *RemoveDataNode) String() string {
 func (*RemoveDataNode) ProtoMessage() {}
 
 func (x *RemoveDataNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +1883,7 @@ func (x *RemoveDataNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDataNode.ProtoReflect.Descriptor instead.
 func (*RemoveDataNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{19}
+	return file_meta_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RemoveDataNode) GetId() uint64 {
@@ -1792,7 +1915,7 @@ type CreateUser struct {
 
 func (x *CreateUser) Reset() {
 	*x = CreateUser{}
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1804,7 +1927,7 @@ func (x *CreateUser) String() string {
 func (*CreateUser) ProtoMessage() {}
 
 func (x *CreateUser) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1817,7 +1940,7 @@ func (x *CreateUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUser.ProtoReflect.Descriptor instead.
 func (*CreateUser) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{20}
+	return file_meta_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateUser) GetName() string {
@@ -1864,7 +1987,7 @@ type DropUser struct {
 
 func (x *DropUser) Reset() {
 	*x = DropUser{}
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +1999,7 @@ func (x *DropUser) String() string {
 func (*DropUser) ProtoMessage() {}
 
 func (x *DropUser) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +2012,7 @@ func (x *DropUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropUser.ProtoReflect.Descriptor instead.
 func (*DropUser) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{21}
+	return file_meta_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DropUser) GetName() string {
@@ -1911,7 +2034,7 @@ type SetPassword struct {
 
 func (x *SetPassword) Reset() {
 	*x = SetPassword{}
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2046,7 @@ func (x *SetPassword) String() string {
 func (*SetPassword) ProtoMessage() {}
 
 func (x *SetPassword) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2059,7 @@ func (x *SetPassword) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPassword.ProtoReflect.Descriptor instead.
 func (*SetPassword) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{22}
+	return file_meta_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetPassword) GetName() string {
@@ -1970,7 +2093,7 @@ type SetAdmin struct {
 
 func (x *SetAdmin) Reset() {
 	*x = SetAdmin{}
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2105,7 @@ func (x *SetAdmin) String() string {
 func (*SetAdmin) ProtoMessage() {}
 
 func (x *SetAdmin) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2118,7 @@ func (x *SetAdmin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAdmin.ProtoReflect.Descriptor instead.
 func (*SetAdmin) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{23}
+	return file_meta_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetAdmin) GetName() string {
@@ -2024,7 +2147,7 @@ type SetPrivilege struct {
 
 func (x *SetPrivilege) Reset() {
 	*x = SetPrivilege{}
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2036,7 +2159,7 @@ func (x *SetPrivilege) String() string {
 func (*SetPrivilege) ProtoMessage() {}
 
 func (x *SetPrivilege) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2049,7 +2172,7 @@ func (x *SetPrivilege) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPrivilege.ProtoReflect.Descriptor instead.
 func (*SetPrivilege) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{24}
+	return file_meta_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetPrivilege) GetName() string {
@@ -2084,7 +2207,7 @@ type CreateDatabase struct {
 
 func (x *CreateDatabase) Reset() {
 	*x = CreateDatabase{}
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2219,7 @@ func (x *CreateDatabase) String() string {
 func (*CreateDatabase) ProtoMessage() {}
 
 func (x *CreateDatabase) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2232,7 @@ func (x *CreateDatabase) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDatabase.ProtoReflect.Descriptor instead.
 func (*CreateDatabase) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{25}
+	return file_meta_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateDatabase) GetName() string {
@@ -2135,7 +2258,7 @@ type DropDatabase struct {
 
 func (x *DropDatabase) Reset() {
 	*x = DropDatabase{}
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2147,7 +2270,7 @@ func (x *DropDatabase) String() string {
 func (*DropDatabase) ProtoMessage() {}
 
 func (x *DropDatabase) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2160,7 +2283,7 @@ func (x *DropDatabase) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropDatabase.ProtoReflect.Descriptor instead.
 func (*DropDatabase) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26}
+	return file_meta_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DropDatabase) GetName() string {
@@ -2184,7 +2307,7 @@ type RetentionPolicySpec struct {
 
 func (x *RetentionPolicySpec) Reset() {
 	*x = RetentionPolicySpec{}
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2196,7 +2319,7 @@ func (x *RetentionPolicySpec) String() string {
 func (*RetentionPolicySpec) ProtoMessage() {}
 
 func (x *RetentionPolicySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2209,7 +2332,7 @@ func (x *RetentionPolicySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetentionPolicySpec.ProtoReflect.Descriptor instead.
 func (*RetentionPolicySpec) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{27}
+	return file_meta_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RetentionPolicySpec) GetName() string {
@@ -2251,7 +2374,7 @@ type CreateRetentionPolicy struct {
 
 func (x *CreateRetentionPolicy) Reset() {
 	*x = CreateRetentionPolicy{}
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2263,7 +2386,7 @@ func (x *CreateRetentionPolicy) String() string {
 func (*CreateRetentionPolicy) ProtoMessage() {}
 
 func (x *CreateRetentionPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2276,7 +2399,7 @@ func (x *CreateRetentionPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRetentionPolicy.ProtoReflect.Descriptor instead.
 func (*CreateRetentionPolicy) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{28}
+	return file_meta_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateRetentionPolicy) GetDatabase() string {
@@ -2316,7 +2439,7 @@ type UpdateRetentionPolicy struct {
 
 func (x *UpdateRetentionPolicy) Reset() {
 	*x = UpdateRetentionPolicy{}
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2328,7 +2451,7 @@ func (x *UpdateRetentionPolicy) String() string {
 func (*UpdateRetentionPolicy) ProtoMessage() {}
 
 func (x *UpdateRetentionPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2341,7 +2464,7 @@ func (x *UpdateRetentionPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRetentionPolicy.ProtoReflect.Descriptor instead.
 func (*UpdateRetentionPolicy) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{29}
+	return file_meta_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateRetentionPolicy) GetDatabase() string {
@@ -2403,7 +2526,7 @@ type DropRetentionPolicy struct {
 
 func (x *DropRetentionPolicy) Reset() {
 	*x = DropRetentionPolicy{}
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2415,7 +2538,7 @@ func (x *DropRetentionPolicy) String() string {
 func (*DropRetentionPolicy) ProtoMessage() {}
 
 func (x *DropRetentionPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2428,7 +2551,7 @@ func (x *DropRetentionPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropRetentionPolicy.ProtoReflect.Descriptor instead.
 func (*DropRetentionPolicy) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{30}
+	return file_meta_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DropRetentionPolicy) GetDatabase() string {
@@ -2458,7 +2581,7 @@ type CreateShardGroup struct {
 
 func (x *CreateShardGroup) Reset() {
 	*x = CreateShardGroup{}
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2470,7 +2593,7 @@ func (x *CreateShardGroup) String() string {
 func (*CreateShardGroup) ProtoMessage() {}
 
 func (x *CreateShardGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2483,7 +2606,7 @@ func (x *CreateShardGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateShardGroup.ProtoReflect.Descriptor instead.
 func (*CreateShardGroup) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{31}
+	return file_meta_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateShardGroup) GetDatabase() string {
@@ -2520,7 +2643,7 @@ type DeleteShardGroup struct {
 
 func (x *DeleteShardGroup) Reset() {
 	*x = DeleteShardGroup{}
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2655,7 @@ func (x *DeleteShardGroup) String() string {
 func (*DeleteShardGroup) ProtoMessage() {}
 
 func (x *DeleteShardGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2668,7 @@ func (x *DeleteShardGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteShardGroup.ProtoReflect.Descriptor instead.
 func (*DeleteShardGroup) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{32}
+	return file_meta_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeleteShardGroup) GetDatabase() string {
@@ -2591,7 +2714,7 @@ type DropShard struct {
 
 func (x *DropShard) Reset() {
 	*x = DropShard{}
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2603,7 +2726,7 @@ func (x *DropShard) String() string {
 func (*DropShard) ProtoMessage() {}
 
 func (x *DropShard) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2616,7 +2739,7 @@ func (x *DropShard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropShard.ProtoReflect.Descriptor instead.
 func (*DropShard) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{33}
+	return file_meta_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DropShard) GetId() uint64 {
@@ -2645,7 +2768,7 @@ type AddJWTSecret struct {
 
 func (x *AddJWTSecret) Reset() {
 	*x = AddJWTSecret{}
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2657,7 +2780,7 @@ func (x *AddJWTSecret) String() string {
 func (*AddJWTSecret) ProtoMessage() {}
 
 func (x *AddJWTSecret) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2670,7 +2793,7 @@ func (x *AddJWTSecret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddJWTSecret.ProtoReflect.Descriptor instead.
 func (*AddJWTSecret) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{34}
+	return file_meta_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AddJWTSecret) GetId() string {
@@ -2703,7 +2826,7 @@ type RemoveJWTSecret struct {
 
 func (x *RemoveJWTSecret) Reset() {
 	*x = RemoveJWTSecret{}
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2715,7 +2838,7 @@ func (x *RemoveJWTSecret) String() string {
 func (*RemoveJWTSecret) ProtoMessage() {}
 
 func (x *RemoveJWTSecret) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2728,7 +2851,7 @@ func (x *RemoveJWTSecret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJWTSecret.ProtoReflect.Descriptor instead.
 func (*RemoveJWTSecret) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{35}
+	return file_meta_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RemoveJWTSecret) GetId() string {
@@ -2747,7 +2870,7 @@ type SetSettings struct {
 
 func (x *SetSettings) Reset() {
 	*x = SetSettings{}
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2759,7 +2882,7 @@ func (x *SetSettings) String() string {
 func (*SetSettings) ProtoMessage() {}
 
 func (x *SetSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2772,7 +2895,7 @@ func (x *SetSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSettings.ProtoReflect.Descriptor instead.
 func (*SetSettings) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{36}
+	return file_meta_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SetSettings) GetSettings() *ClusterSettings {
@@ -2780,6 +2903,240 @@ func (x *SetSettings) GetSettings() *ClusterSettings {
 		return x.Settings
 	}
 	return nil
+}
+
+// CreateContinuousQuery adds a continuous query to a database. The same
+// name with the same query (ignoring case) changes nothing; with another
+// query it is refused.
+type CreateContinuousQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Database      string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Query         string                 `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateContinuousQuery) Reset() {
+	*x = CreateContinuousQuery{}
+	mi := &file_meta_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateContinuousQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateContinuousQuery) ProtoMessage() {}
+
+func (x *CreateContinuousQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateContinuousQuery.ProtoReflect.Descriptor instead.
+func (*CreateContinuousQuery) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CreateContinuousQuery) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *CreateContinuousQuery) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateContinuousQuery) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+// DropContinuousQuery removes a continuous query. A missing query or
+// database is not an error (InfluxDB 1.6 and 1.10).
+type DropContinuousQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Database      string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropContinuousQuery) Reset() {
+	*x = DropContinuousQuery{}
+	mi := &file_meta_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropContinuousQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropContinuousQuery) ProtoMessage() {}
+
+func (x *DropContinuousQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropContinuousQuery.ProtoReflect.Descriptor instead.
+func (*DropContinuousQuery) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DropContinuousQuery) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *DropContinuousQuery) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// RecordContinuousQueryRuns sets the last_run of continuous queries after
+// they ran. A last_run never goes back, and a query dropped (or dropped and
+// created again) since is left alone.
+type RecordContinuousQueryRuns struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Runs          []*ContinuousQueryRun  `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordContinuousQueryRuns) Reset() {
+	*x = RecordContinuousQueryRuns{}
+	mi := &file_meta_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordContinuousQueryRuns) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordContinuousQueryRuns) ProtoMessage() {}
+
+func (x *RecordContinuousQueryRuns) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordContinuousQueryRuns.ProtoReflect.Descriptor instead.
+func (*RecordContinuousQueryRuns) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *RecordContinuousQueryRuns) GetRuns() []*ContinuousQueryRun {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+type ContinuousQueryRun struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Database string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
+	Name     string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The statement that ran: a query of that name with another statement is
+	// not this one.
+	Query         string `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
+	LastRun       int64  `protobuf:"varint,4,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContinuousQueryRun) Reset() {
+	*x = ContinuousQueryRun{}
+	mi := &file_meta_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContinuousQueryRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContinuousQueryRun) ProtoMessage() {}
+
+func (x *ContinuousQueryRun) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContinuousQueryRun.ProtoReflect.Descriptor instead.
+func (*ContinuousQueryRun) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ContinuousQueryRun) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *ContinuousQueryRun) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ContinuousQueryRun) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *ContinuousQueryRun) GetLastRun() int64 {
+	if x != nil {
+		return x.LastRun
+	}
+	return 0
 }
 
 type ExecuteRequest struct {
@@ -2791,7 +3148,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2803,7 +3160,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2816,7 +3173,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{37}
+	return file_meta_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ExecuteRequest) GetCommand() *Command {
@@ -2837,7 +3194,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +3206,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +3219,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{38}
+	return file_meta_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExecuteResponse) GetIndex() uint64 {
@@ -2896,7 +3253,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2908,7 +3265,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2921,7 +3278,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{39}
+	return file_meta_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ErrorDetail) GetIndex() uint64 {
@@ -2953,7 +3310,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2965,7 +3322,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2978,7 +3335,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{40}
+	return file_meta_proto_rawDescGZIP(), []int{45}
 }
 
 type SnapshotResponse struct {
@@ -2990,7 +3347,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3002,7 +3359,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3015,7 +3372,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{41}
+	return file_meta_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SnapshotResponse) GetData() *Data {
@@ -3035,7 +3392,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3047,7 +3404,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3060,7 +3417,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{42}
+	return file_meta_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WatchRequest) GetIndex() uint64 {
@@ -3079,7 +3436,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_meta_proto_msgTypes[43]
+	mi := &file_meta_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3091,7 +3448,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[43]
+	mi := &file_meta_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3104,7 +3461,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{43}
+	return file_meta_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *WatchResponse) GetData() *Data {
@@ -3124,7 +3481,7 @@ type RegisterDataNodeRequest struct {
 
 func (x *RegisterDataNodeRequest) Reset() {
 	*x = RegisterDataNodeRequest{}
-	mi := &file_meta_proto_msgTypes[44]
+	mi := &file_meta_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3136,7 +3493,7 @@ func (x *RegisterDataNodeRequest) String() string {
 func (*RegisterDataNodeRequest) ProtoMessage() {}
 
 func (x *RegisterDataNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[44]
+	mi := &file_meta_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3149,7 +3506,7 @@ func (x *RegisterDataNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDataNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterDataNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{44}
+	return file_meta_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RegisterDataNodeRequest) GetHttpAddr() string {
@@ -3179,7 +3536,7 @@ type RegisterDataNodeResponse struct {
 
 func (x *RegisterDataNodeResponse) Reset() {
 	*x = RegisterDataNodeResponse{}
-	mi := &file_meta_proto_msgTypes[45]
+	mi := &file_meta_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3191,7 +3548,7 @@ func (x *RegisterDataNodeResponse) String() string {
 func (*RegisterDataNodeResponse) ProtoMessage() {}
 
 func (x *RegisterDataNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[45]
+	mi := &file_meta_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3204,7 +3561,7 @@ func (x *RegisterDataNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDataNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterDataNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{45}
+	return file_meta_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RegisterDataNodeResponse) GetNodeId() uint64 {
@@ -3242,7 +3599,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_meta_proto_msgTypes[46]
+	mi := &file_meta_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3254,7 +3611,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[46]
+	mi := &file_meta_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3267,7 +3624,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{46}
+	return file_meta_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *HeartbeatRequest) GetNodeId() uint64 {
@@ -3305,7 +3662,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_meta_proto_msgTypes[47]
+	mi := &file_meta_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3317,7 +3674,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[47]
+	mi := &file_meta_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3330,7 +3687,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{47}
+	return file_meta_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *HeartbeatResponse) GetClusterId() string {
@@ -3360,7 +3717,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_meta_proto_msgTypes[48]
+	mi := &file_meta_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3372,7 +3729,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[48]
+	mi := &file_meta_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3385,7 +3742,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{48}
+	return file_meta_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RemoveNodeRequest) GetNode() isRemoveNodeRequest_Node {
@@ -3440,7 +3797,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_meta_proto_msgTypes[49]
+	mi := &file_meta_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3452,7 +3809,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[49]
+	mi := &file_meta_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3465,7 +3822,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{49}
+	return file_meta_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RemoveNodeResponse) GetIndex() uint64 {
@@ -3486,7 +3843,7 @@ type AddMetaNodeRequest struct {
 
 func (x *AddMetaNodeRequest) Reset() {
 	*x = AddMetaNodeRequest{}
-	mi := &file_meta_proto_msgTypes[50]
+	mi := &file_meta_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3498,7 +3855,7 @@ func (x *AddMetaNodeRequest) String() string {
 func (*AddMetaNodeRequest) ProtoMessage() {}
 
 func (x *AddMetaNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[50]
+	mi := &file_meta_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3511,7 +3868,7 @@ func (x *AddMetaNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNodeRequest.ProtoReflect.Descriptor instead.
 func (*AddMetaNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{50}
+	return file_meta_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *AddMetaNodeRequest) GetRaftAddr() string {
@@ -3537,7 +3894,7 @@ type AddMetaNodeResponse struct {
 
 func (x *AddMetaNodeResponse) Reset() {
 	*x = AddMetaNodeResponse{}
-	mi := &file_meta_proto_msgTypes[51]
+	mi := &file_meta_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3549,7 +3906,7 @@ func (x *AddMetaNodeResponse) String() string {
 func (*AddMetaNodeResponse) ProtoMessage() {}
 
 func (x *AddMetaNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[51]
+	mi := &file_meta_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3562,7 +3919,7 @@ func (x *AddMetaNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNodeResponse.ProtoReflect.Descriptor instead.
 func (*AddMetaNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{51}
+	return file_meta_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *AddMetaNodeResponse) GetIndex() uint64 {
@@ -3580,7 +3937,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_meta_proto_msgTypes[52]
+	mi := &file_meta_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3592,7 +3949,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[52]
+	mi := &file_meta_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3605,7 +3962,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{52}
+	return file_meta_proto_rawDescGZIP(), []int{57}
 }
 
 type StatusResponse struct {
@@ -3636,7 +3993,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_meta_proto_msgTypes[53]
+	mi := &file_meta_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3648,7 +4005,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[53]
+	mi := &file_meta_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3661,7 +4018,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{53}
+	return file_meta_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *StatusResponse) GetRaftAddr() string {
@@ -3759,7 +4116,7 @@ type DataNodeReport struct {
 
 func (x *DataNodeReport) Reset() {
 	*x = DataNodeReport{}
-	mi := &file_meta_proto_msgTypes[54]
+	mi := &file_meta_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3771,7 +4128,7 @@ func (x *DataNodeReport) String() string {
 func (*DataNodeReport) ProtoMessage() {}
 
 func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[54]
+	mi := &file_meta_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3784,7 +4141,7 @@ func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataNodeReport.ProtoReflect.Descriptor instead.
 func (*DataNodeReport) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{54}
+	return file_meta_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DataNodeReport) GetMetaIndex() uint64 {
@@ -3813,7 +4170,7 @@ type RaftServer struct {
 
 func (x *RaftServer) Reset() {
 	*x = RaftServer{}
-	mi := &file_meta_proto_msgTypes[55]
+	mi := &file_meta_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3825,7 +4182,7 @@ func (x *RaftServer) String() string {
 func (*RaftServer) ProtoMessage() {}
 
 func (x *RaftServer) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[55]
+	mi := &file_meta_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3838,7 +4195,7 @@ func (x *RaftServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
 func (*RaftServer) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{55}
+	return file_meta_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RaftServer) GetRaftAddr() string {
@@ -3867,6 +4224,112 @@ func (x *RaftServer) GetLeader() bool {
 		return x.Leader
 	}
 	return false
+}
+
+type AcquireLeaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	NodeId        uint64                 `protobuf:"varint,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcquireLeaseRequest) Reset() {
+	*x = AcquireLeaseRequest{}
+	mi := &file_meta_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcquireLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcquireLeaseRequest) ProtoMessage() {}
+
+func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcquireLeaseRequest.ProtoReflect.Descriptor instead.
+func (*AcquireLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *AcquireLeaseRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AcquireLeaseRequest) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+// AcquireLeaseResponse names the holder: the caller holds the lease when
+// node_id is its own, for ttl_ms from when it sent the request.
+type AcquireLeaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,2,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcquireLeaseResponse) Reset() {
+	*x = AcquireLeaseResponse{}
+	mi := &file_meta_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcquireLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcquireLeaseResponse) ProtoMessage() {}
+
+func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcquireLeaseResponse.ProtoReflect.Descriptor instead.
+func (*AcquireLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *AcquireLeaseResponse) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *AcquireLeaseResponse) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
 }
 
 var File_meta_proto protoreflect.FileDescriptor
@@ -3900,11 +4363,16 @@ const file_meta_proto_rawDesc = "" +
 	"\bDataNode\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
 	"\thttp_addr\x18\x02 \x01(\tR\bhttpAddr\x12\x19\n" +
-	"\btcp_addr\x18\x03 \x01(\tR\atcpAddr\"\xaa\x01\n" +
+	"\btcp_addr\x18\x03 \x01(\tR\atcpAddr\"\xfc\x01\n" +
 	"\bDatabase\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
 	"\x18default_retention_policy\x18\x02 \x01(\tR\x16defaultRetentionPolicy\x12P\n" +
-	"\x12retention_policies\x18\x03 \x03(\v2!.palisade.meta.v1.RetentionPolicyR\x11retentionPolicies\"\xe3\x01\n" +
+	"\x12retention_policies\x18\x03 \x03(\v2!.palisade.meta.v1.RetentionPolicyR\x11retentionPolicies\x12P\n" +
+	"\x12continuous_queries\x18\x04 \x03(\v2!.palisade.meta.v1.ContinuousQueryR\x11continuousQueries\"V\n" +
+	"\x0fContinuousQuery\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05query\x18\x02 \x01(\tR\x05query\x12\x19\n" +
+	"\blast_run\x18\x03 \x01(\x03R\alastRun\"\xe3\x01\n" +
 	"\x0fRetentionPolicy\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bduration\x18\x02 \x01(\x03R\bduration\x120\n" +
@@ -3954,7 +4422,7 @@ const file_meta_proto_rawDesc = "" +
 	"\brequests\x18\x02 \x03(\v2 .palisade.meta.v1.AppliedRequestR\brequests\"\x90\x01\n" +
 	"\x0fClusterSettings\x12<\n" +
 	"\x1adefault_replication_factor\x18\x01 \x01(\rR\x18defaultReplicationFactor\x12?\n" +
-	"\x1cdefault_shard_group_duration\x18\x02 \x01(\x03R\x19defaultShardGroupDuration\"\xae\r\n" +
+	"\x1cdefault_shard_group_duration\x18\x02 \x01(\x03R\x19defaultShardGroupDuration\"\xde\x0f\n" +
 	"\aCommand\x12C\n" +
 	"\radd_meta_node\x18\x01 \x01(\v2\x1d.palisade.meta.v1.AddMetaNodeH\x00R\vaddMetaNode\x12L\n" +
 	"\x10remove_meta_node\x18\x02 \x01(\v2 .palisade.meta.v1.RemoveMetaNodeH\x00R\x0eremoveMetaNode\x12L\n" +
@@ -3979,7 +4447,10 @@ const file_meta_proto_rawDesc = "" +
 	"drop_shard\x18/ \x01(\v2\x1b.palisade.meta.v1.DropShardH\x00R\tdropShard\x12F\n" +
 	"\x0eadd_jwt_secret\x18< \x01(\v2\x1e.palisade.meta.v1.AddJWTSecretH\x00R\faddJwtSecret\x12O\n" +
 	"\x11remove_jwt_secret\x18= \x01(\v2!.palisade.meta.v1.RemoveJWTSecretH\x00R\x0fremoveJwtSecret\x12B\n" +
-	"\fset_settings\x18> \x01(\v2\x1d.palisade.meta.v1.SetSettingsH\x00R\vsetSettings\x12\x1d\n" +
+	"\fset_settings\x18> \x01(\v2\x1d.palisade.meta.v1.SetSettingsH\x00R\vsetSettings\x12a\n" +
+	"\x17create_continuous_query\x18P \x01(\v2'.palisade.meta.v1.CreateContinuousQueryH\x00R\x15createContinuousQuery\x12[\n" +
+	"\x15drop_continuous_query\x18Q \x01(\v2%.palisade.meta.v1.DropContinuousQueryH\x00R\x13dropContinuousQuery\x12n\n" +
+	"\x1crecord_continuous_query_runs\x18R \x01(\v2+.palisade.meta.v1.RecordContinuousQueryRunsH\x00R\x19recordContinuousQueryRuns\x12\x1d\n" +
 	"\n" +
 	"request_id\x18d \x01(\fR\trequestIdB\x04\n" +
 	"\x02op\",\n" +
@@ -4068,7 +4539,21 @@ const file_meta_proto_rawDesc = "" +
 	"\x0fRemoveJWTSecret\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"L\n" +
 	"\vSetSettings\x12=\n" +
-	"\bsettings\x18\x01 \x01(\v2!.palisade.meta.v1.ClusterSettingsR\bsettings\"E\n" +
+	"\bsettings\x18\x01 \x01(\v2!.palisade.meta.v1.ClusterSettingsR\bsettings\"]\n" +
+	"\x15CreateContinuousQuery\x12\x1a\n" +
+	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05query\x18\x03 \x01(\tR\x05query\"E\n" +
+	"\x13DropContinuousQuery\x12\x1a\n" +
+	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"U\n" +
+	"\x19RecordContinuousQueryRuns\x128\n" +
+	"\x04runs\x18\x01 \x03(\v2$.palisade.meta.v1.ContinuousQueryRunR\x04runs\"u\n" +
+	"\x12ContinuousQueryRun\x12\x1a\n" +
+	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05query\x18\x03 \x01(\tR\x05query\x12\x19\n" +
+	"\blast_run\x18\x04 \x01(\x03R\alastRun\"E\n" +
 	"\x0eExecuteRequest\x123\n" +
 	"\acommand\x18\x01 \x01(\v2\x19.palisade.meta.v1.CommandR\acommand\"@\n" +
 	"\x0fExecuteResponse\x12\x14\n" +
@@ -4144,7 +4629,13 @@ const file_meta_proto_rawDesc = "" +
 	"\traft_addr\x18\x01 \x01(\tR\braftAddr\x12\x19\n" +
 	"\brpc_addr\x18\x02 \x01(\tR\arpcAddr\x12\x14\n" +
 	"\x05voter\x18\x03 \x01(\bR\x05voter\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\bR\x06leader*V\n" +
+	"\x06leader\x18\x04 \x01(\bR\x06leader\"B\n" +
+	"\x13AcquireLeaseRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"F\n" +
+	"\x14AcquireLeaseResponse\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x15\n" +
+	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs*V\n" +
 	"\n" +
 	"OwnerState\x12\x16\n" +
 	"\x12OWNER_STATE_ACTIVE\x10\x00\x12\x17\n" +
@@ -4154,7 +4645,7 @@ const file_meta_proto_rawDesc = "" +
 	"\x0ePRIVILEGE_NONE\x10\x00\x12\x12\n" +
 	"\x0ePRIVILEGE_READ\x10\x01\x12\x13\n" +
 	"\x0fPRIVILEGE_WRITE\x10\x02\x12\x11\n" +
-	"\rPRIVILEGE_ALL\x10\x032\xbf\x05\n" +
+	"\rPRIVILEGE_ALL\x10\x032\x9e\x06\n" +
 	"\vMetaService\x12N\n" +
 	"\aExecute\x12 .palisade.meta.v1.ExecuteRequest\x1a!.palisade.meta.v1.ExecuteResponse\x12Q\n" +
 	"\bSnapshot\x12!.palisade.meta.v1.SnapshotRequest\x1a\".palisade.meta.v1.SnapshotResponse\x12J\n" +
@@ -4164,7 +4655,8 @@ const file_meta_proto_rawDesc = "" +
 	"\n" +
 	"RemoveNode\x12#.palisade.meta.v1.RemoveNodeRequest\x1a$.palisade.meta.v1.RemoveNodeResponse\x12Z\n" +
 	"\vAddMetaNode\x12$.palisade.meta.v1.AddMetaNodeRequest\x1a%.palisade.meta.v1.AddMetaNodeResponse\x12K\n" +
-	"\x06Status\x12\x1f.palisade.meta.v1.StatusRequest\x1a .palisade.meta.v1.StatusResponseB.Z,github.com/palisade-db/palisade/proto/metapbb\x06proto3"
+	"\x06Status\x12\x1f.palisade.meta.v1.StatusRequest\x1a .palisade.meta.v1.StatusResponse\x12]\n" +
+	"\fAcquireLease\x12%.palisade.meta.v1.AcquireLeaseRequest\x1a&.palisade.meta.v1.AcquireLeaseResponseB.Z,github.com/palisade-db/palisade/proto/metapbb\x06proto3"
 
 var (
 	file_meta_proto_rawDescOnce sync.Once
@@ -4179,140 +4671,154 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_meta_proto_goTypes = []any{
-	(OwnerState)(0),                  // 0: palisade.meta.v1.OwnerState
-	(Privilege)(0),                   // 1: palisade.meta.v1.Privilege
-	(*Data)(nil),                     // 2: palisade.meta.v1.Data
-	(*MetaNode)(nil),                 // 3: palisade.meta.v1.MetaNode
-	(*DataNode)(nil),                 // 4: palisade.meta.v1.DataNode
-	(*Database)(nil),                 // 5: palisade.meta.v1.Database
-	(*RetentionPolicy)(nil),          // 6: palisade.meta.v1.RetentionPolicy
-	(*ShardGroup)(nil),               // 7: palisade.meta.v1.ShardGroup
-	(*Shard)(nil),                    // 8: palisade.meta.v1.Shard
-	(*ShardOwner)(nil),               // 9: palisade.meta.v1.ShardOwner
-	(*User)(nil),                     // 10: palisade.meta.v1.User
-	(*JWTSecret)(nil),                // 11: palisade.meta.v1.JWTSecret
-	(*AppliedRequest)(nil),           // 12: palisade.meta.v1.AppliedRequest
-	(*SnapshotState)(nil),            // 13: palisade.meta.v1.SnapshotState
-	(*ClusterSettings)(nil),          // 14: palisade.meta.v1.ClusterSettings
-	(*Command)(nil),                  // 15: palisade.meta.v1.Command
-	(*InitCluster)(nil),              // 16: palisade.meta.v1.InitCluster
-	(*SetFeatureLevel)(nil),          // 17: palisade.meta.v1.SetFeatureLevel
-	(*AddMetaNode)(nil),              // 18: palisade.meta.v1.AddMetaNode
-	(*RemoveMetaNode)(nil),           // 19: palisade.meta.v1.RemoveMetaNode
-	(*CreateDataNode)(nil),           // 20: palisade.meta.v1.CreateDataNode
-	(*RemoveDataNode)(nil),           // 21: palisade.meta.v1.RemoveDataNode
-	(*CreateUser)(nil),               // 22: palisade.meta.v1.CreateUser
-	(*DropUser)(nil),                 // 23: palisade.meta.v1.DropUser
-	(*SetPassword)(nil),              // 24: palisade.meta.v1.SetPassword
-	(*SetAdmin)(nil),                 // 25: palisade.meta.v1.SetAdmin
-	(*SetPrivilege)(nil),             // 26: palisade.meta.v1.SetPrivilege
-	(*CreateDatabase)(nil),           // 27: palisade.meta.v1.CreateDatabase
-	(*DropDatabase)(nil),             // 28: palisade.meta.v1.DropDatabase
-	(*RetentionPolicySpec)(nil),      // 29: palisade.meta.v1.RetentionPolicySpec
-	(*CreateRetentionPolicy)(nil),    // 30: palisade.meta.v1.CreateRetentionPolicy
-	(*UpdateRetentionPolicy)(nil),    // 31: palisade.meta.v1.UpdateRetentionPolicy
-	(*DropRetentionPolicy)(nil),      // 32: palisade.meta.v1.DropRetentionPolicy
-	(*CreateShardGroup)(nil),         // 33: palisade.meta.v1.CreateShardGroup
-	(*DeleteShardGroup)(nil),         // 34: palisade.meta.v1.DeleteShardGroup
-	(*DropShard)(nil),                // 35: palisade.meta.v1.DropShard
-	(*AddJWTSecret)(nil),             // 36: palisade.meta.v1.AddJWTSecret
-	(*RemoveJWTSecret)(nil),          // 37: palisade.meta.v1.RemoveJWTSecret
-	(*SetSettings)(nil),              // 38: palisade.meta.v1.SetSettings
-	(*ExecuteRequest)(nil),           // 39: palisade.meta.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),          // 40: palisade.meta.v1.ExecuteResponse
-	(*ErrorDetail)(nil),              // 41: palisade.meta.v1.ErrorDetail
-	(*SnapshotRequest)(nil),          // 42: palisade.meta.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),         // 43: palisade.meta.v1.SnapshotResponse
-	(*WatchRequest)(nil),             // 44: palisade.meta.v1.WatchRequest
-	(*WatchResponse)(nil),            // 45: palisade.meta.v1.WatchResponse
-	(*RegisterDataNodeRequest)(nil),  // 46: palisade.meta.v1.RegisterDataNodeRequest
-	(*RegisterDataNodeResponse)(nil), // 47: palisade.meta.v1.RegisterDataNodeResponse
-	(*HeartbeatRequest)(nil),         // 48: palisade.meta.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),        // 49: palisade.meta.v1.HeartbeatResponse
-	(*RemoveNodeRequest)(nil),        // 50: palisade.meta.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),       // 51: palisade.meta.v1.RemoveNodeResponse
-	(*AddMetaNodeRequest)(nil),       // 52: palisade.meta.v1.AddMetaNodeRequest
-	(*AddMetaNodeResponse)(nil),      // 53: palisade.meta.v1.AddMetaNodeResponse
-	(*StatusRequest)(nil),            // 54: palisade.meta.v1.StatusRequest
-	(*StatusResponse)(nil),           // 55: palisade.meta.v1.StatusResponse
-	(*DataNodeReport)(nil),           // 56: palisade.meta.v1.DataNodeReport
-	(*RaftServer)(nil),               // 57: palisade.meta.v1.RaftServer
-	nil,                              // 58: palisade.meta.v1.User.PrivilegesEntry
-	nil,                              // 59: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	nil,                              // 60: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	(OwnerState)(0),                   // 0: palisade.meta.v1.OwnerState
+	(Privilege)(0),                    // 1: palisade.meta.v1.Privilege
+	(*Data)(nil),                      // 2: palisade.meta.v1.Data
+	(*MetaNode)(nil),                  // 3: palisade.meta.v1.MetaNode
+	(*DataNode)(nil),                  // 4: palisade.meta.v1.DataNode
+	(*Database)(nil),                  // 5: palisade.meta.v1.Database
+	(*ContinuousQuery)(nil),           // 6: palisade.meta.v1.ContinuousQuery
+	(*RetentionPolicy)(nil),           // 7: palisade.meta.v1.RetentionPolicy
+	(*ShardGroup)(nil),                // 8: palisade.meta.v1.ShardGroup
+	(*Shard)(nil),                     // 9: palisade.meta.v1.Shard
+	(*ShardOwner)(nil),                // 10: palisade.meta.v1.ShardOwner
+	(*User)(nil),                      // 11: palisade.meta.v1.User
+	(*JWTSecret)(nil),                 // 12: palisade.meta.v1.JWTSecret
+	(*AppliedRequest)(nil),            // 13: palisade.meta.v1.AppliedRequest
+	(*SnapshotState)(nil),             // 14: palisade.meta.v1.SnapshotState
+	(*ClusterSettings)(nil),           // 15: palisade.meta.v1.ClusterSettings
+	(*Command)(nil),                   // 16: palisade.meta.v1.Command
+	(*InitCluster)(nil),               // 17: palisade.meta.v1.InitCluster
+	(*SetFeatureLevel)(nil),           // 18: palisade.meta.v1.SetFeatureLevel
+	(*AddMetaNode)(nil),               // 19: palisade.meta.v1.AddMetaNode
+	(*RemoveMetaNode)(nil),            // 20: palisade.meta.v1.RemoveMetaNode
+	(*CreateDataNode)(nil),            // 21: palisade.meta.v1.CreateDataNode
+	(*RemoveDataNode)(nil),            // 22: palisade.meta.v1.RemoveDataNode
+	(*CreateUser)(nil),                // 23: palisade.meta.v1.CreateUser
+	(*DropUser)(nil),                  // 24: palisade.meta.v1.DropUser
+	(*SetPassword)(nil),               // 25: palisade.meta.v1.SetPassword
+	(*SetAdmin)(nil),                  // 26: palisade.meta.v1.SetAdmin
+	(*SetPrivilege)(nil),              // 27: palisade.meta.v1.SetPrivilege
+	(*CreateDatabase)(nil),            // 28: palisade.meta.v1.CreateDatabase
+	(*DropDatabase)(nil),              // 29: palisade.meta.v1.DropDatabase
+	(*RetentionPolicySpec)(nil),       // 30: palisade.meta.v1.RetentionPolicySpec
+	(*CreateRetentionPolicy)(nil),     // 31: palisade.meta.v1.CreateRetentionPolicy
+	(*UpdateRetentionPolicy)(nil),     // 32: palisade.meta.v1.UpdateRetentionPolicy
+	(*DropRetentionPolicy)(nil),       // 33: palisade.meta.v1.DropRetentionPolicy
+	(*CreateShardGroup)(nil),          // 34: palisade.meta.v1.CreateShardGroup
+	(*DeleteShardGroup)(nil),          // 35: palisade.meta.v1.DeleteShardGroup
+	(*DropShard)(nil),                 // 36: palisade.meta.v1.DropShard
+	(*AddJWTSecret)(nil),              // 37: palisade.meta.v1.AddJWTSecret
+	(*RemoveJWTSecret)(nil),           // 38: palisade.meta.v1.RemoveJWTSecret
+	(*SetSettings)(nil),               // 39: palisade.meta.v1.SetSettings
+	(*CreateContinuousQuery)(nil),     // 40: palisade.meta.v1.CreateContinuousQuery
+	(*DropContinuousQuery)(nil),       // 41: palisade.meta.v1.DropContinuousQuery
+	(*RecordContinuousQueryRuns)(nil), // 42: palisade.meta.v1.RecordContinuousQueryRuns
+	(*ContinuousQueryRun)(nil),        // 43: palisade.meta.v1.ContinuousQueryRun
+	(*ExecuteRequest)(nil),            // 44: palisade.meta.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),           // 45: palisade.meta.v1.ExecuteResponse
+	(*ErrorDetail)(nil),               // 46: palisade.meta.v1.ErrorDetail
+	(*SnapshotRequest)(nil),           // 47: palisade.meta.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),          // 48: palisade.meta.v1.SnapshotResponse
+	(*WatchRequest)(nil),              // 49: palisade.meta.v1.WatchRequest
+	(*WatchResponse)(nil),             // 50: palisade.meta.v1.WatchResponse
+	(*RegisterDataNodeRequest)(nil),   // 51: palisade.meta.v1.RegisterDataNodeRequest
+	(*RegisterDataNodeResponse)(nil),  // 52: palisade.meta.v1.RegisterDataNodeResponse
+	(*HeartbeatRequest)(nil),          // 53: palisade.meta.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),         // 54: palisade.meta.v1.HeartbeatResponse
+	(*RemoveNodeRequest)(nil),         // 55: palisade.meta.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),        // 56: palisade.meta.v1.RemoveNodeResponse
+	(*AddMetaNodeRequest)(nil),        // 57: palisade.meta.v1.AddMetaNodeRequest
+	(*AddMetaNodeResponse)(nil),       // 58: palisade.meta.v1.AddMetaNodeResponse
+	(*StatusRequest)(nil),             // 59: palisade.meta.v1.StatusRequest
+	(*StatusResponse)(nil),            // 60: palisade.meta.v1.StatusResponse
+	(*DataNodeReport)(nil),            // 61: palisade.meta.v1.DataNodeReport
+	(*RaftServer)(nil),                // 62: palisade.meta.v1.RaftServer
+	(*AcquireLeaseRequest)(nil),       // 63: palisade.meta.v1.AcquireLeaseRequest
+	(*AcquireLeaseResponse)(nil),      // 64: palisade.meta.v1.AcquireLeaseResponse
+	nil,                               // 65: palisade.meta.v1.User.PrivilegesEntry
+	nil,                               // 66: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	nil,                               // 67: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
 }
 var file_meta_proto_depIdxs = []int32{
 	3,  // 0: palisade.meta.v1.Data.meta_nodes:type_name -> palisade.meta.v1.MetaNode
 	4,  // 1: palisade.meta.v1.Data.data_nodes:type_name -> palisade.meta.v1.DataNode
 	5,  // 2: palisade.meta.v1.Data.databases:type_name -> palisade.meta.v1.Database
-	10, // 3: palisade.meta.v1.Data.users:type_name -> palisade.meta.v1.User
-	11, // 4: palisade.meta.v1.Data.jwt_secrets:type_name -> palisade.meta.v1.JWTSecret
-	14, // 5: palisade.meta.v1.Data.settings:type_name -> palisade.meta.v1.ClusterSettings
-	6,  // 6: palisade.meta.v1.Database.retention_policies:type_name -> palisade.meta.v1.RetentionPolicy
-	7,  // 7: palisade.meta.v1.RetentionPolicy.shard_groups:type_name -> palisade.meta.v1.ShardGroup
-	8,  // 8: palisade.meta.v1.ShardGroup.shards:type_name -> palisade.meta.v1.Shard
-	9,  // 9: palisade.meta.v1.Shard.owners:type_name -> palisade.meta.v1.ShardOwner
-	0,  // 10: palisade.meta.v1.ShardOwner.state:type_name -> palisade.meta.v1.OwnerState
-	58, // 11: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
-	2,  // 12: palisade.meta.v1.SnapshotState.data:type_name -> palisade.meta.v1.Data
-	12, // 13: palisade.meta.v1.SnapshotState.requests:type_name -> palisade.meta.v1.AppliedRequest
-	18, // 14: palisade.meta.v1.Command.add_meta_node:type_name -> palisade.meta.v1.AddMetaNode
-	19, // 15: palisade.meta.v1.Command.remove_meta_node:type_name -> palisade.meta.v1.RemoveMetaNode
-	20, // 16: palisade.meta.v1.Command.create_data_node:type_name -> palisade.meta.v1.CreateDataNode
-	21, // 17: palisade.meta.v1.Command.remove_data_node:type_name -> palisade.meta.v1.RemoveDataNode
-	16, // 18: palisade.meta.v1.Command.init_cluster:type_name -> palisade.meta.v1.InitCluster
-	17, // 19: palisade.meta.v1.Command.set_feature_level:type_name -> palisade.meta.v1.SetFeatureLevel
-	22, // 20: palisade.meta.v1.Command.create_user:type_name -> palisade.meta.v1.CreateUser
-	23, // 21: palisade.meta.v1.Command.drop_user:type_name -> palisade.meta.v1.DropUser
-	24, // 22: palisade.meta.v1.Command.set_password:type_name -> palisade.meta.v1.SetPassword
-	25, // 23: palisade.meta.v1.Command.set_admin:type_name -> palisade.meta.v1.SetAdmin
-	26, // 24: palisade.meta.v1.Command.set_privilege:type_name -> palisade.meta.v1.SetPrivilege
-	27, // 25: palisade.meta.v1.Command.create_database:type_name -> palisade.meta.v1.CreateDatabase
-	28, // 26: palisade.meta.v1.Command.drop_database:type_name -> palisade.meta.v1.DropDatabase
-	30, // 27: palisade.meta.v1.Command.create_retention_policy:type_name -> palisade.meta.v1.CreateRetentionPolicy
-	31, // 28: palisade.meta.v1.Command.update_retention_policy:type_name -> palisade.meta.v1.UpdateRetentionPolicy
-	32, // 29: palisade.meta.v1.Command.drop_retention_policy:type_name -> palisade.meta.v1.DropRetentionPolicy
-	33, // 30: palisade.meta.v1.Command.create_shard_group:type_name -> palisade.meta.v1.CreateShardGroup
-	34, // 31: palisade.meta.v1.Command.delete_shard_group:type_name -> palisade.meta.v1.DeleteShardGroup
-	35, // 32: palisade.meta.v1.Command.drop_shard:type_name -> palisade.meta.v1.DropShard
-	36, // 33: palisade.meta.v1.Command.add_jwt_secret:type_name -> palisade.meta.v1.AddJWTSecret
-	37, // 34: palisade.meta.v1.Command.remove_jwt_secret:type_name -> palisade.meta.v1.RemoveJWTSecret
-	38, // 35: palisade.meta.v1.Command.set_settings:type_name -> palisade.meta.v1.SetSettings
-	1,  // 36: palisade.meta.v1.SetPrivilege.privilege:type_name -> palisade.meta.v1.Privilege
-	29, // 37: palisade.meta.v1.CreateDatabase.retention_policy:type_name -> palisade.meta.v1.RetentionPolicySpec
-	29, // 38: palisade.meta.v1.CreateRetentionPolicy.spec:type_name -> palisade.meta.v1.RetentionPolicySpec
-	14, // 39: palisade.meta.v1.SetSettings.settings:type_name -> palisade.meta.v1.ClusterSettings
-	15, // 40: palisade.meta.v1.ExecuteRequest.command:type_name -> palisade.meta.v1.Command
-	2,  // 41: palisade.meta.v1.SnapshotResponse.data:type_name -> palisade.meta.v1.Data
-	2,  // 42: palisade.meta.v1.WatchResponse.data:type_name -> palisade.meta.v1.Data
-	57, // 43: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
-	59, // 44: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	60, // 45: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
-	1,  // 46: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
-	56, // 47: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
-	39, // 48: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
-	42, // 49: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
-	44, // 50: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
-	46, // 51: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
-	48, // 52: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
-	50, // 53: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
-	52, // 54: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
-	54, // 55: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
-	40, // 56: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
-	43, // 57: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
-	45, // 58: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
-	47, // 59: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
-	49, // 60: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
-	51, // 61: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
-	53, // 62: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
-	55, // 63: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
-	56, // [56:64] is the sub-list for method output_type
-	48, // [48:56] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	11, // 3: palisade.meta.v1.Data.users:type_name -> palisade.meta.v1.User
+	12, // 4: palisade.meta.v1.Data.jwt_secrets:type_name -> palisade.meta.v1.JWTSecret
+	15, // 5: palisade.meta.v1.Data.settings:type_name -> palisade.meta.v1.ClusterSettings
+	7,  // 6: palisade.meta.v1.Database.retention_policies:type_name -> palisade.meta.v1.RetentionPolicy
+	6,  // 7: palisade.meta.v1.Database.continuous_queries:type_name -> palisade.meta.v1.ContinuousQuery
+	8,  // 8: palisade.meta.v1.RetentionPolicy.shard_groups:type_name -> palisade.meta.v1.ShardGroup
+	9,  // 9: palisade.meta.v1.ShardGroup.shards:type_name -> palisade.meta.v1.Shard
+	10, // 10: palisade.meta.v1.Shard.owners:type_name -> palisade.meta.v1.ShardOwner
+	0,  // 11: palisade.meta.v1.ShardOwner.state:type_name -> palisade.meta.v1.OwnerState
+	65, // 12: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
+	2,  // 13: palisade.meta.v1.SnapshotState.data:type_name -> palisade.meta.v1.Data
+	13, // 14: palisade.meta.v1.SnapshotState.requests:type_name -> palisade.meta.v1.AppliedRequest
+	19, // 15: palisade.meta.v1.Command.add_meta_node:type_name -> palisade.meta.v1.AddMetaNode
+	20, // 16: palisade.meta.v1.Command.remove_meta_node:type_name -> palisade.meta.v1.RemoveMetaNode
+	21, // 17: palisade.meta.v1.Command.create_data_node:type_name -> palisade.meta.v1.CreateDataNode
+	22, // 18: palisade.meta.v1.Command.remove_data_node:type_name -> palisade.meta.v1.RemoveDataNode
+	17, // 19: palisade.meta.v1.Command.init_cluster:type_name -> palisade.meta.v1.InitCluster
+	18, // 20: palisade.meta.v1.Command.set_feature_level:type_name -> palisade.meta.v1.SetFeatureLevel
+	23, // 21: palisade.meta.v1.Command.create_user:type_name -> palisade.meta.v1.CreateUser
+	24, // 22: palisade.meta.v1.Command.drop_user:type_name -> palisade.meta.v1.DropUser
+	25, // 23: palisade.meta.v1.Command.set_password:type_name -> palisade.meta.v1.SetPassword
+	26, // 24: palisade.meta.v1.Command.set_admin:type_name -> palisade.meta.v1.SetAdmin
+	27, // 25: palisade.meta.v1.Command.set_privilege:type_name -> palisade.meta.v1.SetPrivilege
+	28, // 26: palisade.meta.v1.Command.create_database:type_name -> palisade.meta.v1.CreateDatabase
+	29, // 27: palisade.meta.v1.Command.drop_database:type_name -> palisade.meta.v1.DropDatabase
+	31, // 28: palisade.meta.v1.Command.create_retention_policy:type_name -> palisade.meta.v1.CreateRetentionPolicy
+	32, // 29: palisade.meta.v1.Command.update_retention_policy:type_name -> palisade.meta.v1.UpdateRetentionPolicy
+	33, // 30: palisade.meta.v1.Command.drop_retention_policy:type_name -> palisade.meta.v1.DropRetentionPolicy
+	34, // 31: palisade.meta.v1.Command.create_shard_group:type_name -> palisade.meta.v1.CreateShardGroup
+	35, // 32: palisade.meta.v1.Command.delete_shard_group:type_name -> palisade.meta.v1.DeleteShardGroup
+	36, // 33: palisade.meta.v1.Command.drop_shard:type_name -> palisade.meta.v1.DropShard
+	37, // 34: palisade.meta.v1.Command.add_jwt_secret:type_name -> palisade.meta.v1.AddJWTSecret
+	38, // 35: palisade.meta.v1.Command.remove_jwt_secret:type_name -> palisade.meta.v1.RemoveJWTSecret
+	39, // 36: palisade.meta.v1.Command.set_settings:type_name -> palisade.meta.v1.SetSettings
+	40, // 37: palisade.meta.v1.Command.create_continuous_query:type_name -> palisade.meta.v1.CreateContinuousQuery
+	41, // 38: palisade.meta.v1.Command.drop_continuous_query:type_name -> palisade.meta.v1.DropContinuousQuery
+	42, // 39: palisade.meta.v1.Command.record_continuous_query_runs:type_name -> palisade.meta.v1.RecordContinuousQueryRuns
+	1,  // 40: palisade.meta.v1.SetPrivilege.privilege:type_name -> palisade.meta.v1.Privilege
+	30, // 41: palisade.meta.v1.CreateDatabase.retention_policy:type_name -> palisade.meta.v1.RetentionPolicySpec
+	30, // 42: palisade.meta.v1.CreateRetentionPolicy.spec:type_name -> palisade.meta.v1.RetentionPolicySpec
+	15, // 43: palisade.meta.v1.SetSettings.settings:type_name -> palisade.meta.v1.ClusterSettings
+	43, // 44: palisade.meta.v1.RecordContinuousQueryRuns.runs:type_name -> palisade.meta.v1.ContinuousQueryRun
+	16, // 45: palisade.meta.v1.ExecuteRequest.command:type_name -> palisade.meta.v1.Command
+	2,  // 46: palisade.meta.v1.SnapshotResponse.data:type_name -> palisade.meta.v1.Data
+	2,  // 47: palisade.meta.v1.WatchResponse.data:type_name -> palisade.meta.v1.Data
+	62, // 48: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
+	66, // 49: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	67, // 50: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	1,  // 51: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
+	61, // 52: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
+	44, // 53: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
+	47, // 54: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
+	49, // 55: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
+	51, // 56: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
+	53, // 57: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
+	55, // 58: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
+	57, // 59: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
+	59, // 60: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
+	63, // 61: palisade.meta.v1.MetaService.AcquireLease:input_type -> palisade.meta.v1.AcquireLeaseRequest
+	45, // 62: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
+	48, // 63: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
+	50, // 64: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
+	52, // 65: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
+	54, // 66: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
+	56, // 67: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
+	58, // 68: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
+	60, // 69: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
+	64, // 70: palisade.meta.v1.MetaService.AcquireLease:output_type -> palisade.meta.v1.AcquireLeaseResponse
+	62, // [62:71] is the sub-list for method output_type
+	53, // [53:62] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -4320,7 +4826,7 @@ func file_meta_proto_init() {
 	if File_meta_proto != nil {
 		return
 	}
-	file_meta_proto_msgTypes[13].OneofWrappers = []any{
+	file_meta_proto_msgTypes[14].OneofWrappers = []any{
 		(*Command_AddMetaNode)(nil),
 		(*Command_RemoveMetaNode)(nil),
 		(*Command_CreateDataNode)(nil),
@@ -4343,9 +4849,12 @@ func file_meta_proto_init() {
 		(*Command_AddJwtSecret)(nil),
 		(*Command_RemoveJwtSecret)(nil),
 		(*Command_SetSettings)(nil),
+		(*Command_CreateContinuousQuery)(nil),
+		(*Command_DropContinuousQuery)(nil),
+		(*Command_RecordContinuousQueryRuns)(nil),
 	}
-	file_meta_proto_msgTypes[29].OneofWrappers = []any{}
-	file_meta_proto_msgTypes[48].OneofWrappers = []any{
+	file_meta_proto_msgTypes[30].OneofWrappers = []any{}
+	file_meta_proto_msgTypes[53].OneofWrappers = []any{
 		(*RemoveNodeRequest_MetaRaftAddr)(nil),
 		(*RemoveNodeRequest_DataNodeId)(nil),
 	}
@@ -4355,7 +4864,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   59,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

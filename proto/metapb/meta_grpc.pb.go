@@ -33,6 +33,7 @@ const (
 	MetaService_RemoveNode_FullMethodName       = "/palisade.meta.v1.MetaService/RemoveNode"
 	MetaService_AddMetaNode_FullMethodName      = "/palisade.meta.v1.MetaService/AddMetaNode"
 	MetaService_Status_FullMethodName           = "/palisade.meta.v1.MetaService/Status"
+	MetaService_AcquireLease_FullMethodName     = "/palisade.meta.v1.MetaService/AcquireLease"
 )
 
 // MetaServiceClient is the client API for MetaService service.
@@ -56,6 +57,10 @@ type MetaServiceClient interface {
 	AddMetaNode(ctx context.Context, in *AddMetaNodeRequest, opts ...grpc.CallOption) (*AddMetaNodeResponse, error)
 	// Status describes this node and the Raft cluster as it sees it.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// AcquireLease grants or renews a named lease (e.g. running the
+	// continuous queries) to a data node. The leader keeps leases in memory;
+	// followers forward.
+	AcquireLease(ctx context.Context, in *AcquireLeaseRequest, opts ...grpc.CallOption) (*AcquireLeaseResponse, error)
 }
 
 type metaServiceClient struct {
@@ -155,6 +160,16 @@ func (c *metaServiceClient) Status(ctx context.Context, in *StatusRequest, opts 
 	return out, nil
 }
 
+func (c *metaServiceClient) AcquireLease(ctx context.Context, in *AcquireLeaseRequest, opts ...grpc.CallOption) (*AcquireLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcquireLeaseResponse)
+	err := c.cc.Invoke(ctx, MetaService_AcquireLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetaServiceServer is the server API for MetaService service.
 // All implementations must embed UnimplementedMetaServiceServer
 // for forward compatibility.
@@ -176,6 +191,10 @@ type MetaServiceServer interface {
 	AddMetaNode(context.Context, *AddMetaNodeRequest) (*AddMetaNodeResponse, error)
 	// Status describes this node and the Raft cluster as it sees it.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// AcquireLease grants or renews a named lease (e.g. running the
+	// continuous queries) to a data node. The leader keeps leases in memory;
+	// followers forward.
+	AcquireLease(context.Context, *AcquireLeaseRequest) (*AcquireLeaseResponse, error)
 	mustEmbedUnimplementedMetaServiceServer()
 }
 
@@ -209,6 +228,9 @@ func (UnimplementedMetaServiceServer) AddMetaNode(context.Context, *AddMetaNodeR
 }
 func (UnimplementedMetaServiceServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedMetaServiceServer) AcquireLease(context.Context, *AcquireLeaseRequest) (*AcquireLeaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AcquireLease not implemented")
 }
 func (UnimplementedMetaServiceServer) mustEmbedUnimplementedMetaServiceServer() {}
 func (UnimplementedMetaServiceServer) testEmbeddedByValue()                     {}
@@ -368,6 +390,24 @@ func _MetaService_Status_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MetaService_AcquireLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcquireLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServiceServer).AcquireLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetaService_AcquireLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServiceServer).AcquireLease(ctx, req.(*AcquireLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MetaService_ServiceDesc is the grpc.ServiceDesc for MetaService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -402,6 +442,10 @@ var MetaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _MetaService_Status_Handler,
+		},
+		{
+			MethodName: "AcquireLease",
+			Handler:    _MetaService_AcquireLease_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,353 @@
+package data
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/influxdata/influxdb/query"
+	"github.com/influxdata/influxql"
+
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// cqLeaseName is the lease whose holder runs every continuous query.
+const cqLeaseName = "continuous_querier"
+
+// leaser grants leases: the meta leader's (cluster mode), or this node's
+// own (standalone, where no other node could run the queries).
+type leaser interface {
+	// acquire asks for the lease; holder is who holds it now (0: nobody
+	// may yet) and ttl how long that lasts from when the request was sent.
+	acquire(ctx context.Context, name string, node uint64) (holder uint64, ttl time.Duration, err error)
+}
+
+// cqExecutor runs a query (the engine's executor).
+type cqExecutor func(q *influxql.Query, opt query.ExecutionOptions, closing chan struct{}) <-chan *query.Result
+
+// cqService runs the continuous queries of the meta state. Every data node
+// runs one; only the holder of the cqLeaseName lease runs queries, so each
+// runs once per interval in the whole cluster. The holder stops using the
+// lease at two thirds of its TTL unless it renewed it (at one third), and
+// the meta leader grants it to another node only once the TTL has passed
+// (a new leader, only a TTL after it took over), so two nodes never run the
+// queries at once even when their clocks drift a little.
+//
+// After each round the holder records the queries' last runs in the meta
+// state; the next holder goes on from there, so a handover neither skips a
+// bucket nor computes one twice. (A holder that dies between running a
+// query and recording it leaves that run to be repeated: SELECT INTO writes
+// the same points again, which changes nothing.)
+type cqService struct {
+	cqConfig
+
+	// Only the loop's goroutine uses these.
+	holdUntil time.Time // runs queries until then (this node's clock)
+	askAt     time.Time // asks for the lease again from then
+	lastRuns  map[string]time.Time
+	pending   map[string]*metapb.ContinuousQueryRun // runs not yet recorded
+	reported  string                                // the last lease error logged
+
+	stats cqStats
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// cqConfig is what a cqService works with.
+type cqConfig struct {
+	self     func() uint64
+	view     *MetaView
+	exec     cqExecutor
+	meta     MetaExecutor
+	lease    leaser
+	interval time.Duration
+	logRuns  bool
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// cqStats are the service's counters (SHOW STATS, /debug/vars, /metrics).
+type cqStats struct {
+	QueryOK, QueryFail, PointsWritten atomic.Int64
+	// Holding is 1 while this node holds the lease.
+	Holding atomic.Int64
+}
+
+func newCQService(c cqConfig) *cqService {
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.log = c.log.With("service", "continuous_querier")
+	return &cqService{cqConfig: c, lastRuns: map[string]time.Time{}, pending: map[string]*metapb.ContinuousQueryRun{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (s *cqService) open() {
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(s.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				s.tick()
+			}
+		}
+	}()
+}
+
+func (s *cqService) close() error {
+	s.once.Do(func() { close(s.stop) })
+	<-s.done
+	return nil
+}
+
+// cqKey names a query by database, name and statement: one dropped and
+// created again with another statement is another query.
+func cqKey(db string, cq *metapb.ContinuousQuery) string {
+	return db + "\x00" + cq.Name + "\x00" + cq.Query
+}
+
+func (s *cqService) tick() {
+	d := s.view.Data()
+	if s.self() == 0 || !hasContinuousQueries(d) || !s.holds() {
+		return
+	}
+	for _, db := range d.Databases {
+		for _, cq := range db.ContinuousQueries {
+			if !s.holds() {
+				return
+			}
+			s.runOne(db, cq)
+		}
+	}
+	s.record()
+}
+
+func hasContinuousQueries(d *metapb.Data) bool {
+	for _, db := range d.GetDatabases() {
+		if len(db.ContinuousQueries) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// holds reports whether this node may run the queries now, asking for the
+// lease when it is time to.
+func (s *cqService) holds() bool {
+	now := s.now()
+	if now.Before(s.askAt) {
+		return now.Before(s.holdUntil)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	self := s.self()
+	holder, ttl, err := s.lease.acquire(ctx, cqLeaseName, self)
+	if err != nil {
+		if msg := err.Error(); msg != s.reported {
+			s.log.Warn("asking for the continuous queries' lease", "err", err)
+			s.reported = msg
+		}
+		s.askAt = now.Add(s.interval)
+		return s.setHolding(now.Before(s.holdUntil))
+	}
+	s.reported = ""
+	switch {
+	case holder == self:
+		s.holdUntil, s.askAt = now.Add(ttl*2/3), now.Add(ttl/3)
+	case holder != 0 && ttl > 0:
+		// Another node holds it: ask again when it runs out.
+		s.holdUntil, s.askAt = time.Time{}, now.Add(ttl)
+	default:
+		s.holdUntil, s.askAt = time.Time{}, now.Add(s.interval)
+	}
+	return s.setHolding(now.Before(s.holdUntil))
+}
+
+func (s *cqService) setHolding(h bool) bool {
+	v := int64(0)
+	if h {
+		v = 1
+	}
+	if s.stats.Holding.Swap(v) != v {
+		s.log.Info("continuous queries", "running_here", h)
+	}
+	return h
+}
+
+// runOne runs cq when it is due.
+func (s *cqService) runOne(db *metapb.Database, cq *metapb.ContinuousQuery) {
+	key := cqKey(db.Name, cq)
+	last := s.lastRuns[key]
+	if cq.LastRun != 0 {
+		if recorded := time.Unix(0, cq.LastRun); recorded.After(last) {
+			last = recorded
+		}
+	}
+	stmt, err := parseCQ(cq.Query)
+	var t cqTiming
+	if err == nil {
+		t, err = timingOf(stmt)
+	}
+	if err != nil {
+		s.fail(db.Name, cq.Name, err)
+		return
+	}
+	p := t.plan(last, s.now())
+	if !p.due {
+		return
+	}
+	if !p.empty() {
+		if err := s.execute(db, cq.Name, stmt.Source, p); err != nil {
+			s.fail(db.Name, cq.Name, err)
+			return // not recorded: tried again at the next tick
+		}
+	}
+	s.lastRuns[key] = p.lastRun
+	s.pending[key] = &metapb.ContinuousQueryRun{Database: db.Name, Name: cq.Name, Query: cq.Query, LastRun: p.lastRun.UnixNano()}
+}
+
+func (s *cqService) fail(db, name string, err error) {
+	s.stats.QueryFail.Add(1)
+	s.log.Warn("continuous query failed", "db", db, "cq", name, "err", err)
+}
+
+func parseCQ(q string) (*influxql.CreateContinuousQueryStatement, error) {
+	stmt, err := influxql.ParseStatement(q)
+	if err != nil {
+		return nil, err
+	}
+	cq, ok := stmt.(*influxql.CreateContinuousQueryStatement)
+	if !ok || cq.Source == nil || cq.Source.Target == nil || cq.Source.Target.Measurement == nil {
+		return nil, fmt.Errorf("not a continuous query with an INTO clause: %s", q)
+	}
+	return cq, nil
+}
+
+// execute runs the query's SELECT ... INTO over the plan's range, with the
+// database's default policy for an INTO without one.
+func (s *cqService) execute(db *metapb.Database, name string, sel *influxql.SelectStatement, p cqPlan) error {
+	if sel.Target.Measurement.RetentionPolicy == "" {
+		sel.Target.Measurement.RetentionPolicy = db.DefaultRetentionPolicy
+	}
+	if err := sel.SetTimeRange(p.start, p.end); err != nil {
+		return fmt.Errorf("setting the time range: %w", err)
+	}
+	began := s.now()
+	closing := make(chan struct{})
+	defer close(closing)
+	var written int64
+	var runErr error
+	for res := range s.exec(&influxql.Query{Statements: influxql.Statements{sel}}, query.ExecutionOptions{Database: db.Name}, closing) {
+		if res.Err != nil && runErr == nil {
+			runErr = res.Err
+		}
+		if len(res.Series) == 1 && len(res.Series[0].Values) == 1 && len(res.Series[0].Values[0]) == 2 {
+			if n, ok := res.Series[0].Values[0][1].(int64); ok {
+				written += n
+			}
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	s.stats.QueryOK.Add(1)
+	s.stats.PointsWritten.Add(written)
+	if s.logRuns {
+		s.log.Info("continuous query ran", "db", db.Name, "cq", name, "start", p.start.UTC().Format(time.RFC3339Nano),
+			"end", p.end.UTC().Format(time.RFC3339Nano), "written", written, "duration", s.now().Sub(began))
+	}
+	return nil
+}
+
+// record writes the pending last runs into the meta state, in one command;
+// on failure they stay pending (and the node keeps its own record).
+func (s *cqService) record() {
+	if len(s.pending) == 0 {
+		return
+	}
+	runs := make([]*metapb.ContinuousQueryRun, 0, len(s.pending))
+	for _, r := range s.pending {
+		runs = append(runs, r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.meta.Execute(ctx, &metapb.Command{Op: &metapb.Command_RecordContinuousQueryRuns{
+		RecordContinuousQueryRuns: &metapb.RecordContinuousQueryRuns{Runs: runs}}}); err != nil {
+		s.log.Warn("recording the continuous queries' last runs in the meta state", "err", err, "queries", len(runs))
+		return
+	}
+	clear(s.pending)
+}
+
+// validateCQ refuses, at CREATE CONTINUOUS QUERY, a query that could never
+// run (InfluxDB 1.x accepts it and then fails it at every run).
+func validateCQ(q string) error {
+	stmt, err := parseCQ(q)
+	if err != nil {
+		return err
+	}
+	if _, err := timingOf(stmt); err != nil {
+		return err
+	}
+	if strings.TrimSpace(stmt.Database) == "" {
+		return fmt.Errorf("continuous query needs a database: %s", q)
+	}
+	return nil
+}
+
+// metaLeaser asks the meta leader for leases (cluster mode).
+type metaLeaser struct {
+	client interface {
+		AcquireLease(context.Context, *metapb.AcquireLeaseRequest) (*metapb.AcquireLeaseResponse, error)
+	}
+}
+
+func (l metaLeaser) acquire(ctx context.Context, name string, node uint64) (uint64, time.Duration, error) {
+	resp, err := l.client.AcquireLease(ctx, &metapb.AcquireLeaseRequest{Name: name, NodeId: node})
+	if err != nil {
+		return 0, 0, err
+	}
+	return resp.NodeId, time.Duration(resp.TtlMs) * time.Millisecond, nil
+}
+
+// selfLeaser grants every lease to the asking node: a standalone node is
+// the only one.
+type selfLeaser struct{}
+
+func (selfLeaser) acquire(_ context.Context, _ string, node uint64) (uint64, time.Duration, error) {
+	return node, time.Hour, nil
+}
+
+// openContinuousQueries starts the continuous query service
+// ([continuous_queries] enabled).
+func (n *Node) openContinuousQueries() error {
+	c := n.cfg.ContinuousQueries
+	if !c.Enabled {
+		return nil
+	}
+	var l leaser = selfLeaser{}
+	if n.client != nil {
+		l = metaLeaser{client: n.client}
+	}
+	n.cqs = newCQService(cqConfig{self: n.NodeID, view: n.view, exec: n.engine.ExecuteQuery, meta: n.exec, lease: l,
+		interval: time.Duration(c.RunInterval), logRuns: c.LogEnabled, log: n.log})
+	n.cqs.open()
+	return nil
+}
+
+func (n *Node) closeContinuousQueries() error {
+	if n.cqs == nil {
+		return nil
+	}
+	return n.cqs.close()
+}
