@@ -20,16 +20,24 @@ import (
 // database db with replication factor 2.
 func replicatedCluster(t *testing.T, n int) []*dataNode {
 	t.Helper()
+	return replicatedClusterWith(t, n, nil, nil)
+}
+
+// replicatedClusterWith is replicatedCluster with extra settings for the
+// meta node and the data nodes.
+func replicatedClusterWith(t *testing.T, n int, metaEnv, dataEnv []string) []*dataNode {
+	t.Helper()
 	m := newMetaNode(t, "meta0")
+	m.env = append(m.env, metaEnv...)
 	m.start(t, nil)
 	bind := []string{m.rpcAddr}
 	waitForShow(t, bind, []*metaNode{m}, nil)
 	var nodes []*dataNode
 	for range n {
-		d := newDataNode(t, bind,
+		d := newDataNode(t, bind, append([]string{
 			"INFLUXDB_COORDINATOR_WRITE_TIMEOUT=3s",
 			"INFLUXDB_HINTED_HANDOFF_RETRY_INTERVAL=100ms",
-			"INFLUXDB_HINTED_HANDOFF_RETRY_MAX_INTERVAL=500ms")
+			"INFLUXDB_HINTED_HANDOFF_RETRY_MAX_INTERVAL=500ms"}, dataEnv...)...)
 		d.start(t)
 		nodes = append(nodes, d)
 	}
