@@ -86,6 +86,11 @@ type HTTPSection struct {
 	MaxQuerySize int `toml:"max-query-size"`
 	// ShutdownTimeout bounds the wait for in-flight requests at SIGTERM.
 	ShutdownTimeout Duration `toml:"shutdown-timeout"`
+	// PprofEnabled serves /debug/pprof/ (admins only while auth is on).
+	PprofEnabled bool `toml:"pprof-enabled"`
+	// PprofAuthEnabled puts /debug/vars behind an admin's credentials while
+	// auth is on (InfluxDB's key; /debug/pprof always is).
+	PprofAuthEnabled bool `toml:"pprof-auth-enabled"`
 }
 
 // ClusterSection is the [cluster] table: gRPC between data nodes.
@@ -180,6 +185,7 @@ func NewData() *Data {
 			AuthFailureWindow:          Duration(time.Minute),
 			MaxQuerySize:               DefaultMaxQuerySize,
 			ShutdownTimeout:            Duration(10 * time.Second),
+			PprofEnabled:               true,
 		},
 		Cluster: ClusterSection{
 			BindAddress: ":" + strconv.Itoa(DefaultClusterPort),

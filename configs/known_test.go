@@ -72,7 +72,6 @@ func TestLoadDebianInfluxd167Config(t *testing.T) {
 		"monitor.store-enabled", "monitor.store-database", "monitor.store-interval",
 		"subscriber.enabled", "subscriber.http-timeout", "subscriber.insecure-skip-verify",
 		"subscriber.ca-certs", "subscriber.write-concurrency", "subscriber.write-buffer-size",
-		"http.pprof-enabled",
 	}
 	if got := warningKeys(ws); !slices.Equal(got, wantWarnings) {
 		t.Errorf("warnings for\n%q\nwant\n%q", got, wantWarnings)
@@ -98,7 +97,7 @@ func TestLoadInfluxd112Config(t *testing.T) {
 		t.Errorf("cluster.bind-address = %q, want the top-level bind-address", c.Cluster.BindAddress)
 	}
 	got := warningKeys(ws)
-	for _, key := range []string{"http.headers", "http.pprof-auth-enabled", "data.tar-stream-buffer-size", "tls.advanced-expiration"} {
+	for _, key := range []string{"http.headers", "data.tar-stream-buffer-size", "tls.advanced-expiration"} {
 		if !slices.Contains(got, key) {
 			t.Errorf("no warning for %s; warnings: %q", key, got)
 		}
@@ -433,10 +432,9 @@ func TestWarningRules(t *testing.T) {
 			want: []Warning{{Key: "hinted-handoff.batch-size", Env: "INFLUXDB_HINTED_HANDOFF_BATCH_SIZE"}}},
 		{name: "environment switches the service off", content: "[subscriber]\nenabled = true\nhttp-timeout = \"1h\"\n",
 			environ: []string{"INFLUXDB_SUBSCRIBER_ENABLED=false"}},
-		{name: "environment overrides the file", content: "[http]\npprof-enabled = false\n",
-			environ: []string{"INFLUXDB_HTTP_PPROF_ENABLED=true"},
-			want: []Warning{{Key: "http.pprof-enabled", Env: "INFLUXDB_HTTP_PPROF_ENABLED",
-				Note: "Palisade serves no /debug/pprof endpoints"}}},
+		{name: "environment overrides the file", content: "[http]\ndebug-pprof-enabled = false\n",
+			environ: []string{"INFLUXDB_HTTP_DEBUG_PPROF_ENABLED=true"},
+			want:    []Warning{{Key: "http.debug-pprof-enabled", Env: "INFLUXDB_HTTP_DEBUG_PPROF_ENABLED", Note: "Palisade uses false"}}},
 		{name: "empty tables and lists", content: "[tls]\nciphers = []\n[http]\naccess-log-status-filters = []\n[http.headers]\n"},
 		{name: "not needed", content: "reporting-disabled = false\nreporting-enabled = true\n[logging]\nsuppress-logo = true\n" +
 			"[enterprise]\nlicense-key = \"k\"\n", environ: []string{"INFLUXDB_REPORTING_DISABLED=true"}},

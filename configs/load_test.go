@@ -56,6 +56,7 @@ func TestNewMetaDefaults(t *testing.T) {
 			Dir:                c.Meta.Dir, // checked by TestDefaultDirs
 			BindAddress:        ":8089",
 			HTTPBindAddress:    ":8091",
+			MetricsBindAddress: ":8092",
 			Peers:              []string{},
 			PasswordHashCost:   10,
 			ElectionTimeout:    Duration(time.Second),
@@ -111,6 +112,7 @@ func TestNewDataDefaults(t *testing.T) {
 			AuthFailureWindow:          Duration(time.Minute),
 			MaxQuerySize:               1 << 20,
 			ShutdownTimeout:            Duration(10 * time.Second),
+			PprofEnabled:               true,
 		},
 		Cluster:     ClusterSection{BindAddress: ":8088"},
 		Coordinator: CoordinatorSection{WriteTimeout: Duration(10 * time.Second)},

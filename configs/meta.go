@@ -12,6 +12,8 @@ const (
 	DefaultClusterPort  = 8088 // data node: gRPC between data nodes
 	DefaultMetaRaftPort = 8089 // meta node: Raft
 	DefaultMetaRPCPort  = 8091 // meta node: gRPC MetaService
+	// DefaultMetaMetricsPort serves a meta node's /metrics (Palisade's).
+	DefaultMetaMetricsPort = 8092
 )
 
 // bcrypt cost bounds (golang.org/x/crypto/bcrypt MinCost, MaxCost) and the default.
@@ -55,6 +57,8 @@ type MetaSection struct {
 	Dir             string `toml:"dir"`               // Raft log, snapshots, node state
 	BindAddress     string `toml:"bind-address"`      // Raft
 	HTTPBindAddress string `toml:"http-bind-address"` // gRPC MetaService
+	// MetricsBindAddress serves /metrics over plain HTTP; "" turns it off.
+	MetricsBindAddress string `toml:"metrics-bind-address"`
 	// Peers are the Raft addresses (host:port) of the meta nodes that form
 	// the cluster; empty means a single-node cluster.
 	Peers []string `toml:"peers"`
@@ -109,6 +113,7 @@ func NewMeta() *Meta {
 			Dir:                defaultDir("meta-node"),
 			BindAddress:        ":" + strconv.Itoa(DefaultMetaRaftPort),
 			HTTPBindAddress:    ":" + strconv.Itoa(DefaultMetaRPCPort),
+			MetricsBindAddress: ":" + strconv.Itoa(DefaultMetaMetricsPort),
 			Peers:              []string{},
 			PasswordHashCost:   DefaultPasswordHashCost,
 			ElectionTimeout:    Duration(time.Second),
@@ -145,6 +150,11 @@ func (c *Meta) Validate() error {
 	p.listenAddr("meta.bind-address", m.BindAddress)
 	p.listenAddr("meta.http-bind-address", m.HTTPBindAddress)
 	p.distinctListeners("meta.bind-address", m.BindAddress, "meta.http-bind-address", m.HTTPBindAddress)
+	if m.MetricsBindAddress != "" {
+		p.listenAddr("meta.metrics-bind-address", m.MetricsBindAddress)
+		p.distinctListeners("meta.bind-address", m.BindAddress, "meta.metrics-bind-address", m.MetricsBindAddress)
+		p.distinctListeners("meta.http-bind-address", m.HTTPBindAddress, "meta.metrics-bind-address", m.MetricsBindAddress)
+	}
 	p.peerAddrs("meta.peers", m.Peers)
 	p.hashCost("meta.password-hash-cost", m.PasswordHashCost)
 	p.https("meta.", m.HTTPSEnabled, m.HTTPSCertificate)

@@ -56,6 +56,8 @@ type follower struct {
 	// it reaches. behind, when set, says the cluster is behind the node.
 	refusal atomic.Pointer[string]
 	behind  atomic.Pointer[string]
+	// leaderIndex is the leader's state index in its last heartbeat answer.
+	leaderIndex atomic.Uint64
 
 	// Failures already logged, per meta address (follow goroutine only).
 	logged map[string]string
@@ -278,6 +280,7 @@ func (f *follower) heartbeatAnswer(resp *metapb.HeartbeatResponse, have uint64, 
 	if !f.checkCluster(resp.ClusterId, "heartbeat") {
 		return
 	}
+	f.leaderIndex.Store(resp.Index)
 	switch {
 	case resp.Index == have:
 		f.confirm(sent)

@@ -74,6 +74,8 @@ type Node struct {
 	// data service.
 	peers   *peers
 	cqs     *cqService
+	mon     *monitoring
+	started time.Time
 	writer  *clusterWriter
 	hints   *hintedHandoff
 	dataSvc *shardService
@@ -123,6 +125,7 @@ func (n *Node) services() []service {
 		{name: "engine", open: n.openEngine, close: func() error { return n.engine.Close() }},
 		{name: "cluster-writer", open: n.openClusterWriter, close: n.closeClusterWriter},
 		{name: "data-service", open: n.openDataService, close: n.closeDataService},
+		{name: "monitoring", open: n.openMonitoring, close: n.closeMonitoring},
 		{name: "follow", open: n.startFollowing, close: n.stopBackground},
 		{name: "continuous-queries", open: n.openContinuousQueries, close: n.closeContinuousQueries},
 		{name: "http", open: n.serveHTTP, close: n.closeHTTP},
@@ -142,7 +145,8 @@ func Open(cfg *configs.Data, opts Options) (*Node, error) {
 	if opts.HeartbeatInterval <= 0 {
 		opts.HeartbeatInterval = 5 * time.Second
 	}
-	n := &Node{cfg: cfg, opts: opts, log: opts.Logger.With("component", "data"), view: NewMetaView(), shards: newShardDirectory()}
+	n := &Node{cfg: cfg, opts: opts, log: opts.Logger.With("component", "data"), view: NewMetaView(), shards: newShardDirectory(),
+		started: time.Now()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.cache = auth.NewCache(auth.Options{
 		LocalSecret:            []byte(cfg.HTTP.SharedSecret),
@@ -218,7 +222,18 @@ func (n *Node) serveHTTP() error {
 		Version:                 version.InfluxDBVersion,
 		Build:                   "OSS",
 		MetaStatus:              n.metaStatus,
+		BindAddress:             h.BindAddress,
+		Metrics:                 n.mon.metricsHandler(),
+		DebugVars:               http.HandlerFunc(n.mon.debugVars),
+		PprofEnabled:            h.PprofEnabled,
+		PprofAuthEnabled:        h.PprofAuthEnabled,
 	}, n.engine, n.cache, n.opts.Logger)
+	n.mon.handler = handler
+	for _, c := range handler.Collectors() {
+		if err := n.mon.reg.Register(c); err != nil {
+			return err
+		}
+	}
 	ln := n.opts.HTTPListener
 	if ln == nil {
 		var err error

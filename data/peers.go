@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -30,10 +31,19 @@ type peers struct {
 	// reads counts the remote reads open on each node (its load, for the
 	// choice of owner).
 	reads map[uint64]*atomic.Int64
+
+	// readLatency is palisade_remote_read_open_seconds: from asking a node
+	// for its shards to its first frame.
+	readLatency *prometheus.HistogramVec
 }
 
 func newPeers(view *MetaView, o cluster.DialOptions) *peers {
-	return &peers{pool: cluster.NewPool(o), view: view, reads: map[uint64]*atomic.Int64{}}
+	return &peers{pool: cluster.NewPool(o), view: view, reads: map[uint64]*atomic.Int64{},
+		readLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "palisade_remote_read_open_seconds",
+			Help:    "Time from asking another data node for its shards to its first answer, by node and outcome.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"node", "outcome"})}
 }
 
 // errUnknownNode: the meta state has no data node with that ID (removed).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,7 @@ func (p *peers) openRead(ctx context.Context, node uint64, req *datapb.ReadShard
 	if err != nil {
 		return nil, 0, err
 	}
+	began := time.Now()
 	sctx, cancel := context.WithCancel(ctx)
 	opened := make(chan struct{})
 	timedOut := atomic.Bool{}
@@ -72,6 +74,7 @@ func (p *peers) openRead(ctx context.Context, node uint64, req *datapb.ReadShard
 	fail := func(err error) (*frameReader, influxql.DataType, error) {
 		timer.Stop()
 		cancel()
+		p.readLatency.WithLabelValues(strconv.FormatUint(node, 10), "error").Observe(time.Since(began).Seconds())
 		if timedOut.Load() {
 			err = status.Errorf(codes.DeadlineExceeded, "no answer from data node %d within %s", node, readOpenTimeout)
 		}
@@ -93,6 +96,7 @@ func (p *peers) openRead(ctx context.Context, node uint64, req *datapb.ReadShard
 	if timedOut.Load() {
 		return fail(ctx.Err())
 	}
+	p.readLatency.WithLabelValues(strconv.FormatUint(node, 10), "ok").Observe(time.Since(began).Seconds())
 	b := f.GetBegin()
 	if b == nil {
 		return fail(fmt.Errorf("remote read from data node %d: the stream did not start with a begin frame", node))

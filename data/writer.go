@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/influxdata/influxdb"
@@ -91,6 +92,19 @@ type clusterWriter struct {
 	sends   sync.WaitGroup
 	// tickets orders deletes after the sends that started before them.
 	tickets *sendTickets
+
+	stats writerStats
+}
+
+// writerStats count the writer's work under the names of InfluxDB's
+// "write" statistic.
+type writerStats struct {
+	req, pointReq, writeOk, writeError, writeDrop, pointReqHH atomic.Int64
+}
+
+func (s *writerStats) values() map[string]any {
+	return map[string]any{"req": s.req.Load(), "pointReq": s.pointReq.Load(), "writeOk": s.writeOk.Load(),
+		"writeError": s.writeError.Load(), "writeDrop": s.writeDrop.Load(), "pointReqHH": s.pointReqHH.Load()}
 }
 
 // startSend registers a remote send; false once the writer is closing.
@@ -135,6 +149,18 @@ func (w *clusterWriter) WritePointsInto(req *coordinator.IntoWriteRequest) error
 }
 
 func (w *clusterWriter) write(wctx tsdb.WriteContext, db, rp string, cl models.ConsistencyLevel, points []models.Point) error {
+	w.stats.req.Add(1)
+	w.stats.pointReq.Add(int64(len(points)))
+	err := w.writeMapped(wctx, db, rp, cl, points)
+	if err != nil {
+		w.stats.writeError.Add(1)
+	} else {
+		w.stats.writeOk.Add(1)
+	}
+	return err
+}
+
+func (w *clusterWriter) writeMapped(wctx tsdb.WriteContext, db, rp string, cl models.ConsistencyLevel, points []models.Point) error {
 	if rp == "" {
 		di := w.mapper.MetaClient.Database(db)
 		if di == nil {
@@ -163,6 +189,7 @@ func (w *clusterWriter) write(wctx tsdb.WriteContext, db, rp string, cl models.C
 		return first
 	}
 	if len(mapping.Dropped) > 0 {
+		w.stats.writeDrop.Add(int64(len(mapping.Dropped)))
 		return tsdb.PartialWriteError{Reason: "points beyond retention policy", Dropped: len(mapping.Dropped)}
 	}
 	return nil
@@ -402,6 +429,7 @@ func (w *clusterWriter) hint(node, shardID uint64, payload []byte, timedOut bool
 		}
 		return ownerResult{node: node, err: err}
 	}
+	w.stats.pointReqHH.Add(1)
 	return ownerResult{node: node, hinted: true, timed: timedOut, err: cause}
 }
 

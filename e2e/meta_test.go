@@ -23,6 +23,7 @@ const (
 // metaNode is one palisade-meta process and what it needs to restart.
 type metaNode struct {
 	raftAddr, rpcAddr string
+	metricsAddr       string
 	env               []string
 	p                 *proc
 }
@@ -32,14 +33,16 @@ func newMetaNode(t *testing.T, name string) *metaNode {
 	t.Helper()
 	raftPort, rpcPort := freePort(t), freePort(t)
 	m := &metaNode{
-		raftAddr: fmt.Sprintf("127.0.0.1:%d", raftPort),
-		rpcAddr:  fmt.Sprintf("127.0.0.1:%d", rpcPort),
+		raftAddr:    fmt.Sprintf("127.0.0.1:%d", raftPort),
+		rpcAddr:     fmt.Sprintf("127.0.0.1:%d", rpcPort),
+		metricsAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 	}
 	m.env = []string{
 		"INFLUXDB_HOSTNAME=127.0.0.1",
 		"INFLUXDB_META_DIR=" + filepath.Join(t.TempDir(), name),
 		"INFLUXDB_META_BIND_ADDRESS=" + m.raftAddr,
 		"INFLUXDB_META_HTTP_BIND_ADDRESS=" + m.rpcAddr,
+		"INFLUXDB_META_METRICS_BIND_ADDRESS=" + m.metricsAddr,
 		"INFLUXDB_META_INTERNAL_SHARED_SECRET=" + internalSecret,
 		"INFLUXDB_META_PASSWORD_HASH_COST=4",
 		"INFLUXDB_META_ELECTION_TIMEOUT=500ms",

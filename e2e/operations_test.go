@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -11,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
 // cqRun is one run of a continuous query, from a data node's log.
@@ -48,7 +52,7 @@ func cqRuns(t *testing.T, nodes []*dataNode, name string) []cqRun {
 // cover time without a gap or an overlap: no bucket skipped, none computed
 // twice.
 func TestContinuousQueryMovesWhenItsNodeDies(t *testing.T) {
-	nodes := replicatedClusterWith(t, 3, []string{"INFLUXDB_META_LEASE_DURATION=2s"},
+	nodes, _ := replicatedClusterWith(t, 3, []string{"INFLUXDB_META_LEASE_DURATION=2s"},
 		[]string{"INFLUXDB_CONTINUOUS_QUERIES_RUN_INTERVAL=100ms"})
 	if code, body := httpQuery(t, nodes[0].httpAddr, "",
 		"CREATE CONTINUOUS QUERY cq1 ON db BEGIN SELECT count(v) AS n INTO db.autogen.down FROM db.autogen.cpu GROUP BY time(1s) END"); code != 200 || strings.Contains(body, "error") {
@@ -131,7 +135,7 @@ func (r cqRun) nodeAddr(nodes []*dataNode) string { return nodes[r.node].httpAdd
 // [retention] check-interval, and both owners drop their copies; younger
 // data stays.
 func TestRetentionWithRealBinaries(t *testing.T) {
-	nodes := replicatedClusterWith(t, 2, []string{"INFLUXDB_RETENTION_CHECK_INTERVAL=200ms"}, nil)
+	nodes, _ := replicatedClusterWith(t, 2, []string{"INFLUXDB_RETENTION_CHECK_INTERVAL=200ms"}, nil)
 	if code, body := httpQuery(t, nodes[0].httpAddr, "", "CREATE RETENTION POLICY short ON db DURATION 24h REPLICATION 2 SHARD DURATION 1h DEFAULT"); code != 200 || strings.Contains(body, "error") {
 		t.Fatalf("CREATE RETENTION POLICY: %d %s", code, body)
 	}
@@ -157,4 +161,190 @@ func TestRetentionWithRealBinaries(t *testing.T) {
 			return len(got) == 1 && got[2], fmt.Sprint(got)
 		})
 	}
+}
+
+// scrape reads the Prometheus text at http://addr/metrics.
+func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET %s/metrics: %v", addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s/metrics: %d", addr, resp.StatusCode)
+	}
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("%s/metrics is not Prometheus text: %v", addr, err)
+	}
+	return fams
+}
+
+// metricValue is the value of the sample of family name whose labels
+// include labels (gauge, counter, untyped, or a histogram's count); ok is
+// false when there is none.
+func metricValue(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	f := fams[name]
+	if f == nil {
+		return 0, false
+	}
+next:
+	for _, m := range f.Metric {
+		have := map[string]string{}
+		for _, l := range m.Label {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range labels {
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+// TestMonitoringWithRealBinaries (issue 11, points 4 and 5): /metrics on
+// data and meta nodes, /debug/vars in InfluxDB's shape, SHOW STATS and
+// SHOW DIAGNOSTICS, all counting what the test did.
+func TestMonitoringWithRealBinaries(t *testing.T) {
+	nodes, meta := replicatedClusterWith(t, 3, nil, nil)
+	var lines []string
+	for i := range 10 {
+		lines = append(lines, fmt.Sprintf("cpu v=%d %d", i, time.Now().Add(time.Duration(i)*time.Millisecond).UnixNano()))
+	}
+	if code := writeLines(nodes[0], "all", strings.Join(lines, "\n")); code != http.StatusNoContent {
+		t.Fatalf("write: %d", code)
+	}
+	for _, d := range nodes {
+		if code, body := httpQuery(t, d.httpAddr, "", "SELECT count(v) FROM db.autogen.cpu"); code != 200 || !strings.Contains(body, ",10]") {
+			t.Fatalf("count through %s: %d %s", d.httpAddr, code, body)
+		}
+	}
+	fams := scrape(t, nodes[0].httpAddr)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		min    float64
+	}{
+		{"palisade_httpd_points_written_ok", nil, 10},
+		{"palisade_httpd_write_req", nil, 1},
+		{"palisade_http_request_duration_seconds", map[string]string{"endpoint": "/write", "status": "204"}, 1},
+		{"palisade_http_request_duration_seconds", map[string]string{"endpoint": "/query", "status": "200"}, 2},
+		{"palisade_write_point_req", nil, 10},
+		{"palisade_meta_index", nil, 1},
+		{"palisade_cq_lease_held", nil, 0},
+		{"go_goroutines", nil, 1},
+	} {
+		v, ok := metricValue(fams, c.name, c.labels)
+		if !ok || v < c.min {
+			t.Errorf("data node /metrics: %s%v = %v (present %v), want at least %v", c.name, c.labels, v, ok, c.min)
+		}
+	}
+	if _, ok := metricValue(fams, "palisade_meta_state_age_seconds", nil); !ok {
+		t.Error("data node /metrics: no palisade_meta_state_age_seconds")
+	}
+	// Two nodes hold a copy each (the engine's shard statistics), and the
+	// third, which owns none, read remotely.
+	reads, written := 0.0, 0.0
+	for _, d := range nodes {
+		f := scrape(t, d.httpAddr)
+		v, _ := metricValue(f, "palisade_remote_read_open_seconds", map[string]string{"outcome": "ok"})
+		reads += v
+		for _, m := range f["palisade_shard_write_points_ok"].GetMetric() {
+			written += m.GetGauge().GetValue()
+		}
+	}
+	if reads < 1 {
+		t.Error("no node counted a remote read, though one owns no copy of the shard")
+	}
+	if written != 20 {
+		t.Errorf("the shards' statistics count %v points written, want 2 copies of 10", written)
+	}
+
+	mf := scrape(t, meta.metricsAddr)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   func(float64) bool
+	}{
+		{"palisade_meta_raft_leader", nil, func(v float64) bool { return v == 1 }},
+		{"palisade_meta_raft_state", map[string]string{"state": "Leader"}, func(v float64) bool { return v == 1 }},
+		{"palisade_meta_raft_term", nil, func(v float64) bool { return v >= 1 }},
+		{"palisade_meta_raft_commit_index", nil, func(v float64) bool { return v > 1 }},
+		{"palisade_meta_raft_applied_index", nil, func(v float64) bool { return v > 1 }},
+		{"palisade_meta_data_nodes", nil, func(v float64) bool { return v == 3 }},
+		{"palisade_meta_databases", nil, func(v float64) bool { return v == 1 }},
+	} {
+		if v, ok := metricValue(mf, c.name, c.labels); !ok || !c.want(v) {
+			t.Errorf("meta node /metrics: %s%v = %v (present %v)", c.name, c.labels, v, ok)
+		}
+	}
+
+	// /debug/vars, as Telegraf's influxdb input reads it: memstats, and
+	// members with a name, tags and values.
+	resp, err := http.Get("http://" + nodes[0].httpAddr + "/debug/vars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars map[string]json.RawMessage
+	err = json.NewDecoder(resp.Body).Decode(&vars)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("/debug/vars: %v", err)
+	}
+	if _, ok := vars["memstats"]; !ok {
+		t.Error("/debug/vars has no memstats")
+	}
+	found := false
+	for k, raw := range vars {
+		var s struct {
+			Name   string             `json:"name"`
+			Tags   map[string]string  `json:"tags"`
+			Values map[string]float64 `json:"values"`
+		}
+		if k == "memstats" || k == "cmdline" || k == "system" {
+			continue
+		}
+		if err := json.Unmarshal(raw, &s); err != nil || s.Name == "" || s.Values == nil {
+			t.Errorf("/debug/vars member %s is not {name, tags, values}: %s", k, raw)
+			continue
+		}
+		if s.Name == "httpd" && s.Values["pointsWrittenOK"] >= 10 {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("/debug/vars: no httpd member with pointsWrittenOK >= 10")
+	}
+	for q, want := range map[string]string{"SHOW STATS": `"name":"httpd"`, "SHOW DIAGNOSTICS": `"name":"build"`} {
+		if code, body := httpQuery(t, nodes[0].httpAddr, "", q); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, no %s in %.300s", q, code, want, body)
+		}
+	}
+
+	// A node goes down: the others queue for it, and say so.
+	down := nodes[2]
+	down.p.kill()
+	if code := writeLines(nodes[0], "any", fmt.Sprintf("cpu v=99 %d", time.Now().UnixNano())); code != http.StatusNoContent {
+		t.Fatalf("write with a node down: %d", code)
+	}
+	waitFor(t, waitTimeout, "a hinted-handoff queue for the node that is down", func() (bool, string) {
+		f := scrape(t, nodes[0].httpAddr)
+		recs, _ := metricValue(f, "palisade_hh_processor_queue_records", map[string]string{"node": fmt.Sprint(down.id)})
+		bytes, _ := metricValue(f, "palisade_hh_processor_queue_bytes", map[string]string{"node": fmt.Sprint(down.id)})
+		_, age := metricValue(f, "palisade_hh_processor_oldest_age_seconds", map[string]string{"node": fmt.Sprint(down.id)})
+		return recs >= 1 && bytes > 0 && age, fmt.Sprint(recs, bytes, age)
+	})
 }

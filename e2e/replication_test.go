@@ -20,12 +20,13 @@ import (
 // database db with replication factor 2.
 func replicatedCluster(t *testing.T, n int) []*dataNode {
 	t.Helper()
-	return replicatedClusterWith(t, n, nil, nil)
+	nodes, _ := replicatedClusterWith(t, n, nil, nil)
+	return nodes
 }
 
 // replicatedClusterWith is replicatedCluster with extra settings for the
 // meta node and the data nodes.
-func replicatedClusterWith(t *testing.T, n int, metaEnv, dataEnv []string) []*dataNode {
+func replicatedClusterWith(t *testing.T, n int, metaEnv, dataEnv []string) ([]*dataNode, *metaNode) {
 	t.Helper()
 	m := newMetaNode(t, "meta0")
 	m.env = append(m.env, metaEnv...)
@@ -59,7 +60,7 @@ func replicatedClusterWith(t *testing.T, n int, metaEnv, dataEnv []string) []*da
 	if code, body := httpQuery(t, nodes[0].httpAddr, "", "CREATE DATABASE db WITH REPLICATION 2"); code != 200 {
 		t.Fatalf("CREATE DATABASE: %d %s", code, body)
 	}
-	return nodes
+	return nodes, m
 }
 
 // writeLines posts lines to d; it returns the status (0 when the node did

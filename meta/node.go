@@ -4,18 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"google.golang.org/grpc"
 )
 
 // Node is a running meta node: a Store and the MetaService gRPC server.
 type Node struct {
-	Store *Store
-	srv   *grpc.Server
-	ln    net.Listener
-	done  chan error
-	once  sync.Once
+	Store   *Store
+	srv     *grpc.Server
+	ln      net.Listener
+	metrics *http.Server // nil unless NodeConfig.MetricsBind is set
+	done    chan error
+	once    sync.Once
 }
 
 // NodeConfig configures OpenNode.
@@ -25,6 +31,10 @@ type NodeConfig struct {
 	RPCListener net.Listener
 	RPCBind     string
 	Server      ServerOptions
+	// MetricsBind, when set, serves /metrics (Prometheus) over plain HTTP
+	// ([meta] metrics-bind-address); MetricsListener, when set, instead.
+	MetricsBind     string
+	MetricsListener net.Listener
 }
 
 // OpenNode opens the store and starts serving the MetaService.
@@ -45,9 +55,37 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Store: store, ln: ln, done: make(chan error, 1)}
+	if err := n.serveMetrics(cfg); err != nil {
+		ln.Close()
+		store.Close()
+		return nil, err
+	}
 	n.srv = NewGRPCServer(store, cfg.Server)
 	go func() { n.done <- Serve(n.srv, ln) }()
 	return n, nil
+}
+
+// serveMetrics serves /metrics: the Go runtime, the process, and the
+// store's Raft and state numbers. It changes nothing, so it needs no
+// credentials (like a data node's with ping-auth-enabled off).
+func (n *Node) serveMetrics(cfg NodeConfig) error {
+	ln := cfg.MetricsListener
+	if ln == nil {
+		if cfg.MetricsBind == "" {
+			return nil
+		}
+		var err error
+		if ln, err = net.Listen("tcp", cfg.MetricsBind); err != nil {
+			return fmt.Errorf("meta: listening for /metrics on %s: %w", cfg.MetricsBind, err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), n.Store.Collector())
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	n.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = n.metrics.Serve(ln) }()
+	return nil
 }
 
 // Done is sent the gRPC server's error (nil on a normal stop) when it stops.
@@ -59,6 +97,9 @@ func (n *Node) Close() error {
 	n.once.Do(func() {
 		// Stop makes open Watch streams end; GracefulStop would wait on them.
 		n.srv.Stop()
+		if n.metrics != nil {
+			n.metrics.Close()
+		}
 		err = errors.Join(n.Store.Close())
 	})
 	return err

@@ -134,8 +134,9 @@ func runNode(args []string, stderr io.Writer) error {
 			Logger:     log,
 			RaftLogOut: stderr,
 		},
-		RPCBind: m.HTTPBindAddress,
-		Server:  meta.ServerOptions{InternalSecret: m.InternalSharedSecret, Logger: log},
+		RPCBind:     m.HTTPBindAddress,
+		MetricsBind: m.MetricsBindAddress,
+		Server:      meta.ServerOptions{InternalSecret: m.InternalSharedSecret, Logger: log},
 	}
 	nc.Store.DefaultReplicationFactor = uint32(m.DefaultReplicationFactor) // Validate: 1..MaxReplicationFactor
 	if m.HTTPSEnabled {

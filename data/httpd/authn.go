@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -61,6 +62,12 @@ func (h *Handler) authenticate(w *respWriter, r *http.Request) (u *auth.User, mo
 // Retry-After (whole seconds, rounded up) to a 429.
 func (h *Handler) authError(w *respWriter, err error) {
 	status, msg := auth.HTTPError(err)
+	switch status {
+	case http.StatusUnauthorized:
+		h.stats.authFail.Add(1)
+	case http.StatusTooManyRequests:
+		h.stats.authThrottled.Add(1)
+	}
 	var ae *auth.Error
 	if errors.As(err, &ae) && ae.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(ae.RetryAfter), 10))
@@ -154,4 +161,22 @@ func engineUser(u *auth.User) meta.User {
 		return nil
 	}
 	return (*metaUser)(u)
+}
+
+// debugAuth decides access to /metrics and /debug/*: open unless auth is
+// enabled and guarded; then the request must authenticate, as an admin
+// when admin is set. It answers 401, 403 or 429 itself.
+func (h *Handler) debugAuth(w *respWriter, r *http.Request, guarded, admin bool) bool {
+	if !guarded || !h.cfg.AuthEnabled {
+		return true
+	}
+	u, mode, ok := h.authenticate(w, r)
+	if !ok {
+		return false
+	}
+	if mode == authOn && admin && !u.Admin() {
+		h.httpError(w, http.StatusForbidden, fmt.Sprintf("user %q is not an admin: %s needs admin privileges", u.Name(), r.URL.Path))
+		return false
+	}
+	return true
 }

@@ -76,6 +76,19 @@ type Config struct {
 	// MetaStatus, when set, says whether the node's meta state may be used
 	// (see MetaStatus); nil means always.
 	MetaStatus func() MetaStatus
+
+	// BindAddress tags the "httpd" statistic, as in InfluxDB.
+	BindAddress string
+	// Metrics serves /metrics (nil: 404); with PingAuthEnabled it needs
+	// credentials, as /ping does.
+	Metrics http.Handler
+	// DebugVars serves /debug/vars (nil: 404); with AuthEnabled and
+	// PprofAuthEnabled it needs an admin ([http] pprof-auth-enabled).
+	DebugVars        http.Handler
+	PprofAuthEnabled bool
+	// PprofEnabled serves /debug/pprof/ ([http] pprof-enabled); with
+	// AuthEnabled it always needs an admin.
+	PprofEnabled bool
 }
 
 // DefaultChunkSize is the number of points per result the engine produces
@@ -98,6 +111,9 @@ type Handler struct {
 	buildHdr   []string
 
 	writeSlots chan struct{} // nil when MaxConcurrentWriteLimit is 0
+
+	stats *stats
+	pprof http.Handler // nil unless PprofEnabled
 }
 
 // NewHandler returns a handler that serves eng with the users of cache.
@@ -117,6 +133,10 @@ func NewHandler(cfg Config, eng Engine, cache *auth.Cache, logger *slog.Logger) 
 		pingAuth:   cfg.AuthEnabled && cfg.PingAuthEnabled,
 		versionHdr: constHeader(cfg.Version),
 		buildHdr:   constHeader(cfg.Build),
+		stats:      newStats(),
+	}
+	if cfg.PprofEnabled {
+		h.pprof = pprofHandler()
 	}
 	if cfg.MaxConcurrentWriteLimit > 0 {
 		h.writeSlots = make(chan struct{}, cfg.MaxConcurrentWriteLimit)
@@ -136,10 +156,12 @@ var (
 func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w := getRespWriter(rw)
 	defer putRespWriter(w)
-	var start time.Time
-	if h.cfg.LogEnabled {
-		start = time.Now()
-	}
+	start := time.Now()
+	h.stats.reqActive.Add(1)
+	defer func() {
+		h.stats.reqActive.Add(-1)
+		h.stats.done(r.URL.Path, w.status, time.Since(start))
+	}()
 	defer h.recover(w, r)
 
 	hdr := w.Header()
@@ -174,7 +196,25 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		if h.allow(w, r, http.MethodPost, "") {
 			h.serveWriteV2(w, r)
 		}
+	case "/metrics":
+		if h.cfg.Metrics != nil && h.allow(w, r, http.MethodGet, "") && h.debugAuth(w, r, h.pingAuth, false) {
+			h.cfg.Metrics.ServeHTTP(w, r)
+		} else if h.cfg.Metrics == nil {
+			h.httpError(w, http.StatusNotFound, "not found")
+		}
+	case "/debug/vars":
+		if h.cfg.DebugVars != nil && h.allow(w, r, http.MethodGet, "") && h.debugAuth(w, r, h.cfg.PprofAuthEnabled, true) {
+			h.cfg.DebugVars.ServeHTTP(w, r)
+		} else if h.cfg.DebugVars == nil {
+			h.httpError(w, http.StatusNotFound, "not found")
+		}
 	default:
+		if h.pprof != nil && strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+			if h.debugAuth(w, r, true, true) {
+				h.pprof.ServeHTTP(w, r)
+			}
+			break
+		}
 		h.httpError(w, http.StatusNotFound, "not found")
 	}
 
@@ -312,6 +352,7 @@ func (h *Handler) recover(w *respWriter, r *http.Request) {
 	if v == http.ErrAbortHandler {
 		panic(v)
 	}
+	h.stats.recoveredPanics.Add(1)
 	h.logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path,
 		"panic", v, "stack", string(debug.Stack()))
 	if w.status == 0 {

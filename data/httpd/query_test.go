@@ -539,7 +539,7 @@ func TestPanicRecovery(t *testing.T) {
 		t.Errorf("panic not logged: %s", logs.String())
 	}
 	// A panic with the response under way aborts the connection.
-	h := &Handler{logger: s.h.logger}
+	h := &Handler{logger: s.h.logger, stats: newStats()}
 	w := getRespWriter(httptest.NewRecorder())
 	w.WriteHeader(http.StatusOK)
 	func() {

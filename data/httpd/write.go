@@ -140,12 +140,18 @@ func (h *Handler) serveWrite(w *respWriter, r *http.Request, u *auth.User, mode 
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if err := h.eng.WritePoints(db, rp, consistency, engineUser(u), points); err != nil {
+	h.stats.writeReqBytes.Add(int64(len(body)))
+	h.stats.writeReqActive.Add(1)
+	err = h.eng.WritePoints(db, rp, consistency, engineUser(u), points)
+	h.stats.writeReqActive.Add(-1)
+	if err != nil {
+		h.stats.pointsWrittenFail.Add(int64(len(points)))
 		// The buffer is not reused: a shard write may still be reading the
 		// points (see Engine.WritePoints).
 		h.writePointsError(w, err)
 		return
 	}
+	h.stats.pointsWrittenOK.Add(int64(len(points)))
 	putBodyBuf(buf, body)
 	w.WriteHeader(http.StatusNoContent)
 }

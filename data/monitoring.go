@@ -1,0 +1,177 @@
+package data
+
+import (
+	"encoding/json"
+	"expvar"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxdb/models"
+	"github.com/influxdata/influxdb/monitor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/palisade-db/palisade/data/httpd"
+	"github.com/palisade-db/palisade/internal/metrics"
+	"github.com/palisade-db/palisade/internal/version"
+)
+
+// monitoring is a data node's numbers, one set for every view of them:
+// SHOW STATS and SHOW DIAGNOSTICS (the engine's monitor), /debug/vars in
+// InfluxDB's expvar shape (Telegraf's influxdb input), and /metrics
+// (Prometheus), which adds histograms.
+type monitoring struct {
+	n       *Node
+	monitor *monitor.Monitor
+	reg     *prometheus.Registry
+	handler *httpd.Handler // set once the HTTP API is made
+}
+
+// openMonitoring makes the node's monitor and registry, and gives the
+// engine the monitor (SHOW STATS, SHOW DIAGNOSTICS).
+func (n *Node) openMonitoring() error {
+	m := &monitoring{n: n, reg: prometheus.NewRegistry()}
+	m.monitor = monitor.New(m, monitor.Config{})
+	m.monitor.Version = version.Version
+	m.monitor.Branch = "palisade"
+	if err := m.monitor.Open(); err != nil {
+		return err
+	}
+	n.engine.statements.Monitor = m.monitor
+	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+		metrics.StatisticsCollector("palisade", func() []metrics.Stat { return toStats(m.Statistics(nil)) }))
+	if n.peers != nil {
+		m.reg.MustRegister(n.peers.readLatency)
+	}
+	n.mon = m
+	return nil
+}
+
+func (n *Node) closeMonitoring() error {
+	if n.mon == nil {
+		return nil
+	}
+	return n.mon.monitor.Close()
+}
+
+// Statistics implements monitor.Reporter: the engine's numbers (shards,
+// TSM engines, caches, WALs, the query executor), the HTTP API's, and
+// Palisade's own (the cluster writer, hinted handoff, the meta state,
+// continuous queries).
+func (m *monitoring) Statistics(tags map[string]string) []models.Statistic {
+	n := m.n
+	var out []models.Statistic
+	out = append(out, n.engine.Store.Statistics(tags)...)
+	out = append(out, n.engine.QueryExecutor.Statistics(tags)...)
+	if m.handler != nil {
+		out = append(out, m.handler.Statistics(tags)...)
+	}
+	with := func(extra map[string]string) map[string]string {
+		t := make(map[string]string, len(tags)+len(extra))
+		for k, v := range tags {
+			t[k] = v
+		}
+		for k, v := range extra {
+			t[k] = v
+		}
+		return t
+	}
+	if n.writer != nil {
+		out = append(out, models.Statistic{Name: "write", Tags: with(nil), Values: n.writer.stats.values()})
+	}
+	if n.hints != nil {
+		for _, q := range n.hints.svc.Stats() {
+			out = append(out, models.Statistic{Name: "hh_processor", Tags: with(map[string]string{"node": strconv.FormatUint(q.Node, 10)}),
+				Values: map[string]any{
+					"queueRecords": q.Records, "queueBytes": q.Bytes, "oldestAgeSeconds": q.OldestAge.Seconds(),
+					"delivered": int64(q.Delivered), "dropped": int64(q.Dropped), "corrupt": int64(q.Corrupt),
+					"undeliverable": int64(q.Undeliverable), "purged": int64(q.Purged),
+				}})
+		}
+	}
+	meta := map[string]any{"index": int64(n.view.Index())}
+	if n.fol != nil {
+		meta["stateAgeSeconds"] = n.fol.age(time.Now()).Seconds()
+		if li := n.fol.leaderIndex.Load(); li > 0 {
+			meta["watchLag"] = int64(li) - int64(n.view.Index())
+		}
+	}
+	out = append(out, models.Statistic{Name: "meta", Tags: with(nil), Values: meta})
+	if n.cqs != nil {
+		s := &n.cqs.stats
+		out = append(out, models.Statistic{Name: "cq", Tags: with(nil), Values: map[string]any{
+			"queryOk": s.QueryOK.Load(), "queryFail": s.QueryFail.Load(), "pointsWritten": s.PointsWritten.Load(),
+			"leaseHeld": s.Holding.Load(),
+		}})
+	}
+	return out
+}
+
+// metricsHandler serves /metrics.
+func (m *monitoring) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// debugVars serves /debug/vars as InfluxDB does: a JSON object with
+// "system", "cmdline" and "memstats", then one member per statistic,
+// {"name": …, "tags": {…}, "values": {…}}, keyed by the name and the tags
+// that tell it apart.
+func (m *monitoring) debugVars(w http.ResponseWriter, _ *http.Request) {
+	stats, err := m.monitor.Statistics(nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	out := map[string]json.RawMessage{}
+	put := func(key string, v any) {
+		if b, err := json.Marshal(v); err == nil {
+			for base, i := key, 1; ; i++ {
+				if _, dup := out[key]; !dup {
+					break
+				}
+				key = base + ":" + strconv.Itoa(i)
+			}
+			out[key] = b
+		}
+	}
+	put("system", map[string]any{"PID": os.Getpid(), "currentTime": time.Now().UTC(), "started": m.n.started.UTC(),
+		"uptime": int64(time.Since(m.n.started).Seconds())})
+	if v := expvar.Get("cmdline"); v != nil {
+		out["cmdline"] = json.RawMessage(v.String())
+	}
+	if v := expvar.Get("memstats"); v != nil {
+		out["memstats"] = json.RawMessage(v.String())
+	}
+	for _, s := range stats {
+		put(varsKey(s.Name, s.Tags), s.Statistic)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// varsKey is a statistic's key in /debug/vars: its name and its tags'
+// values, in the order of their keys.
+func varsKey(name string, tags map[string]string) string {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := []string{name}
+	for _, k := range keys {
+		parts = append(parts, tags[k])
+	}
+	return strings.Join(parts, ":")
+}
+
+func toStats(in []models.Statistic) []metrics.Stat {
+	out := make([]metrics.Stat, len(in))
+	for i, s := range in {
+		out[i] = metrics.Stat{Name: s.Name, Tags: s.Tags, Values: s.Values}
+	}
+	return out
+}
