@@ -121,6 +121,18 @@ func (s *cqService) tick() {
 	if s.self() == 0 || !hasContinuousQueries(d) || !s.holds() {
 		return
 	}
+	live := map[string]bool{}
+	for _, db := range d.Databases {
+		for _, cq := range db.ContinuousQueries {
+			live[cqKey(db.Name, cq)] = true
+		}
+	}
+	for key := range s.lastRuns {
+		if !live[key] { // dropped: a query created again starts afresh
+			delete(s.lastRuns, key)
+		}
+	}
+	defer s.record() // what ran is recorded even if the lease is lost midway
 	for _, db := range d.Databases {
 		for _, cq := range db.ContinuousQueries {
 			if !s.holds() {
@@ -129,7 +141,6 @@ func (s *cqService) tick() {
 			s.runOne(db, cq)
 		}
 	}
-	s.record()
 }
 
 func hasContinuousQueries(d *metapb.Data) bool {
@@ -206,15 +217,29 @@ func (s *cqService) runOne(db *metapb.Database, cq *metapb.ContinuousQuery) {
 	if !p.due {
 		return
 	}
-	if !p.empty() {
-		if err := s.execute(db, cq.Name, stmt.Source, p); err != nil {
-			s.fail(db.Name, cq.Name, err)
-			return // not recorded: tried again at the next tick
-		}
-	}
+	// As InfluxDB, the run counts once it is due: a failed run is logged
+	// and counted, and the query runs again at its next interval (with
+	// RESAMPLE FOR, which recomputes the failed buckets), not at every tick.
 	s.lastRuns[key] = p.lastRun
 	s.pending[key] = &metapb.ContinuousQueryRun{Database: db.Name, Name: cq.Name, Query: cq.Query, LastRun: p.lastRun.UnixNano()}
+	if p.empty() {
+		return
+	}
+	if limit := p.end.Add(-maxCatchUpBuckets * t.interval); p.start.Before(limit) {
+		s.log.Warn("continuous query: too many buckets missed; computing the newest only", "db", db.Name, "cq", cq.Name,
+			"skipped_from", p.start.UTC().Format(time.RFC3339), "skipped_to", limit.UTC().Format(time.RFC3339))
+		p.start = limit
+	}
+	if err := s.execute(db, cq.Name, stmt.Source, p); err != nil {
+		s.fail(db.Name, cq.Name, err)
+	}
 }
+
+// maxCatchUpBuckets bounds how far back one run reaches after the queries
+// did not run for a while (every data node down, or the service off): a
+// query over days of small buckets would hit the query limits and fail.
+const maxCatchUpBuckets = 1000
+
 
 func (s *cqService) fail(db, name string, err error) {
 	s.stats.QueryFail.Add(1)
@@ -243,8 +268,8 @@ func (s *cqService) execute(db *metapb.Database, name string, sel *influxql.Sele
 		return fmt.Errorf("setting the time range: %w", err)
 	}
 	began := s.now()
-	closing := make(chan struct{})
-	defer close(closing)
+	closing, stop := s.guard()
+	defer stop()
 	var written int64
 	var runErr error
 	for res := range s.exec(&influxql.Query{Statements: influxql.Statements{sel}}, query.ExecutionOptions{Database: db.Name}, closing) {
@@ -267,6 +292,37 @@ func (s *cqService) execute(db *metapb.Database, name string, sel *influxql.Sele
 			"end", p.end.UTC().Format(time.RFC3339Nano), "written", written, "duration", s.now().Sub(began))
 	}
 	return nil
+}
+
+// guard returns the channel that aborts the running query, closed when it
+// has ended (call the returned stop), at shutdown, or when the lease
+// cannot be renewed: the lease is renewed while the query runs, so a query
+// longer than the lease is not run by a second node meanwhile.
+func (s *cqService) guard() (closing chan struct{}, stop func()) {
+	closing = make(chan struct{})
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		defer close(closing)
+		t := time.NewTicker(s.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-s.stop:
+				return
+			case <-t.C:
+				// The loop goroutine waits on this query: holds() is ours.
+				if !s.holds() {
+					s.log.Warn("continuous query aborted: the lease could not be renewed")
+					return
+				}
+			}
+		}
+	}()
+	return closing, func() { close(done); <-finished }
 }
 
 // record writes the pending last runs into the meta state, in one command;

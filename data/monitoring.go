@@ -13,6 +13,7 @@ import (
 	"github.com/influxdata/influxdb/models"
 	"github.com/influxdata/influxdb/monitor"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/palisade-db/palisade/data/httpd"
@@ -42,7 +43,7 @@ func (n *Node) openMonitoring() error {
 		return err
 	}
 	n.engine.statements.Monitor = m.monitor
-	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.StatisticsCollector("palisade", func() []metrics.Stat { return toStats(m.Statistics(nil)) }))
 	if n.peers != nil {
 		m.reg.MustRegister(n.peers.readLatency)
@@ -95,7 +96,11 @@ func (m *monitoring) Statistics(tags map[string]string) []models.Statistic {
 	}
 	meta := map[string]any{"index": int64(n.view.Index())}
 	if n.fol != nil {
-		meta["stateAgeSeconds"] = n.fol.age(time.Now()).Seconds()
+		age := n.fol.age(time.Now())
+		if age < 0 { // never confirmed: as old as the process
+			age = time.Since(n.started)
+		}
+		meta["stateAgeSeconds"] = age.Seconds()
 		if li := n.fol.leaderIndex.Load(); li > 0 {
 			meta["watchLag"] = int64(li) - int64(n.view.Index())
 		}

@@ -32,6 +32,10 @@ func TestMonitoringEndpointsAccess(t *testing.T) {
 				c.HTTP.PprofAuthEnabled = tc.pprofAuth
 				c.HTTP.PprofEnabled = tc.pprof
 			}})
+			// Before any admin exists nobody can be one: no profiles.
+			if got := do(t, http.MethodGet, node.URL+"/debug/pprof/", noCred, nil, nil).status; got != tc.pprofNoCreds {
+				t.Errorf("/debug/pprof/ before an admin exists: %d, want %d", got, tc.pprofNoCreds)
+			}
 			mustQuery(t, node.URL, "CREATE USER admin WITH PASSWORD 'admin-pass' WITH ALL PRIVILEGES", noCred)
 			mustQuery(t, node.URL, "CREATE USER bob WITH PASSWORD 'bob-pass'", basic("admin", "admin-pass"))
 			get := func(path string, c cred) int {

@@ -96,11 +96,11 @@ func (p *peers) openRead(ctx context.Context, node uint64, req *datapb.ReadShard
 	if timedOut.Load() {
 		return fail(ctx.Err())
 	}
-	p.readLatency.WithLabelValues(strconv.FormatUint(node, 10), "ok").Observe(time.Since(began).Seconds())
 	b := f.GetBegin()
 	if b == nil {
 		return fail(fmt.Errorf("remote read from data node %d: the stream did not start with a begin frame", node))
 	}
+	p.readLatency.WithLabelValues(strconv.FormatUint(node, 10), "ok").Observe(time.Since(began).Seconds())
 	l := p.load(node)
 	l.Add(1)
 	var once atomic.Bool

@@ -99,12 +99,12 @@ type clusterWriter struct {
 // writerStats count the writer's work under the names of InfluxDB's
 // "write" statistic.
 type writerStats struct {
-	req, pointReq, writeOk, writeError, writeDrop, pointReqHH atomic.Int64
+	req, pointReq, writeOk, writeError, writeDrop, shardWriteHH atomic.Int64
 }
 
 func (s *writerStats) values() map[string]any {
 	return map[string]any{"req": s.req.Load(), "pointReq": s.pointReq.Load(), "writeOk": s.writeOk.Load(),
-		"writeError": s.writeError.Load(), "writeDrop": s.writeDrop.Load(), "pointReqHH": s.pointReqHH.Load()}
+		"writeError": s.writeError.Load(), "writeDrop": s.writeDrop.Load(), "shardWriteHH": s.shardWriteHH.Load()}
 }
 
 // startSend registers a remote send; false once the writer is closing.
@@ -429,7 +429,7 @@ func (w *clusterWriter) hint(node, shardID uint64, payload []byte, timedOut bool
 		}
 		return ownerResult{node: node, err: err}
 	}
-	w.stats.pointReqHH.Add(1)
+	w.stats.shardWriteHH.Add(1)
 	return ownerResult{node: node, hinted: true, timed: timedOut, err: cause}
 }
 

@@ -348,3 +348,27 @@ func TestMonitoringWithRealBinaries(t *testing.T) {
 		return recs >= 1 && bytes > 0 && age, fmt.Sprint(recs, bytes, age)
 	})
 }
+
+// TestShardPrecreationWithRealBinaries (issue 11, points 2 and 5): the meta
+// node creates a policy's next shard group before any point needs it.
+func TestShardPrecreationWithRealBinaries(t *testing.T) {
+	nodes, meta := replicatedClusterWith(t, 2, []string{
+		"INFLUXDB_SHARD_PRECREATION_CHECK_INTERVAL=200ms", "INFLUXDB_SHARD_PRECREATION_ADVANCE_PERIOD=1h"}, nil)
+	if code, body := httpQuery(t, nodes[0].httpAddr, "", "CREATE RETENTION POLICY hourly ON db DURATION 24h REPLICATION 2 SHARD DURATION 1h DEFAULT"); code != 200 || strings.Contains(body, "error") {
+		t.Fatalf("CREATE RETENTION POLICY: %d %s", code, body)
+	}
+	if code := writeLines(nodes[0], "all", fmt.Sprintf("cpu v=1 %d", time.Now().UnixNano())); code != http.StatusNoContent {
+		t.Fatalf("write: %d", code)
+	}
+	// The group of now ends within the hour; the next one starts there.
+	waitFor(t, waitTimeout, "two shard groups of the policy", func() (bool, string) {
+		out := mustCtl(t, []string{meta.rpcAddr}, "", "show-shards").stdout
+		groups := map[string]bool{}
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) > 4 && f[1] == "db" && f[2] == "hourly" {
+				groups[f[3]+" "+f[4]] = true
+			}
+		}
+		return len(groups) == 2, out
+	})
+}

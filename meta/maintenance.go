@@ -77,7 +77,8 @@ func (s *Store) runIfLeader(f func(ctx context.Context) error) error {
 	ctx, stop := s.closing(ctx)
 	defer stop()
 	// The leader's state may lag its log just after an election.
-	if err := s.raft.Barrier(10 * time.Second).Error(); err != nil {
+	// Short: Close waits for this goroutine, and Barrier ignores it.
+	if err := s.raft.Barrier(2 * time.Second).Error(); err != nil {
 		return err
 	}
 	return f(ctx)

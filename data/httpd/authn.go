@@ -174,7 +174,12 @@ func (h *Handler) debugAuth(w *respWriter, r *http.Request, guarded, admin bool)
 	if !ok {
 		return false
 	}
-	if mode == authOn && admin && !u.Admin() {
+	if admin && mode != authOn {
+		// No admin exists yet: nobody can be one.
+		h.httpError(w, http.StatusUnauthorized, fmt.Sprintf("%s needs an admin's credentials: create an admin user first", r.URL.Path))
+		return false
+	}
+	if admin && !u.Admin() {
 		h.httpError(w, http.StatusForbidden, fmt.Sprintf("user %q is not an admin: %s needs admin privileges", u.Name(), r.URL.Path))
 		return false
 	}

@@ -39,6 +39,8 @@ data: {replicas: 3, podAntiAffinity: hard, extraEnv: [{name: INFLUXDB_DATA_QUERY
 image: {repository: registry.example.com/palisade, tag: "1.2.3"}
 imagePullSecrets: [{name: regcred}]
 `, Expect{MetaReplicas: 1, DataReplicas: 3, AuthEnabled: true, ExistingSecret: "my-palisade-secret"}},
+	{"a long release name", Release{Name: "metrics-storage-for-the-production-cluster-in-region-west", Namespace: "default"}, ``,
+		Expect{MetaReplicas: 3, DataReplicas: 2}},
 	{"no tests, no anti-affinity preference", DefaultRelease, `
 tests: {enabled: false}
 meta: {podAntiAffinity: soft}

@@ -53,11 +53,21 @@ func (c *checker) failf(format string, args ...any) {
 }
 
 func (c *checker) names() (meta, data string) {
+	base := c.fullname()
+	return base + "-meta", base + "-data"
+}
+
+// fullname is the chart's base name for the release: the release name (or
+// release-palisade), cut to 47 characters.
+func (c *checker) fullname() string {
 	base := c.want.Release.Name
 	if !strings.Contains(base, "palisade") {
 		base += "-palisade"
 	}
-	return base + "-meta", base + "-data"
+	if len(base) > 47 {
+		base = base[:47]
+	}
+	return strings.TrimRight(base, "-")
 }
 
 func (c *checker) each(kind string, f func(o *Object)) {
@@ -87,6 +97,9 @@ func (c *checker) statefulSets() {
 	c.each("StatefulSet", func(o *Object) {
 		s := o.Typed.(*appsv1.StatefulSet)
 		found[s.Name] = true
+		if len(s.Name) > 52 {
+			c.failf("StatefulSet %s: a name over 52 characters leaves no room for the revision hash in its pods' labels", s.Name)
+		}
 		tpl := s.Spec.Template
 		if s.Spec.Selector == nil || !matches(s.Spec.Selector.MatchLabels, tpl.Labels) {
 			c.failf("StatefulSet %s: its selector does not match its pod template's labels", s.Name)
@@ -285,10 +298,7 @@ func (c *checker) podsOf(sel map[string]string) []*corev1.PodSpec {
 }
 
 func (c *checker) services() {
-	client := c.want.Release.Name
-	if !strings.Contains(client, "palisade") {
-		client += "-palisade"
-	}
+	client := c.fullname()
 	c.each("Service", func(o *Object) {
 		s := o.Typed.(*corev1.Service)
 		pods := c.podsOf(s.Spec.Selector)
@@ -340,6 +350,12 @@ func (c *checker) pdbs() {
 		})
 	})
 	c.each("StatefulSet", func(o *Object) {
+		if metaName, _ := c.names(); o.Name == metaName && replicas(o.Typed.(*appsv1.StatefulSet)) == 1 {
+			if covered[o.Name] {
+				c.failf("StatefulSet %s: a budget for a single meta node blocks every drain", o.Name)
+			}
+			return
+		}
 		if !covered[o.Name] {
 			c.failf("StatefulSet %s has no PodDisruptionBudget", o.Name)
 		}

@@ -1,9 +1,13 @@
-{{/* The release's base name: the release name, or release-chart. */}}
+{{/*
+The release's base name: the release name, or release-chart. At most 47
+characters: a StatefulSet's name (this and -meta) must leave room for the
+revision hash in its pods' 63-character label values.
+*/}}
 {{- define "palisade.fullname" -}}
 {{- if contains .Chart.Name .Release.Name -}}
-{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- .Release.Name | trunc 47 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 47 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 
