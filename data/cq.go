@@ -240,7 +240,6 @@ func (s *cqService) runOne(db *metapb.Database, cq *metapb.ContinuousQuery) {
 // query over days of small buckets would hit the query limits and fail.
 const maxCatchUpBuckets = 1000
 
-
 func (s *cqService) fail(db, name string, err error) {
 	s.stats.QueryFail.Add(1)
 	s.log.Warn("continuous query failed", "db", db, "cq", name, "err", err)
