@@ -251,7 +251,12 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 // queued, later writes queue at once instead of waiting, and once the owner
 // runs again it gets every point.
 func TestHungOwner(t *testing.T) {
-	nodes := replicatedCluster(t, 3)
+	// The write timeout must differ from cluster.ConnectTimeout (3 s): a
+	// coordinator that has no connection to the owner yet dials it after
+	// it hung, and that dial fails after ConnectTimeout. With both at 3 s
+	// the answer was "partial write" (the dial lost first) or "timeout"
+	// at random.
+	nodes, _ := replicatedClusterWith(t, 3, nil, []string{"INFLUXDB_COORDINATOR_WRITE_TIMEOUT=2s"})
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	if code := writeLines(nodes[0], "all", line("disk", 0, base)); code != http.StatusNoContent {
 		t.Fatalf("first write: %d", code)
@@ -275,7 +280,7 @@ func TestHungOwner(t *testing.T) {
 		t.Fatalf("consistency=all with a hung owner: %d %q, want 500 timeout", resp.StatusCode, body.Error)
 	}
 	if took := time.Since(start); took < 2*time.Second {
-		t.Fatalf("the timeout came after %s, before the 3 s write-timeout", took)
+		t.Fatalf("the timeout came after %s, before the 2 s write-timeout", took)
 	}
 	acked := []int64{0, 1}
 	start = time.Now()
@@ -285,7 +290,7 @@ func TestHungOwner(t *testing.T) {
 		}
 		acked = append(acked, i)
 	}
-	// Waiting for the hung owner would cost each write the 3 s timeout (30 s
+	// Waiting for the hung owner would cost each write the 2 s timeout (20 s
 	// in all); queueing costs an fsync each, slow only on a loaded machine.
 	if took := time.Since(start); took > 8*time.Second {
 		t.Fatalf("10 writes took %s with the owner's queue pending: they waited for the hung owner", took)
