@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -351,13 +350,8 @@ func validateCQ(q string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := timingOf(stmt); err != nil {
-		return err
-	}
-	if strings.TrimSpace(stmt.Database) == "" {
-		return fmt.Errorf("continuous query needs a database: %s", q)
-	}
-	return nil
+	_, err = timingOf(stmt)
+	return err
 }
 
 // metaLeaser asks the meta leader for leases (cluster mode).

@@ -112,23 +112,11 @@ func TestCompose(t *testing.T) {
 
 	// Enable authentication one data container at a time while a client
 	// keeps writing through whichever node answers.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if write(urls[i%2], admin) != 204 {
-				write(urls[(i+1)%2], admin) // the other node, while this one restarts
-			}
-			time.Sleep(20 * time.Millisecond)
+	stopWriting := every(20*time.Millisecond, func(i int) {
+		if write(urls[i%2], admin) != 204 {
+			write(urls[(i+1)%2], admin) // the other node, while this one restarts
 		}
-	}()
+	})
 	for i, svc := range []string{"data-0", "data-1"} {
 		compose([]string{"INFLUXDB_HTTP_AUTH_ENABLED=true"}, "up", "-d", "--no-deps", svc)
 		composeWait(t, 3*time.Minute, svc+" to be healthy again", func() bool { return composeStatus(urls[i]+"/health", "") == 200 })
@@ -136,8 +124,7 @@ func TestCompose(t *testing.T) {
 			t.Fatalf("%s after the restart: a query without credentials got %d, want 401", svc, code)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stopWriting()
 	mu.Lock()
 	want := acked
 	mu.Unlock()

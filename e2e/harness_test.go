@@ -257,3 +257,23 @@ func tail(s string, n int) string {
 	}
 	return "...\n" + s[len(s)-n:]
 }
+
+// every calls f(0), f(1), … in the background, one every d, until the
+// returned stop is called; stop waits for a call under way.
+func every(d time.Duration, f func(i int)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			case <-time.After(d):
+			}
+			f(i)
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}

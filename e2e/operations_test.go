@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,25 +58,13 @@ func TestContinuousQueryMovesWhenItsNodeDies(t *testing.T) {
 		t.Fatalf("CREATE CONTINUOUS QUERY: %d %s", code, body)
 	}
 	// A point every 50 ms, through whichever node answers.
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
+	defer every(50*time.Millisecond, func(i int) {
+		for k := range nodes {
+			if writeLines(nodes[(i+k)%len(nodes)], "any", fmt.Sprintf("cpu v=%d %d", i, time.Now().UnixNano())) == http.StatusNoContent {
 				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			for k := range nodes {
-				if writeLines(nodes[(i+k)%len(nodes)], "any", fmt.Sprintf("cpu v=%d %d", i, time.Now().UnixNano())) == http.StatusNoContent {
-					break
-				}
 			}
 		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	})()
 
 	var holder int
 	waitFor(t, waitTimeout, "three runs of the continuous query", func() (bool, string) {
@@ -255,6 +242,12 @@ func TestMonitoringWithRealBinaries(t *testing.T) {
 	if _, ok := metricValue(fams, "palisade_meta_state_age_seconds", nil); !ok {
 		t.Error("data node /metrics: no palisade_meta_state_age_seconds")
 	}
+	// The Watch lag comes with the first heartbeat answer (every 5 s); a
+	// node that follows the Watch is not behind.
+	waitFor(t, waitTimeout, "palisade_meta_watch_lag on a data node", func() (bool, string) {
+		v, ok := metricValue(scrape(t, nodes[1].httpAddr), "palisade_meta_watch_lag", nil)
+		return ok && v == 0, fmt.Sprint(v, ok)
+	})
 	// Two nodes hold a copy each (the engine's shard statistics), and the
 	// third, which owns none, read remotely.
 	reads, written := 0.0, 0.0

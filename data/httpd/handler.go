@@ -197,22 +197,13 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			h.serveWriteV2(w, r)
 		}
 	case "/metrics":
-		if h.cfg.Metrics != nil && h.allow(w, r, http.MethodGet, "") && h.debugAuth(w, r, h.pingAuth, false) {
-			h.cfg.Metrics.ServeHTTP(w, r)
-		} else if h.cfg.Metrics == nil {
-			h.httpError(w, http.StatusNotFound, "not found")
-		}
+		h.serveDebug(w, r, h.cfg.Metrics, true, h.pingAuth, false)
 	case "/debug/vars":
-		if h.cfg.DebugVars != nil && h.allow(w, r, http.MethodGet, "") && h.debugAuth(w, r, h.cfg.PprofAuthEnabled, true) {
-			h.cfg.DebugVars.ServeHTTP(w, r)
-		} else if h.cfg.DebugVars == nil {
-			h.httpError(w, http.StatusNotFound, "not found")
-		}
+		h.serveDebug(w, r, h.cfg.DebugVars, true, h.cfg.PprofAuthEnabled, true)
 	default:
-		if h.pprof != nil && strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
-			if h.debugAuth(w, r, true, true) {
-				h.pprof.ServeHTTP(w, r)
-			}
+		if strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+			// Its symbol page also takes POST: the profiles check methods.
+			h.serveDebug(w, r, h.pprof, false, true, true)
 			break
 		}
 		h.httpError(w, http.StatusNotFound, "not found")
@@ -220,6 +211,18 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 	if h.cfg.LogEnabled {
 		h.logRequest(w, r, start)
+	}
+}
+
+// serveDebug serves /metrics and /debug/* with next (nil: 404), for GET
+// only when getOnly, behind debugAuth's guard.
+func (h *Handler) serveDebug(w *respWriter, r *http.Request, next http.Handler, getOnly, guarded, admin bool) {
+	switch {
+	case next == nil:
+		h.httpError(w, http.StatusNotFound, "not found")
+	case getOnly && !h.allow(w, r, http.MethodGet, ""):
+	case h.debugAuth(w, r, guarded, admin):
+		next.ServeHTTP(w, r)
 	}
 }
 

@@ -61,6 +61,11 @@ func TestUnknownUserFloodIsThrottledPerClient(t *testing.T) {
 	if got := hashes.Load(); got != budget {
 		t.Errorf("%d made-up names cost %d bcrypt runs, want %d", flood, got, budget)
 	}
+	// The statistics (SHOW STATS, /debug/vars, /metrics) count both answers.
+	st := s.h.Statistics(nil)[0].Values
+	if st["authFail"] != int64(budget) || st["authThrottled"] != int64(flood-budget) {
+		t.Errorf("authFail %v, authThrottled %v; want %d and %d", st["authFail"], st["authThrottled"], budget, flood-budget)
+	}
 	wantStatus(t, s.from(attacker, req{target: q("SHOW DATABASES"), user: "reader"}), 200, "")
 	wantStatus(t, s.from(elsewhere, req{target: q("SHOW DATABASES"), user: "writer"}), 200, "")
 	if got := hashes.Load(); got != budget+1 {
