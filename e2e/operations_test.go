@@ -16,13 +16,14 @@ import (
 	"github.com/prometheus/common/expfmt"
 )
 
-// cqRun is one run of a continuous query, from a data node's log.
+// cqRun is one run of a continuous query, from a data node's log (its
+// structured line keeps the component field).
 type cqRun struct {
 	node       int
 	start, end time.Time
 }
 
-var cqRanLine = regexp.MustCompile(`msg="continuous query ran".* cq=(\S+) start=(\S+) end=(\S+)`)
+var cqRanLine = regexp.MustCompile(`msg="continuous query ran" component=data service=continuous_querier .*cq=(\S+) start=(\S+) end=(\S+)`)
 
 // cqRuns returns the runs of continuous query name that the nodes logged.
 func cqRuns(t *testing.T, nodes []*dataNode, name string) []cqRun {
