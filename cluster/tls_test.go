@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -27,8 +26,7 @@ func TestTLSAndToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := cluster.NewAuthenticator("tls-test-secret")
-	srv := grpc.NewServer(grpc.Creds(creds), grpc.ChainUnaryInterceptor(a.UnaryInterceptor))
+	srv, _ := cluster.NewServer(cluster.ServerConfig{Secret: "tls-test-secret", TLS: creds})
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	// A service that needs the token: its methods answer UNIMPLEMENTED once
 	// the token passed.

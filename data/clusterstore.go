@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/palisade-db/palisade/internal/qlimit"
 	pmeta "github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/datapb"
 )
@@ -248,7 +249,7 @@ func localMetadata(ctx context.Context, store *tsdb.Store, req *datapb.MetadataR
 	var cond influxql.Expr
 	if req.Condition != "" {
 		var err error
-		if cond, err = influxql.ParseExpr(req.Condition); err != nil {
+		if cond, err = qlimit.ParseExpr(req.Condition); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "condition: %v", err)
 		}
 	}

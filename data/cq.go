@@ -11,6 +11,7 @@ import (
 	"github.com/influxdata/influxdb/query"
 	"github.com/influxdata/influxql"
 
+	"github.com/palisade-db/palisade/internal/qlimit"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
@@ -244,8 +245,12 @@ func (s *cqService) fail(db, name string, err error) {
 	s.log.Warn("continuous query failed", "db", db, "cq", name, "err", err)
 }
 
+// parseCQ parses a continuous query from the meta state within the nesting
+// limit: the state may hold what an older node or a raw MetaService call
+// put there, and a query that overflowed the parser's stack would kill
+// every data node at every start.
 func parseCQ(q string) (*influxql.CreateContinuousQueryStatement, error) {
-	stmt, err := influxql.ParseStatement(q)
+	stmt, err := qlimit.ParseStatement(q)
 	if err != nil {
 		return nil, err
 	}

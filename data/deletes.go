@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/internal/qlimit"
 	pmeta "github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/datapb"
 )
@@ -295,7 +296,7 @@ var errBadDelete = errors.New("data: delete does not parse")
 func parseDelete(del *datapb.ShardDelete) (influxql.Sources, influxql.Expr, error) {
 	var sources influxql.Sources
 	if del.Sources != "" {
-		stmt, err := influxql.ParseStatement("DELETE FROM " + del.Sources)
+		stmt, err := qlimit.ParseStatement("DELETE FROM " + del.Sources)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: sources %q: %v", errBadDelete, del.Sources, err)
 		}
@@ -304,7 +305,7 @@ func parseDelete(del *datapb.ShardDelete) (influxql.Sources, influxql.Expr, erro
 	var cond influxql.Expr
 	if del.Condition != "" {
 		var err error
-		if cond, err = influxql.ParseExpr(del.Condition); err != nil {
+		if cond, err = qlimit.ParseExpr(del.Condition); err != nil {
 			return nil, nil, fmt.Errorf("%w: condition %q: %v", errBadDelete, del.Condition, err)
 		}
 	}

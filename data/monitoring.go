@@ -94,6 +94,12 @@ func (m *monitoring) Statistics(tags map[string]string) []models.Statistic {
 				}})
 		}
 	}
+	if n.dataStats != nil {
+		out = append(out, models.Statistic{Name: "rpc", Tags: with(nil), Values: map[string]any{
+			"unauthenticated": n.dataStats.Refused.Load(), "panics": n.dataStats.Panics.Load(),
+			"connectionsRefused": n.dataConnsRefused.Load(),
+		}})
+	}
 	meta := map[string]any{"index": int64(n.view.Index())}
 	if n.fol != nil {
 		age := n.fol.age(time.Now())

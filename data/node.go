@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	"github.com/palisade-db/palisade/auth"
+	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data/httpd"
 	"github.com/palisade-db/palisade/internal/version"
@@ -81,6 +83,10 @@ type Node struct {
 	dataSvc *shardService
 	dataSrv *grpc.Server
 	dataLn  net.Listener
+	// dataStats and dataConnsRefused count what the data service's guards
+	// refused and recovered.
+	dataStats        *cluster.ServerStats
+	dataConnsRefused *atomic.Int64
 
 	httpSrv *http.Server
 	httpLn  net.Listener

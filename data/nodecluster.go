@@ -146,7 +146,10 @@ func (n *Node) openDataService() error {
 		}
 	}
 	n.dataSvc = svc
-	n.dataSrv = newDataServer(svc, n.cfg.Meta.MetaInternalSharedSecret, creds)
+	limited := cluster.LimitListener(ln, 0)
+	ln = limited
+	n.dataSrv, n.dataStats = newDataServer(svc, n.cfg.Meta.MetaInternalSharedSecret, creds, n.log)
+	n.dataConnsRefused = &limited.Refused
 	n.dataLn = ln
 	// Not on n.wg: the data service outlives the background work that
 	// stopBackground waits for.

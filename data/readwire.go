@@ -9,6 +9,9 @@ import (
 	"github.com/influxdata/influxdb/query"
 	"github.com/influxdata/influxql"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/palisade-db/palisade/internal/qlimit"
 	"github.com/palisade-db/palisade/proto/datapb"
 )
 
@@ -59,16 +62,60 @@ func encodeReadOptions(opt query.IteratorOptions) ([]byte, *int64, error) {
 	return b, fillInt, err
 }
 
-// decodeReadOptions is the inverse of encodeReadOptions.
+// decodeReadOptions is the inverse of encodeReadOptions. The options come
+// from a peer: their expressions are held to the HTTP API's nesting limit
+// before the engine parses them, and their trees after.
 func decodeReadOptions(b []byte, fillInt *int64) (query.IteratorOptions, error) {
+	if err := optionsTextWithinLimit(b); err != nil {
+		return query.IteratorOptions{}, fmt.Errorf("iterator options: %w", err)
+	}
 	var opt query.IteratorOptions
 	if err := opt.UnmarshalBinary(b); err != nil {
 		return query.IteratorOptions{}, fmt.Errorf("iterator options: %w", err)
+	}
+	if qlimit.ExprDeeperThan(opt.Expr, qlimit.MaxNesting) || qlimit.ExprDeeperThan(opt.Condition, qlimit.MaxNesting) {
+		return query.IteratorOptions{}, fmt.Errorf("iterator options: %w", qlimit.ErrNestingTooDeep)
 	}
 	if fillInt != nil {
 		opt.FillValue = *fillInt
 	}
 	return opt, nil
+}
+
+// The fields of the engine's encoded IteratorOptions (its
+// query/internal.IteratorOptions message) that it parses as InfluxQL.
+const (
+	optionsExprField      = 1
+	optionsConditionField = 8
+)
+
+// optionsTextWithinLimit checks the InfluxQL texts of encoded iterator
+// options against the nesting limit without parsing them.
+func optionsTextWithinLimit(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		if typ == protowire.BytesType && (num == optionsExprField || num == optionsConditionField) {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return protowire.ParseError(m)
+			}
+			if qlimit.NestsDeeperThan(string(v), qlimit.MaxNesting) {
+				return qlimit.ErrNestingTooDeep
+			}
+			b = b[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		b = b[m:]
+	}
+	return nil
 }
 
 // iteratorType is the data type of the points itr yields.

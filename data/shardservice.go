@@ -135,19 +135,18 @@ func writeLocalShard(store *tsdb.Store, db, rp string, shardID uint64, points []
 }
 
 // newDataServer returns the gRPC server of the DataService with the
-// internal-secret check installed.
-func newDataServer(svc datapb.DataServiceServer, secret string, creds credentials.TransportCredentials) *grpc.Server {
-	a := cluster.NewAuthenticator(secret)
-	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(a.UnaryInterceptor),
-		grpc.ChainStreamInterceptor(a.StreamInterceptor),
-		grpc.MaxRecvMsgSize(256 << 20),
-		grpc.MaxSendMsgSize(256 << 20),
-	}
-	if creds != nil {
-		opts = append(opts, grpc.Creds(creds))
-	}
-	srv := grpc.NewServer(opts...)
+// node-to-node guards installed (cluster.NewServer: the internal token
+// checked on headers before a message is read, bounded streams, recovered
+// panics), and the counters those guards keep.
+func newDataServer(svc datapb.DataServiceServer, secret string, creds credentials.TransportCredentials, log *slog.Logger) (*grpc.Server, *cluster.ServerStats) {
+	srv, stats := cluster.NewServer(cluster.ServerConfig{
+		Secret:         secret,
+		TLS:            creds,
+		MaxRecvMsgSize: 256 << 20,
+		MaxSendMsgSize: 256 << 20,
+		Logger:         log,
+		Component:      "data",
+	})
 	datapb.RegisterDataServiceServer(srv, svc)
-	return srv
+	return srv, stats
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"google.golang.org/grpc"
+
+	"github.com/palisade-db/palisade/cluster"
 )
 
 // Node is a running meta node: a Store and the MetaService gRPC server.
@@ -47,6 +49,8 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 			return nil, fmt.Errorf("meta: listening for gRPC on %s: %w", cfg.RPCBind, err)
 		}
 	}
+	limited := cluster.LimitListener(ln, 0)
+	ln = limited
 	if cfg.Server.Logger == nil {
 		cfg.Server.Logger = cfg.Store.Logger
 	}
@@ -56,12 +60,13 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Store: store, ln: ln, done: make(chan error, 1)}
-	if err := n.serveMetrics(cfg); err != nil {
+	var stats *cluster.ServerStats
+	n.srv, stats = NewGRPCServer(store, cfg.Server)
+	if err := n.serveMetrics(cfg, rpcCollector(stats, limited)); err != nil {
 		ln.Close()
 		store.Close()
 		return nil, err
 	}
-	n.srv = NewGRPCServer(store, cfg.Server)
 	go func() { n.done <- Serve(n.srv, ln) }()
 	return n, nil
 }
@@ -69,7 +74,7 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 // serveMetrics serves /metrics: the Go runtime, the process, and the
 // store's Raft and state numbers. It changes nothing, so it needs no
 // credentials (like a data node's with ping-auth-enabled off).
-func (n *Node) serveMetrics(cfg NodeConfig) error {
+func (n *Node) serveMetrics(cfg NodeConfig, rpc []prometheus.Collector) error {
 	ln := cfg.MetricsListener
 	if ln == nil {
 		if cfg.MetricsBind == "" {
@@ -82,11 +87,25 @@ func (n *Node) serveMetrics(cfg NodeConfig) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n.Store.Collector())
+	reg.MustRegister(rpc...)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	n.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = n.metrics.Serve(ln) }()
 	return nil
+}
+
+// rpcCollector reports what the MetaService's guards refused and recovered.
+func rpcCollector(s *cluster.ServerStats, ln *cluster.LimitedListener) []prometheus.Collector {
+	counter := func(name, help string, v func() int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "palisade_meta_rpc_" + name, Help: help},
+			func() float64 { return float64(v()) })
+	}
+	return []prometheus.Collector{
+		counter("unauthenticated_total", "RPCs refused on their headers: no, a bad, an expired or a replayed internal token.", s.Refused.Load),
+		counter("panics_total", "RPC handlers that panicked (recovered; the call failed with Internal).", s.Panics.Load),
+		counter("connections_refused_total", "Connections closed at once for being over the per-host limit.", ln.Refused.Load),
+	}
 }
 
 // Done is sent the gRPC server's error (nil on a normal stop) when it stops.

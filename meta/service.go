@@ -149,31 +149,30 @@ type ServerOptions struct {
 	Logger *slog.Logger
 }
 
-// NewGRPCServer returns a gRPC server with the MetaService registered and the
-// internal-secret check installed.
-func NewGRPCServer(store *Store, o ServerOptions) *grpc.Server {
-	a := cluster.NewAuthenticator(o.InternalSecret)
-	if !a.Enabled() && o.Logger != nil {
+// NewGRPCServer returns a gRPC server with the MetaService registered and
+// the node-to-node guards installed (cluster.NewServer: the internal token
+// checked on headers before a message is read, bounded streams, recovered
+// panics), and the counters those guards keep.
+func NewGRPCServer(store *Store, o ServerOptions) (*grpc.Server, *cluster.ServerStats) {
+	if o.InternalSecret == "" && o.Logger != nil {
 		o.Logger.Warn("[meta] internal-shared-secret is empty: MetaService RPCs and the Raft port are open to anyone who can reach them, "+
 			"who can then read every password hash and JWT secret and change the cluster state; set it on every node",
 			"component", "meta")
 	}
-	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(a.UnaryInterceptor),
-		grpc.ChainStreamInterceptor(a.StreamInterceptor),
-		grpc.MaxRecvMsgSize(64 << 20),
-		grpc.MaxSendMsgSize(256 << 20),
-	}
-	if o.TLS != nil {
-		opts = append(opts, grpc.Creds(o.TLS))
-	}
-	srv := grpc.NewServer(opts...)
+	srv, stats := cluster.NewServer(cluster.ServerConfig{
+		Secret:         o.InternalSecret,
+		TLS:            o.TLS,
+		MaxRecvMsgSize: 64 << 20,
+		MaxSendMsgSize: 256 << 20,
+		Logger:         o.Logger,
+		Component:      "meta",
+	})
 	metapb.RegisterMetaServiceServer(srv, NewService(store))
 	// The standard health service, for probes (palisade-meta healthcheck,
 	// grpc-health-probe, Kubernetes' grpc probes): it answers SERVING while
 	// the server runs and needs no token (cluster.Authenticator).
 	healthpb.RegisterHealthServer(srv, health.NewServer())
-	return srv
+	return srv, stats
 }
 
 // Serve serves srv on ln until it stops; a normal stop is not an error.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/palisade-db/palisade/auth"
 	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/internal/qlimit"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
@@ -484,6 +485,12 @@ func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) 
 				return nil, err
 			}
 			c.Password, c.Hash = "", hash
+		}
+	case *metapb.Command_CreateContinuousQuery:
+		// Every data node parses the query at every start: one that
+		// overflowed the parser's stack would kill them all, again and again.
+		if qlimit.NestsDeeperThan(op.CreateContinuousQuery.Query, qlimit.MaxNesting) {
+			return nil, fmt.Errorf("%w: continuous query: %v", ErrInvalidCommand, qlimit.ErrNestingTooDeep)
 		}
 	}
 

@@ -18,7 +18,7 @@ func TestOpenRPCWarning(t *testing.T) {
 		warns  bool
 	}{{"", true}, {"some-internal-secret", false}} {
 		var buf bytes.Buffer
-		srv := meta.NewGRPCServer(nil, meta.ServerOptions{InternalSecret: tc.secret, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+		srv, _ := meta.NewGRPCServer(nil, meta.ServerOptions{InternalSecret: tc.secret, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 		srv.Stop()
 		if got := strings.Contains(buf.String(), "internal-shared-secret is empty"); got != tc.warns {
 			t.Errorf("secret %q: warning logged = %v, want %v (log: %s)", tc.secret, got, tc.warns, buf.String())

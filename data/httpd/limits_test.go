@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/influxdata/influxql"
+
+	"github.com/palisade-db/palisade/internal/qlimit"
 )
 
 // formQuery is a POST of q as a form body, the way the influx CLI and the
@@ -90,7 +92,7 @@ func TestNestingLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := nestsDeeperThan(tt.q, maxNesting); got == tt.ok {
+			if got := qlimit.NestsDeeperThan(tt.q, maxNesting); got == tt.ok {
 				t.Errorf("nestsDeeperThan = %v, want %v", got, !tt.ok)
 			}
 		})
@@ -242,7 +244,7 @@ func (b repeatByte) Read(p []byte) (int, error) {
 
 func TestNestingScanDoesNotAllocate(t *testing.T) {
 	q := "SELECT mean(\"value\") FROM \"cpu\" WHERE (\"host\" = 'a(' OR host =~ /^b\\/(c|d)$/) AND time > now() - 1h -- x(\nGROUP BY time(1m)"
-	if allocs := testing.AllocsPerRun(100, func() { nestsDeeperThan(q, maxNesting) }); allocs != 0 {
+	if allocs := testing.AllocsPerRun(100, func() { qlimit.NestsDeeperThan(q, maxNesting) }); allocs != 0 {
 		t.Errorf("nestsDeeperThan allocates %v times", allocs)
 	}
 }
@@ -256,7 +258,7 @@ func BenchmarkNestingScan(b *testing.B) {
 			b.SetBytes(int64(len(bc.q)))
 			b.ReportAllocs()
 			for b.Loop() {
-				nestsDeeperThan(bc.q, maxNesting)
+				qlimit.NestsDeeperThan(bc.q, maxNesting)
 			}
 		})
 	}
@@ -286,7 +288,7 @@ func FuzzNestingScan(f *testing.F) {
 		}
 		depth := 0
 		influxql.Walk(depthVisitor{max: &depth}, q)
-		if depth > 0 && !nestsDeeperThan(text, depth-1) {
+		if depth > 0 && !qlimit.NestsDeeperThan(text, depth-1) {
 			t.Fatalf("%q parses %d levels deep; the scan counts fewer", text, depth)
 		}
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/influxdata/influxql"
 
 	"github.com/palisade-db/palisade/auth"
+	"github.com/palisade-db/palisade/internal/qlimit"
 	"github.com/palisade-db/palisade/meta"
 )
 
@@ -49,7 +50,7 @@ func (h *Handler) serveQuery(w *respWriter, r *http.Request) {
 	}
 	// The parser recurses once per parenthesis: a deep enough query would
 	// overflow the stack, which kills the process.
-	if nestsDeeperThan(text, maxNesting) {
+	if qlimit.NestsDeeperThan(text, maxNesting) {
 		h.httpError(w, http.StatusBadRequest, msgNestingTooDeep)
 		return
 	}
@@ -67,7 +68,7 @@ func (h *Handler) serveQuery(w *respWriter, r *http.Request) {
 		h.httpError(w, http.StatusBadRequest, "error parsing query: "+err.Error())
 		return
 	}
-	if exprTooDeep(q, maxNesting) {
+	if qlimit.QueryDeeperThan(q, maxNesting) {
 		h.httpError(w, http.StatusBadRequest, msgNestingTooDeep)
 		return
 	}
