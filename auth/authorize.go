@@ -21,6 +21,9 @@ import (
 //     cardinality forms, so "SHOW TAG KEY CARDINALITY ON other" (no FROM)
 //     needed nothing, and "SHOW SERIES ON mine FROM other..m" read other.
 //   - SHOW MEASUREMENTS ON *.* (every database) needs admin.
+//   - CREATE CONTINUOUS QUERY needs READ on its ON database and what its
+//     SELECT … INTO needs when sent to that database (READ on every
+//     source, WRITE on the target).
 //   - KILL QUERY needs nothing here: the engine lets a non-admin kill only
 //     their own queries.
 //   - SET PASSWORD FOR <self> is allowed (InfluxDB 1.x required admin,
@@ -58,6 +61,8 @@ func authorizeStatement(u *User, stmt influxql.Statement, defaultDB string) erro
 		if s.WildcardDatabase {
 			return requiresAdmin(u, stmt)
 		}
+	case *influxql.CreateContinuousQueryStatement:
+		return authorizeContinuousQuery(u, s)
 	}
 	if db, sources, ok := showReads(stmt, defaultDB); ok {
 		if err := requireRead(u, stmt, db); err != nil {
@@ -80,6 +85,38 @@ func authorizeStatement(u *User, stmt influxql.Statement, defaultDB string) erro
 		}
 		if !u.Authorize(p.Privilege, db) {
 			return notAuthorized(u, stmt, p.Privilege, db)
+		}
+	}
+	return nil
+}
+
+// authorizeContinuousQuery checks CREATE CONTINUOUS QUERY as InfluxDB does
+// (READ on its ON database), and its SELECT … INTO exactly as the same
+// statement sent by u to the ON database: READ on every source's database,
+// WRITE on the target's. InfluxDB 1.x checked only the ON database and a
+// qualified target, so READ on one database let a user copy another's data
+// into it with a continuous query.
+func authorizeContinuousQuery(u *User, s *influxql.CreateContinuousQueryStatement) error {
+	if err := requireRead(u, s, s.Database); err != nil {
+		return err
+	}
+	if s.Source == nil {
+		return nil
+	}
+	privs, err := s.Source.RequiredPrivileges()
+	if err != nil {
+		return forbidden(authorizeQueryPrefix + err.Error())
+	}
+	for _, p := range privs {
+		if p.Admin {
+			return requiresAdmin(u, s)
+		}
+		db := p.Name
+		if db == "" {
+			db = s.Database
+		}
+		if !u.Authorize(p.Privilege, db) {
+			return notAuthorized(u, s, p.Privilege, db)
 		}
 	}
 	return nil

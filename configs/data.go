@@ -254,6 +254,14 @@ func (c *Data) Validate() error {
 
 	h := &c.HTTP
 	p.listenAddr("http.bind-address", h.BindAddress)
+	// With the secret empty, the data service on [cluster] bind-address
+	// takes reads and writes from anyone who reaches it, past every check
+	// of the HTTP API.
+	if len(m.Servers) > 0 && h.AuthEnabled && m.MetaInternalSharedSecret == "" {
+		p.add("meta.meta-internal-shared-secret", "is empty while http.auth-enabled is on: anyone who reaches "+
+			"[cluster] bind-address could read and write every database; set it to the meta nodes' "+
+			"internal-shared-secret (INFLUXDB_META_META_INTERNAL_SHARED_SECRET, e.g. from `openssl rand -hex 32`)")
+	}
 	// Using one value for both secrets would let anyone who can sign client
 	// tokens also pass as a cluster node, and the reverse.
 	if h.SharedSecret != "" && h.SharedSecret == m.MetaInternalSharedSecret {

@@ -23,7 +23,9 @@ func TestExampleFiles(t *testing.T) {
 		want func() any
 	}{
 		{"meta.toml", func(p string) (any, func() error, error) {
-			c, err := LoadMeta(p, nil)
+			// The example leaves the secret to be set, as every meta node
+			// must (Validate refuses an empty one).
+			c, err := LoadMeta(p, []string{"INFLUXDB_META_INTERNAL_SHARED_SECRET=set-by-the-operator"})
 			if err != nil {
 				return nil, nil, err
 			}
@@ -31,6 +33,7 @@ func TestExampleFiles(t *testing.T) {
 		}, func() any {
 			c := NewMeta()
 			c.Meta.Dir = "/var/lib/palisade/meta"
+			c.Meta.InternalSharedSecret = "set-by-the-operator"
 			return c
 		}},
 		{"data.toml", func(p string) (any, func() error, error) {

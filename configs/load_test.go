@@ -75,7 +75,14 @@ func TestNewMetaDefaults(t *testing.T) {
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("NewMeta() =\n%+v\nwant\n%+v", c, want)
 	}
-	if err := c.Validate(); err != nil {
+	// The defaults validate once the one required key, the internal
+	// secret, is set (issue 17, point 5).
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "meta.internal-shared-secret") {
+		t.Errorf("the defaults, without an internal secret, validate: %v", err)
+	}
+	withSecret := *c
+	withSecret.Meta.InternalSharedSecret = "an-internal-secret"
+	if err := withSecret.Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
 	}
 	if got := c.RaftAddr(); got != "localhost:8089" {
@@ -567,6 +574,7 @@ func TestRedacted(t *testing.T) {
 func TestKeyErrorAs(t *testing.T) {
 	t.Parallel()
 	c := NewMeta()
+	c.Meta.InternalSharedSecret = "an-internal-secret"
 	c.Meta.PasswordHashCost = 3
 	var ke *KeyError
 	if err := c.Validate(); !errors.As(err, &ke) || ke.Key != "meta.password-hash-cost" {

@@ -75,12 +75,16 @@ type MetaSection struct {
 	HTTPSPrivateKey  string `toml:"https-private-key"` // default: HTTPSCertificate
 	// HTTPSInsecureTLS skips certificate verification when dialing other
 	// meta nodes.
-	HTTPSInsecureTLS   bool     `toml:"https-insecure-tls"`
-	ElectionTimeout    Duration `toml:"election-timeout"`
-	HeartbeatTimeout   Duration `toml:"heartbeat-timeout"`
-	LeaderLeaseTimeout Duration `toml:"leader-lease-timeout"`
-	CommitTimeout      Duration `toml:"commit-timeout"`
-	SnapshotThreshold  uint64   `toml:"snapshot-threshold"` // Raft log entries between snapshots
+	HTTPSInsecureTLS bool `toml:"https-insecure-tls"`
+	// AllowEmptyInternalSecret lets a meta node start without
+	// InternalSharedSecret, for a test on one host: its MetaService and Raft
+	// port are then open to anyone who reaches them.
+	AllowEmptyInternalSecret bool     `toml:"allow-empty-internal-secret"`
+	ElectionTimeout          Duration `toml:"election-timeout"`
+	HeartbeatTimeout         Duration `toml:"heartbeat-timeout"`
+	LeaderLeaseTimeout       Duration `toml:"leader-lease-timeout"`
+	CommitTimeout            Duration `toml:"commit-timeout"`
+	SnapshotThreshold        uint64   `toml:"snapshot-threshold"` // Raft log entries between snapshots
 	// DefaultReplicationFactor is the replication factor of retention
 	// policies created without REPLICATION (a database's first policy
 	// included). The meta leader writes it into the replicated cluster
@@ -156,6 +160,12 @@ func (c *Meta) Validate() error {
 		p.distinctListeners("meta.http-bind-address", m.HTTPBindAddress, "meta.metrics-bind-address", m.MetricsBindAddress)
 	}
 	p.peerAddrs("meta.peers", m.Peers)
+	if m.InternalSharedSecret == "" && !m.AllowEmptyInternalSecret {
+		p.add("meta.internal-shared-secret", "is empty: anyone who reaches the MetaService or the Raft port could read "+
+			"every password hash and change the cluster; set the same long random value on every meta node and as "+
+			"meta-internal-shared-secret on every data node (INFLUXDB_META_INTERNAL_SHARED_SECRET, e.g. from "+
+			"`openssl rand -hex 32`), or for a test on one host set meta.allow-empty-internal-secret = true")
+	}
 	p.hashCost("meta.password-hash-cost", m.PasswordHashCost)
 	p.https("meta.", m.HTTPSEnabled, m.HTTPSCertificate)
 

@@ -118,11 +118,18 @@ func TestMetaValidate(t *testing.T) {
 		{"default-replication-factor 1", func(c *Meta) { c.Meta.DefaultReplicationFactor = 1 }, "", ""},
 		{"logging level", func(c *Meta) { c.Logging.Level = "verbose" }, "logging.level", `"verbose" is not one of`},
 		{"logging format", func(c *Meta) { c.Logging.Format = "logfmt" }, "logging.format", `"logfmt" is not one of`},
+		// Issue 17, point 5.
+		{"no internal secret", func(c *Meta) { c.Meta.InternalSharedSecret = "" }, "meta.internal-shared-secret", "allow-empty-internal-secret"},
+		{"no internal secret, allowed for a test", func(c *Meta) {
+			c.Meta.InternalSharedSecret = ""
+			c.Meta.AllowEmptyInternalSecret = true
+		}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := NewMeta()
+			c.Meta.InternalSharedSecret = "an-internal-secret"
 			tt.modify(c)
 			checkValidate(t, c.Validate(), tt.key, tt.msg)
 		})
@@ -132,6 +139,7 @@ func TestMetaValidate(t *testing.T) {
 func TestMetaValidateReportsAll(t *testing.T) {
 	t.Parallel()
 	c := NewMeta()
+	c.Meta.InternalSharedSecret = "an-internal-secret"
 	c.Meta.PasswordHashCost = 0
 	c.Meta.BindAddress = "nope"
 	c.Logging.Level = ""

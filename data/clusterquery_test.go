@@ -360,8 +360,11 @@ func TestRemoteReadsRefuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A request without a user is the sending node's own (system), as a
+	// node with authentication off sends it.
 	req := func(shard uint64, user string, src *datapb.Source) *datapb.ReadShardsRequest {
-		return &datapb.ReadShardsRequest{ShardIds: []uint64{shard}, IteratorOptions: opts, Source: src, User: user, MetaIndex: index}
+		return &datapb.ReadShardsRequest{ShardIds: []uint64{shard}, IteratorOptions: opts, Source: src, User: user, MetaIndex: index,
+			System: user == ""}
 	}
 	cpu := &datapb.Source{Database: "db", RetentionPolicy: "autogen", Name: "cpu"}
 	open := func(to *testcluster.DataNode, secret string, r *datapb.ReadShardsRequest) error {
@@ -401,6 +404,10 @@ func TestRemoteReadsRefuse(t *testing.T) {
 		{"no source", owner, replSecret, req(sh.Id, "", nil), codes.InvalidArgument},
 		{"a user who may read", owner, replSecret, req(sh.Id, "reader", cpu), codes.OK},
 		{"authentication off where the query runs", owner, replSecret, req(sh.Id, "", cpu), codes.OK},
+		// Issue 17, point 2: a continuous query ran without its user, and
+		// its remote reads passed unchecked.
+		{"no user, not marked as the node's own", owner, replSecret, &datapb.ReadShardsRequest{ShardIds: []uint64{sh.Id},
+			IteratorOptions: opts, Source: cpu, MetaIndex: index}, codes.PermissionDenied},
 	} {
 		if err := open(tc.to, tc.secret, tc.req); status.Code(err) != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)

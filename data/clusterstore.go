@@ -126,11 +126,20 @@ func (s *clusterTSDBStore) shardsByID(ids []uint64) ([]shardLoc, string) {
 	return out, db
 }
 
-func userOf(a query.FineAuthorizer) string {
+// reader is who a remote read is for: a user, or the node itself (system),
+// which only query.OpenAuthorizer says, as the HTTP API chooses it with
+// authentication off. Any other authorizer without a user (none at all: a
+// code path that forgot it) reads as nobody, which owners refuse.
+type reader struct {
+	user   string
+	system bool
+}
+
+func readerOf(a query.FineAuthorizer) reader {
 	if u, ok := a.(interface{ ID() string }); ok {
-		return u.ID()
+		return reader{user: u.ID()}
 	}
-	return ""
+	return reader{system: a == query.OpenAuthorizer}
 }
 
 func condString(cond influxql.Expr) string {
@@ -143,7 +152,7 @@ func condString(cond influxql.Expr) string {
 // MeasurementNames implements coordinator.TSDBStore.
 func (s *clusterTSDBStore) MeasurementNames(ctx context.Context, auth query.FineAuthorizer, database, retentionPolicy string, cond influxql.Expr) ([][]byte, error) {
 	resps, err := s.ask(ctx, &datapb.MetadataRequest{Kind: datapb.MetadataRequest_MEASUREMENT_NAMES, Database: database,
-		RetentionPolicy: retentionPolicy, Condition: condString(cond), User: userOf(auth)}, s.shardsOf(database, retentionPolicy))
+		RetentionPolicy: retentionPolicy, Condition: condString(cond), User: readerOf(auth).user, System: readerOf(auth).system}, s.shardsOf(database, retentionPolicy))
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +168,7 @@ func (s *clusterTSDBStore) MeasurementNames(ctx context.Context, auth query.Fine
 func (s *clusterTSDBStore) TagKeys(ctx context.Context, auth query.FineAuthorizer, shardIDs []uint64, cond influxql.Expr) ([]tsdb.TagKeys, error) {
 	shards, db := s.shardsByID(shardIDs)
 	resps, err := s.ask(ctx, &datapb.MetadataRequest{Kind: datapb.MetadataRequest_TAG_KEYS, Database: db, ShardIds: shardIDs,
-		Condition: condString(cond), User: userOf(auth)}, shards)
+		Condition: condString(cond), User: readerOf(auth).user, System: readerOf(auth).system}, shards)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +191,7 @@ func (s *clusterTSDBStore) TagKeys(ctx context.Context, auth query.FineAuthorize
 func (s *clusterTSDBStore) TagValues(ctx context.Context, auth query.FineAuthorizer, shardIDs []uint64, cond influxql.Expr) ([]tsdb.TagValues, error) {
 	shards, db := s.shardsByID(shardIDs)
 	resps, err := s.ask(ctx, &datapb.MetadataRequest{Kind: datapb.MetadataRequest_TAG_VALUES, Database: db, ShardIds: shardIDs,
-		Condition: condString(cond), User: userOf(auth)}, shards)
+		Condition: condString(cond), User: readerOf(auth).user, System: readerOf(auth).system}, shards)
 	if err != nil {
 		return nil, err
 	}
@@ -218,8 +227,12 @@ func (s *clusterTSDBStore) MeasurementsCardinality(ctx context.Context, database
 	return s.cardinality(ctx, datapb.MetadataRequest_MEASUREMENT_SKETCHES, database)
 }
 
+// cardinality asks every owner for its sketches of database. The engine
+// passes no user for the estimated cardinality statements: the statement
+// was authorized (READ on database) before it ran, and the request says it
+// is the node's own (System), as an aggregate the node asks for itself.
 func (s *clusterTSDBStore) cardinality(ctx context.Context, kind datapb.MetadataRequest_Kind, database string) (int64, error) {
-	resps, err := s.ask(ctx, &datapb.MetadataRequest{Kind: kind, Database: database}, s.shardsOf(database, ""))
+	resps, err := s.ask(ctx, &datapb.MetadataRequest{Kind: kind, Database: database, System: true}, s.shardsOf(database, ""))
 	if err != nil {
 		return 0, err
 	}
@@ -317,7 +330,7 @@ func (s *shardService) Metadata(ctx context.Context, req *datapb.MetadataRequest
 		return nil, err
 	}
 	if s.authorize != nil {
-		if err := s.authorize(req.User, req.Database); err != nil {
+		if err := s.authorize(req.User, req.System, req.Database); err != nil {
 			return nil, status.Error(codes.PermissionDenied, err.Error())
 		}
 	}

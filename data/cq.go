@@ -11,6 +11,8 @@ import (
 	"github.com/influxdata/influxdb/query"
 	"github.com/influxdata/influxql"
 
+	"github.com/palisade-db/palisade/auth"
+	"github.com/palisade-db/palisade/data/httpd"
 	"github.com/palisade-db/palisade/internal/qlimit"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
@@ -61,10 +63,12 @@ type cqService struct {
 
 // cqConfig is what a cqService works with.
 type cqConfig struct {
-	self     func() uint64
-	view     *MetaView
-	exec     cqExecutor
-	meta     MetaExecutor
+	self func() uint64
+	view *MetaView
+	exec cqExecutor
+	meta MetaExecutor
+	// users finds a query's owner (nil when it does not exist).
+	users    func(name string) *auth.User
 	lease    leaser
 	interval time.Duration
 	logRuns  bool
@@ -230,9 +234,30 @@ func (s *cqService) runOne(db *metapb.Database, cq *metapb.ContinuousQuery) {
 			"skipped_from", p.start.UTC().Format(time.RFC3339), "skipped_to", limit.UTC().Format(time.RFC3339))
 		p.start = limit
 	}
-	if err := s.execute(db, cq.Name, stmt.Source, p); err != nil {
+	if err := s.execute(db, cq, stmt.Source, p); err != nil {
 		s.fail(db.Name, cq.Name, err)
 	}
+}
+
+// runAs returns the authorizers a query of owner runs with, checking first
+// that owner may still run it: its SELECT … INTO is authorized as if owner
+// sent it to db now, so that a dropped owner or a revoked privilege stops
+// the query (a failed run: logged and counted). A query without an owner
+// was created with authentication off and runs with every privilege.
+func (s *cqService) runAs(owner, db string, sel *influxql.SelectStatement) (query.FineAuthorizer, query.CoarseAuthorizer, error) {
+	if owner == "" {
+		fine, coarse := httpd.Authorizers(nil)
+		return fine, coarse, nil
+	}
+	u := s.users(owner)
+	if u == nil {
+		return nil, nil, fmt.Errorf("its owner %q no longer exists", owner)
+	}
+	if err := auth.AuthorizeQuery(u, &influxql.Query{Statements: influxql.Statements{sel}}, db); err != nil {
+		return nil, nil, fmt.Errorf("its owner's privileges no longer allow it: %w", err)
+	}
+	fine, coarse := httpd.Authorizers(u)
+	return fine, coarse, nil
 }
 
 // maxCatchUpBuckets bounds how far back one run reaches after the queries
@@ -262,8 +287,13 @@ func parseCQ(q string) (*influxql.CreateContinuousQueryStatement, error) {
 }
 
 // execute runs the query's SELECT ... INTO over the plan's range, with the
-// database's default policy for an INTO without one.
-func (s *cqService) execute(db *metapb.Database, name string, sel *influxql.SelectStatement, p cqPlan) error {
+// database's default policy for an INTO without one, as its owner.
+func (s *cqService) execute(db *metapb.Database, cq *metapb.ContinuousQuery, sel *influxql.SelectStatement, p cqPlan) error {
+	name := cq.Name
+	fine, coarse, err := s.runAs(cq.Owner, db.Name, sel)
+	if err != nil {
+		return err
+	}
 	if sel.Target.Measurement.RetentionPolicy == "" {
 		sel.Target.Measurement.RetentionPolicy = db.DefaultRetentionPolicy
 	}
@@ -275,7 +305,8 @@ func (s *cqService) execute(db *metapb.Database, name string, sel *influxql.Sele
 	defer stop()
 	var written int64
 	var runErr error
-	for res := range s.exec(&influxql.Query{Statements: influxql.Statements{sel}}, query.ExecutionOptions{Database: db.Name}, closing) {
+	for res := range s.exec(&influxql.Query{Statements: influxql.Statements{sel}}, query.ExecutionOptions{Database: db.Name,
+		Authorizer: fine, CoarseAuthorizer: coarse}, closing) {
 		if res.Err != nil && runErr == nil {
 			runErr = res.Err
 		}
@@ -393,7 +424,7 @@ func (n *Node) openContinuousQueries() error {
 	if n.client != nil {
 		l = metaLeaser{client: n.client}
 	}
-	n.cqs = newCQService(cqConfig{self: n.NodeID, view: n.view, exec: n.engine.ExecuteQuery, meta: n.exec, lease: l,
+	n.cqs = newCQService(cqConfig{self: n.NodeID, view: n.view, exec: n.engine.ExecuteQuery, meta: n.exec, lease: l, users: n.cache.Lookup,
 		interval: time.Duration(c.RunInterval), logRuns: c.LogEnabled, log: n.log})
 	n.cqs.open()
 	return nil

@@ -47,7 +47,7 @@ func TestCraftedRPCsDoNotCrashTheNode(t *testing.T) {
 
 	read := func(opts []byte) error {
 		stream, err := client.ReadShards(ctx, &datapb.ReadShardsRequest{ShardIds: []uint64{sh.Id}, IteratorOptions: opts,
-			Source: &datapb.Source{Database: "db", RetentionPolicy: "autogen", Name: "cpu"}})
+			Source: &datapb.Source{Database: "db", RetentionPolicy: "autogen", Name: "cpu"}, System: true})
 		if err != nil {
 			return err
 		}
@@ -96,7 +96,7 @@ func TestCraftedRPCsDoNotCrashTheNode(t *testing.T) {
 		t.Errorf("ReadShards with a chain of 100,000 ORs: got %v, want InvalidArgument, nesting too deep", err)
 	}
 	_, err = client.Metadata(ctx, &datapb.MetadataRequest{Kind: datapb.MetadataRequest_TAG_KEYS, Database: "db",
-		ShardIds: []uint64{sh.Id}, Condition: deepParens(3_000_000)})
+		ShardIds: []uint64{sh.Id}, Condition: deepParens(3_000_000), System: true})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("Metadata with a condition 3,000,000 parentheses deep: got %v, want InvalidArgument", err)
 	}

@@ -210,6 +210,12 @@ func newOwnedQueries(next *coordinator.StatementExecutor, tasks *query.TaskManag
 	return &ownedQueries{next: next, tasks: tasks, owners: make(map[uint64]string), sweepAt: minOwnerSweep}
 }
 
+// ownerRecorder is a meta client that can create continuous queries owned
+// by a user.
+type ownerRecorder interface {
+	withOwner(user string) coordinator.MetaClient
+}
+
 // queryUser is what a query's CoarseAuthorizer tells about its user.
 type queryUser interface {
 	ID() string
@@ -241,6 +247,16 @@ func (o *ownedQueries) ExecuteStatement(ctx *query.ExecutionContext, stmt influx
 		if !all && o.owner(stmt.QueryID) != name {
 			return fmt.Errorf("error authorizing query: %s not authorized to execute statement '%s', requires admin privilege",
 				name, stmt)
+		}
+	case *influxql.CreateContinuousQueryStatement:
+		// The query is stored with its creator, whose privileges it runs
+		// with (issue 17): the engine's executor, which checks the target
+		// retention policies, creates it through a meta client that
+		// records the owner.
+		if c, ok := o.next.MetaClient.(ownerRecorder); ok && name != "" {
+			e := *o.next
+			e.MetaClient = c.withOwner(name)
+			return e.ExecuteStatement(ctx, stmt)
 		}
 	}
 	return o.next.ExecuteStatement(ctx, stmt)

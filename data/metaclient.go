@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/influxdata/influxdb/coordinator"
 	"github.com/influxdata/influxdb/services/meta"
 	"github.com/influxdata/influxql"
 
@@ -231,14 +232,34 @@ func (c *metaClient) SetPrivilege(username, database string, p influxql.Privileg
 	return err
 }
 
+// CreateContinuousQuery creates a query without an owner: with
+// authentication off (the engine's executor calls it), it runs with every
+// privilege, as everything does then.
 func (c *metaClient) CreateContinuousQuery(database, name, query string) error {
+	return c.createContinuousQuery(database, name, query, "")
+}
+
+func (c *metaClient) createContinuousQuery(database, name, query, owner string) error {
 	if err := validateCQ(query); err != nil {
 		return err
 	}
 	_, err := c.execute(&metapb.Command{Op: &metapb.Command_CreateContinuousQuery{CreateContinuousQuery: &metapb.CreateContinuousQuery{
-		Database: database, Name: name, Query: query,
+		Database: database, Name: name, Query: query, Owner: owner,
 	}}})
 	return err
+}
+
+// withOwner implements ownerRecorder.
+func (c *metaClient) withOwner(user string) coordinator.MetaClient { return ownedCQClient{c, user} }
+
+// ownedCQClient creates the continuous queries of user.
+type ownedCQClient struct {
+	*metaClient
+	owner string
+}
+
+func (c ownedCQClient) CreateContinuousQuery(database, name, query string) error {
+	return c.createContinuousQuery(database, name, query, c.owner)
 }
 
 func (c *metaClient) DropContinuousQuery(database, name string) error {

@@ -83,6 +83,9 @@ type Node struct {
 	dataSvc *shardService
 	dataSrv *grpc.Server
 	dataLn  net.Listener
+	// provisioning is true from Open until first-start provisioning has
+	// finished (only when there is something to provision).
+	provisioning atomic.Bool
 	// dataStats and dataConnsRefused count what the data service's guards
 	// refused and recovered.
 	dataStats        *cluster.ServerStats
@@ -154,6 +157,7 @@ func Open(cfg *configs.Data, opts Options) (*Node, error) {
 	n := &Node{cfg: cfg, opts: opts, log: opts.Logger.With("component", "data"), view: NewMetaView(), shards: newShardDirectory(),
 		started: time.Now()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.provisioning.Store(opts.Provision != Provision{})
 	n.cache = auth.NewCache(auth.Options{
 		LocalSecret:            []byte(cfg.HTTP.SharedSecret),
 		JWTLeeway:              time.Duration(cfg.HTTP.JWTLeeway),

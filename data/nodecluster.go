@@ -215,9 +215,12 @@ func (h *hintedHandoff) Pending(node uint64) bool { return h.svc.Pending(node) }
 // would: the user must exist here and may read db. user is "" when the
 // query runs where authentication is off (during a rolling restart that
 // enables it, say): the peer proved itself with the internal secret.
-func (n *Node) authorizeRead(user, db string) error {
+func (n *Node) authorizeRead(user string, system bool, db string) error {
 	if user == "" {
-		return nil
+		if system {
+			return nil
+		}
+		return errors.New("a read for no user, not marked as the sending node's own")
 	}
 	u := n.cache.Lookup(user)
 	if u == nil {

@@ -193,11 +193,20 @@ func (n *Node) dropDeletedShards(old *metapb.RetentionPolicy) {
 // (see httpd.MetaStatus). A standalone node's embedded store is always
 // current.
 func (n *Node) metaStatus() httpd.MetaStatus {
-	if n.fol == nil {
-		return httpd.MetaStatus{}
+	var st httpd.MetaStatus
+	if n.fol != nil {
+		st = n.fol.status(time.Duration(n.cfg.Meta.MaxStateStaleness), n.cfg.HTTP.AuthEnabled)
 	}
-	return n.fol.status(time.Duration(n.cfg.Meta.MaxStateStaleness), n.cfg.HTTP.AuthEnabled)
+	if st.Refuse == "" && n.provisioning.Load() {
+		st.Refuse = msgProvisioning
+		st.Unhealthy = msgProvisioning
+	}
+	return st
 }
+
+// msgProvisioning answers requests (503) until first-start provisioning has
+// finished.
+const msgProvisioning = "provisioning the first-start users and database (INFLUXDB_ADMIN_USER, INFLUXDB_DB, …)"
 
 // metaClient returns the engine's meta client, which refuses changes while
 // the node refuses to follow its meta cluster.

@@ -2,6 +2,8 @@ package data
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -17,11 +19,13 @@ import (
 
 // Provision is what the official influxdb image creates at first start, from
 // INFLUXDB_ADMIN_USER, INFLUXDB_DB, INFLUXDB_USER, INFLUXDB_READ_USER,
-// INFLUXDB_WRITE_USER and their passwords. Here it is done on every start,
-// and only what is missing is created, so that a restart with the variables
-// still set simply starts: an existing user keeps its password (a different
-// one is logged, never applied), and a user that lacks its privilege on the
-// database gets it.
+// INFLUXDB_WRITE_USER and their passwords. Each thing it asks for (a user,
+// the database, a privilege) is done once per cluster and recorded in the
+// meta state: a restart with the variables still set simply starts, and
+// what an operator dropped or revoked afterwards stays so. A changed
+// variable set does what is new in it. Only what is missing is created: an
+// existing user keeps its password (a different one is logged, never
+// applied).
 type Provision struct {
 	AdminUser, AdminPassword string
 	// Database is created when missing; the users below get their
@@ -82,36 +86,80 @@ func ProvisionFromEnv(getenv func(string) string) (Provision, error) {
 	return p, errors.Join(errs...)
 }
 
-// provision creates what p asks for and is missing, retrying (every second)
-// while the meta state is not there or a change fails for a reason that may
-// pass (meta nodes unreachable); a change that can never succeed (an
-// invalid name) is logged and given up. Runs until done or the node stops.
-func (n *Node) provision() {
-	defer n.wg.Done()
-	p := n.opts.Provision
-	steps := []func() (done bool, err error){}
+// provisionStep is one thing Provision asks for. key names it in the meta
+// state once it is done (Data.provisioned), so that it is done once per
+// cluster: a user or privilege an operator removes afterwards stays removed
+// through every restart with the variables still set.
+type provisionStep struct {
+	key string
+	run func() (done bool, err error)
+}
+
+// provisionKey is a step's record: a digest of its names (never of a
+// password).
+func provisionKey(parts ...string) string {
+	h := sha256.New()
+	h.Write([]byte("palisade-provision-v1"))
+	for _, p := range parts {
+		h.Write([]byte{0})
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// steps lists what p asks for, in order.
+func (n *Node) provisionSteps(p Provision) []provisionStep {
+	var steps []provisionStep
 	if p.AdminUser != "" {
-		steps = append(steps, func() (bool, error) { return n.ensureUser(p.AdminUser, p.AdminPassword, true, "", 0) })
+		steps = append(steps, provisionStep{provisionKey("admin", p.AdminUser),
+			func() (bool, error) { return n.ensureUser(p.AdminUser, p.AdminPassword, true) }})
 	}
 	if p.Database != "" {
-		steps = append(steps, func() (bool, error) { return n.ensureDatabase(p.Database) })
+		steps = append(steps, provisionStep{provisionKey("database", p.Database),
+			func() (bool, error) { return n.ensureDatabase(p.Database) }})
 	}
 	for _, u := range []struct {
 		name, pw string
 		priv     influxql.Privilege
 	}{{p.User, p.UserPassword, influxql.AllPrivileges}, {p.ReadUser, p.ReadUserPassword, influxql.ReadPrivilege}, {p.WriteUser, p.WriteUserPassword, influxql.WritePrivilege}} {
-		if u.name != "" {
-			steps = append(steps, func() (bool, error) { return n.ensureUser(u.name, u.pw, false, p.Database, u.priv) })
+		if u.name == "" {
+			continue
 		}
+		steps = append(steps,
+			provisionStep{provisionKey("user", u.name), func() (bool, error) { return n.ensureUser(u.name, u.pw, false) }},
+			provisionStep{provisionKey("grant", u.name, p.Database, u.priv.String()),
+				func() (bool, error) { return n.ensureGrant(u.name, p.Database, u.priv) }})
 	}
-	for _, step := range steps {
+	return steps
+}
+
+// provision does what p asks for and was not done before in this cluster,
+// retrying (every second) while the meta state is not there or a change
+// fails for a reason that may pass (meta nodes unreachable); a change that
+// can never succeed (an invalid name) is logged and given up. Until it has
+// finished, requests that need the meta state are answered 503
+// (metaStatus): with auth on and no admin yet, the API would otherwise take
+// an unauthenticated CREATE USER … WITH ALL PRIVILEGES before the admin of
+// INFLUXDB_ADMIN_USER exists. Runs until done or the node stops.
+func (n *Node) provision() {
+	defer n.wg.Done()
+	defer n.provisioning.Store(false)
+	for _, step := range n.provisionSteps(n.opts.Provision) {
 		for attempt := 0; ; attempt++ {
 			if n.ctx.Err() != nil {
 				return
 			}
+			if n.view.Index() == 0 {
+				sleepCtx(n.ctx, 100*time.Millisecond) // no state yet
+				continue
+			}
+			if meta.Provisioned(n.view.Data(), step.key) {
+				break
+			}
 			index := n.view.Index()
-			done, err := step()
+			done, err := step.run()
 			if done {
+				n.recordProvisioned(step.key)
 				break
 			}
 			if errors.Is(err, errChanged) {
@@ -135,6 +183,19 @@ func (n *Node) provision() {
 	}
 }
 
+// recordProvisioned records in the meta state that the step key was done.
+// A cluster below feature level 6 cannot record it: the step is then done
+// again (creating only what is missing) at the next start.
+func (n *Node) recordProvisioned(key string) {
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	_, err := n.exec.Execute(ctx, &metapb.Command{Op: &metapb.Command_RecordProvisioning{
+		RecordProvisioning: &metapb.RecordProvisioning{Fingerprint: key}}})
+	if err != nil {
+		n.log.Warn("first-start provisioning: recording a step in the meta state failed; it runs again at the next start", "err", err)
+	}
+}
+
 // errChanged: a step changed the state; it checks it again at once (the
 // change is in this node's view when the meta client returns).
 var errChanged = errors.New("changed")
@@ -146,9 +207,6 @@ func permanentProvisionError(err error) bool {
 
 // ensureDatabase creates db unless the state has it.
 func (n *Node) ensureDatabase(db string) (bool, error) {
-	if n.view.Index() == 0 {
-		return false, nil // no state yet
-	}
 	if meta.FindDatabase(n.view.Data(), db) != nil {
 		return true, nil
 	}
@@ -159,15 +217,10 @@ func (n *Node) ensureDatabase(db string) (bool, error) {
 	return false, errChanged
 }
 
-// ensureUser creates user name (an admin when admin) unless it exists, and
-// gives it priv on db unless it holds it. An existing user's password and
-// admin flag are never changed.
-func (n *Node) ensureUser(name, pw string, admin bool, db string, priv influxql.Privilege) (bool, error) {
-	if n.view.Index() == 0 {
-		return false, nil
-	}
-	d := n.view.Data()
-	u := meta.FindUser(d, name)
+// ensureUser creates user name (an admin when admin) unless it exists. An
+// existing user's password and admin flag are never changed.
+func (n *Node) ensureUser(name, pw string, admin bool) (bool, error) {
+	u := meta.FindUser(n.view.Data(), name)
 	if u == nil {
 		_, err := n.metaClient(10*time.Second).CreateUser(name, pw, admin)
 		if err != nil && !errors.Is(err, meta.ErrUserExists) {
@@ -184,17 +237,27 @@ func (n *Node) ensureUser(name, pw string, admin bool, db string, priv influxql.
 	if admin && !u.Admin {
 		n.log.Warn("the user from INFLUXDB_ADMIN_USER exists but is not an admin; leaving it unchanged", "user", name)
 	}
-	if db != "" && !holds(u, db, priv) {
-		if meta.FindDatabase(d, db) == nil {
-			return false, nil // INFLUXDB_DB first
-		}
-		if err := n.metaClient(10*time.Second).SetPrivilege(name, db, priv); err != nil {
-			return false, fmt.Errorf("granting %s on %s to %s: %w", priv, db, name, err)
-		}
-		n.log.Info("granted a privilege from the environment", "user", name, "db", db, "privilege", priv.String())
-		return false, errChanged
-	}
 	return true, nil
+}
+
+// ensureGrant gives user name priv on db unless it holds it.
+func (n *Node) ensureGrant(name, db string, priv influxql.Privilege) (bool, error) {
+	d := n.view.Data()
+	u := meta.FindUser(d, name)
+	if u == nil {
+		return true, nil // dropped since it was created: nothing to grant
+	}
+	if holds(u, db, priv) {
+		return true, nil
+	}
+	if meta.FindDatabase(d, db) == nil {
+		return false, nil // INFLUXDB_DB first
+	}
+	if err := n.metaClient(10*time.Second).SetPrivilege(name, db, priv); err != nil {
+		return false, fmt.Errorf("granting %s on %s to %s: %w", priv, db, name, err)
+	}
+	n.log.Info("granted a privilege from the environment", "user", name, "db", db, "privilege", priv.String())
+	return false, errChanged
 }
 
 // holds reports whether u has p on db (ALL holds READ and WRITE).

@@ -3,6 +3,7 @@ package data_test
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 	"github.com/palisade-db/palisade/internal/testutil"
@@ -60,11 +62,14 @@ func TestProvisionFromEnvReadsVariablesAndFiles(t *testing.T) {
 	}
 }
 
-// TestProvisionAtEveryStart (issue 10, point 2): the database, the admin
-// and the three users with their privileges are created at start; a
-// restart with the same variables starts, puts back a revoked privilege,
-// and leaves a changed password alone (without logging any password).
-func TestProvisionAtEveryStart(t *testing.T) {
+// TestProvisionOncePerCluster (issue 17, point 4; issue 10, point 2): the
+// database, the admin and the three users with their privileges are
+// created at first start. Provisioning ran at every start and put back
+// what an operator had removed (a dropped user came back with its old
+// password); now each thing is done once per cluster and recorded in the
+// meta state, a changed password is left alone, and a changed variable set
+// does only what is new in it. No password reaches the log.
+func TestProvisionOncePerCluster(t *testing.T) {
 	var logs testutil.SyncBuffer
 	d := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: authOn(localSecret)})
 	d.Kill()
@@ -78,7 +83,7 @@ func TestProvisionAtEveryStart(t *testing.T) {
 		if r.status != 200 || r.statementError() != "" {
 			return nil
 		}
-		var out []string
+		out := []string{}
 		for _, row := range seriesValues(t, r) {
 			out = append(out, fmt.Sprint(row[0], " ", row[1]))
 		}
@@ -106,20 +111,73 @@ func TestProvisionAtEveryStart(t *testing.T) {
 		t.Fatalf("the read user cannot read: %d %s", r.status, r.body)
 	}
 
+	// Incident response: a privilege revoked, a user dropped, a password
+	// changed. A restart with the same variables undoes none of it.
 	mustQuery(t, d.URL, "REVOKE READ ON telegraf FROM grafana", root)
+	mustQuery(t, d.URL, "DROP USER writer", root)
 	mustQuery(t, d.URL, "SET PASSWORD FOR tg = 'changed-by-operator'", root)
-	d.Kill()
-	d.Restart()
-	testcluster.WaitFor(t, 10*time.Second, "the revoked privilege back after a restart", provisioned)
-	testcluster.WaitFor(t, 10*time.Second, "the log to mention the changed password", func() bool {
-		return strings.Contains(logs.String(), "another password")
-	})
+	restarted := func() {
+		d.Kill()
+		d.Restart()
+		testcluster.WaitFor(t, 10*time.Second, "provisioning to finish (/health)", func() bool {
+			return do(t, http.MethodGet, d.URL+"/health", noCred, nil, nil).status == http.StatusOK
+		})
+	}
+	restarted()
+	revoked := []string{"telegraf NO PRIVILEGES"} // what InfluxDB shows after a REVOKE
+	if g := grants("grafana"); !slices.Equal(g, revoked) {
+		t.Fatalf("a revoked privilege came back after a restart: %v", g)
+	}
+	if r := query(t, d.URL, "SHOW DATABASES", basic("writer", "wr-pw-1")); r.status != http.StatusUnauthorized {
+		t.Fatalf("a dropped user came back after a restart, with its old password: %d %s", r.status, r.body)
+	}
 	if r := query(t, d.URL, "SHOW DATABASES", basic("tg", "changed-by-operator")); r.status != 200 {
 		t.Fatalf("the operator's password was replaced: %d %s", r.status, r.body)
 	}
-	for _, pw := range []string{"root-pw-1", "tg-pw-1", "gr-pw-1", "wr-pw-1", "changed-by-operator"} {
+
+	// A changed variable set: only what is new in it is done.
+	d.Kill()
+	d.Opts.Provision.WriteUser, d.Opts.Provision.WriteUserPassword = "writer2", "wr2-pw-1"
+	restarted()
+	if g := grants("writer2"); !slices.Equal(g, []string{"telegraf WRITE"}) {
+		t.Fatalf("the new write user: grants %v, want [telegraf WRITE]", g)
+	}
+	if g := grants("grafana"); !slices.Equal(g, revoked) {
+		t.Fatalf("a changed variable set gave back a revoked privilege: %v", g)
+	}
+	for _, pw := range []string{"root-pw-1", "tg-pw-1", "gr-pw-1", "wr-pw-1", "wr2-pw-1", "changed-by-operator"} {
 		if strings.Contains(logs.String(), pw) {
 			t.Fatalf("a password reached the log")
 		}
+	}
+}
+
+// TestFirstStartHasNoOpenWindow (issue 17, point 3): with auth on and
+// INFLUXDB_ADMIN_USER set, the API used to open before provisioning had
+// created the admin, and for that moment took an unauthenticated CREATE
+// USER … WITH ALL PRIVILEGES (the admin bootstrap). Now every request that
+// needs the meta state gets 503 until provisioning has finished, and
+// /health fails (so that probes and load balancers wait). A bcrypt cost of
+// 12 makes creating the admin take long enough to try.
+func TestFirstStartHasNoOpenWindow(t *testing.T) {
+	d := testcluster.StartStandalone(t, testcluster.DataOptions{
+		Configure: func(c *configs.Data) { authOn(localSecret)(c); c.Meta.PasswordHashCost = 12 },
+		Node:      data.Options{Provision: data.Provision{AdminUser: "root", AdminPassword: "root-pw-1"}},
+	})
+	r := query(t, d.URL, "CREATE USER evil WITH PASSWORD 'evil-pw-1' WITH ALL PRIVILEGES", noCred)
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.errorMessage(), "provisioning") {
+		t.Fatalf("an unauthenticated admin bootstrap during provisioning: %d %s, want 503", r.status, r.body)
+	}
+	if h := do(t, http.MethodGet, d.URL+"/health", noCred, nil, nil); h.status != http.StatusServiceUnavailable {
+		t.Fatalf("/health during provisioning: %d %s, want 503", h.status, h.body)
+	}
+	testcluster.WaitFor(t, 30*time.Second, "provisioning to finish (/health)", func() bool {
+		return do(t, http.MethodGet, d.URL+"/health", noCred, nil, nil).status == http.StatusOK
+	})
+	if r := query(t, d.URL, "CREATE USER evil WITH PASSWORD 'evil-pw-1' WITH ALL PRIVILEGES", noCred); r.status != http.StatusUnauthorized {
+		t.Fatalf("an unauthenticated admin bootstrap once the admin exists: %d %s, want 401", r.status, r.body)
+	}
+	if r := query(t, d.URL, "SHOW USERS", basic("root", "root-pw-1")); r.status != 200 || strings.Contains(r.body, "evil") {
+		t.Fatalf("SHOW USERS: %d %s", r.status, r.body)
 	}
 }

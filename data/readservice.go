@@ -21,8 +21,8 @@ import (
 // the same query would yield on this node for these shards.
 
 // readAuthorizer checks that user may read database db here. user is ""
-// when the query runs with authentication off on the node that runs it.
-type readAuthorizer func(user, db string) error
+// only for the sending node's own reads (system), which it must say.
+type readAuthorizer func(user string, system bool, db string) error
 
 // catchUp waits (at most metaCatchUpWait) until this node's meta state is
 // at least at index, the sender's.
@@ -42,7 +42,7 @@ func (s *shardService) catchUp(ctx context.Context, index uint64) error {
 // shards and the source: the sender's meta index reached, the user allowed
 // to read the database, and every shard in the state, of the source's
 // database and policy, and owned by this node for reads.
-func (s *shardService) readable(ctx context.Context, ids []uint64, src *datapb.Source, user string, index uint64) (*coordinator.LocalShardMapping, *influxql.Measurement, error) {
+func (s *shardService) readable(ctx context.Context, ids []uint64, src *datapb.Source, user string, system bool, index uint64) (*coordinator.LocalShardMapping, *influxql.Measurement, error) {
 	m, err := measurementFromPB(src)
 	if err != nil {
 		return nil, nil, status.Error(codes.InvalidArgument, err.Error())
@@ -55,7 +55,7 @@ func (s *shardService) readable(ctx context.Context, ids []uint64, src *datapb.S
 		return nil, nil, status.Error(codes.Unavailable, "this data node has not registered yet")
 	}
 	if s.authorize != nil {
-		if err := s.authorize(user, m.Database); err != nil {
+		if err := s.authorize(user, system, m.Database); err != nil {
 			return nil, nil, status.Error(codes.PermissionDenied, err.Error())
 		}
 	}
@@ -82,7 +82,7 @@ func (s *shardService) ReadShards(req *datapb.ReadShardsRequest, stream datapb.D
 	s.reads.Add(1)
 	defer s.reads.Add(-1)
 	ctx := stream.Context()
-	sg, m, err := s.readable(ctx, req.ShardIds, req.Source, req.User, req.MetaIndex)
+	sg, m, err := s.readable(ctx, req.ShardIds, req.Source, req.User, req.System, req.MetaIndex)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func (s *shardService) ReadShards(req *datapb.ReadShardsRequest, stream datapb.D
 
 // ShardMeta implements datapb.DataServiceServer.
 func (s *shardService) ShardMeta(ctx context.Context, req *datapb.ShardMetaRequest) (*datapb.ShardMetaResponse, error) {
-	sg, m, err := s.readable(ctx, req.ShardIds, req.Source, req.User, req.MetaIndex)
+	sg, m, err := s.readable(ctx, req.ShardIds, req.Source, req.User, req.System, req.MetaIndex)
 	if err != nil {
 		return nil, err
 	}

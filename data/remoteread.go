@@ -114,14 +114,14 @@ func (p *peers) openRead(ctx context.Context, node uint64, req *datapb.ReadShard
 }
 
 // remoteIterator reads source m of shards ids from node with options opt
-// as an engine iterator (nil when the shards hold nothing for m). user is
+// as an engine iterator (nil when the shards hold nothing for m). who is
 // who runs the query, index the meta index the shards were mapped at.
-func (p *peers) remoteIterator(ctx context.Context, node uint64, ids []uint64, m *influxql.Measurement, opt query.IteratorOptions, user string, index uint64) (query.Iterator, error) {
+func (p *peers) remoteIterator(ctx context.Context, node uint64, ids []uint64, m *influxql.Measurement, opt query.IteratorOptions, who reader, index uint64) (query.Iterator, error) {
 	b, fillInt, err := encodeReadOptions(opt)
 	if err != nil {
 		return nil, err
 	}
-	req := &datapb.ReadShardsRequest{ShardIds: ids, IteratorOptions: b, Source: sourceToPB(m), User: user, MetaIndex: index, FillInteger: fillInt}
+	req := &datapb.ReadShardsRequest{ShardIds: ids, IteratorOptions: b, Source: sourceToPB(m), User: who.user, System: who.system, MetaIndex: index, FillInteger: fillInt}
 	r, typ, err := p.openRead(ctx, node, req)
 	if err != nil {
 		return nil, err

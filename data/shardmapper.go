@@ -56,7 +56,7 @@ func (m *clusterShardMapper) MapShards(sources influxql.Sources, t influxql.Time
 		shards: map[coordinator.Source][]shardRead{},
 		failed: map[uint64]error{},
 		fields: map[string]fieldDims{},
-		user:   userOf(opt.Authorizer),
+		reader: readerOf(opt.Authorizer),
 	}
 	if opt.NodeID != 0 && m.peers.addr(opt.NodeID) == "" {
 		return nil, fmt.Errorf("node_id %d is not a data node of this cluster", opt.NodeID)
@@ -155,7 +155,7 @@ type clusterMapping struct {
 	m          *clusterShardMapper
 	self       uint64
 	index      uint64
-	user       string
+	reader     reader
 	tmin, tmax time.Time
 	shards     map[coordinator.Source][]shardRead
 
@@ -278,7 +278,7 @@ func (g *clusterMapping) CreateIterator(ctx context.Context, m *influxql.Measure
 		if node == g.self {
 			itr, err = g.local(m, ids).CreateIterator(ctx, m, opt)
 		} else {
-			itr, err = g.m.peers.remoteIterator(ctx, node, ids, m, opt, g.user, g.index)
+			itr, err = g.m.peers.remoteIterator(ctx, node, ids, m, opt, g.reader, g.index)
 		}
 		if itr != nil {
 			itrs = append(itrs, itr)
@@ -327,7 +327,7 @@ func (g *clusterMapping) IteratorCost(m *influxql.Measurement, opt query.Iterato
 
 func (g *clusterMapping) meta(node uint64, ids []uint64, m *influxql.Measurement, fields []string, cost []byte) (*datapb.ShardMetaResponse, error) {
 	return g.m.peers.shardMeta(context.Background(), node, &datapb.ShardMetaRequest{
-		ShardIds: ids, Source: sourceToPB(m), Fields: fields, CostOptions: cost, User: g.user, MetaIndex: g.index,
+		ShardIds: ids, Source: sourceToPB(m), Fields: fields, CostOptions: cost, User: g.reader.user, System: g.reader.system, MetaIndex: g.index,
 	})
 }
 

@@ -30,7 +30,7 @@ func createContinuousQuery(d *metapb.Data, c *metapb.CreateContinuousQuery) erro
 			}
 			return ErrContinuousQueryExists
 		}
-		db.ContinuousQueries = append(db.ContinuousQueries, &metapb.ContinuousQuery{Name: c.Name, Query: c.Query})
+		db.ContinuousQueries = append(db.ContinuousQueries, &metapb.ContinuousQuery{Name: c.Name, Query: c.Query, Owner: c.Owner})
 		return nil
 	})
 }

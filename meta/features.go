@@ -43,9 +43,12 @@ const (
 	// CreateContinuousQuery, DropContinuousQuery and
 	// RecordContinuousQueryRuns commands.
 	levelContinuousQueries uint32 = 5
+	// levelOwners adds ContinuousQuery.owner (and CreateContinuousQuery's),
+	// Data.provisioned and RecordProvisioning.
+	levelOwners uint32 = 6
 
 	// FeatureLevel is the highest feature level this binary supports.
-	FeatureLevel = levelContinuousQueries
+	FeatureLevel = levelOwners
 )
 
 // ClusterFeatureLevel returns the feature level the cluster runs at in d. A
@@ -61,8 +64,15 @@ func commandLevel(cmd *metapb.Command) uint32 {
 		return max(op.SetFeatureLevel.Level, levelRequestIDs)
 	case *metapb.Command_DropShard:
 		return levelDropShard
-	case *metapb.Command_CreateContinuousQuery, *metapb.Command_DropContinuousQuery, *metapb.Command_RecordContinuousQueryRuns:
+	case *metapb.Command_CreateContinuousQuery:
+		if op.CreateContinuousQuery.GetOwner() != "" {
+			return levelOwners
+		}
 		return levelContinuousQueries
+	case *metapb.Command_DropContinuousQuery, *metapb.Command_RecordContinuousQueryRuns:
+		return levelContinuousQueries
+	case *metapb.Command_RecordProvisioning:
+		return levelOwners
 	default:
 		return levelBase
 	}

@@ -39,6 +39,7 @@ func shallowCopy(d *metapb.Data) *metapb.Data {
 		MaxNodeId:       d.MaxNodeId,
 		MaxShardGroupId: d.MaxShardGroupId,
 		MaxShardId:      d.MaxShardId,
+		Provisioned:     d.Provisioned,
 	}
 }
 
@@ -114,6 +115,8 @@ func apply(d *metapb.Data, cmd *metapb.Command, index uint64) (*metapb.Data, app
 		res.err = addJWTSecret(n, op.AddJwtSecret)
 	case *metapb.Command_RemoveJwtSecret:
 		res.err = removeJWTSecret(n, op.RemoveJwtSecret.Id)
+	case *metapb.Command_RecordProvisioning:
+		res.err = recordProvisioning(n, op.RecordProvisioning.Fingerprint)
 	case *metapb.Command_SetSettings:
 		if op.SetSettings.Settings == nil {
 			res.err = fmt.Errorf("%w: settings missing", ErrInvalidCommand)
@@ -407,4 +410,28 @@ func removeJWTSecret(d *metapb.Data, id string) error {
 	}
 	d.JwtSecrets = slices.Delete(slices.Clone(d.JwtSecrets), i, i+1)
 	return nil
+}
+
+// recordProvisioning adds fingerprint to Data.provisioned (sorted); a
+// fingerprint recorded before changes nothing.
+func recordProvisioning(d *metapb.Data, fingerprint string) error {
+	if fingerprint == "" || len(fingerprint) > maxFingerprintLen {
+		return fmt.Errorf("%w: a provisioning fingerprint of 1 to %d bytes", ErrInvalidCommand, maxFingerprintLen)
+	}
+	i, found := slices.BinarySearch(d.Provisioned, fingerprint)
+	if found {
+		return nil
+	}
+	d.Provisioned = slices.Insert(slices.Clone(d.Provisioned), i, fingerprint)
+	return nil
+}
+
+// maxFingerprintLen bounds a provisioning fingerprint (a hex SHA-256 is 64).
+const maxFingerprintLen = 128
+
+// Provisioned reports whether the first-start variable set with fingerprint
+// was provisioned in d.
+func Provisioned(d *metapb.Data, fingerprint string) bool {
+	_, found := slices.BinarySearch(d.GetProvisioned(), fingerprint)
+	return found
 }

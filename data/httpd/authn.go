@@ -113,6 +113,17 @@ func (u *coarseUser) ID() string { return (*auth.User)(u).Name() }
 // AuthorizeUnrestricted reports whether the user is an admin.
 func (u *coarseUser) AuthorizeUnrestricted() bool { return (*auth.User)(u).Admin() }
 
+// Authorizers returns the engine's authorizers for a query that u runs
+// outside a request (a continuous query); u nil: authentication was off
+// where the query was made, and it runs with every privilege, as the
+// node's own (a remote read then says so).
+func Authorizers(u *auth.User) (query.FineAuthorizer, query.CoarseAuthorizer) {
+	if u == nil {
+		return query.OpenAuthorizer, query.OpenCoarseAuthorizer
+	}
+	return (*metaUser)(u), (*coarseUser)(u)
+}
+
 // coarseAuthorizer returns the engine's database-level authorizer for mode.
 // The conversion does not allocate.
 func coarseAuthorizer(mode authMode, u *auth.User) query.CoarseAuthorizer {

@@ -489,7 +489,12 @@ type ReadShardsRequest struct {
 	MetaIndex uint64 `protobuf:"varint,5,opt,name=meta_index,json=metaIndex,proto3" json:"meta_index,omitempty"`
 	// An integer fill value (fill(<integer>)), which the engine's options
 	// encoding keeps only when it is a float.
-	FillInteger   *int64 `protobuf:"varint,6,opt,name=fill_integer,json=fillInteger,proto3,oneof" json:"fill_integer,omitempty"`
+	FillInteger *int64 `protobuf:"varint,6,opt,name=fill_integer,json=fillInteger,proto3,oneof" json:"fill_integer,omitempty"`
+	// The sending node reads for itself, not for a user: authentication is
+	// off where the query runs, or a continuous query created with it off.
+	// A request with neither a user nor this flag is refused, so that no
+	// code path that forgot its user reads as nobody-checked.
+	System        bool `protobuf:"varint,7,opt,name=system,proto3" json:"system,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -564,6 +569,13 @@ func (x *ReadShardsRequest) GetFillInteger() int64 {
 		return *x.FillInteger
 	}
 	return 0
+}
+
+func (x *ReadShardsRequest) GetSystem() bool {
+	if x != nil {
+		return x.System
+	}
+	return false
 }
 
 // ReadFrame is one message of a ReadShards stream.
@@ -785,9 +797,11 @@ type ShardMetaRequest struct {
 	Fields []string `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty"`
 	// Set to also return the iterator cost for these options (the engine's
 	// encoding of query.IteratorOptions).
-	CostOptions   []byte `protobuf:"bytes,4,opt,name=cost_options,json=costOptions,proto3" json:"cost_options,omitempty"`
+	CostOptions []byte `protobuf:"bytes,4,opt,name=cost_options,json=costOptions,proto3" json:"cost_options,omitempty"`
+	// As in ReadShardsRequest.
 	User          string `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
 	MetaIndex     uint64 `protobuf:"varint,6,opt,name=meta_index,json=metaIndex,proto3" json:"meta_index,omitempty"`
+	System        bool   `protobuf:"varint,7,opt,name=system,proto3" json:"system,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -862,6 +876,13 @@ func (x *ShardMetaRequest) GetMetaIndex() uint64 {
 		return x.MetaIndex
 	}
 	return 0
+}
+
+func (x *ShardMetaRequest) GetSystem() bool {
+	if x != nil {
+		return x.System
+	}
+	return false
 }
 
 type ShardMetaResponse struct {
@@ -989,6 +1010,7 @@ type MetadataRequest struct {
 	// As in ReadShardsRequest.
 	User          string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
 	MetaIndex     uint64 `protobuf:"varint,7,opt,name=meta_index,json=metaIndex,proto3" json:"meta_index,omitempty"`
+	System        bool   `protobuf:"varint,8,opt,name=system,proto3" json:"system,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1070,6 +1092,13 @@ func (x *MetadataRequest) GetMetaIndex() uint64 {
 		return x.MetaIndex
 	}
 	return 0
+}
+
+func (x *MetadataRequest) GetSystem() bool {
+	if x != nil {
+		return x.System
+	}
+	return false
 }
 
 type MetadataResponse struct {
@@ -1395,7 +1424,7 @@ const file_data_proto_rawDesc = "" +
 	"\x10retention_policy\x18\x02 \x01(\tR\x0fretentionPolicy\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
 	"\x05regex\x18\x04 \x01(\tR\x05regex\x12'\n" +
-	"\x0fsystem_iterator\x18\x05 \x01(\tR\x0esystemIterator\"\xf9\x01\n" +
+	"\x0fsystem_iterator\x18\x05 \x01(\tR\x0esystemIterator\"\x91\x02\n" +
 	"\x11ReadShardsRequest\x12\x1b\n" +
 	"\tshard_ids\x18\x01 \x03(\x04R\bshardIds\x12)\n" +
 	"\x10iterator_options\x18\x02 \x01(\fR\x0fiteratorOptions\x120\n" +
@@ -1403,7 +1432,8 @@ const file_data_proto_rawDesc = "" +
 	"\x04user\x18\x04 \x01(\tR\x04user\x12\x1d\n" +
 	"\n" +
 	"meta_index\x18\x05 \x01(\x04R\tmetaIndex\x12&\n" +
-	"\ffill_integer\x18\x06 \x01(\x03H\x00R\vfillInteger\x88\x01\x01B\x0f\n" +
+	"\ffill_integer\x18\x06 \x01(\x03H\x00R\vfillInteger\x88\x01\x01\x12\x16\n" +
+	"\x06system\x18\a \x01(\bR\x06systemB\x0f\n" +
 	"\r_fill_integer\"\x92\x01\n" +
 	"\tReadFrame\x12\x18\n" +
 	"\x06points\x18\x01 \x01(\fH\x00R\x06points\x12-\n" +
@@ -1415,7 +1445,7 @@ const file_data_proto_rawDesc = "" +
 	"\aReadEnd\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x19\n" +
 	"\bseries_n\x18\x02 \x01(\x03R\aseriesN\x12\x19\n" +
-	"\bpoints_n\x18\x03 \x01(\x03R\apointsN\"\xcf\x01\n" +
+	"\bpoints_n\x18\x03 \x01(\x03R\apointsN\"\xe7\x01\n" +
 	"\x10ShardMetaRequest\x12\x1b\n" +
 	"\tshard_ids\x18\x01 \x03(\x04R\bshardIds\x120\n" +
 	"\x06source\x18\x02 \x01(\v2\x18.palisade.data.v1.SourceR\x06source\x12\x16\n" +
@@ -1423,7 +1453,8 @@ const file_data_proto_rawDesc = "" +
 	"\fcost_options\x18\x04 \x01(\fR\vcostOptions\x12\x12\n" +
 	"\x04user\x18\x05 \x01(\tR\x04user\x12\x1d\n" +
 	"\n" +
-	"meta_index\x18\x06 \x01(\x04R\tmetaIndex\"\xc2\x04\n" +
+	"meta_index\x18\x06 \x01(\x04R\tmetaIndex\x12\x16\n" +
+	"\x06system\x18\a \x01(\bR\x06system\"\xc2\x04\n" +
 	"\x11ShardMetaResponse\x12G\n" +
 	"\x06fields\x18\x01 \x03(\v2/.palisade.data.v1.ShardMetaResponse.FieldsEntryR\x06fields\x12\x1e\n" +
 	"\n" +
@@ -1442,7 +1473,7 @@ const file_data_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a=\n" +
 	"\x0fFieldTypesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x85\x03\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x9d\x03\n" +
 	"\x0fMetadataRequest\x12:\n" +
 	"\x04kind\x18\x01 \x01(\x0e2&.palisade.data.v1.MetadataRequest.KindR\x04kind\x12\x1a\n" +
 	"\bdatabase\x18\x02 \x01(\tR\bdatabase\x12)\n" +
@@ -1451,7 +1482,8 @@ const file_data_proto_rawDesc = "" +
 	"\tcondition\x18\x05 \x01(\tR\tcondition\x12\x12\n" +
 	"\x04user\x18\x06 \x01(\tR\x04user\x12\x1d\n" +
 	"\n" +
-	"meta_index\x18\a \x01(\x04R\tmetaIndex\"\x80\x01\n" +
+	"meta_index\x18\a \x01(\x04R\tmetaIndex\x12\x16\n" +
+	"\x06system\x18\b \x01(\bR\x06system\"\x80\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11MEASUREMENT_NAMES\x10\x01\x12\f\n" +

@@ -156,8 +156,13 @@ type Data struct {
 	MaxNodeId       uint64           `protobuf:"varint,50,opt,name=max_node_id,json=maxNodeId,proto3" json:"max_node_id,omitempty"`
 	MaxShardGroupId uint64           `protobuf:"varint,51,opt,name=max_shard_group_id,json=maxShardGroupId,proto3" json:"max_shard_group_id,omitempty"`
 	MaxShardId      uint64           `protobuf:"varint,52,opt,name=max_shard_id,json=maxShardId,proto3" json:"max_shard_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Feature level 6. The fingerprints (RecordProvisioning) of the
+	// first-start variable sets that data nodes have provisioned, sorted:
+	// a set is provisioned once per cluster, so that a user or privilege an
+	// operator removed afterwards is never created again.
+	Provisioned   []string `protobuf:"bytes,60,rep,name=provisioned,proto3" json:"provisioned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Data) Reset() {
@@ -272,6 +277,13 @@ func (x *Data) GetMaxShardId() uint64 {
 		return x.MaxShardId
 	}
 	return 0
+}
+
+func (x *Data) GetProvisioned() []string {
+	if x != nil {
+		return x.Provisioned
+	}
+	return nil
 }
 
 // MetaNode is a member of the Raft cluster. Its Raft address is its identity.
@@ -467,7 +479,11 @@ type ContinuousQuery struct {
 	// Unix nanoseconds: the time the query last ran at, aligned on its
 	// resample interval as InfluxDB aligns it; 0 = never. Kept in the state
 	// so that the node that runs the queries next goes on from there.
-	LastRun       int64 `protobuf:"varint,3,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
+	LastRun int64 `protobuf:"varint,3,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
+	// Feature level 6. The user who created the query ("" when authentication
+	// was off where it was created, or before level 6): the query runs with
+	// that user's privileges as they are at each run.
+	Owner         string `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -521,6 +537,13 @@ func (x *ContinuousQuery) GetLastRun() int64 {
 		return x.LastRun
 	}
 	return 0
+}
+
+func (x *ContinuousQuery) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
 }
 
 type RetentionPolicy struct {
@@ -1164,6 +1187,7 @@ type Command struct {
 	//	*Command_AddJwtSecret
 	//	*Command_RemoveJwtSecret
 	//	*Command_SetSettings
+	//	*Command_RecordProvisioning
 	//	*Command_CreateContinuousQuery
 	//	*Command_DropContinuousQuery
 	//	*Command_RecordContinuousQueryRuns
@@ -1412,6 +1436,15 @@ func (x *Command) GetSetSettings() *SetSettings {
 	return nil
 }
 
+func (x *Command) GetRecordProvisioning() *RecordProvisioning {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RecordProvisioning); ok {
+			return x.RecordProvisioning
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetCreateContinuousQuery() *CreateContinuousQuery {
 	if x != nil {
 		if x, ok := x.Op.(*Command_CreateContinuousQuery); ok {
@@ -1544,6 +1577,11 @@ type Command_SetSettings struct {
 	SetSettings *SetSettings `protobuf:"bytes,62,opt,name=set_settings,json=setSettings,proto3,oneof"`
 }
 
+type Command_RecordProvisioning struct {
+	// Feature level 6.
+	RecordProvisioning *RecordProvisioning `protobuf:"bytes,63,opt,name=record_provisioning,json=recordProvisioning,proto3,oneof"`
+}
+
 type Command_CreateContinuousQuery struct {
 	// Continuous queries: 80-99. Feature level 5.
 	CreateContinuousQuery *CreateContinuousQuery `protobuf:"bytes,80,opt,name=create_continuous_query,json=createContinuousQuery,proto3,oneof"`
@@ -1600,6 +1638,8 @@ func (*Command_AddJwtSecret) isCommand_Op() {}
 func (*Command_RemoveJwtSecret) isCommand_Op() {}
 
 func (*Command_SetSettings) isCommand_Op() {}
+
+func (*Command_RecordProvisioning) isCommand_Op() {}
 
 func (*Command_CreateContinuousQuery) isCommand_Op() {}
 
@@ -2905,21 +2945,71 @@ func (x *SetSettings) GetSettings() *ClusterSettings {
 	return nil
 }
 
+// RecordProvisioning records that a first-start variable set was
+// provisioned (Data.provisioned). Recording one twice changes nothing.
+type RecordProvisioning struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A digest of the set's names (users, database, privileges), never of a
+	// password.
+	Fingerprint   string `protobuf:"bytes,1,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordProvisioning) Reset() {
+	*x = RecordProvisioning{}
+	mi := &file_meta_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordProvisioning) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordProvisioning) ProtoMessage() {}
+
+func (x *RecordProvisioning) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordProvisioning.ProtoReflect.Descriptor instead.
+func (*RecordProvisioning) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RecordProvisioning) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
 // CreateContinuousQuery adds a continuous query to a database. The same
 // name with the same query (ignoring case) changes nothing; with another
 // query it is refused.
 type CreateContinuousQuery struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Database      string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Query         string                 `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Database string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
+	Name     string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Query    string                 `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
+	// Feature level 6: the user who creates it (ContinuousQuery.owner).
+	Owner         string `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateContinuousQuery) Reset() {
 	*x = CreateContinuousQuery{}
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2931,7 +3021,7 @@ func (x *CreateContinuousQuery) String() string {
 func (*CreateContinuousQuery) ProtoMessage() {}
 
 func (x *CreateContinuousQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2944,7 +3034,7 @@ func (x *CreateContinuousQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContinuousQuery.ProtoReflect.Descriptor instead.
 func (*CreateContinuousQuery) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{38}
+	return file_meta_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateContinuousQuery) GetDatabase() string {
@@ -2968,6 +3058,13 @@ func (x *CreateContinuousQuery) GetQuery() string {
 	return ""
 }
 
+func (x *CreateContinuousQuery) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
 // DropContinuousQuery removes a continuous query. A missing query or
 // database is not an error (InfluxDB 1.6 and 1.10).
 type DropContinuousQuery struct {
@@ -2980,7 +3077,7 @@ type DropContinuousQuery struct {
 
 func (x *DropContinuousQuery) Reset() {
 	*x = DropContinuousQuery{}
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2992,7 +3089,7 @@ func (x *DropContinuousQuery) String() string {
 func (*DropContinuousQuery) ProtoMessage() {}
 
 func (x *DropContinuousQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3005,7 +3102,7 @@ func (x *DropContinuousQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropContinuousQuery.ProtoReflect.Descriptor instead.
 func (*DropContinuousQuery) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{39}
+	return file_meta_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DropContinuousQuery) GetDatabase() string {
@@ -3034,7 +3131,7 @@ type RecordContinuousQueryRuns struct {
 
 func (x *RecordContinuousQueryRuns) Reset() {
 	*x = RecordContinuousQueryRuns{}
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3143,7 @@ func (x *RecordContinuousQueryRuns) String() string {
 func (*RecordContinuousQueryRuns) ProtoMessage() {}
 
 func (x *RecordContinuousQueryRuns) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3156,7 @@ func (x *RecordContinuousQueryRuns) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordContinuousQueryRuns.ProtoReflect.Descriptor instead.
 func (*RecordContinuousQueryRuns) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{40}
+	return file_meta_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RecordContinuousQueryRuns) GetRuns() []*ContinuousQueryRun {
@@ -3083,7 +3180,7 @@ type ContinuousQueryRun struct {
 
 func (x *ContinuousQueryRun) Reset() {
 	*x = ContinuousQueryRun{}
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3095,7 +3192,7 @@ func (x *ContinuousQueryRun) String() string {
 func (*ContinuousQueryRun) ProtoMessage() {}
 
 func (x *ContinuousQueryRun) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3108,7 +3205,7 @@ func (x *ContinuousQueryRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContinuousQueryRun.ProtoReflect.Descriptor instead.
 func (*ContinuousQueryRun) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{41}
+	return file_meta_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ContinuousQueryRun) GetDatabase() string {
@@ -3148,7 +3245,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3160,7 +3257,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3173,7 +3270,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{42}
+	return file_meta_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExecuteRequest) GetCommand() *Command {
@@ -3194,7 +3291,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_meta_proto_msgTypes[43]
+	mi := &file_meta_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3206,7 +3303,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[43]
+	mi := &file_meta_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3219,7 +3316,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{43}
+	return file_meta_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ExecuteResponse) GetIndex() uint64 {
@@ -3253,7 +3350,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_meta_proto_msgTypes[44]
+	mi := &file_meta_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3265,7 +3362,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[44]
+	mi := &file_meta_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3278,7 +3375,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{44}
+	return file_meta_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ErrorDetail) GetIndex() uint64 {
@@ -3310,7 +3407,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_meta_proto_msgTypes[45]
+	mi := &file_meta_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3322,7 +3419,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[45]
+	mi := &file_meta_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3335,7 +3432,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{45}
+	return file_meta_proto_rawDescGZIP(), []int{46}
 }
 
 type SnapshotResponse struct {
@@ -3347,7 +3444,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_meta_proto_msgTypes[46]
+	mi := &file_meta_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3359,7 +3456,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[46]
+	mi := &file_meta_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3372,7 +3469,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{46}
+	return file_meta_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SnapshotResponse) GetData() *Data {
@@ -3392,7 +3489,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_meta_proto_msgTypes[47]
+	mi := &file_meta_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3404,7 +3501,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[47]
+	mi := &file_meta_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3417,7 +3514,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{47}
+	return file_meta_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *WatchRequest) GetIndex() uint64 {
@@ -3436,7 +3533,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_meta_proto_msgTypes[48]
+	mi := &file_meta_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3448,7 +3545,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[48]
+	mi := &file_meta_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3461,7 +3558,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{48}
+	return file_meta_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *WatchResponse) GetData() *Data {
@@ -3481,7 +3578,7 @@ type RegisterDataNodeRequest struct {
 
 func (x *RegisterDataNodeRequest) Reset() {
 	*x = RegisterDataNodeRequest{}
-	mi := &file_meta_proto_msgTypes[49]
+	mi := &file_meta_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3493,7 +3590,7 @@ func (x *RegisterDataNodeRequest) String() string {
 func (*RegisterDataNodeRequest) ProtoMessage() {}
 
 func (x *RegisterDataNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[49]
+	mi := &file_meta_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3506,7 +3603,7 @@ func (x *RegisterDataNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDataNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterDataNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{49}
+	return file_meta_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RegisterDataNodeRequest) GetHttpAddr() string {
@@ -3536,7 +3633,7 @@ type RegisterDataNodeResponse struct {
 
 func (x *RegisterDataNodeResponse) Reset() {
 	*x = RegisterDataNodeResponse{}
-	mi := &file_meta_proto_msgTypes[50]
+	mi := &file_meta_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3548,7 +3645,7 @@ func (x *RegisterDataNodeResponse) String() string {
 func (*RegisterDataNodeResponse) ProtoMessage() {}
 
 func (x *RegisterDataNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[50]
+	mi := &file_meta_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3561,7 +3658,7 @@ func (x *RegisterDataNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDataNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterDataNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{50}
+	return file_meta_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RegisterDataNodeResponse) GetNodeId() uint64 {
@@ -3599,7 +3696,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_meta_proto_msgTypes[51]
+	mi := &file_meta_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3611,7 +3708,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[51]
+	mi := &file_meta_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3624,7 +3721,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{51}
+	return file_meta_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *HeartbeatRequest) GetNodeId() uint64 {
@@ -3662,7 +3759,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_meta_proto_msgTypes[52]
+	mi := &file_meta_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3674,7 +3771,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[52]
+	mi := &file_meta_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3687,7 +3784,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{52}
+	return file_meta_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *HeartbeatResponse) GetClusterId() string {
@@ -3717,7 +3814,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_meta_proto_msgTypes[53]
+	mi := &file_meta_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3729,7 +3826,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[53]
+	mi := &file_meta_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3742,7 +3839,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{53}
+	return file_meta_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RemoveNodeRequest) GetNode() isRemoveNodeRequest_Node {
@@ -3797,7 +3894,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_meta_proto_msgTypes[54]
+	mi := &file_meta_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3809,7 +3906,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[54]
+	mi := &file_meta_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3822,7 +3919,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{54}
+	return file_meta_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RemoveNodeResponse) GetIndex() uint64 {
@@ -3843,7 +3940,7 @@ type AddMetaNodeRequest struct {
 
 func (x *AddMetaNodeRequest) Reset() {
 	*x = AddMetaNodeRequest{}
-	mi := &file_meta_proto_msgTypes[55]
+	mi := &file_meta_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3855,7 +3952,7 @@ func (x *AddMetaNodeRequest) String() string {
 func (*AddMetaNodeRequest) ProtoMessage() {}
 
 func (x *AddMetaNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[55]
+	mi := &file_meta_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3868,7 +3965,7 @@ func (x *AddMetaNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNodeRequest.ProtoReflect.Descriptor instead.
 func (*AddMetaNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{55}
+	return file_meta_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *AddMetaNodeRequest) GetRaftAddr() string {
@@ -3894,7 +3991,7 @@ type AddMetaNodeResponse struct {
 
 func (x *AddMetaNodeResponse) Reset() {
 	*x = AddMetaNodeResponse{}
-	mi := &file_meta_proto_msgTypes[56]
+	mi := &file_meta_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3906,7 +4003,7 @@ func (x *AddMetaNodeResponse) String() string {
 func (*AddMetaNodeResponse) ProtoMessage() {}
 
 func (x *AddMetaNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[56]
+	mi := &file_meta_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3919,7 +4016,7 @@ func (x *AddMetaNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNodeResponse.ProtoReflect.Descriptor instead.
 func (*AddMetaNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{56}
+	return file_meta_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *AddMetaNodeResponse) GetIndex() uint64 {
@@ -3937,7 +4034,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_meta_proto_msgTypes[57]
+	mi := &file_meta_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3949,7 +4046,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[57]
+	mi := &file_meta_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3962,7 +4059,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{57}
+	return file_meta_proto_rawDescGZIP(), []int{58}
 }
 
 type StatusResponse struct {
@@ -3993,7 +4090,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_meta_proto_msgTypes[58]
+	mi := &file_meta_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4005,7 +4102,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[58]
+	mi := &file_meta_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4018,7 +4115,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{58}
+	return file_meta_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *StatusResponse) GetRaftAddr() string {
@@ -4116,7 +4213,7 @@ type DataNodeReport struct {
 
 func (x *DataNodeReport) Reset() {
 	*x = DataNodeReport{}
-	mi := &file_meta_proto_msgTypes[59]
+	mi := &file_meta_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4128,7 +4225,7 @@ func (x *DataNodeReport) String() string {
 func (*DataNodeReport) ProtoMessage() {}
 
 func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[59]
+	mi := &file_meta_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4141,7 +4238,7 @@ func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataNodeReport.ProtoReflect.Descriptor instead.
 func (*DataNodeReport) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{59}
+	return file_meta_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DataNodeReport) GetMetaIndex() uint64 {
@@ -4170,7 +4267,7 @@ type RaftServer struct {
 
 func (x *RaftServer) Reset() {
 	*x = RaftServer{}
-	mi := &file_meta_proto_msgTypes[60]
+	mi := &file_meta_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4182,7 +4279,7 @@ func (x *RaftServer) String() string {
 func (*RaftServer) ProtoMessage() {}
 
 func (x *RaftServer) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[60]
+	mi := &file_meta_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4195,7 +4292,7 @@ func (x *RaftServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
 func (*RaftServer) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{60}
+	return file_meta_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *RaftServer) GetRaftAddr() string {
@@ -4236,7 +4333,7 @@ type AcquireLeaseRequest struct {
 
 func (x *AcquireLeaseRequest) Reset() {
 	*x = AcquireLeaseRequest{}
-	mi := &file_meta_proto_msgTypes[61]
+	mi := &file_meta_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4248,7 +4345,7 @@ func (x *AcquireLeaseRequest) String() string {
 func (*AcquireLeaseRequest) ProtoMessage() {}
 
 func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[61]
+	mi := &file_meta_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4261,7 +4358,7 @@ func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLeaseRequest.ProtoReflect.Descriptor instead.
 func (*AcquireLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{61}
+	return file_meta_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *AcquireLeaseRequest) GetName() string {
@@ -4290,7 +4387,7 @@ type AcquireLeaseResponse struct {
 
 func (x *AcquireLeaseResponse) Reset() {
 	*x = AcquireLeaseResponse{}
-	mi := &file_meta_proto_msgTypes[62]
+	mi := &file_meta_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4302,7 +4399,7 @@ func (x *AcquireLeaseResponse) String() string {
 func (*AcquireLeaseResponse) ProtoMessage() {}
 
 func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[62]
+	mi := &file_meta_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4315,7 +4412,7 @@ func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLeaseResponse.ProtoReflect.Descriptor instead.
 func (*AcquireLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{62}
+	return file_meta_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *AcquireLeaseResponse) GetNodeId() uint64 {
@@ -4337,7 +4434,7 @@ var File_meta_proto protoreflect.FileDescriptor
 const file_meta_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"meta.proto\x12\x10palisade.meta.v1\"\xaa\x04\n" +
+	"meta.proto\x12\x10palisade.meta.v1\"\xcc\x04\n" +
 	"\x04Data\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1d\n" +
 	"\n" +
@@ -4356,7 +4453,8 @@ const file_meta_proto_rawDesc = "" +
 	"\vmax_node_id\x182 \x01(\x04R\tmaxNodeId\x12+\n" +
 	"\x12max_shard_group_id\x183 \x01(\x04R\x0fmaxShardGroupId\x12 \n" +
 	"\fmax_shard_id\x184 \x01(\x04R\n" +
-	"maxShardId\"B\n" +
+	"maxShardId\x12 \n" +
+	"\vprovisioned\x18< \x03(\tR\vprovisioned\"B\n" +
 	"\bMetaNode\x12\x1b\n" +
 	"\traft_addr\x18\x01 \x01(\tR\braftAddr\x12\x19\n" +
 	"\brpc_addr\x18\x02 \x01(\tR\arpcAddr\"R\n" +
@@ -4368,11 +4466,12 @@ const file_meta_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
 	"\x18default_retention_policy\x18\x02 \x01(\tR\x16defaultRetentionPolicy\x12P\n" +
 	"\x12retention_policies\x18\x03 \x03(\v2!.palisade.meta.v1.RetentionPolicyR\x11retentionPolicies\x12P\n" +
-	"\x12continuous_queries\x18\x04 \x03(\v2!.palisade.meta.v1.ContinuousQueryR\x11continuousQueries\"V\n" +
+	"\x12continuous_queries\x18\x04 \x03(\v2!.palisade.meta.v1.ContinuousQueryR\x11continuousQueries\"l\n" +
 	"\x0fContinuousQuery\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x12\x19\n" +
-	"\blast_run\x18\x03 \x01(\x03R\alastRun\"\xe3\x01\n" +
+	"\blast_run\x18\x03 \x01(\x03R\alastRun\x12\x14\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\"\xe3\x01\n" +
 	"\x0fRetentionPolicy\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bduration\x18\x02 \x01(\x03R\bduration\x120\n" +
@@ -4422,7 +4521,7 @@ const file_meta_proto_rawDesc = "" +
 	"\brequests\x18\x02 \x03(\v2 .palisade.meta.v1.AppliedRequestR\brequests\"\x90\x01\n" +
 	"\x0fClusterSettings\x12<\n" +
 	"\x1adefault_replication_factor\x18\x01 \x01(\rR\x18defaultReplicationFactor\x12?\n" +
-	"\x1cdefault_shard_group_duration\x18\x02 \x01(\x03R\x19defaultShardGroupDuration\"\xde\x0f\n" +
+	"\x1cdefault_shard_group_duration\x18\x02 \x01(\x03R\x19defaultShardGroupDuration\"\xb7\x10\n" +
 	"\aCommand\x12C\n" +
 	"\radd_meta_node\x18\x01 \x01(\v2\x1d.palisade.meta.v1.AddMetaNodeH\x00R\vaddMetaNode\x12L\n" +
 	"\x10remove_meta_node\x18\x02 \x01(\v2 .palisade.meta.v1.RemoveMetaNodeH\x00R\x0eremoveMetaNode\x12L\n" +
@@ -4447,7 +4546,8 @@ const file_meta_proto_rawDesc = "" +
 	"drop_shard\x18/ \x01(\v2\x1b.palisade.meta.v1.DropShardH\x00R\tdropShard\x12F\n" +
 	"\x0eadd_jwt_secret\x18< \x01(\v2\x1e.palisade.meta.v1.AddJWTSecretH\x00R\faddJwtSecret\x12O\n" +
 	"\x11remove_jwt_secret\x18= \x01(\v2!.palisade.meta.v1.RemoveJWTSecretH\x00R\x0fremoveJwtSecret\x12B\n" +
-	"\fset_settings\x18> \x01(\v2\x1d.palisade.meta.v1.SetSettingsH\x00R\vsetSettings\x12a\n" +
+	"\fset_settings\x18> \x01(\v2\x1d.palisade.meta.v1.SetSettingsH\x00R\vsetSettings\x12W\n" +
+	"\x13record_provisioning\x18? \x01(\v2$.palisade.meta.v1.RecordProvisioningH\x00R\x12recordProvisioning\x12a\n" +
 	"\x17create_continuous_query\x18P \x01(\v2'.palisade.meta.v1.CreateContinuousQueryH\x00R\x15createContinuousQuery\x12[\n" +
 	"\x15drop_continuous_query\x18Q \x01(\v2%.palisade.meta.v1.DropContinuousQueryH\x00R\x13dropContinuousQuery\x12n\n" +
 	"\x1crecord_continuous_query_runs\x18R \x01(\v2+.palisade.meta.v1.RecordContinuousQueryRunsH\x00R\x19recordContinuousQueryRuns\x12\x1d\n" +
@@ -4539,11 +4639,14 @@ const file_meta_proto_rawDesc = "" +
 	"\x0fRemoveJWTSecret\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"L\n" +
 	"\vSetSettings\x12=\n" +
-	"\bsettings\x18\x01 \x01(\v2!.palisade.meta.v1.ClusterSettingsR\bsettings\"]\n" +
+	"\bsettings\x18\x01 \x01(\v2!.palisade.meta.v1.ClusterSettingsR\bsettings\"6\n" +
+	"\x12RecordProvisioning\x12 \n" +
+	"\vfingerprint\x18\x01 \x01(\tR\vfingerprint\"s\n" +
 	"\x15CreateContinuousQuery\x12\x1a\n" +
 	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
-	"\x05query\x18\x03 \x01(\tR\x05query\"E\n" +
+	"\x05query\x18\x03 \x01(\tR\x05query\x12\x14\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\"E\n" +
 	"\x13DropContinuousQuery\x12\x1a\n" +
 	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"U\n" +
@@ -4671,7 +4774,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_meta_proto_goTypes = []any{
 	(OwnerState)(0),                   // 0: palisade.meta.v1.OwnerState
 	(Privilege)(0),                    // 1: palisade.meta.v1.Privilege
@@ -4713,34 +4816,35 @@ var file_meta_proto_goTypes = []any{
 	(*AddJWTSecret)(nil),              // 37: palisade.meta.v1.AddJWTSecret
 	(*RemoveJWTSecret)(nil),           // 38: palisade.meta.v1.RemoveJWTSecret
 	(*SetSettings)(nil),               // 39: palisade.meta.v1.SetSettings
-	(*CreateContinuousQuery)(nil),     // 40: palisade.meta.v1.CreateContinuousQuery
-	(*DropContinuousQuery)(nil),       // 41: palisade.meta.v1.DropContinuousQuery
-	(*RecordContinuousQueryRuns)(nil), // 42: palisade.meta.v1.RecordContinuousQueryRuns
-	(*ContinuousQueryRun)(nil),        // 43: palisade.meta.v1.ContinuousQueryRun
-	(*ExecuteRequest)(nil),            // 44: palisade.meta.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),           // 45: palisade.meta.v1.ExecuteResponse
-	(*ErrorDetail)(nil),               // 46: palisade.meta.v1.ErrorDetail
-	(*SnapshotRequest)(nil),           // 47: palisade.meta.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),          // 48: palisade.meta.v1.SnapshotResponse
-	(*WatchRequest)(nil),              // 49: palisade.meta.v1.WatchRequest
-	(*WatchResponse)(nil),             // 50: palisade.meta.v1.WatchResponse
-	(*RegisterDataNodeRequest)(nil),   // 51: palisade.meta.v1.RegisterDataNodeRequest
-	(*RegisterDataNodeResponse)(nil),  // 52: palisade.meta.v1.RegisterDataNodeResponse
-	(*HeartbeatRequest)(nil),          // 53: palisade.meta.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),         // 54: palisade.meta.v1.HeartbeatResponse
-	(*RemoveNodeRequest)(nil),         // 55: palisade.meta.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),        // 56: palisade.meta.v1.RemoveNodeResponse
-	(*AddMetaNodeRequest)(nil),        // 57: palisade.meta.v1.AddMetaNodeRequest
-	(*AddMetaNodeResponse)(nil),       // 58: palisade.meta.v1.AddMetaNodeResponse
-	(*StatusRequest)(nil),             // 59: palisade.meta.v1.StatusRequest
-	(*StatusResponse)(nil),            // 60: palisade.meta.v1.StatusResponse
-	(*DataNodeReport)(nil),            // 61: palisade.meta.v1.DataNodeReport
-	(*RaftServer)(nil),                // 62: palisade.meta.v1.RaftServer
-	(*AcquireLeaseRequest)(nil),       // 63: palisade.meta.v1.AcquireLeaseRequest
-	(*AcquireLeaseResponse)(nil),      // 64: palisade.meta.v1.AcquireLeaseResponse
-	nil,                               // 65: palisade.meta.v1.User.PrivilegesEntry
-	nil,                               // 66: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	nil,                               // 67: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	(*RecordProvisioning)(nil),        // 40: palisade.meta.v1.RecordProvisioning
+	(*CreateContinuousQuery)(nil),     // 41: palisade.meta.v1.CreateContinuousQuery
+	(*DropContinuousQuery)(nil),       // 42: palisade.meta.v1.DropContinuousQuery
+	(*RecordContinuousQueryRuns)(nil), // 43: palisade.meta.v1.RecordContinuousQueryRuns
+	(*ContinuousQueryRun)(nil),        // 44: palisade.meta.v1.ContinuousQueryRun
+	(*ExecuteRequest)(nil),            // 45: palisade.meta.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),           // 46: palisade.meta.v1.ExecuteResponse
+	(*ErrorDetail)(nil),               // 47: palisade.meta.v1.ErrorDetail
+	(*SnapshotRequest)(nil),           // 48: palisade.meta.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),          // 49: palisade.meta.v1.SnapshotResponse
+	(*WatchRequest)(nil),              // 50: palisade.meta.v1.WatchRequest
+	(*WatchResponse)(nil),             // 51: palisade.meta.v1.WatchResponse
+	(*RegisterDataNodeRequest)(nil),   // 52: palisade.meta.v1.RegisterDataNodeRequest
+	(*RegisterDataNodeResponse)(nil),  // 53: palisade.meta.v1.RegisterDataNodeResponse
+	(*HeartbeatRequest)(nil),          // 54: palisade.meta.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),         // 55: palisade.meta.v1.HeartbeatResponse
+	(*RemoveNodeRequest)(nil),         // 56: palisade.meta.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),        // 57: palisade.meta.v1.RemoveNodeResponse
+	(*AddMetaNodeRequest)(nil),        // 58: palisade.meta.v1.AddMetaNodeRequest
+	(*AddMetaNodeResponse)(nil),       // 59: palisade.meta.v1.AddMetaNodeResponse
+	(*StatusRequest)(nil),             // 60: palisade.meta.v1.StatusRequest
+	(*StatusResponse)(nil),            // 61: palisade.meta.v1.StatusResponse
+	(*DataNodeReport)(nil),            // 62: palisade.meta.v1.DataNodeReport
+	(*RaftServer)(nil),                // 63: palisade.meta.v1.RaftServer
+	(*AcquireLeaseRequest)(nil),       // 64: palisade.meta.v1.AcquireLeaseRequest
+	(*AcquireLeaseResponse)(nil),      // 65: palisade.meta.v1.AcquireLeaseResponse
+	nil,                               // 66: palisade.meta.v1.User.PrivilegesEntry
+	nil,                               // 67: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	nil,                               // 68: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
 }
 var file_meta_proto_depIdxs = []int32{
 	3,  // 0: palisade.meta.v1.Data.meta_nodes:type_name -> palisade.meta.v1.MetaNode
@@ -4755,7 +4859,7 @@ var file_meta_proto_depIdxs = []int32{
 	9,  // 9: palisade.meta.v1.ShardGroup.shards:type_name -> palisade.meta.v1.Shard
 	10, // 10: palisade.meta.v1.Shard.owners:type_name -> palisade.meta.v1.ShardOwner
 	0,  // 11: palisade.meta.v1.ShardOwner.state:type_name -> palisade.meta.v1.OwnerState
-	65, // 12: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
+	66, // 12: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
 	2,  // 13: palisade.meta.v1.SnapshotState.data:type_name -> palisade.meta.v1.Data
 	13, // 14: palisade.meta.v1.SnapshotState.requests:type_name -> palisade.meta.v1.AppliedRequest
 	19, // 15: palisade.meta.v1.Command.add_meta_node:type_name -> palisade.meta.v1.AddMetaNode
@@ -4780,45 +4884,46 @@ var file_meta_proto_depIdxs = []int32{
 	37, // 34: palisade.meta.v1.Command.add_jwt_secret:type_name -> palisade.meta.v1.AddJWTSecret
 	38, // 35: palisade.meta.v1.Command.remove_jwt_secret:type_name -> palisade.meta.v1.RemoveJWTSecret
 	39, // 36: palisade.meta.v1.Command.set_settings:type_name -> palisade.meta.v1.SetSettings
-	40, // 37: palisade.meta.v1.Command.create_continuous_query:type_name -> palisade.meta.v1.CreateContinuousQuery
-	41, // 38: palisade.meta.v1.Command.drop_continuous_query:type_name -> palisade.meta.v1.DropContinuousQuery
-	42, // 39: palisade.meta.v1.Command.record_continuous_query_runs:type_name -> palisade.meta.v1.RecordContinuousQueryRuns
-	1,  // 40: palisade.meta.v1.SetPrivilege.privilege:type_name -> palisade.meta.v1.Privilege
-	30, // 41: palisade.meta.v1.CreateDatabase.retention_policy:type_name -> palisade.meta.v1.RetentionPolicySpec
-	30, // 42: palisade.meta.v1.CreateRetentionPolicy.spec:type_name -> palisade.meta.v1.RetentionPolicySpec
-	15, // 43: palisade.meta.v1.SetSettings.settings:type_name -> palisade.meta.v1.ClusterSettings
-	43, // 44: palisade.meta.v1.RecordContinuousQueryRuns.runs:type_name -> palisade.meta.v1.ContinuousQueryRun
-	16, // 45: palisade.meta.v1.ExecuteRequest.command:type_name -> palisade.meta.v1.Command
-	2,  // 46: palisade.meta.v1.SnapshotResponse.data:type_name -> palisade.meta.v1.Data
-	2,  // 47: palisade.meta.v1.WatchResponse.data:type_name -> palisade.meta.v1.Data
-	62, // 48: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
-	66, // 49: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	67, // 50: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
-	1,  // 51: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
-	61, // 52: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
-	44, // 53: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
-	47, // 54: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
-	49, // 55: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
-	51, // 56: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
-	53, // 57: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
-	55, // 58: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
-	57, // 59: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
-	59, // 60: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
-	63, // 61: palisade.meta.v1.MetaService.AcquireLease:input_type -> palisade.meta.v1.AcquireLeaseRequest
-	45, // 62: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
-	48, // 63: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
-	50, // 64: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
-	52, // 65: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
-	54, // 66: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
-	56, // 67: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
-	58, // 68: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
-	60, // 69: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
-	64, // 70: palisade.meta.v1.MetaService.AcquireLease:output_type -> palisade.meta.v1.AcquireLeaseResponse
-	62, // [62:71] is the sub-list for method output_type
-	53, // [53:62] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	40, // 37: palisade.meta.v1.Command.record_provisioning:type_name -> palisade.meta.v1.RecordProvisioning
+	41, // 38: palisade.meta.v1.Command.create_continuous_query:type_name -> palisade.meta.v1.CreateContinuousQuery
+	42, // 39: palisade.meta.v1.Command.drop_continuous_query:type_name -> palisade.meta.v1.DropContinuousQuery
+	43, // 40: palisade.meta.v1.Command.record_continuous_query_runs:type_name -> palisade.meta.v1.RecordContinuousQueryRuns
+	1,  // 41: palisade.meta.v1.SetPrivilege.privilege:type_name -> palisade.meta.v1.Privilege
+	30, // 42: palisade.meta.v1.CreateDatabase.retention_policy:type_name -> palisade.meta.v1.RetentionPolicySpec
+	30, // 43: palisade.meta.v1.CreateRetentionPolicy.spec:type_name -> palisade.meta.v1.RetentionPolicySpec
+	15, // 44: palisade.meta.v1.SetSettings.settings:type_name -> palisade.meta.v1.ClusterSettings
+	44, // 45: palisade.meta.v1.RecordContinuousQueryRuns.runs:type_name -> palisade.meta.v1.ContinuousQueryRun
+	16, // 46: palisade.meta.v1.ExecuteRequest.command:type_name -> palisade.meta.v1.Command
+	2,  // 47: palisade.meta.v1.SnapshotResponse.data:type_name -> palisade.meta.v1.Data
+	2,  // 48: palisade.meta.v1.WatchResponse.data:type_name -> palisade.meta.v1.Data
+	63, // 49: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
+	67, // 50: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	68, // 51: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	1,  // 52: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
+	62, // 53: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
+	45, // 54: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
+	48, // 55: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
+	50, // 56: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
+	52, // 57: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
+	54, // 58: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
+	56, // 59: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
+	58, // 60: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
+	60, // 61: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
+	64, // 62: palisade.meta.v1.MetaService.AcquireLease:input_type -> palisade.meta.v1.AcquireLeaseRequest
+	46, // 63: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
+	49, // 64: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
+	51, // 65: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
+	53, // 66: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
+	55, // 67: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
+	57, // 68: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
+	59, // 69: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
+	61, // 70: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
+	65, // 71: palisade.meta.v1.MetaService.AcquireLease:output_type -> palisade.meta.v1.AcquireLeaseResponse
+	63, // [63:72] is the sub-list for method output_type
+	54, // [54:63] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -4849,12 +4954,13 @@ func file_meta_proto_init() {
 		(*Command_AddJwtSecret)(nil),
 		(*Command_RemoveJwtSecret)(nil),
 		(*Command_SetSettings)(nil),
+		(*Command_RecordProvisioning)(nil),
 		(*Command_CreateContinuousQuery)(nil),
 		(*Command_DropContinuousQuery)(nil),
 		(*Command_RecordContinuousQueryRuns)(nil),
 	}
 	file_meta_proto_msgTypes[30].OneofWrappers = []any{}
-	file_meta_proto_msgTypes[53].OneofWrappers = []any{
+	file_meta_proto_msgTypes[54].OneofWrappers = []any{
 		(*RemoveNodeRequest_MetaRaftAddr)(nil),
 		(*RemoveNodeRequest_DataNodeId)(nil),
 	}
@@ -4864,7 +4970,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   66,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
