@@ -62,11 +62,11 @@ e2e-docker: image ## The Docker Compose cluster end to end (deploy/compose): nee
 # The Helm chart's tests live in their own module (deploy/charttest), so that
 # the server module does not depend on Helm and the Kubernetes API.
 CHARTTEST := cd deploy/charttest &&
-chart-test: ## The Helm chart: lint, render with several value sets, strict k8s.io/api decoding, invariants, deploy/kubernetes in sync.
+chart-test: ## The Helm chart (lint, render with several value sets, strict k8s.io/api decoding, invariants, deploy/kubernetes in sync) and the compose files.
 	$(CHARTTEST) $(GO) test -count=1 -timeout 5m ./...
 
-chart-docker: image ## The chart's pods as Docker containers (Kubernetes names, env, restarts, re-creation): needs Docker.
-	$(CHARTTEST) PALISADE_IMAGE=$(IMAGE):$(VERSION) $(GO) test -count=1 -timeout 15m -tags docker -run '^TestKubernetesIdentity$$' ./...
+chart-docker: image ## The chart's pods as Docker containers (Kubernetes names, env, restarts, re-creation, TLS between nodes): needs Docker.
+	$(CHARTTEST) PALISADE_IMAGE=$(IMAGE):$(VERSION) $(GO) test -count=1 -timeout 15m -tags docker -run '^TestKubernetes(Identity|TLS)$$' ./...
 
 manifests: ## Re-render deploy/kubernetes/palisade.yaml from the chart.
 	$(CHARTTEST) $(GO) test -count=1 -run '^TestPlainManifestsMatchTheChart$$' . -update

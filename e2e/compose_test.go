@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -40,10 +41,14 @@ func TestCompose(t *testing.T) {
 		image = "palisade:latest"
 	}
 	project := fmt.Sprintf("pe2e%d", os.Getpid())
+	// A real secret, as README.md tells operators to make one: the compose
+	// file refuses to start without it (deploy/charttest's
+	// TestComposeRefusesToStartWithoutASecret).
+	secret := rand.Text()
 	ports := []int{composeFreePort(t), composeFreePort(t)}
 	env := append(os.Environ(),
 		"PALISADE_IMAGE="+image,
-		"PALISADE_INTERNAL_SECRET=compose-e2e-internal-secret",
+		"PALISADE_INTERNAL_SECRET="+secret,
 		fmt.Sprintf("PALISADE_DATA0_PORT=%d", ports[0]),
 		fmt.Sprintf("PALISADE_DATA1_PORT=%d", ports[1]),
 		"INFLUXDB_HTTP_AUTH_ENABLED=false",
@@ -151,7 +156,7 @@ func TestCompose(t *testing.T) {
 	}
 	composeWait(t, time.Minute, "the reconnected meta node to follow the leader again", func() bool {
 		out, _ := exec.Command("docker", "exec", meta2, "/usr/bin/palisade-ctl", "-bind", "meta-2:8091",
-			"-secret", "compose-e2e-internal-secret", "show").CombinedOutput()
+			"-secret", secret, "show").CombinedOutput()
 		for _, l := range strings.Split(string(out), "\n") {
 			if f := strings.Fields(l); len(f) >= 3 && f[0] == "meta-2:8089" {
 				return f[2] == "Follower" || f[2] == "Leader"

@@ -39,6 +39,21 @@ data: {replicas: 3, podAntiAffinity: hard, extraEnv: [{name: INFLUXDB_DATA_QUERY
 image: {repository: registry.example.com/palisade, tag: "1.2.3"}
 imagePullSecrets: [{name: regcred}]
 `, Expect{MetaReplicas: 1, DataReplicas: 3, AuthEnabled: true, ExistingSecret: "my-palisade-secret"}},
+	{"TLS from an existing Secret, client port closed", Release{Name: "metrics", Namespace: "tsdb"}, `
+tls: {enabled: true, existingSecret: palisade-certs}
+networkPolicy:
+  allowExternal: false
+  clientFrom: [{podSelector: {matchLabels: {app: grafana}}}]
+  metricsFrom: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]
+clusterDomain: example.internal
+`, Expect{MetaReplicas: 3, DataReplicas: 2, ClusterDomain: "example.internal", TLSSecret: "palisade-certs", ClosedClientPort: true}},
+	{"TLS from cert-manager, auth on, pprof off, no NetworkPolicy", Release{Name: "palisade", Namespace: "db"}, `
+tls: {enabled: true, certManager: {enabled: true, issuerRef: {name: palisade-ca, kind: ClusterIssuer}, duration: 2160h}}
+auth: {enabled: true}
+meta: {replicas: 5}
+data: {replicas: 3, pprof: false}
+networkPolicy: {enabled: false}
+`, Expect{MetaReplicas: 5, DataReplicas: 3, AuthEnabled: true, TLSSecret: "palisade-tls", CertManager: true, NoNetworkPolicy: true, NoPprof: true}},
 	{"a long release name", Release{Name: "metrics-storage-for-the-production-cluster-in-region-west", Namespace: "default"}, ``,
 		Expect{MetaReplicas: 3, DataReplicas: 2}},
 	{"no tests, no anti-affinity preference", DefaultRelease, `
@@ -173,6 +188,13 @@ func TestRefusedValues(t *testing.T) {
 		{`data: {podAntiAffinity: sometimes}`, "at '/data/podAntiAffinity': value must be one of"},
 		{`data: {replicas: -1}`, "at '/data/replicas': minimum"},
 		{`auth: {enabled: "yes"}`, "at '/auth/enabled': got string, want boolean"},
+		{`tls: {enabled: true}`, "tls.enabled: give tls.existingSecret (a Secret with tls.crt, tls.key and ca.crt) or set tls.certManager.enabled"},
+		{`tls: {certManager: {enabled: true}}`, "tls.certManager.issuerRef.name: name the cert-manager Issuer"},
+		{`tls: {existingSecret: mine, certManager: {enabled: true, issuerRef: {name: ca}}}`, "tls.existingSecret and tls.certManager.enabled: give one"},
+		{`tls: {certFile: x}`, "additional properties 'certFile' not allowed"},
+		{`networkPolicy: {allowExternal: "no"}`, "at '/networkPolicy/allowExternal': got string, want boolean"},
+		{`data: {extraEnv: [{name: INFLUXDB_HTTP_PPROF_ENABLED, value: "true"}]}`, "data.extraEnv: INFLUXDB_HTTP_PPROF_ENABLED is set by the chart"},
+		{`data: {extraEnv: [{name: INFLUXDB_HTTP_AUTH_ENABLED, value: "false"}]}`, "data.extraEnv: INFLUXDB_HTTP_AUTH_ENABLED is set by the chart"},
 	} {
 		_, err := Render(DefaultRelease, parseValues(t, tt.values), nil)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

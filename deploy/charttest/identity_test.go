@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -122,6 +123,11 @@ type kube struct {
 	r      *Rendered
 	prefix string
 	secret *corev1.Secret
+	// files holds the Secrets that pods mount as volumes (the TLS Secret):
+	// Secret name → key → content.
+	files map[string]map[string][]byte
+	// ctl are palisade-ctl's flags for `show` in a meta pod.
+	ctl []string
 }
 
 func (k *kube) docker(args ...string) string {
@@ -209,6 +215,45 @@ func (k *kube) env(ctr corev1.Container, pod string) []string {
 	return out
 }
 
+// secretDir returns a host directory holding what a Secret volume shows a
+// pod: its items (or every key), from k.files.
+func (k *kube) secretDir(v *corev1.Volume) string {
+	k.t.Helper()
+	if v == nil || v.Secret == nil {
+		k.t.Fatalf("volume %v: only Secret volumes and volume claims are supported", v)
+	}
+	data, ok := k.files[v.Secret.SecretName]
+	if !ok {
+		k.t.Fatalf("volume %s: no Secret %s", v.Name, v.Secret.SecretName)
+	}
+	items := v.Secret.Items
+	if len(items) == 0 {
+		for key := range data {
+			items = append(items, corev1.KeyToPath{Key: key, Path: key})
+		}
+	}
+	dir := k.t.TempDir()
+	// The container's user is not the test's: the files must be readable
+	// by others (Kubernetes gives the pod's fsGroup instead).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		k.t.Fatal(err)
+	}
+	for _, it := range items {
+		b, ok := data[it.Key]
+		if !ok {
+			k.t.Fatalf("volume %s: Secret %s has no key %s", v.Name, v.Secret.SecretName, it.Key)
+		}
+		f := filepath.Join(dir, it.Path)
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			k.t.Fatal(err)
+		}
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			k.t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // runArgs are `docker run` arguments for a container of a pod: its
 // identity, env, security context and command.
 func (k *kube) runArgs(name, hostname string, aliases []string, spec corev1.PodSpec, ctr corev1.Container, pod string) []string {
@@ -249,6 +294,10 @@ func (k *kube) start(s *appsv1.StatefulSet, i int) {
 	}
 	args := append([]string{"run", "-d"}, k.runArgs(k.container(s, i), pod, aliases, spec, ctr, pod)...)
 	for _, m := range ctr.VolumeMounts {
+		if v := podVolume(&spec, m.Name); v != nil {
+			args = append(args, "-v", k.secretDir(v)+":"+m.MountPath+":ro")
+			continue
+		}
 		args = append(args, "-v", fmt.Sprintf("%s-%s-%s:%s", k.prefix, m.Name, pod, m.MountPath))
 	}
 	for _, p := range ctr.Ports {
@@ -296,7 +345,8 @@ func (k *kube) show() (string, map[string]uint64) {
 	want := replicas(k.r.StatefulSet("palisade-data"))
 	deadline := time.Now().Add(time.Minute)
 	for {
-		out, err := exec.Command("docker", "exec", k.container(meta, 0), "/usr/bin/palisade-ctl", "show").CombinedOutput()
+		args := append([]string{"exec", k.container(meta, 0), "/usr/bin/palisade-ctl"}, k.ctl...)
+		out, err := exec.Command("docker", append(args, "show")...).CombinedOutput()
 		s := string(out)
 		ids := map[string]uint64{}
 		for _, m := range dataRow.FindAllStringSubmatch(s, -1) {
@@ -338,6 +388,9 @@ func (k *kube) helmTest() {
 	for _, ctr := range pod.Spec.Containers {
 		name := k.prefix + "-test-" + ctr.Name
 		args := append([]string{"run", "--rm"}, k.runArgs(name, pod.Name, nil, pod.Spec, ctr, pod.Name)...)
+		for _, m := range ctr.VolumeMounts {
+			args = append(args, "-v", k.secretDir(podVolume(&pod.Spec, m.Name))+":"+m.MountPath+":ro")
+		}
 		args = append(args, "--entrypoint", ctr.Command[0], ctr.Image)
 		out := k.docker(append(args, ctr.Command[1:]...)...)
 		k.t.Logf("helm test %s: %s", ctr.Name, tail(out, 3))

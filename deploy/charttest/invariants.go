@@ -26,6 +26,17 @@ type Expect struct {
 	AuthEnabled    bool
 	ExistingSecret string // "" when the chart makes the Secret
 	NoTests        bool   // tests.enabled=false: no helm test pod
+	// TLSSecret is the Secret of the nodes' certificate when TLS is on
+	// between the nodes ("": TLS off).
+	TLSSecret string
+	// CertManager: a cert-manager Certificate writes TLSSecret.
+	CertManager bool
+	// NoNetworkPolicy: networkPolicy.enabled=false. ClosedClientPort:
+	// networkPolicy.allowExternal=false (8086 and 8092 only from the chart's
+	// pods and the peers given).
+	NoNetworkPolicy, ClosedClientPort bool
+	// NoPprof: data.pprof=false.
+	NoPprof bool
 }
 
 // Check returns every way r breaks what a working Palisade cluster on
@@ -39,6 +50,8 @@ func Check(r *Rendered, want Expect) []string {
 	c.secrets()
 	c.identities()
 	c.testPod()
+	c.tls()
+	c.networkPolicies()
 	return c.problems
 }
 
@@ -126,10 +139,10 @@ func (c *checker) statefulSets() {
 		for _, ctr := range tpl.Spec.Containers {
 			mounted := false
 			for _, m := range ctr.VolumeMounts {
-				if !claims[m.Name] {
-					c.failf("StatefulSet %s: volume mount %s has no volume claim template", s.Name, m.Name)
+				if !claims[m.Name] && podVolume(&tpl.Spec, m.Name) == nil {
+					c.failf("StatefulSet %s: volume mount %s has no volume claim template or pod volume", s.Name, m.Name)
 				}
-				mounted = mounted || m.MountPath == "/var/lib/palisade"
+				mounted = mounted || (claims[m.Name] && m.MountPath == "/var/lib/palisade")
 			}
 			if !mounted {
 				c.failf("StatefulSet %s: /var/lib/palisade (the image's volume, every node's state) is not on a persistent volume", s.Name)
@@ -161,6 +174,16 @@ func (c *checker) statefulSets() {
 			}
 			if got := envValue(ctr, "INFLUXDB_HTTP_AUTH_ENABLED"); got != fmt.Sprint(c.want.AuthEnabled) {
 				c.failf("StatefulSet %s: INFLUXDB_HTTP_AUTH_ENABLED=%q, want %v", s.Name, got, c.want.AuthEnabled)
+			}
+			// The node serves /debug/pprof/ by default, to anyone while
+			// auth is off: the chart must say false then, and the last
+			// definition is the one the container gets.
+			pprof, set := envLast(ctr, "INFLUXDB_HTTP_PPROF_ENABLED")
+			switch want := c.want.AuthEnabled && !c.want.NoPprof; {
+			case !set:
+				c.failf("StatefulSet %s: INFLUXDB_HTTP_PPROF_ENABLED is not set: the node's default serves /debug/pprof/ (to anyone while auth is off)", s.Name)
+			case pprof != fmt.Sprint(want):
+				c.failf("StatefulSet %s: INFLUXDB_HTTP_PPROF_ENABLED=%q with auth.enabled=%v, want %v (pprof never on without auth)", s.Name, pprof, c.want.AuthEnabled, want)
 			}
 		default:
 			c.failf("unexpected StatefulSet %s", s.Name)
@@ -200,6 +223,9 @@ func (c *checker) podSpec(what string, spec *corev1.PodSpec, workload bool) {
 	}
 	if workload && spec.Affinity == nil {
 		c.failf("%s: no pod anti-affinity", what)
+	}
+	if a := spec.AutomountServiceAccountToken; a == nil || *a {
+		c.failf("%s: automountServiceAccountToken is not false (the pods never call the Kubernetes API: a mounted token only helps an intruder)", what)
 	}
 	for _, ctr := range spec.Containers {
 		w := what + " container " + ctr.Name
@@ -274,6 +300,27 @@ func (c *checker) envRefs(what string, ctr corev1.Container) {
 		}
 		defined[e.Name] = true
 	}
+}
+
+// envLast returns the value the container gets for name: its last
+// definition (Kubernetes lets a later entry win).
+func envLast(ctr corev1.Container, name string) (string, bool) {
+	v, set := "", false
+	for _, e := range ctr.Env {
+		if e.Name == name {
+			v, set = e.Value, true
+		}
+	}
+	return v, set
+}
+
+func podVolume(spec *corev1.PodSpec, name string) *corev1.Volume {
+	for i := range spec.Volumes {
+		if spec.Volumes[i].Name == name {
+			return &spec.Volumes[i]
+		}
+	}
+	return nil
 }
 
 func envValue(ctr corev1.Container, name string) string {

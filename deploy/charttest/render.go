@@ -1,7 +1,8 @@
 // Package charttest renders Palisade's Helm chart (deploy/helm/palisade) with
 // the Helm Go library and decodes every object strictly into the k8s.io/api
 // types, for the chart's tests. It is its own Go module, so that the server
-// module does not depend on Helm and Kubernetes.
+// module does not depend on Helm and Kubernetes. Its tests also check
+// deploy/compose's files (compose_test.go).
 package charttest
 
 import (
@@ -18,7 +19,9 @@ import (
 	"helm.sh/helm/v3/pkg/releaseutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -43,7 +46,8 @@ type Object struct {
 	Hook     string // the helm.sh/hook annotation, "" for a plain object
 	YAML     []byte
 	// Typed is a *appsv1.StatefulSet, *corev1.Service, *corev1.Secret,
-	// *corev1.Pod or *policyv1.PodDisruptionBudget.
+	// *corev1.Pod, *policyv1.PodDisruptionBudget, *networkingv1.NetworkPolicy
+	// or *Certificate.
 	Typed any
 }
 
@@ -68,8 +72,33 @@ func newTyped(apiVersion, kind string) (any, error) {
 		return &corev1.Pod{}, nil
 	case "policy/v1/PodDisruptionBudget":
 		return &policyv1.PodDisruptionBudget{}, nil
+	case "networking.k8s.io/v1/NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}, nil
+	case "cert-manager.io/v1/Certificate":
+		return &Certificate{}, nil
 	}
 	return nil, fmt.Errorf("unexpected object %s %s", apiVersion, kind)
+}
+
+// Certificate is cert-manager's Certificate (cert-manager.io/v1), which
+// k8s.io/api does not know, reduced to the fields the chart may render: the
+// names are cert-manager's (docs: cert-manager.io/docs/usage/certificate), so
+// strict decoding still catches a misspelled or unexpected field.
+type Certificate struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		SecretName string `json:"secretName"`
+		IssuerRef  struct {
+			Name  string `json:"name"`
+			Kind  string `json:"kind"`
+			Group string `json:"group"`
+		} `json:"issuerRef"`
+		DNSNames    []string `json:"dnsNames"`
+		Usages      []string `json:"usages"`
+		Duration    string   `json:"duration,omitempty"`
+		RenewBefore string   `json:"renewBefore,omitempty"`
+	} `json:"spec"`
 }
 
 // LoadChart loads the chart from its directory.
@@ -208,6 +237,14 @@ func (r *Rendered) Find(kind, name string) *Object {
 func (r *Rendered) StatefulSet(name string) *appsv1.StatefulSet {
 	if o := r.Find("StatefulSet", name); o != nil {
 		return o.Typed.(*appsv1.StatefulSet)
+	}
+	return nil
+}
+
+// NetworkPolicy returns the NetworkPolicy name, or nil.
+func (r *Rendered) NetworkPolicy(name string) *networkingv1.NetworkPolicy {
+	if o := r.Find("NetworkPolicy", name); o != nil {
+		return o.Typed.(*networkingv1.NetworkPolicy)
 	}
 	return nil
 }

@@ -141,3 +141,89 @@ podAntiAffinity:
 {{- fail (printf "podAntiAffinity: %q is not soft, hard or none" $mode) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+TLS between the nodes. The Secret's name: tls.existingSecret, or the one
+the cert-manager Certificate writes. Fails on values that cannot work.
+*/}}
+{{- define "palisade.tlsSecretName" -}}
+{{- $t := .Values.tls -}}
+{{- if $t.certManager.enabled -}}
+{{- if $t.existingSecret -}}
+{{- fail "tls.existingSecret and tls.certManager.enabled: give one (the Certificate writes its own Secret)" -}}
+{{- end -}}
+{{- if not $t.certManager.issuerRef.name -}}
+{{- fail "tls.certManager.issuerRef.name: name the cert-manager Issuer or ClusterIssuer that signs the nodes' certificate" -}}
+{{- end -}}
+{{- printf "%s-tls" (include "palisade.fullname" .) -}}
+{{- else if $t.existingSecret -}}
+{{- $t.existingSecret -}}
+{{- else if $t.enabled -}}
+{{- fail "tls.enabled: give tls.existingSecret (a Secret with tls.crt, tls.key and ca.crt) or set tls.certManager.enabled" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The names the nodes' certificate must be valid for: every pod of both StatefulSets. */}}
+{{- define "palisade.tlsDNSNames" -}}
+- {{ printf "*.%s.%s" (include "palisade.meta" .) (include "palisade.domain" .) | quote }}
+- {{ printf "*.%s.%s" (include "palisade.data" .) (include "palisade.domain" .) | quote }}
+{{- end -}}
+
+{{/*
+Where the Secret is mounted. ca.crt goes into a directory of its own, so that
+SSL_CERT_FILE and SSL_CERT_DIR name it alone: the nodes have no setting for
+a CA file and verify their peers against Go's system roots, which these
+variables replace (the image's public CAs are then not trusted for peers).
+*/}}
+{{- define "palisade.tlsDir" -}}/etc/palisade/tls{{- end -}}
+
+{{/*
+The Secret as a volume: .keys lists the keys to project (the test pod gets
+ca.crt only, never the private key).
+*/}}
+{{- define "palisade.tlsVolume" -}}
+- name: tls
+  secret:
+    secretName: {{ include "palisade.tlsSecretName" .root }}
+    defaultMode: 0440
+    items:
+      {{- range .keys }}
+      - key: {{ . }}
+        path: {{ if eq . "ca.crt" }}ca/{{ end }}{{ . }}
+      {{- end }}
+{{- end -}}
+
+{{- define "palisade.tlsMount" -}}
+- name: tls
+  mountPath: {{ include "palisade.tlsDir" . }}
+  readOnly: true
+{{- end -}}
+
+{{/* Trust the Secret's ca.crt, and only it, for the peers' certificates. */}}
+{{- define "palisade.tlsTrustEnv" -}}
+- name: SSL_CERT_FILE
+  value: {{ include "palisade.tlsDir" . }}/ca/ca.crt
+- name: SSL_CERT_DIR
+  value: {{ include "palisade.tlsDir" . }}/ca
+{{- end -}}
+
+{{/*
+[http] pprof-enabled of the data nodes: /debug/pprof/ only while auth is on
+(then for admins), never on an API anyone may call.
+*/}}
+{{- define "palisade.pprofEnabled" -}}
+{{- if and .Values.auth.enabled .Values.data.pprof -}}true{{- else -}}false{{- end -}}
+{{- end -}}
+
+{{/*
+extraEnv must not override what the chart derives from its values: pprof
+and auth are rendered together, so that pprof is never on without auth.
+*/}}
+{{- define "palisade.extraEnv" -}}
+{{- range .env -}}
+{{- if and (eq $.kind "data") (has .name (list "INFLUXDB_HTTP_AUTH_ENABLED" "INFLUXDB_HTTP_PPROF_ENABLED")) -}}
+{{- fail (printf "%s.extraEnv: %s is set by the chart from auth.enabled and data.pprof (pprof is never on without auth): use those values" $.kind .name) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml .env -}}
+{{- end -}}
