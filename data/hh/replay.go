@@ -293,7 +293,6 @@ func (q *queue) consumeFront(n int, fate []outcome) (expiredN int) {
 			q.skipCorrupt(it)
 		case itemSegmentEnd:
 			if err := q.finishSegment(it.next); err != nil {
-				// The old segment stays until a later start deletes it.
 				q.log.Error("hinted handoff: saving the read position", "err", err)
 			}
 		case itemRecord:
@@ -443,7 +442,7 @@ func (q *queue) skipCorrupt(it *item) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.head.off += it.n
-	q.bytes -= it.n
+	q.addBytesLocked(-it.n)
 	if it.shard != nil {
 		q.countLocked(*it.shard, -1)
 	}
@@ -452,31 +451,34 @@ func (q *queue) skipCorrupt(it *item) {
 }
 
 // finishSegment moves the head to segment next, saves the position and
-// deletes the finished segment (the reader has closed it).
+// deletes the finished segment (the reader has closed it). The segment is
+// deleted even when the position cannot be saved (a full disk: the save
+// needs a new file): a start from an older position finds the segment
+// gone and begins at the first segment left, which is right, since every
+// record of the deleted one was consumed. Keeping it would keep a full disk
+// full until a restart.
 func (q *queue) finishSegment(next uint64) error {
 	old := q.head.seg
 	q.mu.Lock()
 	if i := slices.IndexFunc(q.segs, func(s segment) bool { return s.id == old }); i >= 0 {
-		q.bytes -= max(0, q.segs[i].size-q.head.off)
+		q.addBytesLocked(-max(0, q.segs[i].size-q.head.off))
 		q.segs = slices.Delete(q.segs, i, i+1)
 	}
 	q.head = position{seg: next, off: segmentHeaderSize}
 	q.changedLocked()
 	q.mu.Unlock()
-	if err := q.savePosition(); err != nil {
-		return err // the old segment stays until a later start deletes it
+	err := q.savePosition()
+	if rerr := os.Remove(q.segPath(old)); rerr != nil {
+		q.log.Warn("hinted handoff: removing a delivered segment", "err", rerr)
 	}
-	if err := os.Remove(q.segPath(old)); err != nil {
-		q.log.Warn("hinted handoff: removing a delivered segment", "err", err)
-	}
-	return nil
+	return err
 }
 
 // consume moves the head past the record r of n bytes.
 func (q *queue) consume(r *Record, n int64, o outcome) {
 	q.mu.Lock()
 	q.head.off += n
-	q.bytes -= n
+	q.addBytesLocked(-n)
 	switch o {
 	case delivered:
 		q.stats.Delivered++
