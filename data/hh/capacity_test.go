@@ -62,14 +62,18 @@ func TestMaxTotalSizeBoundsEveryQueue(t *testing.T) {
 	if fullLimit(t, err); !strings.Contains(err.Error(), "max-total-size") {
 		t.Errorf("message %q does not name max-total-size", err)
 	}
-	s.setFail(nil)
+	s.setFail(func(node uint64, _ Record, _ int) error { // node 2 answers again
+		if node == 1 {
+			return errDown
+		}
+		return nil
+	})
 	svc.Kick(2)
 	mustDrain(t, svc, 2)
 	mustEnqueue(t, svc, 1, 1, "a2") // node 2's record left: room again
 	if got, want := svc.TotalBytes(), 3*frameSize(2); got != want {
 		t.Errorf("TotalBytes after delivery and one more = %d, want %d", got, want)
 	}
-	s.setFail(down)
 	checkEqual(t, "kept for node 1", reopenedPayloads(t, svc, cfg, 1), []string{"a0", "a1", "a2"})
 }
 
@@ -119,22 +123,35 @@ func TestMinFreeSpaceRefusesBeforeTheDiskFills(t *testing.T) {
 // TestEnqueueOnAFullFilesystem (issue 17, point 9): on a real filesystem
 // that fills up (a 1 MiB tmpfs in a mount namespace of the test's own),
 // every Enqueue either returns nil and the record is kept, or returns a
-// *FullError (the disk's ENOSPC); once replay frees room, enqueues succeed
-// again. What the queues keep is exactly what was acknowledged.
+// *FullError (the disk's ENOSPC); once replay delivered the records, there
+// is room again without a restart, with many segments (a delivered segment
+// is deleted although the full disk cannot take the read position) and
+// with one (the drained active segment is given up at the next append).
+// What the queue keeps is exactly what was acknowledged.
 func TestEnqueueOnAFullFilesystem(t *testing.T) {
 	dir, child := testutil.SmallTmpfs(t, "1m")
 	if !child {
 		return
 	}
-	cfg := testConfig(t)
-	cfg.Dir = filepath.Join(dir, "hh")
-	cfg.SegmentSize = 64 << 10
+	for _, segSize := range []int64{64 << 10, DefaultSegmentSize} {
+		cfg := testConfig(t)
+		cfg.Dir = filepath.Join(dir, fmt.Sprintf("hh-%d", segSize))
+		cfg.SegmentSize = segSize
+		fillAndDrain(t, cfg)
+		if err := os.RemoveAll(cfg.Dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func fillAndDrain(t *testing.T, cfg Config) {
 	s := newRecorder()
 	s.setFail(down)
 	svc, err := Open(cfg, s)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer svc.Close()
 	payload := func(i int) []byte {
 		return []byte(fmt.Sprintf("%06d%s", i, strings.Repeat("x", 8<<10)))
 	}
@@ -157,26 +174,21 @@ func TestEnqueueOnAFullFilesystem(t *testing.T) {
 	if len(acked) < 50 {
 		t.Fatalf("only %d records of 8 KiB fit on a 1 MiB filesystem", len(acked))
 	}
-	t.Logf("%d records kept, then %d refused", len(acked), refused)
+	t.Logf("segments of %d bytes: %d records kept, then %d refused", cfg.SegmentSize, len(acked), refused)
 
-	// Deliver what was kept: segments are deleted, and there is room again.
 	s.setFail(nil)
 	svc.Kick(1)
 	mustDrain(t, svc, 1)
 	checkEqual(t, "delivered", s.payloads(1), acked)
 	var last error
 	waitFor(t, "room on the disk again", func() bool {
-		last = svc.Enqueue(1, 1, []byte("after"))
-		if last != nil {
-			t.Log(last)
-		}
+		last = svc.Enqueue(1, 1, payload(-1))
 		return last == nil
 	})
 	mustDrain(t, svc, 1)
-	if got := s.payloads(1); got[len(got)-1] != "after" {
-		t.Errorf("last delivered %q, want after", got[len(got)-1])
+	if got := s.payloads(1); got[len(got)-1] != string(payload(-1)) {
+		t.Errorf("the record enqueued after the drain was not delivered last")
 	}
-	svc.Close()
 }
 
 // TestSecondServiceOnOneDirIsRefused (issue 17, point 10): two services
@@ -185,7 +197,9 @@ func TestEnqueueOnAFullFilesystem(t *testing.T) {
 func TestSecondServiceOnOneDirIsRefused(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	svc := mustOpen(t, cfg, newRecorder())
+	first := newRecorder()
+	first.setFail(down)
+	svc := mustOpen(t, cfg, first)
 	mustEnqueue(t, svc, 3, 1, "p0")
 	_, err := Open(cfg, newRecorder())
 	if !errors.Is(err, dirlock.ErrInUse) {
@@ -206,5 +220,29 @@ func TestSecondServiceOnOneDirIsRefused(t *testing.T) {
 	checkEqual(t, "delivered after the first closed", s.payloads(3), []string{"p0"})
 	if st := svc2.Stats(); len(st) != 1 || st[0].Node != 3 {
 		t.Errorf("stats %+v, want node 3's queue only", st)
+	}
+}
+
+// TestDrainedQueueGivesItsSegmentBack (issue 17, point 9): a queue whose
+// records were all delivered deletes its last segment at once; it used to
+// keep it until a later append filled it or started another, which a full
+// disk never allowed.
+func TestDrainedQueueGivesItsSegmentBack(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	s := newRecorder()
+	svc := mustOpen(t, cfg, s)
+	for _, p := range payloads(3) {
+		mustEnqueue(t, svc, 1, 1, p)
+	}
+	mustDrain(t, svc, 1)
+	dir := filepath.Join(cfg.Dir, "1")
+	waitFor(t, "the drained segment deleted", func() bool { return len(segments(t, dir)) == 0 })
+	mustEnqueue(t, svc, 1, 1, "p3")
+	mustDrain(t, svc, 1)
+	checkEqual(t, "delivered", s.payloads(1), payloads(4))
+	svc.Close()
+	if st := statsOf(mustOpen(t, cfg, newRecorder()), 1); st.Records != 0 || st.Bytes != 0 {
+		t.Errorf("after a restart the queue holds %+v, want nothing", st)
 	}
 }

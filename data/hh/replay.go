@@ -107,6 +107,7 @@ func (q *queue) run() {
 		}
 		if len(q.window) == 0 {
 			reportExpired()
+			q.releaseDrained()
 			if err := q.savePosition(); err != nil {
 				q.log.Error("hinted handoff: saving the read position", "err", err)
 			}
@@ -472,6 +473,52 @@ func (q *queue) finishSegment(next uint64) error {
 		q.log.Warn("hinted handoff: removing a delivered segment", "err", rerr)
 	}
 	return err
+}
+
+// releaseDrained deletes the queue's only segment once every record in it
+// was consumed, and ends it for appends: the next append starts a new
+// segment, as after a restart. Before, a drained queue kept its last
+// segment (up to SegmentSize) until a later append filled it or started
+// another, which on a full disk never happened: the queue refused every
+// append until a restart. Called by run, which owns the reader's state,
+// with nothing in the window.
+func (q *queue) releaseDrained() {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.bytes != 0 || len(q.segs) != 1 || q.segs[0].id != q.head.seg || q.rd != q.head {
+		return
+	}
+	id, size := q.segs[0].id, q.segs[0].size
+	if q.w != nil && q.wID == id {
+		size = q.wSize
+	}
+	if size <= segmentHeaderSize || q.head.off < size {
+		return // nothing to free, or not all of it read
+	}
+	if q.w != nil {
+		// Every byte of it was consumed, so fsync'd: nothing to sync.
+		q.retired = append(q.retired, q.w)
+		q.w = nil
+		q.synced = q.written
+	}
+	for _, f := range q.retired {
+		f.Close()
+	}
+	q.retired = nil
+	if q.rf != nil {
+		q.rf.Close()
+		q.rf = nil
+	}
+	q.segs = nil
+	q.head = position{seg: q.nextID, off: segmentHeaderSize}
+	q.rd = q.head
+	// Deleted before the position is saved: a start from the old position
+	// finds no segment and waits for a new one, which is right.
+	if err := os.Remove(q.segPath(id)); err != nil {
+		q.log.Warn("hinted handoff: removing a delivered segment", "err", err)
+	}
 }
 
 // consume moves the head past the record r of n bytes.
