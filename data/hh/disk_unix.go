@@ -1,4 +1,4 @@
-//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+//go:build linux || darwin || freebsd || dragonfly
 
 package hh
 
@@ -16,7 +16,7 @@ func freeSpace(dir string) (int64, bool) {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, false
 	}
-	return int64(st.Bavail) * int64(st.Bsize), true //nolint:unconvert // field types differ by platform
+	return int64(st.Bavail) * int64(st.Bsize), true // the field types differ by platform
 }
 
 // noSpace reports whether err is the filesystem saying it has no room:

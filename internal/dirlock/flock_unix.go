@@ -32,5 +32,5 @@ func keyOf(f *os.File) (fileKey, error) {
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
 		return fileKey{}, err
 	}
-	return fileKey{dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil //nolint:unconvert // types differ by platform
+	return fileKey{dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil // the field types differ by platform
 }
