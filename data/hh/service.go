@@ -252,13 +252,13 @@ func (s *Service) Enqueue(node, shardID uint64, payload []byte) error {
 	if len(payload) > MaxPayload {
 		return fmt.Errorf("%w: %d bytes (at most %d)", ErrRecordTooLarge, len(payload), MaxPayload)
 	}
-	if min := s.cfg.MinFreeSpace; min > 0 {
+	if margin := s.cfg.MinFreeSpace; margin > 0 {
 		// Checked before the lock and without a reservation: appends that
 		// run at once may each pass, and take the margin down by a few
 		// records at most.
-		if avail, ok := freeSpace(s.cfg.Dir); ok && avail-frameSize(len(payload)) < min {
+		if avail, ok := freeSpace(s.cfg.Dir); ok && avail-frameSize(len(payload)) < margin {
 			return &FullError{Node: node, Limit: LimitMinFreeSpace,
-				Detail: fmt.Sprintf("%d bytes free on the disk of the queues (min-free-space %d)", avail, min)}
+				Detail: fmt.Sprintf("%d bytes free on the disk of the queues (min-free-space %d)", avail, margin)}
 		}
 	}
 	q, err := s.queue(node, true)
