@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -122,12 +123,22 @@ type CoordinatorSection struct {
 // writes for shard owners that did not acknowledge them (package data/hh),
 // with InfluxDB Enterprise's keys and defaults.
 type HintedHandoffSection struct {
-	Enabled bool   `toml:"enabled"`
-	Dir     string `toml:"dir"` // one subdirectory per destination node
-	// MaxSize bounds each destination's queue, in bytes; a write that
-	// would exceed it fails for that owner.
-	MaxSize uint64   `toml:"max-size"`
-	MaxAge  Duration `toml:"max-age"` // older queued writes are dropped
+	Enabled bool `toml:"enabled"`
+	// Dir holds one subdirectory per destination node. When neither the
+	// file nor the environment sets it, it is "hh" beside [data] dir (in
+	// [data] dir's parent), so that nodes with their own data directories
+	// get their own queues too.
+	Dir string `toml:"dir"`
+	// MaxSize bounds each destination's queue, in bytes; a write whose
+	// points for an owner would exceed it fails with 503.
+	MaxSize uint64 `toml:"max-size"`
+	// MaxTotalSize bounds all destinations' queues together, in bytes
+	// (Palisade's; Enterprise has no such bound); 0 = no bound but max-size.
+	MaxTotalSize uint64 `toml:"max-total-size"`
+	// MinFreeSpace: a write whose points would leave less than this many
+	// bytes free on the disk of Dir is not queued (503); 0 = not checked.
+	MinFreeSpace uint64   `toml:"min-free-space"`
+	MaxAge       Duration `toml:"max-age"` // older queued writes are dropped
 	// RetryConcurrency: destinations replayed at the same time.
 	RetryConcurrency int `toml:"retry-concurrency"`
 	// RetryRateLimit: bytes per second replayed to one destination,
@@ -150,8 +161,15 @@ const (
 	DefaultAuthClientFailureThreshold = 100
 	DefaultMaxQuerySize               = 1 << 20 // 1 MiB
 
-	// [hinted-handoff], InfluxDB Enterprise's defaults.
-	DefaultHintedHandoffMaxSize          = 10 << 30 // 10 GiB
+	// [hinted-handoff], InfluxDB Enterprise's defaults, but for the two
+	// bounds Enterprise does not have. max-total-size is one destination's
+	// max-size: one node down costs what it did, several share that much
+	// instead of taking (nodes-1) × 10 GiB of a disk that is seldom that
+	// large. min-free-space keeps the queues from taking a disk's last
+	// bytes, which the engine's WAL, compactions and state files need.
+	DefaultHintedHandoffMaxSize          = 10 << 30  // 10 GiB
+	DefaultHintedHandoffMaxTotalSize     = 10 << 30  // 10 GiB
+	DefaultHintedHandoffMinFreeSpace     = 100 << 20 // 100 MiB
 	DefaultHintedHandoffMaxAge           = 168 * time.Hour
 	DefaultHintedHandoffRetryConcurrency = 20
 	DefaultHintedHandoffRetryInterval    = time.Second
@@ -160,7 +178,9 @@ const (
 )
 
 // NewData returns a data node configuration holding the defaults. The
-// directories default to $HOME/.palisade/{meta,data,wal,hh}, resolved now.
+// directories default to $HOME/.palisade/{meta,data,wal,hh}, resolved now;
+// LoadData puts [hinted-handoff] dir beside the [data] dir it loaded unless
+// it was set (DeriveHintedHandoffDir).
 func NewData() *Data {
 	return &Data{
 		Hostname: DefaultHostname,
@@ -197,6 +217,8 @@ func NewData() *Data {
 			Enabled:          true,
 			Dir:              defaultDir("hh"),
 			MaxSize:          DefaultHintedHandoffMaxSize,
+			MaxTotalSize:     DefaultHintedHandoffMaxTotalSize,
+			MinFreeSpace:     DefaultHintedHandoffMinFreeSpace,
 			MaxAge:           Duration(DefaultHintedHandoffMaxAge),
 			RetryConcurrency: DefaultHintedHandoffRetryConcurrency,
 			RetryInterval:    Duration(DefaultHintedHandoffRetryInterval),
@@ -337,6 +359,21 @@ func (c *Data) Validate() error {
 	p.logging(c.Logging)
 	return p.err()
 }
+
+// DeriveHintedHandoffDir sets [hinted-handoff] dir to "hh" in the parent of
+// [data] dir: ~/.palisade/data gives ~/.palisade/hh (the default), and
+// /var/lib/palisade/data gives /var/lib/palisade/hh. LoadData calls it when
+// neither the file nor the environment sets the key, so that two nodes
+// given their own [data] dir on one host do not share one queue directory.
+func (c *Data) DeriveHintedHandoffDir() {
+	c.HintedHandoff.Dir = filepath.Join(filepath.Dir(filepath.Clean(c.Data.Dir)), "hh")
+}
+
+// LegacyHintedHandoffDir is the [hinted-handoff] dir that every data node
+// defaulted to before the default followed [data] dir: $HOME/.palisade/hh.
+// A node upgraded with a [data] dir elsewhere and no [hinted-handoff] dir
+// may have left queued writes there.
+func LegacyHintedHandoffDir() string { return defaultDir("hh") }
 
 // Standalone reports whether the node runs without meta nodes, with an
 // embedded meta store (meta.servers is empty).

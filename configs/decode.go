@@ -70,8 +70,21 @@ func loadWithWarnings[T any](c *T, path string, environ []string) (*T, []Warning
 		cfg.Logging.normalize()
 	case *Data:
 		cfg.Logging.normalize()
+		if !l.setByUser("hinted-handoff.dir", environ) {
+			cfg.DeriveHintedHandoffDir()
+		}
 	}
 	return c, l.warnings(), nil
+}
+
+// setByUser reports whether the file or a non-empty environment variable
+// set the Palisade key.
+func (l *loader) setByUser(key string, environ []string) bool {
+	if _, ok := l.set[key]; ok {
+		return true
+	}
+	f, ok := l.fields[key]
+	return ok && envVars(environ)[f.env] != ""
 }
 
 // normalize maps influxd's log formats to Palisade's: logfmt is what

@@ -101,6 +101,8 @@ var sizeKeys = map[string]bool{
 	"data.cache-max-memory-size":      true,
 	"data.cache-snapshot-memory-size": true,
 	"hinted-handoff.max-size":         true,
+	"hinted-handoff.max-total-size":   true,
+	"hinted-handoff.min-free-space":   true,
 	"hinted-handoff.retry-rate-limit": true,
 }
 

@@ -56,6 +56,7 @@ func TestLoadDebianInfluxd167Config(t *testing.T) {
 	want.Meta.Dir = "/var/lib/influxdb/meta"
 	want.Data.Dir = "/var/lib/influxdb/data"
 	want.Data.WALDir = "/var/lib/influxdb/wal"
+	want.HintedHandoff.Dir = "/var/lib/influxdb/hh" // beside [data] dir (issue 17)
 	want.Data.IndexVersion = "inmem"
 	want.Data.QueryLogEnabled = true
 	want.HTTP.HTTPSCertificate = "/etc/ssl/influxdb.pem"
@@ -730,10 +731,11 @@ func TestHintedHandoffSection(t *testing.T) {
 	t.Parallel()
 	path := mustWriteFile(t, "[hinted-handoff]\nenabled = true\ndir = \"/var/lib/palisade/hh\"\nmax-size = \"2g\"\n"+
 		"max-age = \"24h\"\nretry-concurrency = 4\nretry-rate-limit = \"1m\"\nretry-interval = \"500ms\"\n"+
-		"retry-max-interval = \"200s\"\npurge-interval = \"1h\"\n")
+		"retry-max-interval = \"200s\"\npurge-interval = \"1h\"\nmax-total-size = \"3g\"\nmin-free-space = \"64m\"\n")
 	c, ws := mustLoadData(t, path, nil)
 	want := HintedHandoffSection{
-		Enabled: true, Dir: "/var/lib/palisade/hh", MaxSize: 2 << 30, MaxAge: Duration(24 * time.Hour),
+		Enabled: true, Dir: "/var/lib/palisade/hh", MaxSize: 2 << 30, MaxTotalSize: 3 << 30, MinFreeSpace: 64 << 20,
+		MaxAge:           Duration(24 * time.Hour),
 		RetryConcurrency: 4, RetryRateLimit: 1 << 20, RetryInterval: Duration(500 * time.Millisecond),
 		RetryMaxInterval: Duration(200 * time.Second), PurgeInterval: Duration(time.Hour),
 	}
@@ -754,9 +756,11 @@ func TestHintedHandoffSection(t *testing.T) {
 		"INFLUXDB_HINTED_HANDOFF_RETRY_INTERVAL=2s",
 		"INFLUXDB_HINTED_HANDOFF_RETRY_MAX_INTERVAL=1m",
 		"INFLUXDB_HINTED_HANDOFF_PURGE_INTERVAL=5m",
+		"INFLUXDB_HINTED_HANDOFF_MAX_TOTAL_SIZE=0",
+		"INFLUXDB_HINTED_HANDOFF_MIN_FREE_SPACE=1g",
 	})
 	want = HintedHandoffSection{
-		Enabled: false, Dir: "/hh", MaxSize: 512 << 20, MaxAge: Duration(time.Hour),
+		Enabled: false, Dir: "/hh", MaxSize: 512 << 20, MaxTotalSize: 0, MinFreeSpace: 1 << 30, MaxAge: Duration(time.Hour),
 		RetryConcurrency: 2, RetryRateLimit: 1000, RetryInterval: Duration(2 * time.Second),
 		RetryMaxInterval: Duration(time.Minute), PurgeInterval: Duration(5 * time.Minute),
 	}

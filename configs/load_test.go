@@ -125,9 +125,13 @@ func TestNewDataDefaults(t *testing.T) {
 		Coordinator: CoordinatorSection{WriteTimeout: Duration(10 * time.Second)},
 		// InfluxDB Enterprise's defaults.
 		HintedHandoff: HintedHandoffSection{
-			Enabled:          true,
-			Dir:              c.HintedHandoff.Dir,
-			MaxSize:          10 << 30,
+			Enabled: true,
+			Dir:     c.HintedHandoff.Dir,
+			MaxSize: 10 << 30,
+			// Palisade's bounds (issue 17): one destination's worth in
+			// all, and never the disk's last 100 MiB.
+			MaxTotalSize:     10 << 30,
+			MinFreeSpace:     100 << 20,
 			MaxAge:           Duration(168 * time.Hour),
 			RetryConcurrency: 20,
 			RetryInterval:    Duration(time.Second),
@@ -294,6 +298,7 @@ query-timeout = "30s"
 	want.Meta.Servers = []string{"meta-1:8091", "meta-2:8091"}
 	want.Meta.MetaInternalSharedSecret = "internal-env"
 	want.Data.Dir = "/env/data"
+	want.HintedHandoff.Dir = "/env/hh" // beside [data] dir (issue 17)
 	want.Data.CacheMaxMemorySize = 2 << 30
 	want.HTTP.AuthEnabled = true
 	want.HTTP.SharedSecret = "jwt-env"
@@ -579,5 +584,53 @@ func TestKeyErrorAs(t *testing.T) {
 	var ke *KeyError
 	if err := c.Validate(); !errors.As(err, &ke) || ke.Key != "meta.password-hash-cost" {
 		t.Errorf("errors.As(%v) = %+v, want a KeyError for meta.password-hash-cost", err, ke)
+	}
+}
+
+// TestHintedHandoffDirFollowsDataDir (issue 17, point 10): three nodes
+// given their own [data] dir on one host shared the default
+// ~/.palisade/hh and replayed each other's queues. Unless set, the
+// hinted-handoff dir is now "hh" beside [data] dir.
+func TestHintedHandoffDirFollowsDataDir(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	for _, tc := range []struct {
+		name    string
+		file    string
+		environ []string
+		want    string
+	}{
+		{"defaults", "", nil, filepath.Join(home, ".palisade", "hh")},
+		{"data dir from the file", "[data]\ndir = \"/var/lib/palisade/data\"\n", nil, "/var/lib/palisade/hh"},
+		{"data dir from the environment", "", []string{"INFLUXDB_DATA_DIR=/srv/node2/data/"}, "/srv/node2/hh"},
+		{"relative data dir", "[data]\ndir = \"node3/data\"\n", nil, "node3/hh"},
+		{"set in the file", "[data]\ndir = \"/srv/a/data\"\n[hinted-handoff]\ndir = \"/queues\"\n", nil, "/queues"},
+		{"set in the environment", "[data]\ndir = \"/srv/a/data\"\n", []string{"INFLUXDB_HINTED_HANDOFF_DIR=/q"}, "/q"},
+		{"empty variable counts as unset", "[data]\ndir = \"/srv/a/data\"\n", []string{"INFLUXDB_HINTED_HANDOFF_DIR="}, "/srv/a/hh"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = mustWriteFile(t, tc.file)
+			}
+			c, err := LoadData(path, tc.environ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.HintedHandoff.Dir; got != filepath.FromSlash(tc.want) {
+				t.Errorf("hinted-handoff.dir = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	seen := map[string]bool{}
+	for _, n := range []string{"1", "2", "3"} {
+		c, err := LoadData("", []string{"INFLUXDB_DATA_DIR=/srv/node" + n + "/data", "INFLUXDB_DATA_WAL_DIR=/srv/node" + n + "/wal"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[c.HintedHandoff.Dir] {
+			t.Errorf("two nodes with their own data dirs share hinted-handoff.dir %s", c.HintedHandoff.Dir)
+		}
+		seen[c.HintedHandoff.Dir] = true
 	}
 }

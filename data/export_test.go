@@ -17,6 +17,14 @@ func (n *Node) EngineStore() *tsdb.Store { return n.engine.Store }
 // HintsPending reports whether this node holds queued points for node.
 func (n *Node) HintsPending(node uint64) bool { return n.hints != nil && n.hints.svc.Pending(node) }
 
+// HintsTotalBytes is the bytes this node's hinted-handoff queues hold.
+func (n *Node) HintsTotalBytes() int64 {
+	if n.hints == nil {
+		return 0
+	}
+	return n.hints.svc.TotalBytes()
+}
+
 // LocalCount counts the values of field in measurement m of db that this
 // node's own store holds, in every shard it has, read straight from the
 // engine (not through a query, which reads every owner).

@@ -20,6 +20,7 @@ import (
 	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data/httpd"
+	"github.com/palisade-db/palisade/internal/dirlock"
 	"github.com/palisade-db/palisade/internal/version"
 	"github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/metapb"
@@ -98,6 +99,9 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// locks are the directories' locks (lockDirs), released by Close.
+	locks dirlock.Set
+
 	// opened are the services opened so far, closed in reverse order.
 	opened    []service
 	closeOnce sync.Once
@@ -172,6 +176,9 @@ func Open(cfg *configs.Data, opts Options) (*Node, error) {
 	if err := os.MkdirAll(cfg.Meta.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data: creating [meta] dir %s: %w", cfg.Meta.Dir, err)
 	}
+	if err := n.lockDirs(); err != nil {
+		return nil, err
+	}
 	for _, s := range n.services() {
 		if err := s.open(); err != nil {
 			n.Close()
@@ -182,6 +189,31 @@ func Open(cfg *configs.Data, opts Options) (*Node, error) {
 	n.log.Info("data node started", "mode", n.mode(), "http", n.httpLn.Addr().String(), "auth_enabled", cfg.HTTP.AuthEnabled,
 		"data_dir", cfg.Data.Dir, "meta_dir", cfg.Meta.Dir)
 	return n, nil
+}
+
+// lockDirs locks every directory the node writes ([meta] dir, [data] dir
+// and wal-dir, and in a cluster the hinted-handoff dir), before any service
+// opens one: a second node given one of them stops here, naming the
+// process that holds it, before it registers with the meta nodes, opens the
+// engine or replays a queue. Two nodes on one directory corrupt each other
+// (issue 17: nodes sharing a hinted-handoff dir replayed each other's
+// queues). Close releases the locks last; a killed process releases them
+// with its files.
+func (n *Node) lockDirs() error {
+	cfg := n.cfg
+	dirs := []struct{ dir, what string }{
+		{cfg.Meta.Dir, "[meta] dir"}, {cfg.Data.Dir, "[data] dir"}, {cfg.Data.WALDir, "[data] wal-dir"},
+	}
+	if !cfg.Standalone() && cfg.HintedHandoff.Enabled {
+		dirs = append(dirs, struct{ dir, what string }{cfg.HintedHandoff.Dir, "[hinted-handoff] dir"})
+	}
+	for _, d := range dirs {
+		if err := n.locks.Acquire(d.dir, d.what); err != nil {
+			n.locks.Release()
+			return fmt.Errorf("data: %w", err)
+		}
+	}
+	return nil
 }
 
 func (n *Node) openEngine() error {
@@ -320,5 +352,6 @@ func (n *Node) close() error {
 	// opened service owns.
 	n.cancel()
 	n.wg.Wait()
+	errs = append(errs, n.locks.Release()) // nothing writes the directories any more
 	return errors.Join(errs...)
 }

@@ -3,7 +3,9 @@ package data
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/influxdata/influxdb/coordinator"
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data/hh"
 )
 
@@ -43,18 +46,22 @@ func (n *Node) openClusterWriter() error {
 		svc, err := hh.Open(hh.Config{
 			Dir:              hc.Dir,
 			MaxSize:          int64(min(hc.MaxSize, 1<<62)),
+			MaxTotalSize:     int64(min(hc.MaxTotalSize, 1<<62)),
+			MinFreeSpace:     int64(min(hc.MinFreeSpace, 1<<62)),
 			MaxAge:           time.Duration(hc.MaxAge),
 			RetryConcurrency: hc.RetryConcurrency,
 			RetryRateLimit:   int64(min(hc.RetryRateLimit, 1<<62)),
 			RetryInterval:    time.Duration(hc.RetryInterval),
 			RetryMaxInterval: time.Duration(hc.RetryMaxInterval),
 			PurgeInterval:    time.Duration(hc.PurgeInterval),
+			DirLocked:        true, // lockDirs
 			Logger:           n.opts.Logger.With("component", "hinted-handoff"),
 		}, newHintSender(n.peers))
 		if err != nil {
 			n.peers.Close()
 			return fmt.Errorf("data: opening hinted handoff in %s: %w", hc.Dir, err)
 		}
+		warnLegacyHints(n.log, hc.Dir)
 		svc.SetPurgeFilter(n.keepHintsForNode, n.keepHintsForShard)
 		n.hints = &hintedHandoff{svc: svc}
 		w.hints = n.hints
@@ -196,15 +203,38 @@ func (n *Node) ClusterAddr() string {
 	return n.dataLn.Addr().String()
 }
 
+// warnLegacyHints warns when the hinted-handoff dir every node defaulted to
+// before issue 17 ($HOME/.palisade/hh) holds queued writes and is not dir:
+// this node may have queued them before an upgrade moved its default
+// beside [data] dir. They are not replayed from there.
+func warnLegacyHints(log *slog.Logger, dir string) {
+	legacy := configs.LegacyHintedHandoffDir()
+	if filepath.Clean(legacy) == filepath.Clean(dir) {
+		return
+	}
+	segs, _ := filepath.Glob(filepath.Join(legacy, "[0-9]*", "*.seg"))
+	if len(segs) == 0 {
+		return
+	}
+	log.Warn("hinted-handoff queues found in the former default [hinted-handoff] dir, which is not this node's: "+
+		"the default is now beside [data] dir. If they are this node's, stop it and move them into its dir (or set "+
+		"[hinted-handoff] dir to the former one); if another node uses them, nothing is to be done",
+		"found", legacy, "dir", dir)
+}
+
 // hintedHandoff adapts hh.Service to the cluster writer.
 type hintedHandoff struct {
 	svc *hh.Service
 }
 
+// Enqueue queues payload for node. A record refused for want of room
+// (hh.FullError) is ErrHintedHandoffFull, which the client gets as 503 with
+// Retry-After, with hh's words for how full (they name no path).
 func (h *hintedHandoff) Enqueue(node, shardID uint64, payload []byte) error {
 	err := h.svc.Enqueue(node, shardID, payload)
-	if errors.Is(err, hh.ErrQueueFull) {
-		return fmt.Errorf("%w for data node %d", ErrHintedHandoffFull, node)
+	var full *hh.FullError
+	if errors.As(err, &full) {
+		return fmt.Errorf("%w for data node %d: %s", ErrHintedHandoffFull, node, full.Detail)
 	}
 	return err
 }

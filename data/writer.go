@@ -37,9 +37,12 @@ var (
 	ErrWriteFailed = errors.New("write failed")
 )
 
-// ErrHintedHandoffFull is returned (wrapped) when an owner's hinted-handoff
-// queue is full and the write could not meet its consistency level without
-// it. The HTTP handler answers 503 with Retry-After.
+// ErrHintedHandoffFull is returned (wrapped) when points for an owner that
+// did not take them could not be queued for want of room: its queue's
+// [hinted-handoff] max-size, the node's max-total-size or min-free-space,
+// or a full disk. The write fails whatever its consistency level (the
+// owner would miss the points for good); the HTTP handler answers 503 with
+// Retry-After.
 var ErrHintedHandoffFull = errors.New("hinted handoff queue full")
 
 // hintedHandoffRetryAfter is what a client whose write met a full queue is
@@ -100,11 +103,15 @@ type clusterWriter struct {
 // "write" statistic.
 type writerStats struct {
 	req, pointReq, writeOk, writeError, writeDrop, shardWriteHH atomic.Int64
+	// shardWriteHHFail: queue appends that failed (the owner misses the
+	// points unless the write was refused, or the client retries).
+	shardWriteHHFail atomic.Int64
 }
 
 func (s *writerStats) values() map[string]any {
 	return map[string]any{"req": s.req.Load(), "pointReq": s.pointReq.Load(), "writeOk": s.writeOk.Load(),
-		"writeError": s.writeError.Load(), "writeDrop": s.writeDrop.Load(), "shardWriteHH": s.shardWriteHH.Load()}
+		"writeError": s.writeError.Load(), "writeDrop": s.writeDrop.Load(), "shardWriteHH": s.shardWriteHH.Load(),
+		"shardWriteHHFail": s.shardWriteHHFail.Load()}
 }
 
 // startSend registers a remote send; false once the writer is closing.
@@ -224,10 +231,14 @@ func required(cl models.ConsistencyLevel, owners int) int {
 // ownerResult is one owner's outcome for one shard write.
 type ownerResult struct {
 	node   uint64
-	acked  bool  // the owner has the points
-	hinted bool  // queued durably for the owner
-	timed  bool  // the owner did not answer in time
-	err    error // why it is neither acked nor hinted, or why it was hinted
+	acked  bool // the owner has the points
+	hinted bool // queued durably for the owner
+	timed  bool // the owner did not answer in time
+	// lost: the owner did not take the points and queueing them for it
+	// failed (a full queue, a full disk, an I/O error): it would miss them
+	// for good.
+	lost bool
+	err  error // why it is neither acked nor hinted, or why it was hinted
 }
 
 // writeShard writes one shard's points to its owners. It returns once the
@@ -355,6 +366,16 @@ type shardCopy struct {
 // collect waits for owner outcomes until need acknowledgements (for
 // consistency any, durable hints count too) or all outcomes are in, and
 // turns them into the write's answer.
+//
+// An owner whose points could be neither written nor queued (lost) fails
+// the write whatever the consistency level and however many owners
+// acknowledged: the answer would otherwise acknowledge points that an
+// owner never gets (there is no anti-entropy to repair it). A full queue or
+// disk is 503 with Retry-After, any other failure 500. Outcomes already in
+// when the level is met are checked too, so that a queue append that failed
+// before the answer (an owner with records pending is queued for at once)
+// always fails it; a send that fails after the write was answered (its
+// owner timed out later) can only be logged and counted.
 func (w *clusterWriter) collect(cl models.ConsistencyLevel, shardID uint64, total, need int, results <-chan ownerResult, localErr error) error {
 	// A field type conflict (or a shard pending deletion) is the client's
 	// answer whatever the other owners say, as on a single InfluxDB: the
@@ -366,24 +387,32 @@ func (w *clusterWriter) collect(cl models.ConsistencyLevel, shardID uint64, tota
 	var acked, hinted int
 	var timedOut bool
 	var firstErr error
-	for range total {
+	for i := range total {
 		r := <-results
 		switch {
+		case r.lost:
+			return lostError(shardID, r)
 		case r.acked:
 			acked++
 		case r.hinted:
 			hinted++
 			timedOut = timedOut || r.timed
-		case errors.Is(r.err, ErrHintedHandoffFull):
-			// The owner would miss the points for good: the client must
-			// retry, whatever the consistency level.
-			return retryLater{fmt.Errorf("shard %d: %w", shardID, r.err), hintedHandoffRetryAfter}
 		default:
 			if firstErr == nil {
 				firstErr = r.err
 			}
 		}
 		if acked >= need || (cl == models.ConsistencyLevelAny && acked+hinted >= need) {
+			for range total - i - 1 {
+				select {
+				case r := <-results:
+					if r.lost {
+						return lostError(shardID, r)
+					}
+				default:
+					return nil
+				}
+			}
 			return nil
 		}
 	}
@@ -395,6 +424,16 @@ func (w *clusterWriter) collect(cl models.ConsistencyLevel, shardID uint64, tota
 			ErrPartialWrite, shardID, acked, total, consistencyName(cl), need)
 	}
 	return fmt.Errorf("%w: shard %d: %v", ErrWriteFailed, shardID, firstErr)
+}
+
+// lostError is the answer to a write for which r's owner got the points
+// neither directly nor queued.
+func lostError(shardID uint64, r ownerResult) error {
+	if errors.Is(r.err, ErrHintedHandoffFull) {
+		return retryLater{fmt.Errorf("shard %d: %w", shardID, r.err), hintedHandoffRetryAfter}
+	}
+	return fmt.Errorf("%w: shard %d: data node %d did not take the points and queueing them for it failed: %v",
+		ErrWriteFailed, shardID, r.node, r.err)
 }
 
 // send delivers one shard's points to a remote owner, or queues them for
@@ -423,11 +462,11 @@ func (w *clusterWriter) hint(node, shardID uint64, payload []byte, timedOut bool
 		return ownerResult{node: node, err: cause}
 	}
 	if err := w.hints.Enqueue(node, shardID, payload); err != nil {
+		// The write fails if it has not been answered yet (collect); if it
+		// has, only this line and the counter tell.
+		w.stats.shardWriteHHFail.Add(1)
 		w.log.Error("queueing points for hinted handoff failed", "shard", shardID, "node", node, "err", err)
-		if !errors.Is(err, ErrHintedHandoffFull) {
-			err = fmt.Errorf("node %d: %w", node, err)
-		}
-		return ownerResult{node: node, err: err}
+		return ownerResult{node: node, lost: true, err: err}
 	}
 	w.stats.shardWriteHH.Add(1)
 	return ownerResult{node: node, hinted: true, timed: timedOut, err: cause}

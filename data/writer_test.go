@@ -39,7 +39,9 @@ func TestCollect(t *testing.T) {
 	hinted := ownerResult{hinted: true, err: status.Error(codes.Unavailable, "down")}
 	late := ownerResult{hinted: true, timed: true, err: status.Error(codes.DeadlineExceeded, "slow")}
 	refused := ownerResult{err: status.Error(codes.FailedPrecondition, "not an owner")}
-	full := ownerResult{err: fmt.Errorf("%w for data node 3", ErrHintedHandoffFull)}
+	full := ownerResult{lost: true, err: fmt.Errorf("%w for data node 3", ErrHintedHandoffFull)}
+	// Issue 17, point 9: queueing failed otherwise (an I/O error).
+	broken := ownerResult{node: 3, lost: true, err: errors.New("hh: appending to node 3's queue: input/output error")}
 	for _, tc := range []struct {
 		name     string
 		cl       models.ConsistencyLevel
@@ -60,6 +62,14 @@ func TestCollect(t *testing.T) {
 		{"all: every owner acks", models.ConsistencyLevelAll, []ownerResult{ack, ack, ack}, nil, "", false},
 		{"one: refusals only", models.ConsistencyLevelOne, []ownerResult{refused, refused}, nil, "write failed", false},
 		{"one: a full queue beats an ack", models.ConsistencyLevelOne, []ownerResult{full, ack}, nil, "shard 7", true},
+		// Issue 17, point 9: an owner that gets the points neither directly
+		// nor queued fails the write whatever the level, even once it is met
+		// (outcomes already in count), and even for any.
+		{"any: a full queue beats an ack", models.ConsistencyLevelAny, []ownerResult{full, ack}, nil, "shard 7", true},
+		{"any: a full queue already in when the level is met", models.ConsistencyLevelAny, []ownerResult{ack, full}, nil, "shard 7", true},
+		{"any: a hint and a full queue", models.ConsistencyLevelAny, []ownerResult{hinted, full}, nil, "shard 7", true},
+		{"one: a failed queue append beats an ack", models.ConsistencyLevelOne, []ownerResult{ack, broken}, nil, "write failed: shard 7: data node 3", false},
+		{"quorum of 3: two acks and a failed append", models.ConsistencyLevelQuorum, []ownerResult{ack, ack, broken}, nil, "write failed", false},
 		{"field type conflict", models.ConsistencyLevelOne, []ownerResult{{err: tsdb.PartialWriteError{Reason: "field type conflict", Dropped: 1}}, refused},
 			tsdb.PartialWriteError{Reason: "field type conflict", Dropped: 1}, "partial write: field type conflict", false},
 	} {

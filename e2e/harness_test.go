@@ -76,6 +76,14 @@ var procSeq struct {
 // base environment. It is killed at the end of the test if still running.
 func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
+	return startWrapped(t, name, nil, env, args...)
+}
+
+// startWrapped is start with the binary run by wrapper (a command and its
+// arguments, which must exec the binary so that the process is the node:
+// see startInTmpfs).
+func startWrapped(t *testing.T, name string, wrapper []string, env []string, args ...string) *proc {
+	t.Helper()
 	path := binary(t, name)
 	procSeq.Lock()
 	procSeq.n++
@@ -87,6 +95,9 @@ func start(t *testing.T, name string, env []string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(path, args...)
+	if len(wrapper) > 0 {
+		cmd = exec.Command(wrapper[0], append(append(wrapper[1:len(wrapper):len(wrapper)], path), args...)...)
+	}
 	cmd.Env = append(baseEnv(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

@@ -24,13 +24,16 @@ import (
 
 	"github.com/palisade-db/palisade/auth"
 	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/internal/dirlock"
 	"github.com/palisade-db/palisade/internal/qlimit"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
 // Config configures a Store.
 type Config struct {
-	// Dir holds the Raft log (raft.db) and snapshots. Created with mode 0700.
+	// Dir holds the Raft log (raft.db) and snapshots. Created with mode 0700,
+	// and locked (internal/dirlock) while the Store is open: Open refuses a
+	// directory that another process or Store holds, naming the holder.
 	Dir string
 	// RaftAddr is this node's advertised Raft address and its identity.
 	RaftAddr string
@@ -93,6 +96,7 @@ type Store struct {
 	raft   *raft.Raft
 	trans  raft.Transport
 	bolt   *raftboltdb.BoltStore
+	lock   *dirlock.Lock // cfg.Dir's, held from Open to Close
 	closed chan struct{}
 	wg     sync.WaitGroup
 
@@ -175,6 +179,15 @@ func Open(cfg Config) (*Store, error) {
 		s.level = cfg.featureLevel
 	}
 	s.fsm.level, s.fsm.log = s.level, s.log
+	// Before the Raft log is opened: two stores on one directory would
+	// write one log (bolt's own lock on raft.db waits forever instead of
+	// refusing).
+	lock, err := dirlock.Acquire(cfg.Dir, "[meta] dir")
+	if err != nil {
+		s.closeResources()
+		return nil, fmt.Errorf("meta: %w", err)
+	}
+	s.lock = lock
 	if err := s.openRaft(); err != nil {
 		s.closeResources()
 		return nil, err
@@ -315,6 +328,7 @@ func (s *Store) closeResources() error {
 	if s.peers != nil {
 		errs = append(errs, s.peers.Close())
 	}
+	errs = append(errs, s.lock.Release()) // last: nothing writes cfg.Dir any more
 	return errors.Join(errs...)
 }
 

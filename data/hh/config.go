@@ -20,10 +20,20 @@ const (
 )
 
 // Config configures the queues, with InfluxDB Enterprise's [hinted-handoff]
-// semantics. A zero field takes its default.
+// semantics. A zero field takes its default, except MaxTotalSize and
+// MinFreeSpace, for which zero means no limit.
 type Config struct {
-	Dir              string        // one subdirectory per destination node ID
-	MaxSize          int64         // bytes of records per destination; DefaultMaxSize
+	Dir     string // one subdirectory per destination node ID
+	MaxSize int64  // bytes of records per destination; DefaultMaxSize
+	// MaxTotalSize bounds the bytes of records of all destinations
+	// together ([hinted-handoff] max-total-size); 0: only MaxSize bounds
+	// them.
+	MaxTotalSize int64
+	// MinFreeSpace: an append that would leave less than this many bytes
+	// available on the filesystem of Dir is refused ([hinted-handoff]
+	// min-free-space), so that the queues never take a disk's last bytes;
+	// 0: the filesystem is not asked.
+	MinFreeSpace     int64
 	MaxAge           time.Duration // older records are dropped (counted, logged); DefaultMaxAge
 	RetryConcurrency int           // destinations replayed at once; DefaultRetryConcurrency
 	RetryRateLimit   int64         // payload bytes/s per destination, 0 = unlimited
@@ -34,6 +44,10 @@ type Config struct {
 	// DefaultPurgeInterval.
 	PurgeInterval time.Duration
 	SegmentSize   int64 // segment files roll past this size; DefaultSegmentSize
+	// DirLocked: the caller holds Dir's lock (internal/dirlock) and Open
+	// does not take it. A data node locks all its directories before it
+	// opens anything.
+	DirLocked bool
 	// ReplayBatchBytes: with a BatchSender, replay reads records until
 	// their payloads reach this many bytes (or 64 records) and hands them
 	// over in one SendBatch call; at most RetryRateLimit bytes when that is
@@ -53,6 +67,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxSize <= 0 {
 		c.MaxSize = DefaultMaxSize
 	}
+	c.MaxTotalSize = max(c.MaxTotalSize, 0)
+	c.MinFreeSpace = max(c.MinFreeSpace, 0)
 	if c.MaxAge <= 0 {
 		c.MaxAge = DefaultMaxAge
 	}

@@ -24,9 +24,21 @@
 //   - Memory is bounded: per node, one record, or with a BatchSender
 //     ReplayBatchBytes plus one record, is in memory, never a queue.
 //   - Nothing here knows what a payload holds (the engine is not imported).
+//   - Any error from Enqueue means nothing of the record was kept. A record
+//     that does not fit is refused before anything is written, with a
+//     *FullError (errors.Is ErrQueueFull) naming the limit: its node's queue
+//     at MaxSize, all queues at MaxTotalSize, or less than MinFreeSpace
+//     left on the disk (statfs); the disk's own ENOSPC or EDQUOT is a
+//     FullError too. A full disk never wedges a queue: a finished segment
+//     is deleted even when the read position cannot be saved, and a
+//     drained queue deletes its last segment at once.
+//   - One Service per directory: Open takes an exclusive lock
+//     (internal/dirlock, the file .palisade.lock in Config.Dir) and
+//     refuses a directory that another process or Service holds, naming it.
 //
 // On disk, under Config.Dir:
 //
+//	.palisade.lock          the directory's lock (holder's PID, host, start)
 //	<node ID>/              one directory per destination (0700)
 //	    00000001.seg        segments, appended in ID order (0600)
 //	    00000002.seg
@@ -65,5 +77,6 @@
 // Purge removes the queues of nodes that left the cluster and drops the
 // records of deleted shards; dropped shards' records stay on disk until
 // replay passes them. MaxSize counts the frames between the read position
-// and the tail.
+// and the tail, MaxTotalSize the same over every queue; on disk a queue may
+// hold up to one segment more (delivered frames of the segment being read).
 package hh

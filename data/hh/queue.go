@@ -179,7 +179,7 @@ func (q *queue) recover() error {
 			q.head = position{seg: id, off: start}
 		}
 		q.segs = append(q.segs, segment{id: id, size: st.Size()})
-		q.bytes += max(0, st.Size()-start)
+		q.addBytesLocked(max(0, st.Size()-start))
 		if err := q.countRecords(id, start, st.Size()); err != nil {
 			return err
 		}
@@ -326,13 +326,21 @@ func (q *queue) countLocked(shard uint64, d int64) {
 // that they cannot drift past a corrupt stretch of the queue.
 func (q *queue) changedLocked() {
 	if q.bytes <= 0 {
-		q.bytes, q.records = 0, 0
+		q.addBytesLocked(-q.bytes)
+		q.records = 0
 		clear(q.shards)
 		clear(q.dropped)
 		q.headTime = time.Time{}
 	}
 	close(q.changed)
 	q.changed = make(chan struct{})
+}
+
+// addBytesLocked changes the queue's bytes, and the service's total with
+// them.
+func (q *queue) addBytesLocked(d int64) {
+	q.bytes += d
+	q.svc.total.Add(d)
 }
 
 func signal(c chan struct{}) {
@@ -364,15 +372,25 @@ func (q *queue) append(shardID uint64, payload []byte) error {
 		return err
 	case q.bytes+n > q.svc.cfg.MaxSize:
 		q.mu.Unlock()
-		return fmt.Errorf("%w: node %d holds %d bytes (max-size %d)", ErrQueueFull, q.node, q.bytes, q.svc.cfg.MaxSize)
+		return &FullError{Node: q.node, Limit: LimitMaxSize,
+			Detail: fmt.Sprintf("data node %d's queue holds %d bytes (max-size %d)", q.node, q.bytes, q.svc.cfg.MaxSize)}
+	}
+	// The frame's bytes count towards the total from here; given back if
+	// it is not written.
+	if total, ok := q.svc.reserve(n); !ok {
+		q.mu.Unlock()
+		return &FullError{Node: q.node, Limit: LimitMaxTotalSize,
+			Detail: fmt.Sprintf("this node's queues hold %d bytes (max-total-size %d)", total, q.svc.cfg.MaxTotalSize)}
 	}
 	if q.w == nil || (q.wSize > segmentHeaderSize && q.wSize+n > q.svc.cfg.SegmentSize) {
 		if err := q.rollLocked(); err != nil {
+			q.svc.total.Add(-n)
 			q.mu.Unlock()
 			return err
 		}
 	}
 	if err := q.writeLocked(h[:], payload); err != nil {
+		q.svc.total.Add(-n)
 		q.mu.Unlock()
 		return err
 	}
@@ -382,7 +400,7 @@ func (q *queue) append(shardID uint64, payload []byte) error {
 	if q.bytes == 0 {
 		q.headTime = now
 	}
-	q.bytes += n
+	q.bytes += n // reserved in the total above
 	if q.dropped[shardID] {
 		q.stats.Purged++
 	}

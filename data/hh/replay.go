@@ -107,6 +107,7 @@ func (q *queue) run() {
 		}
 		if len(q.window) == 0 {
 			reportExpired()
+			q.releaseDrained()
 			if err := q.savePosition(); err != nil {
 				q.log.Error("hinted handoff: saving the read position", "err", err)
 			}
@@ -293,7 +294,6 @@ func (q *queue) consumeFront(n int, fate []outcome) (expiredN int) {
 			q.skipCorrupt(it)
 		case itemSegmentEnd:
 			if err := q.finishSegment(it.next); err != nil {
-				// The old segment stays until a later start deletes it.
 				q.log.Error("hinted handoff: saving the read position", "err", err)
 			}
 		case itemRecord:
@@ -443,7 +443,7 @@ func (q *queue) skipCorrupt(it *item) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.head.off += it.n
-	q.bytes -= it.n
+	q.addBytesLocked(-it.n)
 	if it.shard != nil {
 		q.countLocked(*it.shard, -1)
 	}
@@ -452,31 +452,80 @@ func (q *queue) skipCorrupt(it *item) {
 }
 
 // finishSegment moves the head to segment next, saves the position and
-// deletes the finished segment (the reader has closed it).
+// deletes the finished segment (the reader has closed it). The segment is
+// deleted even when the position cannot be saved (a full disk: the save
+// needs a new file): a start from an older position finds the segment
+// gone and begins at the first segment left, which is right, since every
+// record of the deleted one was consumed. Keeping it would keep a full disk
+// full until a restart.
 func (q *queue) finishSegment(next uint64) error {
 	old := q.head.seg
 	q.mu.Lock()
 	if i := slices.IndexFunc(q.segs, func(s segment) bool { return s.id == old }); i >= 0 {
-		q.bytes -= max(0, q.segs[i].size-q.head.off)
+		q.addBytesLocked(-max(0, q.segs[i].size-q.head.off))
 		q.segs = slices.Delete(q.segs, i, i+1)
 	}
 	q.head = position{seg: next, off: segmentHeaderSize}
 	q.changedLocked()
 	q.mu.Unlock()
-	if err := q.savePosition(); err != nil {
-		return err // the old segment stays until a later start deletes it
+	err := q.savePosition()
+	if rerr := os.Remove(q.segPath(old)); rerr != nil {
+		q.log.Warn("hinted handoff: removing a delivered segment", "err", rerr)
 	}
-	if err := os.Remove(q.segPath(old)); err != nil {
+	return err
+}
+
+// releaseDrained deletes the queue's only segment once every record in it
+// was consumed, and ends it for appends: the next append starts a new
+// segment, as after a restart. Before, a drained queue kept its last
+// segment (up to SegmentSize) until a later append filled it or started
+// another, which on a full disk never happened: the queue refused every
+// append until a restart. Called by run, which owns the reader's state,
+// with nothing in the window.
+func (q *queue) releaseDrained() {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.bytes != 0 || len(q.segs) != 1 || q.segs[0].id != q.head.seg || q.rd != q.head {
+		return
+	}
+	id, size := q.segs[0].id, q.segs[0].size
+	if q.w != nil && q.wID == id {
+		size = q.wSize
+	}
+	if size <= segmentHeaderSize || q.head.off < size {
+		return // nothing to free, or not all of it read
+	}
+	if q.w != nil {
+		// Every byte of it was consumed, so fsync'd: nothing to sync.
+		q.retired = append(q.retired, q.w)
+		q.w = nil
+		q.synced = q.written
+	}
+	for _, f := range q.retired {
+		f.Close()
+	}
+	q.retired = nil
+	if q.rf != nil {
+		q.rf.Close()
+		q.rf = nil
+	}
+	q.segs = nil
+	q.head = position{seg: q.nextID, off: segmentHeaderSize}
+	q.rd = q.head
+	// Deleted before the position is saved: a start from the old position
+	// finds no segment and waits for a new one, which is right.
+	if err := os.Remove(q.segPath(id)); err != nil {
 		q.log.Warn("hinted handoff: removing a delivered segment", "err", err)
 	}
-	return nil
 }
 
 // consume moves the head past the record r of n bytes.
 func (q *queue) consume(r *Record, n int64, o outcome) {
 	q.mu.Lock()
 	q.head.off += n
-	q.bytes -= n
+	q.addBytesLocked(-n)
 	switch o {
 	case delivered:
 		q.stats.Delivered++

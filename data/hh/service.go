@@ -10,16 +10,44 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/palisade-db/palisade/internal/dirlock"
 )
 
 // Errors of Enqueue.
 var (
+	// ErrQueueFull: there is no room for the record. Every such refusal is
+	// a *FullError, which says which limit the record met.
 	ErrQueueFull = errors.New("hinted handoff queue full")
 	ErrClosed    = errors.New("hh: service closed")
 	// ErrRecordTooLarge: the payload exceeds MaxPayload.
 	ErrRecordTooLarge = errors.New("hh: record too large")
 )
+
+// The limits a record can meet (FullError.Limit).
+const (
+	LimitMaxSize      = "max-size"       // its destination's queue holds Config.MaxSize
+	LimitMaxTotalSize = "max-total-size" // all queues together hold Config.MaxTotalSize
+	LimitMinFreeSpace = "min-free-space" // it would leave less than Config.MinFreeSpace free
+	LimitDisk         = "disk"           // the filesystem refused it (no space left, or a quota)
+)
+
+// FullError is a record refused for want of room: nothing of it was kept.
+// errors.Is(err, ErrQueueFull) holds.
+type FullError struct {
+	Node  uint64 // the destination
+	Limit string // one of the Limit constants
+	// Detail says how full, in words fit for a client's error message (no
+	// paths).
+	Detail string
+	Err    error // the filesystem's error, for LimitDisk
+}
+
+func (e *FullError) Error() string        { return ErrQueueFull.Error() + ": " + e.Detail }
+func (e *FullError) Is(target error) bool { return target == ErrQueueFull }
+func (e *FullError) Unwrap() error        { return e.Err }
 
 // Record is one queued write to one shard.
 type Record struct {
@@ -120,6 +148,11 @@ type Service struct {
 	sem    chan struct{} // RetryConcurrency slots
 	wg     sync.WaitGroup
 
+	lock *dirlock.Lock // Dir's: no other process (or Service) uses it
+	// total is the bytes of records of every queue (the sum of their
+	// bytes); an append reserves its frame here before it writes.
+	total atomic.Int64
+
 	mu        sync.Mutex
 	queues    map[uint64]*queue
 	closed    bool
@@ -130,6 +163,11 @@ type Service struct {
 // Open opens every queue under cfg.Dir (creating it), recovering each: a
 // torn tail left by a crash is truncated, corrupt records are skipped when
 // replay reaches them. It starts replaying every queue that holds records.
+// It locks cfg.Dir (internal/dirlock) until Close, unless cfg.DirLocked: a
+// directory that another process or Service holds is refused with a
+// *dirlock.InUseError naming the holder, since two services replaying one
+// queue send its records twice to the wrong nodes and collide creating its
+// segments.
 func Open(cfg Config, s Sender) (*Service, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -138,12 +176,17 @@ func Open(cfg Config, s Sender) (*Service, error) {
 	if s == nil {
 		return nil, errors.New("hh: nil Sender")
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	var lock *dirlock.Lock // nil: Release does nothing
+	if cfg.DirLocked {
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("hh: %w", err)
+		}
+	} else if lock, err = dirlock.Acquire(cfg.Dir, "[hinted-handoff] dir"); err != nil {
 		return nil, fmt.Errorf("hh: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	svc := &Service{
-		cfg: cfg, sender: s, ctx: ctx, cancel: cancel,
+		cfg: cfg, sender: s, ctx: ctx, cancel: cancel, lock: lock,
 		sem:    make(chan struct{}, cfg.RetryConcurrency),
 		queues: map[uint64]*queue{},
 	}
@@ -154,6 +197,7 @@ func Open(cfg Config, s Sender) (*Service, error) {
 	entries, err := os.ReadDir(cfg.Dir)
 	if err != nil {
 		cancel()
+		lock.Release()
 		return nil, fmt.Errorf("hh: %w", err)
 	}
 	for _, e := range entries {
@@ -198,19 +242,54 @@ func (s *Service) queue(node uint64, create bool) (*queue, error) {
 }
 
 // Enqueue appends a write for node's shard to node's queue and returns nil
-// once it is durable (fsync'd; concurrent calls share fsyncs). It returns an
-// error wrapping ErrQueueFull when the queue would exceed MaxSize, and
-// ErrClosed after Close; it never blocks longer than the disk does.
+// once it is durable (fsync'd; concurrent calls share fsyncs). It returns a
+// *FullError (errors.Is ErrQueueFull) when the record does not fit: node's
+// queue would exceed MaxSize, all queues MaxTotalSize, the filesystem would
+// keep less than MinFreeSpace free, or the filesystem has no room; and
+// ErrClosed after Close. It never blocks longer than the disk does. Any
+// error means that nothing of the record was kept.
 func (s *Service) Enqueue(node, shardID uint64, payload []byte) error {
 	if len(payload) > MaxPayload {
 		return fmt.Errorf("%w: %d bytes (at most %d)", ErrRecordTooLarge, len(payload), MaxPayload)
 	}
-	q, err := s.queue(node, true)
-	if err != nil {
-		return err
+	if margin := s.cfg.MinFreeSpace; margin > 0 {
+		// Checked before the lock and without a reservation: appends that
+		// run at once may each pass, and take the margin down by a few
+		// records at most.
+		if avail, ok := freeSpace(s.cfg.Dir); ok && avail-frameSize(len(payload)) < margin {
+			return &FullError{Node: node, Limit: LimitMinFreeSpace,
+				Detail: fmt.Sprintf("%d bytes free on the disk of the queues (min-free-space %d)", avail, margin)}
+		}
 	}
-	return q.append(shardID, payload)
+	q, err := s.queue(node, true)
+	if err == nil {
+		err = q.append(shardID, payload)
+	}
+	if err != nil && !errors.Is(err, ErrQueueFull) {
+		if errno, ok := noSpace(err); ok {
+			return &FullError{Node: node, Limit: LimitDisk, Detail: errno.Error(), Err: err}
+		}
+	}
+	return err
 }
+
+// reserve adds n bytes to the total unless that would pass MaxTotalSize.
+func (s *Service) reserve(n int64) (total int64, ok bool) {
+	limit := s.cfg.MaxTotalSize
+	for {
+		cur := s.total.Load()
+		if limit > 0 && cur+n > limit {
+			return cur, false
+		}
+		if s.total.CompareAndSwap(cur, cur+n) {
+			return cur + n, true
+		}
+	}
+}
+
+// TotalBytes returns the bytes of records of all queues together (what
+// MaxTotalSize bounds).
+func (s *Service) TotalBytes() int64 { return s.total.Load() }
 
 // Pending reports whether records wait for node.
 func (s *Service) Pending(node uint64) bool {
@@ -290,6 +369,9 @@ func (s *Service) remove(q *queue) {
 	q.cancel()
 	<-q.done
 	st := q.snapshot(s.cfg.Now())
+	q.mu.Lock()
+	q.addBytesLocked(-q.bytes)
+	q.mu.Unlock()
 	if err := errors.Join(q.close(), os.RemoveAll(q.dir)); err != nil {
 		q.log.Error("hinted handoff: removing the queue of a removed node", "err", err)
 		return
@@ -413,5 +495,6 @@ func (s *Service) Close() error {
 		<-q.done
 		errs = append(errs, q.close())
 	}
+	errs = append(errs, s.lock.Release())
 	return errors.Join(errs...)
 }
