@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime/debug"
 	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 )
@@ -33,6 +35,11 @@ import (
 type ServerConfig struct {
 	// Secret is the internal shared secret; empty lets every RPC through.
 	Secret string
+	// Names are the addresses (host:port) the node serves as besides each
+	// connection's local address: its advertised address. A token is bound
+	// to the address its caller dialed, and refused by a node that does not
+	// serve as that address.
+	Names []string
 	// TLS, when set, serves TLS.
 	TLS credentials.TransportCredentials
 	// MaxRecvMsgSize bounds one message from an authenticated peer, and
@@ -75,7 +82,7 @@ type authenticatedKey struct{}
 // NewServer returns a gRPC server with c's guards installed, and the
 // counters they keep.
 func NewServer(c ServerConfig) (*grpc.Server, *ServerStats) {
-	a := NewAuthenticator(c.Secret)
+	a := NewAuthenticator(c.Secret, c.Names...)
 	stats := &ServerStats{}
 	streams := c.MaxConcurrentStreams
 	if streams == 0 {
@@ -112,7 +119,11 @@ type guard struct {
 // tap runs in the transport when a stream's headers have arrived, before
 // its message is read: an RPC without a valid token ends here.
 func (g guard) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
-	if err := g.a.checkHeaders(info.Header, info.FullMethodName); err != nil {
+	var local net.Addr
+	if p, ok := peer.FromContext(ctx); ok {
+		local = p.LocalAddr
+	}
+	if err := g.a.checkHeaders(info.Header, info.FullMethodName, local); err != nil {
 		g.stats.Refused.Add(1)
 		return ctx, err
 	}

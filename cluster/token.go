@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +38,7 @@ const TokenLifetime = 10 * time.Second
 const DefaultReplayCacheSize = 100_000
 
 const (
-	tokenContext   = "palisade-internal-v2"
+	tokenContext   = "palisade-internal-v3"
 	tokenNonceSize = 16
 )
 
@@ -49,39 +50,60 @@ var (
 	ErrTokenReplayed = errors.New("cluster: internal token already used (replayed?)")
 	ErrTokenBusy     = errors.New("cluster: too many internal tokens to remember; retry")
 	ErrTokenNoMethod = errors.New("cluster: no RPC method to bind the internal token to")
+	ErrTokenNoTarget = errors.New("cluster: no target address to bind the internal token to")
+	ErrTokenTarget   = errors.New("cluster: internal token made for another node (the call names an address this node does not serve as)")
 )
 
 // MintToken returns a token proving knowledge of secret, valid for one call
-// of the RPC method (its full name, "/package.Service/Method") for
-// TokenLifetime either side of now:
+// of the RPC method (its full name, "/package.Service/Method") to the node
+// at target (the address the caller dials, host:port, as the call's
+// :authority carries it) for TokenLifetime either side of now:
 //
-//	<unix-nanos>.<base64url(nonce)>.<base64url(HMAC-SHA256(secret, context|0|len(method)|method|unix-nanos|nonce))>
+//	<unix-nanos>.<base64url(nonce)>.<base64url(HMAC-SHA256(secret, context|0|len(method)|method|len(target)|target|unix-nanos|nonce))>
 //
-// with a fresh random 16-byte nonce.
-func MintToken(secret []byte, method string, now time.Time) string {
+// with a fresh random 16-byte nonce. A token seen on its way to one node is
+// refused by every other: each accepts only the addresses it serves as
+// (Authenticator).
+func MintToken(secret []byte, method, target string, now time.Time) string {
 	nonce := make([]byte, tokenNonceSize)
 	// crypto/rand.Read never fails (it crashes the program instead).
 	_, _ = rand.Read(nonce)
-	return mintToken(secret, method, now, nonce)
+	return mintToken(secret, method, target, now, nonce)
 }
 
-func mintToken(secret []byte, method string, now time.Time, nonce []byte) string {
+func mintToken(secret []byte, method, target string, now time.Time, nonce []byte) string {
 	ts := now.UnixNano()
 	return strconv.FormatInt(ts, 10) + "." + base64.RawURLEncoding.EncodeToString(nonce) + "." +
-		base64.RawURLEncoding.EncodeToString(tokenMAC(secret, method, ts, nonce))
+		base64.RawURLEncoding.EncodeToString(tokenMAC(secret, method, normTarget(target), ts, nonce))
+}
+
+// normTarget is the form of a target address that tokens are bound to.
+func normTarget(target string) string {
+	return strings.ToLower(strings.TrimSuffix(target, ":443"))
+}
+
+// TargetOf returns the target address of a call from the URI that gRPC
+// gives per-RPC credentials ("https://<authority>/<service>").
+func TargetOf(uri ...string) string {
+	if len(uri) == 0 {
+		return ""
+	}
+	rest, _ := strings.CutPrefix(uri[0], "https://")
+	host, _, _ := strings.Cut(rest, "/")
+	return host
 }
 
 // VerifyToken checks a token made by MintToken with the same secret for the
-// same method. It cannot tell a replayed token from a fresh one: an
+// same method and target. It cannot tell a replayed token from a fresh one: an
 // Authenticator does that.
-func VerifyToken(secret []byte, token, method string, now time.Time) error {
-	_, _, err := verifyToken(secret, token, method, now)
+func VerifyToken(secret []byte, token, method, target string, now time.Time) error {
+	_, _, err := verifyToken(secret, token, method, target, now)
 	return err
 }
 
 // verifyToken checks token and returns its nonce and the time after which
 // it is expired anyway.
-func verifyToken(secret []byte, token, method string, now time.Time) (nonce [tokenNonceSize]byte, expires time.Time, err error) {
+func verifyToken(secret []byte, token, method, target string, now time.Time) (nonce [tokenNonceSize]byte, expires time.Time, err error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		return nonce, expires, ErrTokenInvalid
@@ -95,7 +117,7 @@ func verifyToken(secret []byte, token, method string, now time.Time) (nonce [tok
 		return nonce, expires, ErrTokenInvalid
 	}
 	mac, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil || !hmac.Equal(mac, tokenMAC(secret, method, ts, n)) {
+	if err != nil || !hmac.Equal(mac, tokenMAC(secret, method, normTarget(target), ts, n)) {
 		return nonce, expires, ErrTokenInvalid
 	}
 	minted := time.Unix(0, ts)
@@ -106,7 +128,7 @@ func verifyToken(secret []byte, token, method string, now time.Time) (nonce [tok
 	return nonce, minted.Add(TokenLifetime), nil
 }
 
-func tokenMAC(secret []byte, method string, ts int64, nonce []byte) []byte {
+func tokenMAC(secret []byte, method, target string, ts int64, nonce []byte) []byte {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(tokenContext))
 	var b [8]byte
@@ -114,13 +136,17 @@ func tokenMAC(secret []byte, method string, ts int64, nonce []byte) []byte {
 	m.Write([]byte{0})
 	m.Write(b[:4])
 	m.Write([]byte(method))
+	binary.BigEndian.PutUint32(b[:4], uint32(len(target)))
+	m.Write(b[:4])
+	m.Write([]byte(target))
 	binary.BigEndian.PutUint64(b[:], uint64(ts))
 	m.Write(b[:])
 	m.Write(nonce)
 	return m.Sum(nil)
 }
 
-// tokenCredentials attaches a fresh token to every RPC.
+// tokenCredentials attaches a fresh token to every RPC, bound to its method
+// and to the address it goes to.
 type tokenCredentials struct {
 	secret     []byte
 	requireTLS bool
@@ -132,12 +158,16 @@ func TokenCredentials(secret string, requireTLS bool) credentials.PerRPCCredenti
 	return tokenCredentials{secret: []byte(secret), requireTLS: requireTLS}
 }
 
-func (t tokenCredentials) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+func (t tokenCredentials) GetRequestMetadata(ctx context.Context, uri ...string) (map[string]string, error) {
 	ri, ok := credentials.RequestInfoFromContext(ctx)
 	if !ok || ri.Method == "" {
 		return nil, ErrTokenNoMethod
 	}
-	return map[string]string{TokenHeader: MintToken(t.secret, ri.Method, time.Now())}, nil
+	target := TargetOf(uri...)
+	if target == "" {
+		return nil, ErrTokenNoTarget
+	}
+	return map[string]string{TokenHeader: MintToken(t.secret, ri.Method, target, time.Now())}, nil
 }
 
 func (t tokenCredentials) RequireTransportSecurity() bool { return t.requireTLS }
@@ -154,6 +184,9 @@ func (t tokenCredentials) RequireTransportSecurity() bool { return t.requireTLS 
 type Authenticator struct {
 	secret []byte
 	now    func() time.Time
+	// names are the addresses this node serves as besides those of the
+	// connection itself (its advertised host:port).
+	names map[string]bool
 
 	mu        sync.Mutex
 	seen      map[[tokenNonceSize]byte]int64 // nonce → expiry, unix nanos
@@ -161,9 +194,16 @@ type Authenticator struct {
 	nextSweep time.Time
 }
 
-// NewAuthenticator returns an Authenticator for secret.
-func NewAuthenticator(secret string) *Authenticator {
+// NewAuthenticator returns an Authenticator for secret, for a node that
+// serves as names (host:port, e.g. its advertised address) and as the local
+// address of each connection (and "localhost" on a loopback one).
+func NewAuthenticator(secret string, names ...string) *Authenticator {
+	set := map[string]bool{}
+	for _, n := range names {
+		set[normTarget(n)] = true
+	}
 	return &Authenticator{
+		names:   set,
 		secret:  []byte(secret),
 		now:     time.Now,
 		seen:    map[[tokenNonceSize]byte]int64{},
@@ -174,9 +214,11 @@ func NewAuthenticator(secret string) *Authenticator {
 // Enabled reports whether RPCs must carry a token.
 func (a *Authenticator) Enabled() bool { return len(a.secret) > 0 }
 
-// checkHeaders checks the token in an RPC's headers for method; its errors
-// are gRPC statuses.
-func (a *Authenticator) checkHeaders(md metadata.MD, method string) error {
+// checkHeaders checks the token in an RPC's headers for method and for the
+// address the call names (its :authority), which must be one this node
+// serves as on the connection whose local address is local; its errors are
+// gRPC statuses.
+func (a *Authenticator) checkHeaders(md metadata.MD, method string, local net.Addr) error {
 	if !a.Enabled() || strings.HasPrefix(method, healthMethods) {
 		return nil
 	}
@@ -184,8 +226,15 @@ func (a *Authenticator) checkHeaders(md metadata.MD, method string) error {
 	if len(vals) == 0 {
 		return status.Error(codes.Unauthenticated, ErrTokenMissing.Error())
 	}
+	var target string
+	if t := md.Get(":authority"); len(t) > 0 {
+		target = t[0]
+	}
+	if !a.servesAs(target, local) {
+		return status.Error(codes.Unauthenticated, ErrTokenTarget.Error())
+	}
 	now := a.now()
-	nonce, expires, err := verifyToken(a.secret, vals[0], method, now)
+	nonce, expires, err := verifyToken(a.secret, vals[0], method, target, now)
 	if err != nil {
 		return status.Error(codes.Unauthenticated, err.Error())
 	}
@@ -196,6 +245,32 @@ func (a *Authenticator) checkHeaders(md metadata.MD, method string) error {
 		return status.Error(codes.Unauthenticated, err.Error())
 	}
 	return nil
+}
+
+// servesAs reports whether target (host:port) names this node on a
+// connection whose local address is local: one of its names, the local
+// address itself, or localhost on a loopback connection (same port).
+func (a *Authenticator) servesAs(target string, local net.Addr) bool {
+	target = normTarget(target)
+	if target == "" {
+		return false
+	}
+	if a.names[target] {
+		return true
+	}
+	host, port, err := net.SplitHostPort(target)
+	if err != nil || local == nil {
+		return false
+	}
+	lhost, lport, err := net.SplitHostPort(local.String())
+	if err != nil || port != lport {
+		return false
+	}
+	lip := net.ParseIP(lhost)
+	if ip := net.ParseIP(host); ip != nil {
+		return lip != nil && ip.Equal(lip)
+	}
+	return host == "localhost" && lip != nil && lip.IsLoopback()
 }
 
 // remember records nonce until expires, or reports that it was seen.

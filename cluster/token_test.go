@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,11 +16,15 @@ import (
 )
 
 var (
+	local  = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8091}
 	secret = []byte("the-internal-shared-secret")
 	now    = time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.UTC)
 )
 
 const (
+	// target is the address the tokens of these tests are minted for; the
+	// Authenticator's connections arrive on local.
+	target         = "127.0.0.1:8091"
 	statusMethod   = "/palisade.meta.v1.MetaService/Status"
 	snapshotMethod = "/palisade.meta.v1.MetaService/Snapshot"
 )
@@ -28,7 +33,7 @@ const (
 // within TokenLifetime, and unaltered.
 func TestVerifyToken(t *testing.T) {
 	nonce := []byte("0123456789abcdef")
-	good := mintToken(secret, statusMethod, now, nonce)
+	good := mintToken(secret, statusMethod, target, now, nonce)
 	parts := strings.Split(good, ".")
 	ts, n, mac := parts[0], parts[1], parts[2]
 	// A field with its first character changed (to another base64url one).
@@ -53,13 +58,13 @@ func TestVerifyToken(t *testing.T) {
 		{"slightly ahead of the verifier's clock", secret, good, statusMethod, now.Add(-TokenLifetime), nil},
 		{"expired", secret, good, statusMethod, now.Add(TokenLifetime + time.Nanosecond), ErrTokenExpired},
 		{"from the future", secret, good, statusMethod, now.Add(-TokenLifetime - time.Nanosecond), ErrTokenExpired},
-		{"long expired", secret, MintToken(secret, statusMethod, now.Add(-24*time.Hour)), statusMethod, now, ErrTokenExpired},
+		{"long expired", secret, MintToken(secret, statusMethod, target, now.Add(-24*time.Hour)), statusMethod, now, ErrTokenExpired},
 		{"minted for Status, used for Snapshot", secret, good, snapshotMethod, now, ErrTokenInvalid},
 		{"minted for Status, used for Execute", secret, good, "/palisade.meta.v1.MetaService/Execute", now, ErrTokenInvalid},
-		{"minted for no method", secret, mintToken(secret, "", now, nonce), statusMethod, now, ErrTokenInvalid},
+		{"minted for no method", secret, mintToken(secret, "", target, now, nonce), statusMethod, now, ErrTokenInvalid},
 		{"wrong secret", []byte("another-secret"), good, statusMethod, now, ErrTokenInvalid},
 		{"empty secret", nil, good, statusMethod, now, ErrTokenInvalid},
-		{"minted with another secret", secret, MintToken([]byte("another-secret"), statusMethod, now), statusMethod, now, ErrTokenInvalid},
+		{"minted with another secret", secret, MintToken([]byte("another-secret"), statusMethod, target, now), statusMethod, now, ErrTokenInvalid},
 		{"tampered MAC", secret, ts + "." + n + "." + flip(mac), statusMethod, now, ErrTokenInvalid},
 		{"tampered nonce", secret, ts + "." + flip(n) + "." + mac, statusMethod, now, ErrTokenInvalid},
 		{"tampered timestamp", secret, strconv.FormatInt(tsNum+1, 10) + "." + n + "." + mac, statusMethod, now, ErrTokenInvalid},
@@ -72,7 +77,7 @@ func TestVerifyToken(t *testing.T) {
 		{"empty", secret, "", statusMethod, now, ErrTokenInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := VerifyToken(tc.secret, tc.token, tc.method, tc.at)
+			err := VerifyToken(tc.secret, tc.token, tc.method, target, tc.at)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
@@ -84,11 +89,11 @@ func TestVerifyToken(t *testing.T) {
 }
 
 func TestMintTokenDoesNotRevealSecret(t *testing.T) {
-	tok := MintToken(secret, statusMethod, now)
+	tok := MintToken(secret, statusMethod, target, now)
 	if strings.Contains(tok, string(secret)) {
 		t.Fatalf("token %q contains the secret", tok)
 	}
-	if MintToken(secret, statusMethod, now) == tok {
+	if MintToken(secret, statusMethod, target, now) == tok {
 		t.Fatalf("two tokens for the same method and instant are equal: the nonce is not fresh")
 	}
 }
@@ -100,18 +105,25 @@ func requestContext(method string) context.Context {
 }
 
 func TestTokenCredentials(t *testing.T) {
-	md, err := TokenCredentials(string(secret), false).GetRequestMetadata(requestContext(statusMethod))
+	uri := "https://" + target + "/palisade.meta.v1.MetaService"
+	md, err := TokenCredentials(string(secret), false).GetRequestMetadata(requestContext(statusMethod), uri)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifyToken(secret, md[TokenHeader], statusMethod, time.Now()); err != nil {
+	if err := VerifyToken(secret, md[TokenHeader], statusMethod, target, time.Now()); err != nil {
 		t.Fatalf("the credentials' token does not verify: %v", err)
 	}
-	if err := VerifyToken(secret, md[TokenHeader], snapshotMethod, time.Now()); !errors.Is(err, ErrTokenInvalid) {
+	if err := VerifyToken(secret, md[TokenHeader], snapshotMethod, target, time.Now()); !errors.Is(err, ErrTokenInvalid) {
 		t.Fatalf("the credentials' token for Status verifies for Snapshot: %v", err)
 	}
-	if _, err := TokenCredentials(string(secret), false).GetRequestMetadata(context.Background()); !errors.Is(err, ErrTokenNoMethod) {
+	if err := VerifyToken(secret, md[TokenHeader], statusMethod, "127.0.0.2:8091", time.Now()); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("the credentials' token for %s verifies for another node: %v", target, err)
+	}
+	if _, err := TokenCredentials(string(secret), false).GetRequestMetadata(context.Background(), uri); !errors.Is(err, ErrTokenNoMethod) {
 		t.Fatalf("credentials minted a token bound to no method: %v", err)
+	}
+	if _, err := TokenCredentials(string(secret), false).GetRequestMetadata(requestContext(statusMethod)); !errors.Is(err, ErrTokenNoTarget) {
+		t.Fatalf("credentials minted a token bound to no target: %v", err)
 	}
 	if TokenCredentials("s", true).RequireTransportSecurity() != true || TokenCredentials("s", false).RequireTransportSecurity() != false {
 		t.Fatalf("RequireTransportSecurity does not follow the flag")
@@ -123,7 +135,7 @@ func TestTokenCredentials(t *testing.T) {
 // codes.Unauthenticated; an empty secret lets everything in.
 func TestAuthenticatorChecksHeaders(t *testing.T) {
 	withToken := func(tokens ...string) metadata.MD {
-		md := metadata.MD{}
+		md := metadata.MD{":authority": {target}}
 		for _, tok := range tokens {
 			md.Append(TokenHeader, tok)
 		}
@@ -136,20 +148,32 @@ func TestAuthenticatorChecksHeaders(t *testing.T) {
 		method string
 		ok     bool
 	}{
-		{"valid token", string(secret), withToken(MintToken(secret, statusMethod, now)), statusMethod, true},
+		{"valid token", string(secret), withToken(MintToken(secret, statusMethod, target, now)), statusMethod, true},
 		{"no metadata", string(secret), nil, statusMethod, false},
 		{"no token", string(secret), withToken(), statusMethod, false},
-		{"wrong secret", string(secret), withToken(MintToken([]byte("wrong"), statusMethod, now)), statusMethod, false},
-		{"token for another method", string(secret), withToken(MintToken(secret, statusMethod, now)), snapshotMethod, false},
-		{"expired", string(secret), withToken(MintToken(secret, statusMethod, now.Add(-2*TokenLifetime))), statusMethod, false},
+		{"wrong secret", string(secret), withToken(MintToken([]byte("wrong"), statusMethod, target, now)), statusMethod, false},
+		{"token for another method", string(secret), withToken(MintToken(secret, statusMethod, target, now)), snapshotMethod, false},
+		{"expired", string(secret), withToken(MintToken(secret, statusMethod, target, now.Add(-2*TokenLifetime))), statusMethod, false},
 		{"garbage", string(secret), withToken("garbage"), statusMethod, false},
-		{"first of two tokens is checked", string(secret), withToken("garbage", MintToken(secret, statusMethod, now)), statusMethod, false},
+		{"first of two tokens is checked", string(secret), withToken("garbage", MintToken(secret, statusMethod, target, now)), statusMethod, false},
 		{"disabled: no token needed", "", nil, statusMethod, true},
+		// A token seen on its way to another node (issue 17).
+		{"token for another node, replayed with its address", string(secret),
+			metadata.MD{":authority": {"127.0.0.2:8091"}, TokenHeader: {MintToken(secret, statusMethod, "127.0.0.2:8091", now)}}, statusMethod, false},
+		{"token for another node, sent with this node's address", string(secret),
+			metadata.MD{":authority": {target}, TokenHeader: {MintToken(secret, statusMethod, "127.0.0.2:8091", now)}}, statusMethod, false},
+		{"no address", string(secret), metadata.MD{TokenHeader: {MintToken(secret, statusMethod, "", now)}}, statusMethod, false},
+		{"localhost on a loopback connection", string(secret),
+			metadata.MD{":authority": {"localhost:8091"}, TokenHeader: {MintToken(secret, statusMethod, "localhost:8091", now)}}, statusMethod, true},
+		{"localhost on another port", string(secret),
+			metadata.MD{":authority": {"localhost:8092"}, TokenHeader: {MintToken(secret, statusMethod, "localhost:8092", now)}}, statusMethod, false},
+		{"the node's advertised name", string(secret),
+			metadata.MD{":authority": {"Meta-0.example:8091"}, TokenHeader: {MintToken(secret, statusMethod, "meta-0.example:8091", now)}}, statusMethod, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := NewAuthenticator(tc.secret)
+			a := NewAuthenticator(tc.secret, "meta-0.example:8091")
 			a.now = func() time.Time { return now }
-			err := a.checkHeaders(tc.md, tc.method)
+			err := a.checkHeaders(tc.md, tc.method, local)
 			if tc.ok && err != nil {
 				t.Fatalf("refused: %v", err)
 			}
@@ -173,8 +197,10 @@ func TestReplayedTokenIsRefused(t *testing.T) {
 	a := NewAuthenticator(string(secret))
 	clock := now
 	a.now = func() time.Time { return clock }
-	tok := MintToken(secret, statusMethod, now)
-	call := func() error { return a.checkHeaders(metadata.Pairs(TokenHeader, tok), statusMethod) }
+	tok := MintToken(secret, statusMethod, target, now)
+	call := func() error {
+		return a.checkHeaders(metadata.Pairs(TokenHeader, tok, ":authority", target), statusMethod, local)
+	}
 	if err := call(); err != nil {
 		t.Fatalf("first use refused: %v", err)
 	}
@@ -200,16 +226,18 @@ func TestReplayCacheFullRefusesRatherThanForgets(t *testing.T) {
 	a.maxSeen = 3
 	clock := now
 	a.now = func() time.Time { return clock }
-	call := func(tok string) error { return a.checkHeaders(metadata.Pairs(TokenHeader, tok), statusMethod) }
+	call := func(tok string) error {
+		return a.checkHeaders(metadata.Pairs(TokenHeader, tok, ":authority", target), statusMethod, local)
+	}
 	var toks []string
 	for range 3 {
-		tok := MintToken(secret, statusMethod, now)
+		tok := MintToken(secret, statusMethod, target, now)
 		toks = append(toks, tok)
 		if err := call(tok); err != nil {
 			t.Fatalf("token %d refused: %v", len(toks), err)
 		}
 	}
-	if err := call(MintToken(secret, statusMethod, now)); status.Code(err) != codes.ResourceExhausted {
+	if err := call(MintToken(secret, statusMethod, target, now)); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("a fourth token with the cache full: got %v, want codes.ResourceExhausted", err)
 	}
 	for i, tok := range toks {
@@ -219,7 +247,7 @@ func TestReplayCacheFullRefusesRatherThanForgets(t *testing.T) {
 	}
 	// Once the first three have expired, a token minted now fits.
 	clock = now.Add(TokenLifetime + time.Second)
-	if err := call(MintToken(secret, statusMethod, clock)); err != nil {
+	if err := call(MintToken(secret, statusMethod, target, clock)); err != nil {
 		t.Fatalf("a fresh token after the others expired: %v", err)
 	}
 	if n := len(a.seen); n != 1 {

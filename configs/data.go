@@ -116,7 +116,7 @@ type CoordinatorSection struct {
 	LogQueriesAfter      Duration `toml:"log-queries-after"`      // 0 = never
 	MaxSelectPointN      int      `toml:"max-select-point"`       // 0 = unlimited
 	MaxSelectSeriesN     int      `toml:"max-select-series"`      // 0 = unlimited
-	MaxSelectBucketsN    int      `toml:"max-select-buckets"`     // 0 = unlimited
+	MaxSelectBucketsN    int      `toml:"max-select-buckets"`     // 0 = unlimited; DefaultMaxSelectBuckets
 }
 
 // HintedHandoffSection is the [hinted-handoff] table: the durable queues of
@@ -150,6 +150,12 @@ type HintedHandoffSection struct {
 	// nodes and the writes of deleted shards are dropped.
 	PurgeInterval Duration `toml:"purge-interval"`
 }
+
+// DefaultMaxSelectBuckets bounds the GROUP BY time() buckets of one SELECT
+// ([coordinator] max-select-buckets; InfluxDB's default is 0, no limit):
+// GROUP BY time(1ns) over an hour asks for 3.6e12 buckets, which a node
+// would try to fill. A million is a year of one-minute buckets.
+const DefaultMaxSelectBuckets = 1_000_000
 
 // Data node defaults that are not ports.
 const (
@@ -211,7 +217,8 @@ func NewData() *Data {
 			BindAddress: ":" + strconv.Itoa(DefaultClusterPort),
 		},
 		Coordinator: CoordinatorSection{
-			WriteTimeout: Duration(10 * time.Second),
+			WriteTimeout:      Duration(10 * time.Second),
+			MaxSelectBucketsN: DefaultMaxSelectBuckets,
 		},
 		HintedHandoff: HintedHandoffSection{
 			Enabled:          true,

@@ -62,6 +62,7 @@ func TestLoadDebianInfluxd167Config(t *testing.T) {
 	want.HTTP.HTTPSCertificate = "/etc/ssl/influxdb.pem"
 	want.Cluster.BindAddress = "127.0.0.1:8088" // the top-level bind-address
 	want.Logging.Format = "text"                // "auto"
+	want.Coordinator.MaxSelectBucketsN = 0      // the file says 0: no limit, as the operator asks
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", c, want)
 	}

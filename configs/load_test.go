@@ -122,7 +122,7 @@ func TestNewDataDefaults(t *testing.T) {
 			PprofEnabled:               true,
 		},
 		Cluster:     ClusterSection{BindAddress: ":8088"},
-		Coordinator: CoordinatorSection{WriteTimeout: Duration(10 * time.Second)},
+		Coordinator: CoordinatorSection{WriteTimeout: Duration(10 * time.Second), MaxSelectBucketsN: DefaultMaxSelectBuckets},
 		// InfluxDB Enterprise's defaults.
 		HintedHandoff: HintedHandoffSection{
 			Enabled: true,

@@ -168,6 +168,18 @@ func TestDataValidate(t *testing.T) {
 		{"meta.servers", func(c *Data) { c.Meta.Servers = []string{"m1:8091", "m2:8091"} }, "", ""},
 		{"meta.servers bad", func(c *Data) { c.Meta.Servers = []string{"m1"} }, "meta.servers", `"m1" is not host:port`},
 		{"meta.servers duplicate", func(c *Data) { c.Meta.Servers = []string{"m1:8091", "m1:8091"} }, "meta.servers", "listed twice"},
+		// Issue 17, point 5: the data service would take anyone's reads and
+		// writes past the HTTP API's auth.
+		{"cluster, auth on, no internal secret", func(c *Data) {
+			c.Meta.Servers = []string{"m1:8091"}
+			c.HTTP.AuthEnabled = true
+		}, "meta.meta-internal-shared-secret", "http.auth-enabled"},
+		{"cluster, auth on, internal secret", func(c *Data) {
+			c.Meta.Servers = []string{"m1:8091"}
+			c.HTTP.AuthEnabled = true
+			c.Meta.MetaInternalSharedSecret = "an-internal-secret"
+		}, "", ""},
+		{"standalone, auth on, no internal secret", func(c *Data) { c.HTTP.AuthEnabled = true }, "", ""},
 		{"meta.password-hash-cost", func(c *Data) { c.Meta.PasswordHashCost = 3 }, "meta.password-hash-cost", "3 is out of range 4..31"},
 		{"data.dir empty", func(c *Data) { c.Data.Dir = "" }, "data.dir", "must not be empty"},
 		{"data.wal-dir empty", func(c *Data) { c.Data.WALDir = "" }, "data.wal-dir", "must not be empty"},

@@ -149,3 +149,70 @@ func rpcPanics(t *testing.T, base string) int64 {
 	n, _ := rpc.Values["panics"].Int64()
 	return n
 }
+
+// TestTinyBucketsAreRefusedByDefault (issue 17): GROUP BY time(1ns) over
+// an hour asks the node that coordinates the query for 3.6e12 buckets; the
+// default [coordinator] max-select-buckets (InfluxDB's default is no limit)
+// refuses it on every node of a cluster, before any owner is read.
+func TestTinyBucketsAreRefusedByDefault(t *testing.T) {
+	c := newReplCluster(t, 2, nil)
+	c.createDB(10)
+	for i, d := range c.data {
+		r := queryDB(t, d.URL, "db", "SELECT count(v) FROM cpu WHERE time > now() - 2h GROUP BY time(1ns)", noCred)
+		if r.status != http.StatusOK || !strings.Contains(r.statementError(), "max-select-buckets limit exceeded") {
+			t.Fatalf("node %d: GROUP BY time(1ns) over two hours: %d %s", i, r.status, r.body)
+		}
+	}
+	// A year of one-minute buckets is within the limit.
+	r := queryDB(t, c.data[0].URL, "db", "SELECT count(v) FROM cpu WHERE time > now() - 52w GROUP BY time(1m) LIMIT 1", noCred)
+	if r.status != http.StatusOK || r.statementError() != "" {
+		t.Fatalf("a year of one-minute buckets: %d %s", r.status, r.body)
+	}
+}
+
+// TestOrderDeleteChecksItsShard (issue 17): an OrderDelete queues a delete
+// that later reaches its target as this node's: it is taken only for a
+// shard the node knows, of the database and policy it names, for one of
+// the shard's owners.
+func TestOrderDeleteChecksItsShard(t *testing.T) {
+	c := newReplCluster(t, 3, nil)
+	c.createDB(10)
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE other", noCred)
+	sh := c.shardsOf("db")[0]
+	own, outsider := c.split(sh)
+	index := c.state().Index
+	conn, err := cluster.Dial(own[0].ClusterAddr(), cluster.DialOptions{Secret: replSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := datapb.NewDataServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	order := func(target, shard uint64, db string) error {
+		_, err := client.OrderDelete(ctx, &datapb.OrderDeleteRequest{TargetNodeId: target, Delete: &datapb.WriteShardRequest{
+			ShardId: shard, Database: db, RetentionPolicy: "autogen", MetaIndex: index,
+			Delete: &datapb.ShardDelete{Sources: "cpu"}}})
+		return err
+	}
+	for _, tc := range []struct {
+		name   string
+		target uint64
+		shard  uint64
+		db     string
+		want   codes.Code
+	}{
+		{"an owner of the shard", own[1].NodeID(), sh.Id, "db", codes.OK},
+		{"a shard that does not exist", own[1].NodeID(), sh.Id + 1000, "db", codes.NotFound},
+		{"another database than the shard's", own[1].NodeID(), sh.Id, "other", codes.InvalidArgument},
+		{"a target that does not own the shard", outsider.NodeID(), sh.Id, "db", codes.FailedPrecondition},
+	} {
+		if err := order(tc.target, tc.shard, tc.db); status.Code(err) != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	// DELETE through the cluster still works.
+	if r := queryDB(t, c.data[0].URL, "db", "DELETE FROM cpu", noCred); r.status != http.StatusOK || r.statementError() != "" {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+}

@@ -187,6 +187,10 @@ func (w *clusterWriter) orderEverywhere(target uint64, req *datapb.WriteShardReq
 			}
 			switch {
 			case err == nil:
+			case status.Code(err) == codes.NotFound:
+				// The shard left that node's meta state after this one
+				// mapped the delete (dropped or expired): its queue for
+				// the shard is purged, there is nothing to order.
 			case dn.Id != self && (cluster.Unreachable(err) || errors.Is(err, errUnknownNode)):
 				// A node that is down sends nothing now; what it queued
 				// before it went down is the one case a delete cannot be
@@ -267,6 +271,22 @@ func (s *shardService) OrderDelete(ctx context.Context, req *datapb.OrderDeleteR
 	}
 	if _, _, err := parseDelete(d.Delete); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	// Only a delete of a shard this node knows, of the database and policy
+	// the request names, for one of the shard's owners, is ordered: the
+	// queued delete later goes to the target as the sender's.
+	if err := s.catchUp(ctx, d.MetaIndex); err != nil {
+		return nil, err
+	}
+	loc, ok := s.dir.lookup(d.ShardId)
+	switch {
+	case !ok || !loc.live():
+		return nil, status.Errorf(codes.NotFound, "shard %d does not exist (dropped, expired or never created)", d.ShardId)
+	case loc.db != d.Database || loc.rp != d.RetentionPolicy:
+		return nil, status.Errorf(codes.InvalidArgument, "shard %d belongs to %q.%q, not %q.%q",
+			d.ShardId, loc.db, loc.rp, d.Database, d.RetentionPolicy)
+	case !slices.Contains(pmeta.WriteOwners(loc.shard), req.TargetNodeId):
+		return nil, status.Errorf(codes.FailedPrecondition, "data node %d does not own shard %d", req.TargetNodeId, d.ShardId)
 	}
 	if s.orderDelete == nil {
 		return &datapb.OrderDeleteResponse{}, nil

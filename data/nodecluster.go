@@ -155,7 +155,7 @@ func (n *Node) openDataService() error {
 	n.dataSvc = svc
 	limited := cluster.LimitListener(ln, 0)
 	ln = limited
-	n.dataSrv, n.dataStats = newDataServer(svc, n.cfg.Meta.MetaInternalSharedSecret, creds, n.log)
+	n.dataSrv, n.dataStats = newDataServer(svc, n.cfg.Meta.MetaInternalSharedSecret, n.cfg.TCPAddr(), creds, n.log)
 	n.dataConnsRefused = &limited.Refused
 	n.dataLn = ln
 	// Not on n.wg: the data service outlives the background work that

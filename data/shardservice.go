@@ -138,9 +138,10 @@ func writeLocalShard(store *tsdb.Store, db, rp string, shardID uint64, points []
 // node-to-node guards installed (cluster.NewServer: the internal token
 // checked on headers before a message is read, bounded streams, recovered
 // panics), and the counters those guards keep.
-func newDataServer(svc datapb.DataServiceServer, secret string, creds credentials.TransportCredentials, log *slog.Logger) (*grpc.Server, *cluster.ServerStats) {
+func newDataServer(svc datapb.DataServiceServer, secret, advertised string, creds credentials.TransportCredentials, log *slog.Logger) (*grpc.Server, *cluster.ServerStats) {
 	srv, stats := cluster.NewServer(cluster.ServerConfig{
 		Secret:         secret,
+		Names:          []string{advertised},
 		TLS:            creds,
 		MaxRecvMsgSize: 256 << 20,
 		MaxSendMsgSize: 256 << 20,

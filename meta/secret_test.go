@@ -26,9 +26,9 @@ type staleToken struct {
 	offset time.Duration
 }
 
-func (s staleToken) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+func (s staleToken) GetRequestMetadata(ctx context.Context, uri ...string) (map[string]string, error) {
 	ri, _ := credentials.RequestInfoFromContext(ctx)
-	return map[string]string{cluster.TokenHeader: cluster.MintToken([]byte(s.secret), ri.Method, time.Now().Add(s.offset))}, nil
+	return map[string]string{cluster.TokenHeader: cluster.MintToken([]byte(s.secret), ri.Method, cluster.TargetOf(uri...), time.Now().Add(s.offset))}, nil
 }
 
 func (staleToken) RequireTransportSecurity() bool { return false }

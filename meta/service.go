@@ -159,8 +159,13 @@ func NewGRPCServer(store *Store, o ServerOptions) (*grpc.Server, *cluster.Server
 			"who can then read every password hash and JWT secret and change the cluster state; set it on every node",
 			"component", "meta")
 	}
+	var names []string
+	if store != nil {
+		names = []string{store.RPCAddr()}
+	}
 	srv, stats := cluster.NewServer(cluster.ServerConfig{
 		Secret:         o.InternalSecret,
+		Names:          names,
 		TLS:            o.TLS,
 		MaxRecvMsgSize: 64 << 20,
 		MaxSendMsgSize: 256 << 20,

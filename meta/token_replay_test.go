@@ -48,11 +48,12 @@ func (w *wiretap) token(t *testing.T, method string) string {
 	return tok
 }
 
-// TestCapturedInternalTokenCannotBeReplayed (issue 6, point 9): an
+// TestCapturedInternalTokenCannotBeReplayed (issue 6, point 9; issue 17): an
 // eavesdropper who saw the internal token of a legitimate RPC (TLS is off by
 // default) sends it again, at once, to the same node: on the same RPC, and on
 // Snapshot (every bcrypt hash and JWT secret) and Execute (an admin of its
-// own). Every call is refused with codes.Unauthenticated and nothing changes.
+// own); and to another meta node, which has not seen it. Every call is
+// refused with codes.Unauthenticated and nothing changes.
 func TestCapturedInternalTokenCannotBeReplayed(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Meta: 3, Secret: testSecret})
 	before := states(t, c)
@@ -87,6 +88,11 @@ func TestCapturedInternalTokenCannotBeReplayed(t *testing.T) {
 		return metadata.AppendToOutgoingContext(ctx, cluster.TokenHeader, tok)
 	}
 	intruder := &metapb.ExecuteRequest{Command: createHashedUser("intruder", testHash)}
+	// Another meta node, which has not seen the tokens (issue 17: tokens
+	// are bound to the node they were sent to).
+	other := c.Leader()
+	elsewhere := rawClient(t, other.RPCAddr)
+	elsewhereAsVictim := rawClient(t, other.RPCAddr, grpc.WithAuthority(target.RPCAddr))
 	for _, tc := range []struct {
 		name string
 		call func() error
@@ -112,6 +118,14 @@ func TestCapturedInternalTokenCannotBeReplayed(t *testing.T) {
 			_, err := attacker.Execute(with(tap.token(t, svc+"Execute")), intruder)
 			return err
 		}, cluster.ErrTokenReplayed},
+		{"Snapshot token replayed to another meta node", func() error {
+			_, err := elsewhere.Snapshot(with(tap.token(t, svc+"Snapshot")), &metapb.SnapshotRequest{})
+			return err
+		}, cluster.ErrTokenInvalid},
+		{"Snapshot token replayed to another meta node, naming the victim's address", func() error {
+			_, err := elsewhereAsVictim.Snapshot(with(tap.token(t, svc+"Snapshot")), &metapb.SnapshotRequest{})
+			return err
+		}, cluster.ErrTokenTarget},
 		{"Watch token replayed on Watch", func() error {
 			s, err := attacker.Watch(with(tap.token(t, svc+"Watch")), &metapb.WatchRequest{})
 			if err == nil {
