@@ -21,6 +21,8 @@ func FuzzLoadMetaTOML(f *testing.F) {
 		"[meta]\npeers = [\"a:8089\", \"b:8089\", \"a:8089\"]\npassword-hash-cost = 3\n",
 		"[meta]\nelection-timeout = \"1h30m\"\nheartbeat-timeout = \"-1s\"\nleader-lease-timeout = \"0\"\n",
 		"[meta]\nbind-address = \"[::1]:99999\"\nhttp-bind-address = \":\"\n",
+		"[meta]\nhttp-bind-address = \"127.0.0.2:8092\"\nmetrics-bind-address = \"\"\n",
+		"[meta]\nmetrics-bind-address = \"off\"\n",
 		"[meta]\ninternal-shared-secret = 'x'\nhttps-enabled = true\n",
 		"[meta]\nsnapshot-threshold = 18446744073709551615\n",
 		"[meta]\nsnapshot-threshold = -1\n",
@@ -44,6 +46,7 @@ func FuzzLoadMetaTOML(f *testing.F) {
 		_ = c.Validate()
 		_ = c.RaftAddr()
 		_ = c.RPCAddr()
+		_ = c.MetricsAddr()
 
 		var buf bytes.Buffer
 		if err := WriteTOML(&buf, c); err != nil {

@@ -56,7 +56,6 @@ func TestNewMetaDefaults(t *testing.T) {
 			Dir:                c.Meta.Dir, // checked by TestDefaultDirs
 			BindAddress:        ":8089",
 			HTTPBindAddress:    ":8091",
-			MetricsBindAddress: ":8092",
 			Peers:              []string{},
 			PasswordHashCost:   10,
 			ElectionTimeout:    Duration(time.Second),

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"net"
 	"slices"
 	"strconv"
 	"time"
@@ -57,7 +58,9 @@ type MetaSection struct {
 	Dir             string `toml:"dir"`               // Raft log, snapshots, node state
 	BindAddress     string `toml:"bind-address"`      // Raft
 	HTTPBindAddress string `toml:"http-bind-address"` // gRPC MetaService
-	// MetricsBindAddress serves /metrics over plain HTTP; "" turns it off.
+	// MetricsBindAddress serves /metrics over plain HTTP: "" (the default)
+	// means the host of http-bind-address with port 8092, "off" turns it
+	// off (see MetricsAddr).
 	MetricsBindAddress string `toml:"metrics-bind-address"`
 	// Peers are the Raft addresses (host:port) of the meta nodes that form
 	// the cluster; empty means a single-node cluster.
@@ -117,7 +120,6 @@ func NewMeta() *Meta {
 			Dir:                defaultDir("meta-node"),
 			BindAddress:        ":" + strconv.Itoa(DefaultMetaRaftPort),
 			HTTPBindAddress:    ":" + strconv.Itoa(DefaultMetaRPCPort),
-			MetricsBindAddress: ":" + strconv.Itoa(DefaultMetaMetricsPort),
 			Peers:              []string{},
 			PasswordHashCost:   DefaultPasswordHashCost,
 			ElectionTimeout:    Duration(time.Second),
@@ -154,10 +156,10 @@ func (c *Meta) Validate() error {
 	p.listenAddr("meta.bind-address", m.BindAddress)
 	p.listenAddr("meta.http-bind-address", m.HTTPBindAddress)
 	p.distinctListeners("meta.bind-address", m.BindAddress, "meta.http-bind-address", m.HTTPBindAddress)
-	if m.MetricsBindAddress != "" {
-		p.listenAddr("meta.metrics-bind-address", m.MetricsBindAddress)
-		p.distinctListeners("meta.bind-address", m.BindAddress, "meta.metrics-bind-address", m.MetricsBindAddress)
-		p.distinctListeners("meta.http-bind-address", m.HTTPBindAddress, "meta.metrics-bind-address", m.MetricsBindAddress)
+	if metrics := c.MetricsAddr(); metrics != "" {
+		p.listenAddr("meta.metrics-bind-address", metrics)
+		p.distinctListeners("meta.bind-address", m.BindAddress, "meta.metrics-bind-address", metrics)
+		p.distinctListeners("meta.http-bind-address", m.HTTPBindAddress, "meta.metrics-bind-address", metrics)
 	}
 	p.peerAddrs("meta.peers", m.Peers)
 	if m.InternalSharedSecret == "" && !m.AllowEmptyInternalSecret {
@@ -196,6 +198,29 @@ func (c *Meta) Validate() error {
 	p.services(c.Retention, c.ShardPrecreation)
 	p.logging(c.Logging)
 	return p.err()
+}
+
+// MetricsOff is the [meta] metrics-bind-address that serves no /metrics.
+const MetricsOff = "off"
+
+// MetricsAddr returns the address /metrics listens on, "" for none: [meta]
+// metrics-bind-address, or when it is empty the host of http-bind-address
+// (the gRPC MetaService's) with port 8092. Meta nodes that share a machine
+// on different loopback or interface addresses (127.0.0.1, .2, .3) then
+// serve /metrics each on its own; ":8091" gives ":8092", every interface.
+func (c *Meta) MetricsAddr() string {
+	switch addr := c.Meta.MetricsBindAddress; addr {
+	case MetricsOff:
+		return ""
+	case "":
+		host, _, err := net.SplitHostPort(c.Meta.HTTPBindAddress)
+		if err != nil {
+			host = "" // reported by Validate for http-bind-address
+		}
+		return net.JoinHostPort(host, strconv.Itoa(DefaultMetaMetricsPort))
+	default:
+		return addr
+	}
 }
 
 // RaftAddr returns the Raft address advertised to other meta nodes:

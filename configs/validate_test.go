@@ -81,6 +81,12 @@ func TestMetaValidate(t *testing.T) {
 			c.Meta.BindAddress = "10.0.0.1:8089"
 			c.Meta.HTTPBindAddress = "10.0.0.2:8089"
 		}, "", ""},
+		{"metrics off", func(c *Meta) { c.Meta.MetricsBindAddress = "off" }, "", ""},
+		{"metrics without a port", func(c *Meta) { c.Meta.MetricsBindAddress = "127.0.0.1" }, "meta.metrics-bind-address", "missing port"},
+		{"metrics on the RPC port", func(c *Meta) { c.Meta.MetricsBindAddress = "127.0.0.1:8091" },
+			"meta.metrics-bind-address", "same port as meta.http-bind-address"},
+		{"RPC on the metrics port", func(c *Meta) { c.Meta.HTTPBindAddress = "127.0.0.2:8092" },
+			"meta.metrics-bind-address", `"127.0.0.2:8092" uses the same port as meta.http-bind-address`},
 		{"peers", func(c *Meta) { c.Meta.Peers = []string{"m1:8089", "10.0.0.2:8089", "[fd00::3]:8089"} }, "", ""},
 		{"peer without port", func(c *Meta) { c.Meta.Peers = []string{"m1"} }, "meta.peers", `"m1" is not host:port`},
 		{"peer without host", func(c *Meta) { c.Meta.Peers = []string{":8089"} }, "meta.peers", "has no host"},
@@ -278,6 +284,36 @@ func TestHTTPSKeyPath(t *testing.T) {
 	}
 	if got := h.HTTPSKeyPath(); got != "key.pem" {
 		t.Errorf("http: HTTPSKeyPath() = %q, want key.pem", got)
+	}
+}
+
+// TestMetricsAddrFollowsTheRPCHost (issue 17, point 8): a meta node's
+// /metrics listened on ":8092", every interface, whatever its RPC address:
+// three meta nodes on 127.0.0.1, .2 and .3 of one machine collided. Now an
+// empty metrics-bind-address (the default) means the host of
+// http-bind-address with port 8092; "off" serves none.
+func TestMetricsAddrFollowsTheRPCHost(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ rpc, metrics, want string }{
+		{":8091", "", ":8092"},
+		{"127.0.0.2:8091", "", "127.0.0.2:8092"},
+		{"127.0.0.3:0", "", "127.0.0.3:8092"},
+		{"[::1]:8091", "", "[::1]:8092"},
+		{"meta-1.example:9091", "", "meta-1.example:8092"},
+		{"0.0.0.0:8091", "", "0.0.0.0:8092"},
+		{"no-port", "", ":8092"}, // Validate reports http-bind-address
+		{"127.0.0.2:8091", "10.0.0.1:9100", "10.0.0.1:9100"},
+		{"127.0.0.2:8091", ":9100", ":9100"},
+		{"127.0.0.2:8091", "off", ""},
+	} {
+		c := NewMeta()
+		c.Meta.HTTPBindAddress, c.Meta.MetricsBindAddress = tc.rpc, tc.metrics
+		if got := c.MetricsAddr(); got != tc.want {
+			t.Errorf("http-bind-address %q, metrics-bind-address %q: MetricsAddr() = %q, want %q", tc.rpc, tc.metrics, got, tc.want)
+		}
+	}
+	if got := NewMeta().MetricsAddr(); got != ":8092" {
+		t.Errorf("default MetricsAddr() = %q, want \":8092\"", got)
 	}
 }
 

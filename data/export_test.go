@@ -3,6 +3,7 @@ package data
 import (
 	"context"
 
+	"github.com/influxdata/influxdb/models"
 	"github.com/influxdata/influxdb/query"
 	"github.com/influxdata/influxdb/tsdb"
 	"github.com/influxdata/influxql"
@@ -74,3 +75,14 @@ func (n *Node) ActiveRemoteReads() int64 {
 
 // MetaData is the node's current meta state.
 func (n *Node) MetaData() *metapb.Data { return n.view.Data() }
+
+// EncodeForOwners is what a coordinator in a cluster sends a shard's other
+// owners for points: the points line protocol cannot carry unchanged are
+// left out (counted; reason names the first).
+func EncodeForOwners(points []models.Point) (sent []byte, refused int, reason string) {
+	points, refused, reason = encodablePoints(points)
+	return encodePoints(nil, points), refused, reason
+}
+
+// DecodeFromPeer is what an owner makes of a peer's points.
+func DecodeFromPeer(b []byte) ([]models.Point, error) { return decodePoints(b) }

@@ -25,17 +25,40 @@ import (
 // SHOW STATS and SHOW DIAGNOSTICS (the engine's monitor), /debug/vars in
 // InfluxDB's expvar shape (Telegraf's influxdb input), and /metrics
 // (Prometheus), which adds histograms.
+//
+// /metrics has two registries: reg holds everything; public holds what
+// names no database, retention policy, measurement or shard path (the Go
+// runtime, the process, requests, the cluster writer, hinted handoff, the
+// meta state, continuous queries, the query executor). With auth on, only
+// an admin gets reg (httpd.Config.PublicMetrics).
 type monitoring struct {
 	n       *Node
 	monitor *monitor.Monitor
 	reg     *prometheus.Registry
+	public  *prometheus.Registry
 	handler *httpd.Handler // set once the HTTP API is made
+}
+
+// publicTags are the tag keys a statistic may carry and still be served
+// to anyone: the HTTP API's bind address and a data node's ID. Any other
+// tag (database, retentionPolicy, path, walPath, id, measurement, db, rp,
+// login, …) makes it an admin's.
+var publicTags = map[string]bool{"bind": true, "node": true}
+
+// publicStatistic reports whether s names nothing but publicTags.
+func publicStatistic(s models.Statistic) bool {
+	for k := range s.Tags {
+		if !publicTags[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // openMonitoring makes the node's monitor and registry, and gives the
 // engine the monitor (SHOW STATS, SHOW DIAGNOSTICS).
 func (n *Node) openMonitoring() error {
-	m := &monitoring{n: n, reg: prometheus.NewRegistry()}
+	m := &monitoring{n: n, reg: prometheus.NewRegistry(), public: prometheus.NewRegistry()}
 	m.monitor = monitor.New(m, monitor.Config{})
 	m.monitor.Version = version.Version
 	m.monitor.Branch = "palisade"
@@ -43,10 +66,16 @@ func (n *Node) openMonitoring() error {
 		return err
 	}
 	n.engine.statements.Monitor = m.monitor
-	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.StatisticsCollector("palisade", func() []metrics.Stat { return toStats(m.Statistics(nil)) }))
+	goc, proc := collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
+	m.reg.MustRegister(goc, proc,
+		metrics.StatisticsCollector("palisade", func() []metrics.Stat { return toStats(m.Statistics(nil), nil) }))
+	m.public.MustRegister(goc, proc,
+		metrics.StatisticsCollector("palisade", func() []metrics.Stat { return toStats(m.Statistics(nil), publicStatistic) }))
 	if n.peers != nil {
-		m.reg.MustRegister(n.peers.readLatency)
+		if err := m.register(n.peers.readLatency); err != nil {
+			m.monitor.Close()
+			return err
+		}
 	}
 	n.mon = m
 	return nil
@@ -122,9 +151,23 @@ func (m *monitoring) Statistics(tags map[string]string) []models.Statistic {
 	return out
 }
 
-// metricsHandler serves /metrics.
+// register adds c, which names nothing but publicTags, to both registries.
+func (m *monitoring) register(c prometheus.Collector) error {
+	if err := m.reg.Register(c); err != nil {
+		return err
+	}
+	return m.public.Register(c)
+}
+
+// metricsHandler serves /metrics: everything.
 func (m *monitoring) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// publicMetricsHandler serves /metrics without the statistics that name
+// databases, retention policies or shard paths.
+func (m *monitoring) publicMetricsHandler() http.Handler {
+	return promhttp.HandlerFor(m.public, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // debugVars serves /debug/vars as InfluxDB does: a JSON object with
@@ -179,10 +222,13 @@ func varsKey(name string, tags map[string]string) string {
 	return strings.Join(parts, ":")
 }
 
-func toStats(in []models.Statistic) []metrics.Stat {
-	out := make([]metrics.Stat, len(in))
-	for i, s := range in {
-		out[i] = metrics.Stat{Name: s.Name, Tags: s.Tags, Values: s.Values}
+// toStats converts the statistics that keep accepts (nil: all).
+func toStats(in []models.Statistic, keep func(models.Statistic) bool) []metrics.Stat {
+	out := make([]metrics.Stat, 0, len(in))
+	for _, s := range in {
+		if keep == nil || keep(s) {
+			out = append(out, metrics.Stat{Name: s.Name, Tags: s.Tags, Values: s.Values})
+		}
 	}
 	return out
 }

@@ -81,3 +81,69 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestMetricsHideNamesFromAnonymousScrapers (issue 17, point 8): with auth
+// on, /metrics listed every database and retention policy name, the series
+// counts and the shard paths to anyone. Now they are an admin's: a scraper
+// without credentials, or with a user that is not an admin, gets the
+// process, request, writer and meta metrics, nothing that names a
+// database. With auth off nothing changes.
+func TestMetricsHideNamesFromAnonymousScrapers(t *testing.T) {
+	const db, rp = "secretdb_name", "secretrp_name"
+	setup := func(authOn bool) (*testcluster.DataNode, cred) {
+		node := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: func(c *configs.Data) {
+			c.HTTP.AuthEnabled = authOn
+		}})
+		admin := noCred
+		if authOn {
+			mustQuery(t, node.URL, "CREATE USER admin WITH PASSWORD 'admin-pass' WITH ALL PRIVILEGES", noCred)
+			admin = basic("admin", "admin-pass")
+			mustQuery(t, node.URL, "CREATE USER bob WITH PASSWORD 'bob-pass'", admin)
+		}
+		mustQuery(t, node.URL, "CREATE DATABASE "+db+" WITH NAME "+rp, admin)
+		if r := write(t, node.URL, db, "cpu,host=h1 v=1", admin); r.status != http.StatusNoContent {
+			t.Fatalf("write: %d %s", r.status, r.body)
+		}
+		return node, admin
+	}
+	metrics := func(node *testcluster.DataNode, c cred) string {
+		t.Helper()
+		r := do(t, http.MethodGet, node.URL+"/metrics", c, nil, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("/metrics: %d %s", r.status, r.body)
+		}
+		return r.body
+	}
+	names := regexp.MustCompile(db + "|" + rp + `|\npalisade_(shard|database|tsm1)_|path="`)
+	public := []string{"\ngo_goroutines ", "\nprocess_", "\npalisade_http_request_duration_seconds_count{",
+		"\npalisade_httpd_points_written_ok{", "\npalisade_meta_index ", "\npalisade_query_executor_"}
+
+	node, admin := setup(true)
+	for who, c := range map[string]cred{"no credentials": noCred, "bob (not an admin)": basic("bob", "bob-pass")} {
+		body := metrics(node, c)
+		if m := names.FindString(body); m != "" {
+			t.Errorf("/metrics for %s names a database, policy or shard (%q):\n%s", who, m, grepLines(body, strings.TrimSpace(m)))
+		}
+		for _, want := range public {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics for %s lacks %q", who, want)
+			}
+		}
+	}
+	body := metrics(node, admin)
+	for _, want := range append(public, `palisade_database_num_series{database="`+db+`"} 1`,
+		`retention_policy="`+rp+`"`, "\npalisade_shard_write_points_ok{", `path="`) {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics for an admin lacks %q", want)
+		}
+	}
+	if r := do(t, http.MethodGet, node.URL+"/metrics", basic("admin", "wrong"), nil, nil); r.status != http.StatusUnauthorized {
+		t.Errorf("/metrics with a wrong password: %d", r.status)
+	}
+
+	open, _ := setup(false)
+	if body := metrics(open, noCred); !strings.Contains(body, `palisade_database_num_series{database="`+db+`"} 1`) ||
+		!strings.Contains(body, `retention_policy="`+rp+`"`) {
+		t.Errorf("auth off: /metrics lacks the database's metrics:\n%s", grepLines(body, "database"))
+	}
+}

@@ -266,13 +266,14 @@ func (n *Node) serveHTTP() error {
 		MetaStatus:              n.metaStatus,
 		BindAddress:             h.BindAddress,
 		Metrics:                 n.mon.metricsHandler(),
+		PublicMetrics:           n.mon.publicMetricsHandler(),
 		DebugVars:               http.HandlerFunc(n.mon.debugVars),
 		PprofEnabled:            h.PprofEnabled,
 		PprofAuthEnabled:        h.PprofAuthEnabled,
 	}, n.engine, n.cache, n.opts.Logger)
 	n.mon.handler = handler
 	for _, c := range handler.Collectors() {
-		if err := n.mon.reg.Register(c); err != nil {
+		if err := n.mon.register(c); err != nil {
 			return err
 		}
 	}

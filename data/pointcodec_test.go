@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,9 +38,103 @@ func TestPointsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestEmptyFieldKeyReachesOwners (issue 17, point 7; found by
+// FuzzWriteShardRequest): `0000000000 \x00=000` is a point whose field key
+// is empty (the parser skips the NUL as white space), which influxd 1.6.7
+// stores. It was sent to the other owners as `0000000000 =000`, which they
+// refuse ("missing field key"), for good.
+func TestEmptyFieldKeyReachesOwners(t *testing.T) {
+	for _, line := range []string{"0000000000 \x00=000", "m \t=1i,b=true 5", "m,t=a \x00=\"s\",f=1 -5"} {
+		points, err := models.ParsePointsWithPrecision([]byte(line), time.Unix(0, 0), "n")
+		if err != nil || len(points) != 1 {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if _, err := checkEncodable(points[0], nil); err != nil {
+			t.Fatalf("%q refused: %v", line, err)
+		}
+		enc := encodePoints(nil, points)
+		back, err := decodePoints(enc)
+		if err != nil || len(back) != 1 || !samePoint(points[0], back[0]) {
+			t.Fatalf("%q sent as %q: %v %v", line, enc, back, err)
+		}
+	}
+}
+
+// TestPointsTheLineCannotCarryAreRefused: a point whose line would read
+// back differently is refused at the coordinator, and only such a point.
+// The engine makes some (SELECT INTO names ending in a backslash or holding
+// a newline), line protocol one: the last line of a body, without a
+// timestamp, whose fields end in a backslash.
+func TestPointsTheLineCannotCarryAreRefused(t *testing.T) {
+	at := time.Unix(0, 1700000000000000000)
+	mk := func(name string, tags map[string]string, fields models.Fields) models.Point {
+		p, err := models.NewPoint(name, models.NewTags(tags), fields, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	last, err := models.ParsePointsWithPrecision([]byte(`m s="x"\`), at, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := []models.Point{
+		mk("cpu", map[string]string{"host": "a b,c=d"}, models.Fields{"v": 1.5, "s": `q"\`, "i": int64(-3), "b": true}),
+		mk("m", nil, models.Fields{"s": "a\nb"}),
+		mk("é☃", map[string]string{"t\x00": "\x00"}, models.Fields{"f\x00": 2.0}),
+	}
+	bad := []models.Point{
+		mk(`ends\`, nil, models.Fields{"v": 1.0}),
+		mk("cpu", map[string]string{"host": "a\nb"}, models.Fields{"v": 1.0}),
+		mk("m\nx", nil, models.Fields{"v": 1.0}),
+		mk("cpu", map[string]string{"host": `a\`}, models.Fields{"v": 1.0}),
+		mk("cpu", nil, models.Fields{`v\`: 1.0}),
+		mk("#comment", nil, models.Fields{"v": 1.0}),
+		last[0],
+	}
+	for _, p := range good {
+		if _, err := checkEncodable(p, nil); err != nil {
+			t.Errorf("%q refused: %v", p.String(), err)
+		}
+	}
+	for _, p := range bad {
+		_, err := checkEncodable(p, nil)
+		if err == nil {
+			t.Errorf("%q accepted", p.String())
+			continue
+		}
+		// The refusal is deserved: its line reads back as something else.
+		back, derr := decodePoints(appendLine(nil, p))
+		if derr == nil && len(back) == 1 && samePoint(p, back[0]) {
+			t.Errorf("%q refused (%v), but its line reads back the same", p.String(), err)
+		}
+	}
+	all := append(append([]models.Point{}, good...), bad...)
+	kept, dropped, reason := encodablePoints(all)
+	if dropped != len(bad) || len(kept) != len(good) || !strings.HasPrefix(reason, "unable to send 'ends\\ v=1 ") {
+		t.Fatalf("kept %d, dropped %d (%s), want %d and %d", len(kept), dropped, reason, len(good), len(bad))
+	}
+	back, err := decodePoints(encodePoints(nil, kept))
+	if err != nil || len(back) != len(good) {
+		t.Fatalf("the points kept: %v %v", back, err)
+	}
+	for i := range good {
+		if !samePoint(good[i], back[i]) {
+			t.Errorf("%q read back as %q", good[i].String(), back[i].String())
+		}
+	}
+	if k, d, _ := encodablePoints(good); d != 0 || &k[0] != &good[0] {
+		t.Error("with nothing to refuse, the points are not given back as they are")
+	}
+}
+
 // FuzzWriteShardRequest feeds the data service's decoding (the request,
 // then its points) arbitrary bytes: it must never panic, and what decodes
-// must encode back to points that decode the same.
+// must be sent on (encodePoints) as lines that decode to the same points,
+// unless the coordinator refuses them (checkEncodable): line protocol
+// parses such a point only from the last line of a body without a
+// timestamp, whose fields end in an unescaped backslash.
+// testdata/fuzz/FuzzWriteShardRequest holds what it found (issue 17).
 func FuzzWriteShardRequest(f *testing.F) {
 	good, _ := proto.Marshal(&datapb.WriteShardRequest{ShardId: 3, Database: "db", RetentionPolicy: "rp",
 		Points: []byte("cpu,host=a v=1 1\nmem v=2i 2\n"), MetaIndex: 9})
@@ -55,16 +150,28 @@ func FuzzWriteShardRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := decodePoints(encodePoints(nil, points))
+		var sendable []models.Point
+		for _, p := range points {
+			if _, err := checkEncodable(p, nil); err != nil {
+				fields := pointFields(nil, p)
+				if n := len(fields) - len(bytes.TrimRight(fields, `\`)); n%2 == 0 || p.UnixNano() != 0 {
+					t.Fatalf("%q refused: %v", p.String(), err)
+				}
+				continue
+			}
+			sendable = append(sendable, p)
+		}
+		enc := encodePoints(nil, sendable)
+		again, err := decodePoints(enc)
 		if err != nil {
 			t.Fatalf("re-encoded points do not decode: %v", err)
 		}
-		if len(again) != len(points) {
-			t.Fatalf("%d points after a round trip, want %d", len(again), len(points))
+		if len(again) != len(sendable) {
+			t.Fatalf("%d points after a round trip, want %d (%q)", len(again), len(sendable), enc)
 		}
-		for i := range points {
-			if !bytes.Equal(points[i].Key(), again[i].Key()) || points[i].UnixNano() != again[i].UnixNano() {
-				t.Fatalf("point %d changed: %q → %q", i, points[i].String(), again[i].String())
+		for i := range sendable {
+			if !samePoint(sendable[i], again[i]) {
+				t.Fatalf("point %d changed: %q → %q", i, sendable[i].String(), again[i].String())
 			}
 		}
 	})

@@ -122,13 +122,13 @@ func TestBadWrites(t *testing.T) {
 		return len(seriesValues(t, queryDB(t, d.URL, "db0", "SELECT value FROM cpu", noCred)))
 	}
 
-	// One bad line in a batch: the whole batch is refused.
+	// One bad line in a batch: the others are written, as influxd does.
 	r := write(t, d.URL, "db0", "cpu value=1 1000000000\ncpu value= 2000000000\ncpu value=3 3000000000", noCred)
-	if r.status != 400 || !strings.HasPrefix(r.errorMessage(), "unable to parse") {
-		t.Fatalf("malformed batch: %d %s", r.status, r.body)
+	if want := "partial write: unable to parse 'cpu value= 2000000000': missing field value dropped=0"; r.status != 400 || r.errorMessage() != want {
+		t.Fatalf("malformed batch: %d %s, want 400 %q", r.status, r.body, want)
 	}
-	if n := count(); n != 0 {
-		t.Fatalf("%d points written from a refused batch", n)
+	if n := count(); n != 2 {
+		t.Fatalf("%d points written from a batch with one bad line of three, want 2", n)
 	}
 
 	// A body over max-body-size.
@@ -136,8 +136,8 @@ func TestBadWrites(t *testing.T) {
 	if r := write(t, d.URL, "db0", big, noCred); r.status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("huge body: %d %s", r.status, r.body)
 	}
-	if n := count(); n != 0 {
-		t.Fatalf("%d points written from a refused huge body", n)
+	if n := count(); n != 2 {
+		t.Fatalf("%d points after a refused huge body, want the 2 of before", n)
 	}
 
 	// A body that claims gzip but is not.
@@ -148,14 +148,14 @@ func TestBadWrites(t *testing.T) {
 	// Good gzip works, unknown parameters are ignored.
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	zw.Write([]byte("cpu value=1 1000000000\n"))
+	zw.Write([]byte("cpu value=4 4000000000\n"))
 	zw.Close()
 	r = do(t, "POST", d.URL+"/write?db=db0&frobnicate=yes", noCred, &buf, map[string]string{"Content-Encoding": "gzip"})
 	if r.status != 204 {
 		t.Fatalf("gzip write: %d %s", r.status, r.body)
 	}
-	if n := count(); n != 1 {
-		t.Fatalf("%d points after the good write, want 1", n)
+	if n := count(); n != 3 {
+		t.Fatalf("%d points after the good write, want 3", n)
 	}
 	// Bad precision and consistency are refused.
 	for _, q := range []string{"precision=fortnight", "consistency=sometimes"} {

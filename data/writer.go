@@ -175,6 +175,10 @@ func (w *clusterWriter) writeMapped(wctx tsdb.WriteContext, db, rp string, cl mo
 		}
 		rp = di.DefaultRetentionPolicy
 	}
+	// A point that its line would not carry unchanged to the other owners
+	// is refused here, before any owner writes it (pointcodec.go), as the
+	// engine refuses points it cannot store: the others are written.
+	points, unsendable, unsendableReason := encodablePoints(points)
 	mapping, err := w.mapper.MapShards(&coordinator.WritePointsRequest{Database: db, RetentionPolicy: rp, Points: points})
 	if err != nil {
 		return err
@@ -195,9 +199,13 @@ func (w *clusterWriter) writeMapped(wctx tsdb.WriteContext, db, rp string, cl mo
 	if first != nil {
 		return first
 	}
-	if len(mapping.Dropped) > 0 {
-		w.stats.writeDrop.Add(int64(len(mapping.Dropped)))
-		return tsdb.PartialWriteError{Reason: "points beyond retention policy", Dropped: len(mapping.Dropped)}
+	if len(mapping.Dropped) > 0 || unsendable > 0 {
+		w.stats.writeDrop.Add(int64(len(mapping.Dropped) + unsendable))
+		reason := unsendableReason
+		if reason == "" {
+			reason = "points beyond retention policy"
+		}
+		return tsdb.PartialWriteError{Reason: reason, Dropped: len(mapping.Dropped) + unsendable}
 	}
 	return nil
 }

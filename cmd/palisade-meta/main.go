@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -110,6 +111,31 @@ func runNode(args []string, stderr io.Writer) error {
 	}
 	syscall.Umask(0o077) // every file we write may hold hashes or secrets
 
+	nc, err := nodeConfig(cfg, log, stderr)
+	if err != nil {
+		return err
+	}
+	node, err := meta.OpenNode(nc)
+	if err != nil {
+		return err
+	}
+	m := cfg.Meta
+	log.Info("meta node started", "component", "meta", "raft_addr", cfg.RaftAddr(), "rpc_addr", cfg.RPCAddr(),
+		"raft_bind", m.BindAddress, "rpc_bind", m.HTTPBindAddress, "metrics_bind", cfg.MetricsAddr(), "dir", m.Dir)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "component", "meta", "signal", s.String())
+	case err = <-node.Done():
+		log.Error("gRPC server stopped", "component", "meta", "err", err)
+	}
+	return errors.Join(err, node.Close())
+}
+
+// nodeConfig is what a validated configuration asks of the meta node.
+func nodeConfig(cfg *configs.Meta, log *slog.Logger, stderr io.Writer) (meta.NodeConfig, error) {
 	m := cfg.Meta
 	nc := meta.NodeConfig{
 		Store: meta.Config{
@@ -135,7 +161,7 @@ func runNode(args []string, stderr io.Writer) error {
 			RaftLogOut: stderr,
 		},
 		RPCBind:     m.HTTPBindAddress,
-		MetricsBind: m.MetricsBindAddress,
+		MetricsBind: cfg.MetricsAddr(),
 		Server:      meta.ServerOptions{InternalSecret: m.InternalSharedSecret, Logger: log},
 	}
 	nc.Store.DefaultReplicationFactor = uint32(m.DefaultReplicationFactor) // Validate: 1..MaxReplicationFactor
@@ -143,25 +169,10 @@ func runNode(args []string, stderr io.Writer) error {
 		// One certificate for both ports: the MetaService and Raft.
 		tlsCfg, err := cluster.ServerTLSConfig(m.HTTPSCertificate, m.HTTPSPrivateKey)
 		if err != nil {
-			return err
+			return meta.NodeConfig{}, err
 		}
 		nc.Server.TLS = credentials.NewTLS(tlsCfg)
 		nc.Store.RaftTLS = tlsCfg
 	}
-	node, err := meta.OpenNode(nc)
-	if err != nil {
-		return err
-	}
-	log.Info("meta node started", "component", "meta", "raft_addr", cfg.RaftAddr(), "rpc_addr", cfg.RPCAddr(),
-		"raft_bind", m.BindAddress, "rpc_bind", m.HTTPBindAddress, "dir", m.Dir)
-
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case s := <-sig:
-		log.Info("shutting down", "component", "meta", "signal", s.String())
-	case err = <-node.Done():
-		log.Error("gRPC server stopped", "component", "meta", "err", err)
-	}
-	return errors.Join(err, node.Close())
+	return nc, nil
 }

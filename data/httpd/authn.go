@@ -174,7 +174,7 @@ func engineUser(u *auth.User) meta.User {
 	return (*metaUser)(u)
 }
 
-// debugAuth decides access to /metrics and /debug/*: open unless auth is
+// debugAuth decides access to /debug/*: open unless auth is
 // enabled and guarded; then the request must authenticate, as an admin
 // when admin is set. It answers 401, 403 or 429 itself.
 func (h *Handler) debugAuth(w *respWriter, r *http.Request, guarded, admin bool) bool {

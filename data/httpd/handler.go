@@ -79,9 +79,14 @@ type Config struct {
 
 	// BindAddress tags the "httpd" statistic, as in InfluxDB.
 	BindAddress string
-	// Metrics serves /metrics (nil: 404); with PingAuthEnabled it needs
-	// credentials, as /ping does.
-	Metrics http.Handler
+	// Metrics serves /metrics (nil: 404): every metric. With AuthEnabled
+	// and an admin existing, only an admin gets it; anyone else, and every
+	// request before an admin exists, gets PublicMetrics (nil: nothing, 401
+	// or 403): the metrics that name no database, retention policy or shard
+	// path. A request without credentials is served unless PingAuthEnabled,
+	// as /ping; credentials that fail are answered 401 (or 429).
+	Metrics       http.Handler
+	PublicMetrics http.Handler
 	// DebugVars serves /debug/vars (nil: 404); with AuthEnabled and
 	// PprofAuthEnabled it needs an admin ([http] pprof-auth-enabled).
 	DebugVars        http.Handler
@@ -197,7 +202,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			h.serveWriteV2(w, r)
 		}
 	case "/metrics":
-		h.serveDebug(w, r, h.cfg.Metrics, true, h.pingAuth, false)
+		h.serveMetrics(w, r)
 	case "/debug/vars":
 		h.serveDebug(w, r, h.cfg.DebugVars, true, h.cfg.PprofAuthEnabled, true)
 	default:
@@ -214,8 +219,8 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveDebug serves /metrics and /debug/* with next (nil: 404), for GET
-// only when getOnly, behind debugAuth's guard.
+// serveDebug serves /debug/* with next (nil: 404), for GET only when
+// getOnly, behind debugAuth's guard.
 func (h *Handler) serveDebug(w *respWriter, r *http.Request, next http.Handler, getOnly, guarded, admin bool) {
 	switch {
 	case next == nil:
@@ -223,6 +228,37 @@ func (h *Handler) serveDebug(w *respWriter, r *http.Request, next http.Handler, 
 	case getOnly && !h.allow(w, r, http.MethodGet, ""):
 	case h.debugAuth(w, r, guarded, admin):
 		next.ServeHTTP(w, r)
+	}
+}
+
+// serveMetrics serves /metrics: Config.Metrics to an admin (to anyone
+// while auth is off), Config.PublicMetrics to anyone else.
+func (h *Handler) serveMetrics(w *respWriter, r *http.Request) {
+	switch {
+	case h.cfg.Metrics == nil:
+		h.httpError(w, http.StatusNotFound, "not found")
+		return
+	case !h.allow(w, r, http.MethodGet, ""):
+		return
+	case !h.cfg.AuthEnabled:
+		h.cfg.Metrics.ServeHTTP(w, r)
+		return
+	}
+	admin := false
+	if _, err := auth.ParseCredentials(r); h.pingAuth || err == nil || r.Header.Get("Authorization") != "" {
+		u, mode, ok := h.authenticate(w, r)
+		if !ok {
+			return
+		}
+		admin = mode == authOn && u.Admin()
+	}
+	switch {
+	case admin:
+		h.cfg.Metrics.ServeHTTP(w, r)
+	case h.cfg.PublicMetrics != nil:
+		h.cfg.PublicMetrics.ServeHTTP(w, r)
+	default:
+		h.debugAuth(w, r, true, true) // answers 401 or 403
 	}
 }
 

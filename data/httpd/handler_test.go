@@ -1,10 +1,14 @@
 package httpd
 
 import (
+	"encoding/base64"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/palisade-db/palisade/auth"
 )
 
 func TestPingHealthStatus(t *testing.T) {
@@ -164,5 +168,65 @@ func TestNoUsableMetaState(t *testing.T) {
 	}
 	if !strings.Contains(res.body, `"meta_state_age_seconds":90`) {
 		t.Errorf("/health = %s, want the age", res.body)
+	}
+}
+
+// TestMetricsNamesNeedAnAdmin (issue 17, point 8): with auth on, /metrics
+// gives everything (database and retention policy names, shard paths)
+// only to an admin; a request without credentials, or from another user,
+// gets the public metrics; failed credentials get 401. ping-auth-enabled
+// asks everyone for credentials. With auth off everything is open.
+func TestMetricsNamesNeedAnAdmin(t *testing.T) {
+	t.Parallel()
+	serve := func(body string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })
+	}
+	withMetrics := func(pingAuth bool) func(*Config) {
+		return func(c *Config) {
+			c.Metrics, c.PublicMetrics, c.PingAuthEnabled = serve("all"), serve("public"), pingAuth
+		}
+	}
+	wrong := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:nope"))}
+	for _, tc := range []struct {
+		name     string
+		pingAuth bool
+		rq       req
+		status   int
+		body     string
+	}{
+		{"anonymous", false, req{target: "/metrics"}, 200, "public"},
+		{"not an admin", false, req{target: "/metrics", user: "reader"}, 200, "public"},
+		{"admin", false, req{target: "/metrics", user: "admin"}, 200, "all"},
+		{"admin with u and p", false, req{target: "/metrics?u=admin&p=adminpw"}, 200, "all"},
+		{"wrong password", false, req{target: "/metrics", headers: wrong}, 401, ""},
+		{"unparsable credentials", false, req{target: "/metrics", headers: map[string]string{"Authorization": "Basic !"}}, 401, ""},
+		{"ping-auth, anonymous", true, req{target: "/metrics"}, 401, ""},
+		{"ping-auth, not an admin", true, req{target: "/metrics", user: "reader"}, 200, "public"},
+		{"ping-auth, admin", true, req{target: "/metrics", user: "admin"}, 200, "all"},
+		{"POST", false, req{method: "POST", target: "/metrics", user: "admin"}, 405, ""},
+	} {
+		res := newServer(t, withMetrics(tc.pingAuth)).do(tc.rq)
+		if res.status != tc.status || (tc.body != "" && res.body != tc.body) {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, res.status, res.body, tc.status, tc.body)
+		}
+	}
+
+	// Auth off: everything, to anyone.
+	off := newServer(t, withMetrics(false), func(c *Config) { c.AuthEnabled = false })
+	if res := off.do(req{target: "/metrics"}); res.status != 200 || res.body != "all" {
+		t.Errorf("auth off: %d %q", res.status, res.body)
+	}
+	// No admin yet: nobody is one.
+	boot := newServerWith(t, Config{AuthEnabled: true, Version: testVersion, Build: "OSS", Metrics: serve("all"), PublicMetrics: serve("public")},
+		newCache(t, stateOf(t, false, "reader"), auth.Options{}))
+	if res := boot.do(req{target: "/metrics"}); res.status != 200 || res.body != "public" {
+		t.Errorf("before an admin exists: %d %q", res.status, res.body)
+	}
+	// Without a public part, only an admin is served.
+	only := newServer(t, func(c *Config) { c.Metrics = serve("all") })
+	for user, want := range map[string]int{"": 401, "reader": 403, "admin": 200} {
+		if res := only.do(req{target: "/metrics", user: user}); res.status != want {
+			t.Errorf("no public metrics, user %q: %d, want %d", user, res.status, want)
+		}
 	}
 }

@@ -82,8 +82,11 @@ func (h *Handler) withWriteSlot(w *respWriter, r *http.Request, write func(*resp
 }
 
 // serveWrite checks the database and the user's right to write to it, reads
-// and parses the body, and writes the points. A body with any malformed line
-// is refused whole: nothing is written.
+// and parses the body, and writes the points. Malformed lines are influxd's
+// partial write: the lines that parse are written, and the answer is 400
+// "partial write: unable to parse '<line>': <why> dropped=0" (influxd counts
+// no dropped points for them); a body with no line that parses is 400
+// "unable to parse …".
 func (h *Handler) serveWrite(w *respWriter, r *http.Request, u *auth.User, mode authMode, db, rp, precision string) {
 	if db == "" {
 		h.httpError(w, http.StatusBadRequest, "database is required")
@@ -129,10 +132,10 @@ func (h *Handler) serveWrite(w *respWriter, r *http.Request, u *auth.User, mode 
 		return
 	}
 
-	points, err := models.ParsePointsWithPrecision(body, time.Now().UTC(), precision)
-	if err != nil {
+	points, parseErr := models.ParsePointsWithPrecision(body, time.Now().UTC(), precision)
+	if parseErr != nil && len(points) == 0 {
 		putBodyBuf(buf, body)
-		h.httpError(w, http.StatusBadRequest, err.Error())
+		h.httpError(w, http.StatusBadRequest, parseErr.Error())
 		return
 	}
 	if len(points) == 0 {
@@ -153,6 +156,10 @@ func (h *Handler) serveWrite(w *respWriter, r *http.Request, u *auth.User, mode 
 	}
 	h.stats.pointsWrittenOK.Add(int64(len(points)))
 	putBodyBuf(buf, body)
+	if parseErr != nil {
+		h.httpError(w, http.StatusBadRequest, tsdb.PartialWriteError{Reason: parseErr.Error()}.Error())
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -102,24 +102,31 @@ func TestWriteConsistency(t *testing.T) {
 	}
 }
 
-// TestBadBatchWritesNothing: one malformed line refuses the whole batch
-// with InfluxDB's parse message, and nothing is written.
-func TestBadBatchWritesNothing(t *testing.T) {
+// TestBadLinesArePartialWrites: malformed lines get influxd's answer (1.6.7
+// and 1.8+ alike): the lines that parse are written and the answer is 400
+// "partial write: <parse error> dropped=0"; a body with no line that parses
+// is 400 with the parse error and writes nothing.
+func TestBadLinesArePartialWrites(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		body, msg string
+		written   int
 	}{
-		{"cpu value=1\nbad-line\ncpu value=2", "unable to parse 'bad-line': missing fields"},
-		{"cpu value=1\ncpu value=\ncpu value=3", "unable to parse 'cpu value=': missing field value"},
-		{"cpu value=1 notatime", "unable to parse 'cpu value=1 notatime': bad timestamp"},
-		{"a\nb", "unable to parse 'a': missing fields\nunable to parse 'b': missing fields"},
+		{"cpu value=1\nbad-line\ncpu value=2", "partial write: unable to parse 'bad-line': missing fields dropped=0", 2},
+		{"cpu value=1\ncpu value=\ncpu value=3", "partial write: unable to parse 'cpu value=': missing field value dropped=0", 2},
+		{"cpu value=1 notatime", "unable to parse 'cpu value=1 notatime': bad timestamp", 0},
+		{"a\nb", "unable to parse 'a': missing fields\nunable to parse 'b': missing fields", 0},
 	}
 	for _, tt := range tests {
 		s := newServer(t)
 		res := s.do(req{method: "POST", target: "/write?db=db0", body: tt.body, user: "writer"})
 		wantStatus(t, res, 400, tt.msg)
-		if w := s.eng.writeCalls(); len(w) != 0 {
+		w := s.eng.writeCalls()
+		switch {
+		case tt.written == 0 && len(w) != 0:
 			t.Errorf("%q: written %+v", tt.body, w)
+		case tt.written > 0 && (len(w) != 1 || len(w[0].points) != tt.written):
+			t.Errorf("%q: written %+v, want %d points", tt.body, w, tt.written)
 		}
 	}
 }
@@ -150,11 +157,11 @@ func TestWriteGzip(t *testing.T) {
 		headers: map[string]string{"Content-Encoding": "gzip"}}), 204, "")
 
 	for name, tt := range map[string]struct{ body, msg string }{
-		"not gzip":   {"cpu v=1 1234567890", "gzip: invalid header"},
-		"empty":      {"", "EOF"},
-		"truncated":  {body[:len(body)-6], "unexpected EOF"},
-		"bad crc":    {body[:len(body)-8] + "\x00\x00\x00\x00" + body[len(body)-4:], "gzip: invalid checksum"},
-		"bad inside": {gzipped(t, "cpu v=1\nbad"), "unable to parse 'bad': missing fields"},
+		"not gzip":        {"cpu v=1 1234567890", "gzip: invalid header"},
+		"empty":           {"", "EOF"},
+		"truncated":       {body[:len(body)-6], "unexpected EOF"},
+		"bad crc":         {body[:len(body)-8] + "\x00\x00\x00\x00" + body[len(body)-4:], "gzip: invalid checksum"},
+		"only bad inside": {gzipped(t, "bad\nworse"), "unable to parse 'bad': missing fields\nunable to parse 'worse': missing fields"},
 	} {
 		s := newServer(t)
 		res := s.do(req{method: "POST", target: "/write?db=db0", body: tt.body, user: "writer",
