@@ -75,6 +75,12 @@ func authorizeStatement(u *User, stmt influxql.Statement, defaultDB string) erro
 	if err != nil {
 		return forbidden(authorizeQueryPrefix + err.Error())
 	}
+	return requirePrivileges(u, stmt, privs, defaultDB)
+}
+
+// requirePrivileges checks that u holds privs, which stmt needs; a
+// privilege that names no database is on defaultDB.
+func requirePrivileges(u *User, stmt influxql.Statement, privs influxql.ExecutionPrivileges, defaultDB string) error {
 	for _, p := range privs {
 		if p.Admin {
 			return requiresAdmin(u, stmt)
@@ -107,19 +113,7 @@ func authorizeContinuousQuery(u *User, s *influxql.CreateContinuousQueryStatemen
 	if err != nil {
 		return forbidden(authorizeQueryPrefix + err.Error())
 	}
-	for _, p := range privs {
-		if p.Admin {
-			return requiresAdmin(u, s)
-		}
-		db := p.Name
-		if db == "" {
-			db = s.Database
-		}
-		if !u.Authorize(p.Privilege, db) {
-			return notAuthorized(u, s, p.Privilege, db)
-		}
-	}
-	return nil
+	return requirePrivileges(u, s, privs, s.Database)
 }
 
 // showReads returns the database that a SHOW statement which reads one

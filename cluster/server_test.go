@@ -24,9 +24,9 @@ type panickingDataService struct {
 	datapb.UnimplementedDataServiceServer
 }
 
-func (panickingDataService) NodeUp(context.Context, *datapb.NodeUpRequest) (*datapb.NodeUpResponse, error) {
-	var m map[string]int
-	m["boom"]++ // a nil map: the kind of bug a crafted request could reach
+func (panickingDataService) NodeUp(_ context.Context, req *datapb.NodeUpRequest) (*datapb.NodeUpResponse, error) {
+	var counts []int
+	counts[req.NodeId]++ // out of range: the kind of bug a crafted request could reach
 	return nil, nil
 }
 

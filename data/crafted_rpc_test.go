@@ -204,7 +204,7 @@ func TestOrderDeleteChecksItsShard(t *testing.T) {
 	}{
 		{"an owner of the shard", own[1].NodeID(), sh.Id, "db", codes.OK},
 		{"a shard that does not exist", own[1].NodeID(), sh.Id + 1000, "db", codes.NotFound},
-		{"another database than the shard's", own[1].NodeID(), sh.Id, "other", codes.InvalidArgument},
+		{"another database than the shard's", own[1].NodeID(), sh.Id, "other", codes.NotFound},
 		{"a target that does not own the shard", outsider.NodeID(), sh.Id, "db", codes.FailedPrecondition},
 	} {
 		if err := order(tc.target, tc.shard, tc.db); status.Code(err) != tc.want {

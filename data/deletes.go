@@ -278,15 +278,8 @@ func (s *shardService) OrderDelete(ctx context.Context, req *datapb.OrderDeleteR
 	if err := s.catchUp(ctx, d.MetaIndex); err != nil {
 		return nil, err
 	}
-	loc, ok := s.dir.lookup(d.ShardId)
-	switch {
-	case !ok || !loc.live():
-		return nil, status.Errorf(codes.NotFound, "shard %d does not exist (dropped, expired or never created)", d.ShardId)
-	case loc.db != d.Database || loc.rp != d.RetentionPolicy:
-		return nil, status.Errorf(codes.InvalidArgument, "shard %d belongs to %q.%q, not %q.%q",
-			d.ShardId, loc.db, loc.rp, d.Database, d.RetentionPolicy)
-	case !slices.Contains(pmeta.WriteOwners(loc.shard), req.TargetNodeId):
-		return nil, status.Errorf(codes.FailedPrecondition, "data node %d does not own shard %d", req.TargetNodeId, d.ShardId)
+	if err := s.ownedBy(d, req.TargetNodeId); err != nil {
+		return nil, err
 	}
 	if s.orderDelete == nil {
 		return &datapb.OrderDeleteResponse{}, nil

@@ -304,15 +304,6 @@ func pointsDiffer(want, got []models.Point) string {
 	return ""
 }
 
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestOwnersStoreWhatTheCoordinatorAccepted: odd lines written through one
 // node of a cluster (2 data nodes, replication factor 2, consistency all)
 // get influxd's answers, and each owner's copy holds what influxd stored.

@@ -79,7 +79,7 @@ func checkEncodable(p models.Point, scratch []byte) ([]byte, error) {
 	line := appendLine(scratch[:0], p)
 	body := line[:len(line)-1]
 	if len(body) > 0 && body[0] != ' ' && body[0] != ',' && body[0] != '#' &&
-		bytes.IndexAny(body, "\\\t\n\x00") < 0 {
+		!bytes.ContainsAny(body, "\\\t\n\x00") {
 		return line, nil
 	}
 	back, err := models.ParsePointsWithPrecision(line, time.Unix(0, 0), "n")

@@ -67,18 +67,11 @@ func (s *shardService) WriteShard(ctx context.Context, req *datapb.WriteShardReq
 	if self == 0 {
 		return nil, status.Error(codes.Unavailable, "this data node has not registered yet")
 	}
-	loc, ok := s.dir.lookup(req.ShardId)
-	switch {
-	case !ok || !loc.live():
-		return nil, status.Errorf(codes.NotFound, "shard %d does not exist (dropped, expired or never created)", req.ShardId)
-	case loc.db != req.Database || loc.rp != req.RetentionPolicy:
-		return nil, status.Errorf(codes.NotFound, "shard %d belongs to %q.%q, not %q.%q",
-			req.ShardId, loc.db, loc.rp, req.Database, req.RetentionPolicy)
-	case !loc.owns(self):
-		return nil, status.Errorf(codes.FailedPrecondition, "data node %d does not own shard %d", self, req.ShardId)
+	if err := s.ownedBy(req, self); err != nil {
+		return nil, err
 	}
 	if req.Delete != nil {
-		if err := applyDelete(s.store, loc.db, req.Delete); err != nil {
+		if err := applyDelete(s.store, req.Database, req.Delete); err != nil {
 			return nil, deleteStatus(err)
 		}
 		return &datapb.WriteShardResponse{MetaIndex: s.view.Index()}, nil
@@ -87,10 +80,27 @@ func (s *shardService) WriteShard(ctx context.Context, req *datapb.WriteShardReq
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if err := writeLocalShard(s.store, loc.db, loc.rp, req.ShardId, points, s.dir.exists); err != nil {
+	if err := writeLocalShard(s.store, req.Database, req.RetentionPolicy, req.ShardId, points, s.dir.exists); err != nil {
 		return nil, writeErrorStatus(err)
 	}
 	return &datapb.WriteShardResponse{MetaIndex: s.view.Index()}, nil
+}
+
+// ownedBy checks that req's shard is in this node's meta state, live, of
+// req's database and policy, and written to by node; its errors are gRPC
+// statuses (NOT_FOUND, FAILED_PRECONDITION: permanent for hinted handoff).
+func (s *shardService) ownedBy(req *datapb.WriteShardRequest, node uint64) error {
+	loc, ok := s.dir.lookup(req.ShardId)
+	switch {
+	case !ok || !loc.live():
+		return status.Errorf(codes.NotFound, "shard %d does not exist (dropped, expired or never created)", req.ShardId)
+	case loc.db != req.Database || loc.rp != req.RetentionPolicy:
+		return status.Errorf(codes.NotFound, "shard %d belongs to %q.%q, not %q.%q",
+			req.ShardId, loc.db, loc.rp, req.Database, req.RetentionPolicy)
+	case !loc.owns(node):
+		return status.Errorf(codes.FailedPrecondition, "data node %d does not own shard %d", node, req.ShardId)
+	}
+	return nil
 }
 
 // writeErrorStatus turns a local shard write's error into the status the

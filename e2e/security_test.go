@@ -44,16 +44,6 @@ func peakRSS(t *testing.T, p *proc) int64 {
 	return 0
 }
 
-// envValue returns the value of key in env ("KEY=value").
-func envValue(env []string, key string) string {
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, key+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
 // TestUnauthenticatedHugeMessagesCostNoMemory (issue 17, point 1): calls
 // without the internal token carrying messages just under the servers'
 // receive limits (256 MiB on a data node's data service, 64 MiB on a meta
