@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -58,9 +60,14 @@ type ServerConfig struct {
 // otherwise.
 const (
 	// DefaultMaxConcurrentStreams: a peer's writes, replays and reads share
-	// one pooled connection; more than this wait for a free stream on the
-	// client side rather than fail.
-	DefaultMaxConcurrentStreams = 256
+	// one pooled connection, and a query holds a read stream per call and
+	// node until it ends; more than this wait for a free stream on the
+	// client side. Only authenticated calls get this far.
+	DefaultMaxConcurrentStreams = 4096
+	// MaxHealthStreams bounds the health checks in flight on a server: they
+	// need no token, and gRPC reads each one's message (up to the receive
+	// limit) before the health service sees it. Probes send one at a time.
+	MaxHealthStreams = 4
 	// MaxHeaderListSize bounds what a peer's headers can make the server
 	// hold before the token is checked (grpc-go's default is 16 MiB). Our
 	// headers are a token and grpc's own, well under 1 KiB.
@@ -69,6 +76,11 @@ const (
 
 // ServerStats counts what NewServer's guards did. Safe for concurrent use.
 type ServerStats struct {
+	// health is the number of health checks in flight.
+	health atomic.Int64
+	// loggedTarget is when a call naming another node was last logged
+	// (unix nanos): at most one line every 10 s.
+	loggedTarget atomic.Int64
 	// Refused counts RPCs refused before their message was read
 	// (no, a bad, an expired or a replayed token).
 	Refused atomic.Int64
@@ -119,15 +131,44 @@ type guard struct {
 // tap runs in the transport when a stream's headers have arrived, before
 // its message is read: an RPC without a valid token ends here.
 func (g guard) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if isHealthMethod(info.FullMethodName) {
+		if g.stats.health.Add(1) > MaxHealthStreams {
+			g.stats.health.Add(-1)
+			g.stats.Refused.Add(1)
+			return ctx, status.Error(codes.ResourceExhausted, "cluster: too many health checks at once")
+		}
+		// The stream's context ends with the stream, whatever ends it.
+		context.AfterFunc(ctx, func() { g.stats.health.Add(-1) })
+		return context.WithValue(ctx, authenticatedKey{}, true), nil
+	}
 	var local net.Addr
 	if p, ok := peer.FromContext(ctx); ok {
 		local = p.LocalAddr
 	}
 	if err := g.a.checkHeaders(info.Header, info.FullMethodName, local); err != nil {
 		g.stats.Refused.Add(1)
+		g.logWrongTarget(err, info.Header.Get(":authority"))
 		return ctx, err
 	}
 	return context.WithValue(ctx, authenticatedKey{}, true), nil
+}
+
+// logWrongTarget logs, at most every 10 s, a call refused because it named
+// an address this node does not serve as: a misconfigured peer (dialing a
+// load balancer's name, say) looks like this, and its calls fail until it
+// dials the node's advertised address.
+func (g guard) logWrongTarget(err error, authority []string) {
+	if g.log == nil || status.Convert(err).Message() != ErrTokenTarget.Error() {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := g.stats.loggedTarget.Load()
+	if now-last < int64(10*time.Second) || !g.stats.loggedTarget.CompareAndSwap(last, now) {
+		return
+	}
+	g.log.Warn("refused a node-to-node call that names an address this node does not serve as; "+
+		"peers must dial its advertised address (hostname and port)", "component", g.component,
+		"authority", strings.Join(authority, ","), "served_as", g.a.nameList())
 }
 
 // authenticated fails closed should a transport ever skip the tap.

@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/palisade-db/palisade/cluster"
@@ -183,4 +185,59 @@ func TestLimitListenerBoundsConnectionsPerHost(t *testing.T) {
 
 func isReset(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "connection reset")
+}
+
+// TestHealthChecksAreBounded (issue 17, point 1): health checks need no
+// token, and gRPC reads each one's message before the health service runs,
+// so at most MaxHealthStreams run at once; the next is refused before its
+// message is read, and a place comes back when a check ends.
+func TestHealthChecksAreBounded(t *testing.T) {
+	srv, stats := cluster.NewServer(cluster.ServerConfig{Secret: "some-secret"})
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := healthpb.NewHealthClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Watch streams stay open: each holds a place.
+	var stops []context.CancelFunc
+	for i := range cluster.MaxHealthStreams {
+		wctx, stop := context.WithCancel(ctx)
+		stops = append(stops, stop)
+		w, err := client.Watch(wctx, &healthpb.HealthCheckRequest{})
+		if err == nil {
+			_, err = w.Recv()
+		}
+		if err != nil {
+			t.Fatalf("health watch %d: %v", i, err)
+		}
+	}
+	if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{Service: strings.Repeat("x", 1<<20)}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a health check past the limit: got %v, want ResourceExhausted", err)
+	}
+	if n := stats.Refused.Load(); n != 1 {
+		t.Fatalf("%d refusals counted, want 1", n)
+	}
+	stops[0]()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no place came back after a health watch ended: %v", err)
+		}
+	}
+	for _, stop := range stops {
+		stop()
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,7 +220,7 @@ func (a *Authenticator) Enabled() bool { return len(a.secret) > 0 }
 // serves as on the connection whose local address is local; its errors are
 // gRPC statuses.
 func (a *Authenticator) checkHeaders(md metadata.MD, method string, local net.Addr) error {
-	if !a.Enabled() || strings.HasPrefix(method, healthMethods) {
+	if !a.Enabled() || isHealthMethod(method) {
 		return nil
 	}
 	vals := md.Get(TokenHeader)
@@ -247,6 +248,16 @@ func (a *Authenticator) checkHeaders(md metadata.MD, method string, local net.Ad
 	return nil
 }
 
+// nameList lists the names the node serves as, for a log line.
+func (a *Authenticator) nameList() string {
+	names := make([]string, 0, len(a.names))
+	for n := range a.names {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ",")
+}
+
 // servesAs reports whether target (host:port) names this node on a
 // connection whose local address is local: one of its names, the local
 // address itself, or localhost on a loopback connection (same port).
@@ -259,7 +270,17 @@ func (a *Authenticator) servesAs(target string, local net.Addr) bool {
 		return true
 	}
 	host, port, err := net.SplitHostPort(target)
-	if err != nil || local == nil {
+	if err != nil {
+		return false
+	}
+	// A short name of an advertised one ("meta-0" for "meta-0.example.com"),
+	// as a DNS search path completes it.
+	for name := range a.names {
+		if nhost, nport, err := net.SplitHostPort(name); err == nil && nport == port && strings.HasPrefix(nhost, host+".") {
+			return true
+		}
+	}
+	if local == nil {
 		return false
 	}
 	lhost, lport, err := net.SplitHostPort(local.String())
@@ -302,3 +323,5 @@ func (a *Authenticator) remember(nonce [tokenNonceSize]byte, expires, now time.T
 // need no token: probes have no secret, and the answer (serving or not)
 // tells nothing more than whether the port answers.
 const healthMethods = "/grpc.health.v1.Health/"
+
+func isHealthMethod(method string) bool { return strings.HasPrefix(method, healthMethods) }

@@ -167,6 +167,10 @@ func TestAuthenticatorChecksHeaders(t *testing.T) {
 			metadata.MD{":authority": {"localhost:8091"}, TokenHeader: {MintToken(secret, statusMethod, "localhost:8091", now)}}, statusMethod, true},
 		{"localhost on another port", string(secret),
 			metadata.MD{":authority": {"localhost:8092"}, TokenHeader: {MintToken(secret, statusMethod, "localhost:8092", now)}}, statusMethod, false},
+		{"a short name of the advertised one (a DNS search path)", string(secret),
+			metadata.MD{":authority": {"meta-0:8091"}, TokenHeader: {MintToken(secret, statusMethod, "meta-0:8091", now)}}, statusMethod, true},
+		{"a short name of another node", string(secret),
+			metadata.MD{":authority": {"meta-1:8091"}, TokenHeader: {MintToken(secret, statusMethod, "meta-1:8091", now)}}, statusMethod, false},
 		{"the node's advertised name", string(secret),
 			metadata.MD{":authority": {"Meta-0.example:8091"}, TokenHeader: {MintToken(secret, statusMethod, "meta-0.example:8091", now)}}, statusMethod, true},
 	} {

@@ -68,12 +68,15 @@ type cqConfig struct {
 	exec cqExecutor
 	meta MetaExecutor
 	// users finds a query's owner (nil when it does not exist).
-	users    func(name string) *auth.User
-	lease    leaser
-	interval time.Duration
-	logRuns  bool
-	log      *slog.Logger
-	now      func() time.Time
+	users func(name string) *auth.User
+	// authEnabled: [http] auth-enabled. A query without an owner then runs
+	// only within its own database.
+	authEnabled bool
+	lease       leaser
+	interval    time.Duration
+	logRuns     bool
+	log         *slog.Logger
+	now         func() time.Time
 }
 
 // cqStats are the service's counters (SHOW STATS, /debug/vars, /metrics).
@@ -243,9 +246,25 @@ func (s *cqService) runOne(db *metapb.Database, cq *metapb.ContinuousQuery) {
 // that owner may still run it: its SELECT … INTO is authorized as if owner
 // sent it to db now, so that a dropped owner or a revoked privilege stops
 // the query (a failed run: logged and counted). A query without an owner
-// was created with authentication off and runs with every privilege.
+// was created with authentication off, or before owners were recorded (meta
+// feature level 6), perhaps by a user who could not read what it reads: with
+// authentication on it runs only if it reads and writes nothing but its own
+// database (what InfluxDB checked at creation), else it fails until an
+// admin or its rightful user creates it again.
 func (s *cqService) runAs(owner, db string, sel *influxql.SelectStatement) (query.FineAuthorizer, query.CoarseAuthorizer, error) {
 	if owner == "" {
+		if s.authEnabled {
+			privs, err := sel.RequiredPrivileges()
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, p := range privs {
+				if p.Admin || (p.Name != "" && p.Name != db) {
+					return nil, nil, fmt.Errorf("it has no recorded owner (made with authentication off, or before "+
+						"owners were recorded) and uses database %q besides its own: create it again as a user who may", p.Name)
+				}
+			}
+		}
 		fine, coarse := httpd.Authorizers(nil)
 		return fine, coarse, nil
 	}
@@ -424,7 +443,7 @@ func (n *Node) openContinuousQueries() error {
 	if n.client != nil {
 		l = metaLeaser{client: n.client}
 	}
-	n.cqs = newCQService(cqConfig{self: n.NodeID, view: n.view, exec: n.engine.ExecuteQuery, meta: n.exec, lease: l, users: n.cache.Lookup,
+	n.cqs = newCQService(cqConfig{self: n.NodeID, view: n.view, exec: n.engine.ExecuteQuery, meta: n.exec, lease: l, users: n.cache.Lookup, authEnabled: n.cfg.HTTP.AuthEnabled,
 		interval: time.Duration(c.RunInterval), logRuns: c.LogEnabled, log: n.log})
 	n.cqs.open()
 	return nil

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/palisade-db/palisade/proto/metapb"
 )
 
 // fakeLeaser answers acquire with holder and ttl, or err.
@@ -65,5 +68,27 @@ func TestCQLeaseWhenMetaIsAway(t *testing.T) {
 	l.holder, l.ttl = 7, 30*time.Second
 	if !s.holds() {
 		t.Fatal("not taking the lease once the other's ran out")
+	}
+}
+
+// TestDeepStoredContinuousQueryIsACountedFailure (issue 17, point 6): a
+// continuous query in the meta state nested far past the limit (stored by
+// an older meta node) killed every data node at every start, parsing it
+// overflowed the stack. Now each run fails, counted, and the node goes on.
+func TestDeepStoredContinuousQueryIsACountedFailure(t *testing.T) {
+	s := newCQService(cqConfig{self: func() uint64 { return 1 }, lease: selfLeaser{}, interval: time.Second,
+		log: slog.New(slog.DiscardHandler)})
+	db := &metapb.Database{Name: "db", DefaultRetentionPolicy: "autogen"}
+	for _, q := range []string{
+		"CREATE CONTINUOUS QUERY deep ON db BEGIN SELECT count(v) INTO x FROM m WHERE " +
+			strings.Repeat("(", 3_000_000) + "v > 0" + strings.Repeat(")", 3_000_000) + " GROUP BY time(1m) END",
+		"CREATE CONTINUOUS QUERY chain ON db BEGIN SELECT count(v) INTO x FROM m WHERE " +
+			strings.Repeat("v > 0 OR ", 100_000) + "v > 1 GROUP BY time(1m) END",
+	} {
+		before := s.stats.QueryFail.Load()
+		s.runOne(db, &metapb.ContinuousQuery{Name: "q", Query: q})
+		if s.stats.QueryFail.Load() != before+1 {
+			t.Fatalf("a stored query nested too deep was not a counted failure")
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package data_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/internal/testcluster"
 	pmeta "github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
 )
 
 // TestContinuousQueryKeepsItsOwnersRights (issue 17, point 2): a user with
@@ -139,4 +141,63 @@ func seriesColumns(t testing.TB, r response) []string {
 		return nil
 	}
 	return v.Results[0].Series[0].Columns
+}
+
+// TestOwnerlessContinuousQueryStaysInItsDatabase (issue 17, point 2): a
+// query in the meta state without an owner (made with authentication off,
+// or before owners were recorded, perhaps by the attack above) runs, with
+// authentication on, only within its own database: one that reads another
+// database fails every run and copies nothing.
+func TestOwnerlessContinuousQueryStaysInItsDatabase(t *testing.T) {
+	c := newReplClusterWithMeta(t, 2, func(cfg *pmeta.Config) { cfg.LeaseTTL = time.Second }, func(cfg *configs.Data) {
+		cfg.HTTP.AuthEnabled = true
+		cfg.ContinuousQueries.RunInterval = configs.Duration(200 * time.Millisecond)
+	})
+	url := c.data[0].URL
+	mustQuery(t, url, "CREATE USER admin WITH PASSWORD 'admin-password-1' WITH ALL PRIVILEGES", noCred)
+	admin := basic("admin", "admin-password-1")
+	mustQuery(t, url, "CREATE DATABASE mydb", admin)
+	mustQuery(t, url, "CREATE DATABASE secretdb", admin)
+	now := time.Now()
+	var lines []string
+	for i := range 20 {
+		lines = append(lines, fmt.Sprintf("pw,host=h%d text=\"secret-%d\",v=%d %d", i, i, i, now.Add(-time.Duration(i)*time.Second).UnixNano()))
+	}
+	for _, db := range []string{"mydb", "secretdb"} {
+		if r := write(t, url, db, strings.Join(lines, "\n"), admin); r.status != http.StatusNoContent {
+			t.Fatalf("writing to %s: %d %s", db, r.status, r.body)
+		}
+	}
+	// As an older node, or one with authentication off, stored them.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for name, q := range map[string]string{
+		"steal": "CREATE CONTINUOUS QUERY steal ON mydb RESAMPLE EVERY 1s FOR 1h BEGIN SELECT last(text) AS text INTO stolen FROM secretdb.autogen.pw GROUP BY time(1s), * END",
+		"down":  "CREATE CONTINUOUS QUERY down ON mydb RESAMPLE EVERY 1s FOR 1h BEGIN SELECT max(v) AS v INTO down FROM pw GROUP BY time(1s), * END",
+	} {
+		if _, err := c.meta.Client(replSecret).Execute(ctx, &metapb.Command{Op: &metapb.Command_CreateContinuousQuery{
+			CreateContinuousQuery: &metapb.CreateContinuousQuery{Database: "mydb", Name: name, Query: q}}}); err != nil {
+			t.Fatalf("storing %s: %v", name, err)
+		}
+	}
+	count := func(m string) int {
+		v := seriesValues(t, queryDB(t, url, "mydb", "SELECT count(*) FROM "+m, admin))
+		if len(v) == 0 {
+			return 0
+		}
+		n, _ := v[0][1].(float64)
+		return int(n)
+	}
+	testcluster.WaitFor(t, 20*time.Second, "the query within its database to run", func() bool { return count("down") > 0 })
+	failures := func() (n int64) {
+		for _, d := range c.data {
+			n += cqFailures(t, d.URL, admin)
+		}
+		return n
+	}
+	before := failures()
+	testcluster.WaitFor(t, 20*time.Second, "runs of the other refused", func() bool { return failures() >= before+3 })
+	if n := count("stolen"); n != 0 {
+		t.Fatalf("a query without an owner copied %d values of another database", n)
+	}
 }

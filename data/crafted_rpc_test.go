@@ -112,20 +112,33 @@ func TestCraftedRPCsDoNotCrashTheNode(t *testing.T) {
 	}
 }
 
-// TestDeepContinuousQueryIsRefusedAndNeverCrashes (issue 17, point 6): a
-// continuous query nested 3,000,000 parentheses deep, sent straight to the
-// MetaService, is refused there; every data node parsed the stored query at
-// every start, so it killed them all, again after each restart.
-func TestDeepContinuousQueryIsRefusedAndNeverCrashes(t *testing.T) {
+// TestDeepContinuousQueryIsRefused (issue 17, point 6): a continuous query
+// nested past the limit (1,001 or 3,000,000 parentheses), or made of a
+// chain of 100,000 ORs, sent straight to the MetaService, is refused there; every data node
+// parsed the stored query at every start, so the first killed them all,
+// again after each restart (a stored one is a counted failure now:
+// TestDeepStoredContinuousQueryIsACountedFailure).
+func TestDeepContinuousQueryIsRefused(t *testing.T) {
 	c := newReplCluster(t, 1, nil)
 	mustQuery(t, c.data[0].URL, "CREATE DATABASE db", noCred)
-	q := "CREATE CONTINUOUS QUERY deep ON db BEGIN SELECT count(v) INTO x FROM cpu WHERE " + deepParens(3_000_000) + " GROUP BY time(1m) END"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := c.meta.Client(replSecret).Execute(ctx, &metapb.Command{Op: &metapb.Command_CreateContinuousQuery{
-		CreateContinuousQuery: &metapb.CreateContinuousQuery{Database: "db", Name: "deep", Query: q}}})
-	if err == nil || !strings.Contains(err.Error(), "nesting too deep") {
-		t.Fatalf("a continuous query 3,000,000 parentheses deep through the MetaService: got %v, want refused (nesting too deep)", err)
+	create := func(name, where string) error {
+		q := "CREATE CONTINUOUS QUERY " + name + " ON db BEGIN SELECT count(v) INTO x FROM cpu WHERE " + where + " GROUP BY time(1m) END"
+		_, err := c.meta.Client(replSecret).Execute(ctx, &metapb.Command{Op: &metapb.Command_CreateContinuousQuery{
+			CreateContinuousQuery: &metapb.CreateContinuousQuery{Database: "db", Name: name, Query: q}}})
+		return err
+	}
+	// 6 MB: over the MetaService's receive limit, refused unread.
+	if err := create("deep", deepParens(3_000_000)); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a continuous query 3,000,000 parentheses deep through the MetaService: got %v, want ResourceExhausted", err)
+	}
+	// Just past the nesting limit.
+	if err := create("deeper", deepParens(1_001)); err == nil || !strings.Contains(err.Error(), "nesting too deep") {
+		t.Fatalf("a continuous query 1,001 parentheses deep through the MetaService: got %v, want refused (nesting too deep)", err)
+	}
+	if err := create("chain", strings.Repeat("v > 0 OR ", 100_000)+"v > 1"); err == nil || !strings.Contains(err.Error(), "nesting too deep") {
+		t.Fatalf("a continuous query of 100,000 ORs through the MetaService: got %v, want refused (nesting too deep)", err)
 	}
 	if r := query(t, c.data[0].URL, "SHOW CONTINUOUS QUERIES", noCred); r.status != http.StatusOK || strings.Contains(r.body, "deep") {
 		t.Fatalf("SHOW CONTINUOUS QUERIES: %d %s", r.status, r.body)

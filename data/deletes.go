@@ -187,10 +187,11 @@ func (w *clusterWriter) orderEverywhere(target uint64, req *datapb.WriteShardReq
 			}
 			switch {
 			case err == nil:
-			case status.Code(err) == codes.NotFound:
+			case status.Code(err) == codes.NotFound, status.Code(err) == codes.FailedPrecondition:
 				// The shard left that node's meta state after this one
-				// mapped the delete (dropped or expired): its queue for
-				// the shard is purged, there is nothing to order.
+				// mapped the delete (dropped or expired: its queue for the
+				// shard is purged), or the target no longer owns it (what
+				// is queued for it there is refused): nothing to order.
 			case dn.Id != self && (cluster.Unreachable(err) || errors.Is(err, errUnknownNode)):
 				// A node that is down sends nothing now; what it queued
 				// before it went down is the one case a delete cannot be

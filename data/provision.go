@@ -143,8 +143,10 @@ func (n *Node) provisionSteps(p Provision) []provisionStep {
 // INFLUXDB_ADMIN_USER exists. Runs until done or the node stops.
 func (n *Node) provision() {
 	defer n.wg.Done()
-	defer n.provisioning.Store(false)
-	for _, step := range n.provisionSteps(n.opts.Provision) {
+	open := true // whether to stop answering 503 at the end
+	defer func() { n.provisioning.Store(!open) }()
+	p := n.opts.Provision
+	for _, step := range n.provisionSteps(p) {
 		for attempt := 0; ; attempt++ {
 			if n.ctx.Err() != nil {
 				return
@@ -173,6 +175,12 @@ func (n *Node) provision() {
 			}
 			if err != nil && permanentProvisionError(err) {
 				n.log.Error("first-start provisioning: giving up on a step that cannot succeed", "err", err)
+				if step.key == provisionKey("admin", p.AdminUser) && n.cfg.HTTP.AuthEnabled {
+					// Serving now would open the admin bootstrap to anyone.
+					n.log.Error("first-start provisioning: without the admin of INFLUXDB_ADMIN_USER the node keeps "+
+						"answering 503; fix the variable and restart")
+					open = false
+				}
 				break
 			}
 			if err != nil && attempt == 0 {
@@ -251,6 +259,13 @@ func (n *Node) ensureGrant(name, db string, priv influxql.Privilege) (bool, erro
 		return true, nil
 	}
 	if meta.FindDatabase(d, db) == nil {
+		if meta.Provisioned(d, provisionKey("database", db)) {
+			// Created once, dropped by an operator since: not created
+			// again, so nothing to grant on.
+			n.log.Warn("first-start provisioning: INFLUXDB_DB was dropped after it was created; not granting on it",
+				"db", db, "user", name)
+			return true, nil
+		}
 		return false, nil // INFLUXDB_DB first
 	}
 	if err := n.metaClient(10*time.Second).SetPrivilege(name, db, priv); err != nil {

@@ -145,7 +145,19 @@ func TestProvisionOncePerCluster(t *testing.T) {
 	if g := grants("grafana"); !slices.Equal(g, revoked) {
 		t.Fatalf("a changed variable set gave back a revoked privilege: %v", g)
 	}
-	for _, pw := range []string{"root-pw-1", "tg-pw-1", "gr-pw-1", "wr-pw-1", "wr2-pw-1", "changed-by-operator"} {
+	// The database dropped by the operator, then a new user for it: the
+	// database is not created again, and the node does not wait for it.
+	mustQuery(t, d.URL, "DROP DATABASE telegraf", root)
+	d.Kill()
+	d.Opts.Provision.ReadUser, d.Opts.Provision.ReadUserPassword = "grafana2", "gr2-pw-1"
+	restarted()
+	if r := query(t, d.URL, "SHOW DATABASES", root); strings.Contains(r.body, "telegraf") {
+		t.Fatalf("a dropped INFLUXDB_DB was created again: %s", r.body)
+	}
+	if r := query(t, d.URL, "SHOW DATABASES", basic("grafana2", "gr2-pw-1")); r.status != http.StatusOK {
+		t.Fatalf("the new read user: %d %s", r.status, r.body)
+	}
+	for _, pw := range []string{"root-pw-1", "tg-pw-1", "gr-pw-1", "wr-pw-1", "wr2-pw-1", "gr2-pw-1", "changed-by-operator"} {
 		if strings.Contains(logs.String(), pw) {
 			t.Fatalf("a password reached the log")
 		}

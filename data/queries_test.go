@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/internal/testcluster"
 )
 
@@ -37,6 +38,13 @@ func startEndlessQuery(t *testing.T, base, db, q string, c cred) {
 	}
 }
 
+// endlessQueries turns auth on and lifts [coordinator] max-select-buckets,
+// which would refuse the endless query (billions of buckets) at once.
+func endlessQueries(c *configs.Data) {
+	authOn(localSecret)(c)
+	c.Coordinator.MaxSelectBucketsN = 0
+}
+
 // runningQueries is what SHOW QUERIES gives c: query text by id.
 func runningQueries(t *testing.T, base string, c cred) map[int64]string {
 	t.Helper()
@@ -57,7 +65,7 @@ func runningQueries(t *testing.T, base string, c cred) map[int64]string {
 // showed every user the text of everyone's queries. A non-admin now sees,
 // and may kill, only their own; an admin sees and kills all.
 func TestShowQueriesHidesOtherUsersQueries(t *testing.T) {
-	d := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: authOn(localSecret)})
+	d := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: endlessQueries})
 	setupUsers(t, d.URL)
 	admin := basic("admin", adminPW)
 	for _, q := range []string{
@@ -116,7 +124,7 @@ func TestShowQueriesHidesOtherUsersQueries(t *testing.T) {
 
 // TestAdminKillsAnyQuery: an admin's KILL QUERY works on every user's query.
 func TestAdminKillsAnyQuery(t *testing.T) {
-	d := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: authOn(localSecret)})
+	d := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: endlessQueries})
 	setupUsers(t, d.URL)
 	admin, reader := basic("admin", adminPW), basic("reader", readerPW)
 	if r := write(t, d.URL, "db0", "cpu value=1 1000000000", admin); r.status != http.StatusNoContent {

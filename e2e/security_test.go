@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/palisade-db/palisade/proto/datapb"
@@ -48,7 +49,9 @@ func peakRSS(t *testing.T, p *proc) int64 {
 // without the internal token carrying messages just under the servers'
 // receive limits (256 MiB on a data node's data service, 64 MiB on a meta
 // node's MetaService) are refused on their headers; neither node reads the
-// messages, so neither node's peak RSS grows by more than a few MB. With the
+// messages, so neither node's peak RSS grows by more than a few MB; health
+// checks (which need no token) of that size are refused by the MetaService's
+// receive limit before they are read. With the
 // token checked in an interceptor (after grpc-go has read and decoded the
 // message), four such calls took a data node from 40 MB to 3.4 GB.
 func TestUnauthenticatedHugeMessagesCostNoMemory(t *testing.T) {
@@ -91,11 +94,28 @@ func TestUnauthenticatedHugeMessagesCostNoMemory(t *testing.T) {
 			errs <- err
 		})
 	}
+	// The health service needs no token: its messages are held to the
+	// MetaService's small receive limit, and few run at once.
+	healthErrs := make(chan error, 8)
+	for range 3 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, err := healthpb.NewHealthClient(dial(m.rpcAddr)).Check(ctx, &healthpb.HealthCheckRequest{Service: huge})
+			healthErrs <- err
+		})
+	}
 	wg.Wait()
 	close(errs)
+	close(healthErrs)
 	for err := range errs {
 		if status.Code(err) != codes.Unauthenticated {
 			t.Errorf("a call without the internal token: got %v, want Unauthenticated", err)
+		}
+	}
+	for err := range healthErrs {
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Errorf("a 62 MB health check: got %v, want ResourceExhausted", err)
 		}
 	}
 	const slack = 16 << 20

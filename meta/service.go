@@ -167,7 +167,9 @@ func NewGRPCServer(store *Store, o ServerOptions) (*grpc.Server, *cluster.Server
 		Secret:         o.InternalSecret,
 		Names:          names,
 		TLS:            o.TLS,
-		MaxRecvMsgSize: 64 << 20,
+		// Inbound MetaService messages are small (commands, heartbeats):
+		// grpc-go's own default. Snapshots and Watch states go out.
+		MaxRecvMsgSize: 4 << 20,
 		MaxSendMsgSize: 256 << 20,
 		Logger:         o.Logger,
 		Component:      "meta",

@@ -29,6 +29,10 @@ import (
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
+// maxContinuousQueryLen bounds a continuous query's text: the HTTP API's
+// default max-query-size.
+const maxContinuousQueryLen = 1 << 20
+
 // Config configures a Store.
 type Config struct {
 	// Dir holds the Raft log (raft.db) and snapshots. Created with mode 0700,
@@ -501,10 +505,15 @@ func (s *Store) execute(ctx context.Context, cmd *metapb.Command, forward bool) 
 			c.Password, c.Hash = "", hash
 		}
 	case *metapb.Command_CreateContinuousQuery:
-		// Every data node parses the query at every start: one that
-		// overflowed the parser's stack would kill them all, again and again.
-		if qlimit.NestsDeeperThan(op.CreateContinuousQuery.Query, qlimit.MaxNesting) {
-			return nil, fmt.Errorf("%w: continuous query: %v", ErrInvalidCommand, qlimit.ErrNestingTooDeep)
+		// Every data node parses the query at every run: one that
+		// overflowed the parser's stack would kill them all, again and again,
+		// and one nested too deep would fail every run.
+		q := op.CreateContinuousQuery.Query
+		if len(q) > maxContinuousQueryLen {
+			return nil, fmt.Errorf("%w: continuous query longer than %d bytes", ErrInvalidCommand, maxContinuousQueryLen)
+		}
+		if _, err := qlimit.ParseStatement(q); errors.Is(err, qlimit.ErrNestingTooDeep) {
+			return nil, fmt.Errorf("%w: continuous query: %v", ErrInvalidCommand, err)
 		}
 	}
 
