@@ -130,3 +130,42 @@ func TestUnauthenticatedHugeMessagesCostNoMemory(t *testing.T) {
 		t.Fatalf("a write after the calls: %d", code)
 	}
 }
+
+// TestNodesRefuseToStartWithoutTheInternalSecret (issue 17, point 5): with
+// auth on and the default empty secret, anyone reaching a data node's data
+// service read and wrote every database (a raw ReadShards returned
+// secretdb's values). A cluster data node with auth on and a meta node now
+// refuse to start without the secret, saying how to set it; a meta node
+// starts without it only when told it is a test on one host.
+func TestNodesRefuseToStartWithoutTheInternalSecret(t *testing.T) {
+	m := newMetaNode(t, "meta0")
+	var metaEnv []string
+	for _, kv := range m.env {
+		if !strings.HasPrefix(kv, "INFLUXDB_META_INTERNAL_SHARED_SECRET=") {
+			metaEnv = append(metaEnv, kv)
+		}
+	}
+	r := runBinary(t, 30*time.Second, metaEnv, "", "palisade-meta")
+	if r.code == 0 || !strings.Contains(r.stderr, "meta.internal-shared-secret") || !strings.Contains(r.stderr, "INFLUXDB_META_INTERNAL_SHARED_SECRET") {
+		t.Fatalf("palisade-meta without a secret: exit %d, stderr %q", r.code, r.stderr)
+	}
+	test := start(t, "palisade-meta", append(metaEnv, "INFLUXDB_META_ALLOW_EMPTY_INTERNAL_SECRET=true"))
+	waitFor(t, waitTimeout, "palisade-meta allowed to run without a secret", func() (bool, string) {
+		if !test.running() {
+			t.Fatalf("palisade-meta with allow-empty-internal-secret exited:\n%s", test.output())
+		}
+		return strings.Contains(test.output(), "internal-shared-secret is empty"), test.output()
+	})
+
+	d := newDataNode(t, []string{m.rpcAddr}, "INFLUXDB_HTTP_AUTH_ENABLED=true")
+	var dataEnv []string
+	for _, kv := range d.env {
+		if !strings.HasPrefix(kv, "INFLUXDB_META_META_INTERNAL_SHARED_SECRET=") {
+			dataEnv = append(dataEnv, kv)
+		}
+	}
+	r = runBinary(t, 30*time.Second, dataEnv, "", "palisade-data")
+	if r.code == 0 || !strings.Contains(r.stderr, "meta.meta-internal-shared-secret") || !strings.Contains(r.stderr, "INFLUXDB_META_META_INTERNAL_SHARED_SECRET") {
+		t.Fatalf("palisade-data with auth on and no secret: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
