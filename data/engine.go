@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -248,6 +249,18 @@ func (o *ownedQueries) ExecuteStatement(ctx *query.ExecutionContext, stmt influx
 			return fmt.Errorf("error authorizing query: %s not authorized to execute statement '%s', requires admin privilege",
 				name, stmt)
 		}
+	case *influxql.ShowGrantsForUserStatement:
+		// The engine lists a user's privileges from a map, in a new order
+		// each time (influxd too); here by database name.
+		priv, err := o.next.MetaClient.UserPrivileges(stmt.Name)
+		if err != nil {
+			return err
+		}
+		row := &models.Row{Columns: []string{"database", "privilege"}}
+		for _, db := range slices.Sorted(maps.Keys(priv)) {
+			row.Values = append(row.Values, []any{db, priv[db].String()})
+		}
+		return ctx.Send(&query.Result{Series: models.Rows{row}})
 	case *influxql.CreateContinuousQueryStatement:
 		// The query is stored with its creator, whose privileges it runs
 		// with (issue 17): the engine's executor, which checks the target

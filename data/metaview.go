@@ -1,8 +1,10 @@
 package data
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -80,18 +82,29 @@ func (v *MetaView) WaitForIndex(ctx context.Context, index uint64) error {
 	}
 }
 
-// toEngineData converts the databases of d to the engine's meta types.
+// toEngineData converts the databases of d to the engine's meta types, in
+// creation order (SHOW DATABASES, SHOW RETENTION POLICIES, SHOW SHARDS and
+// SHOW CONTINUOUS QUERIES list them so, as InfluxDB does); those from
+// states before creation indexes were recorded come first, by name.
 func toEngineData(d *metapb.Data) *meta.Data {
 	out := &meta.Data{Index: d.Index, MaxShardGroupID: d.MaxShardGroupId, MaxShardID: d.MaxShardId}
-	for _, db := range d.Databases {
+	for _, db := range inCreationOrder(d.Databases, (*metapb.Database).GetCreatedIndex) {
 		out.Databases = append(out.Databases, toEngineDatabase(db))
 	}
 	return out
 }
 
+// inCreationOrder returns items sorted by their creation index, then by
+// name (the order the state keeps them in, which the stable sort keeps).
+func inCreationOrder[T any](items []T, created func(T) uint64) []T {
+	out := slices.Clone(items)
+	slices.SortStableFunc(out, func(a, b T) int { return cmp.Compare(created(a), created(b)) })
+	return out
+}
+
 func toEngineDatabase(db *metapb.Database) meta.DatabaseInfo {
 	di := meta.DatabaseInfo{Name: db.Name, DefaultRetentionPolicy: db.DefaultRetentionPolicy}
-	for _, rp := range db.RetentionPolicies {
+	for _, rp := range inCreationOrder(db.RetentionPolicies, (*metapb.RetentionPolicy).GetCreatedIndex) {
 		ri := meta.RetentionPolicyInfo{
 			Name:               rp.Name,
 			ReplicaN:           int(rp.ReplicationFactor),

@@ -1,10 +1,12 @@
 package data
 
 import (
+	"cmp"
 	"encoding/json"
 	"expvar"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,6 +98,13 @@ func (m *monitoring) Statistics(tags map[string]string) []models.Statistic {
 	n := m.n
 	var out []models.Statistic
 	out = append(out, n.engine.Store.Statistics(tags)...)
+	// The store lists its databases from a map: by name here, so that SHOW
+	// STATS and /debug/vars keep one order.
+	dbs := 0
+	for dbs < len(out) && out[dbs].Name == "database" {
+		dbs++
+	}
+	slices.SortStableFunc(out[:dbs], func(a, b models.Statistic) int { return cmp.Compare(a.Tags["database"], b.Tags["database"]) })
 	out = append(out, n.engine.QueryExecutor.Statistics(tags)...)
 	if m.handler != nil {
 		out = append(out, m.handler.Statistics(tags)...)

@@ -67,7 +67,7 @@ func sameSpec(d *metapb.Data, rp *metapb.RetentionPolicy, spec *metapb.Retention
 		(spec.ReplicationFactor == 0 || want.ReplicationFactor == rp.ReplicationFactor)
 }
 
-func createDatabase(d *metapb.Data, c *metapb.CreateDatabase) error {
+func createDatabase(d *metapb.Data, c *metapb.CreateDatabase, created uint64) error {
 	if c.Name == "" {
 		return ErrDatabaseNameRequired
 	}
@@ -96,7 +96,9 @@ func createDatabase(d *metapb.Data, c *metapb.CreateDatabase) error {
 	if err != nil {
 		return err
 	}
-	db := &metapb.Database{Name: c.Name, DefaultRetentionPolicy: rp.Name, RetentionPolicies: []*metapb.RetentionPolicy{rp}}
+	rp.CreatedIndex = created
+	db := &metapb.Database{Name: c.Name, DefaultRetentionPolicy: rp.Name, RetentionPolicies: []*metapb.RetentionPolicy{rp},
+		CreatedIndex: created}
 	d.Databases = slices.Insert(slices.Clone(d.Databases), i, db)
 	return nil
 }
@@ -148,7 +150,7 @@ func updateDatabase(d *metapb.Data, name string, change func(*metapb.Database) e
 	return nil
 }
 
-func createRetentionPolicy(d *metapb.Data, c *metapb.CreateRetentionPolicy) error {
+func createRetentionPolicy(d *metapb.Data, c *metapb.CreateRetentionPolicy, created uint64) error {
 	if c.Spec == nil {
 		return fmt.Errorf("%w: retention policy spec missing", ErrInvalidCommand)
 	}
@@ -156,6 +158,7 @@ func createRetentionPolicy(d *metapb.Data, c *metapb.CreateRetentionPolicy) erro
 	if err != nil {
 		return err
 	}
+	rp.CreatedIndex = created
 	return updateDatabase(d, c.Database, func(db *metapb.Database) error {
 		i, found := findRP(db.RetentionPolicies, rp.Name)
 		if found {

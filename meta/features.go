@@ -44,7 +44,9 @@ const (
 	// RecordContinuousQueryRuns commands.
 	levelContinuousQueries uint32 = 5
 	// levelOwners adds ContinuousQuery.owner (and CreateContinuousQuery's),
-	// Data.provisioned and RecordProvisioning.
+	// Data.provisioned and RecordProvisioning, and the creation indexes of
+	// databases and retention policies (Database.created_index,
+	// RetentionPolicy.created_index), set only from this level on.
 	levelOwners uint32 = 6
 
 	// FeatureLevel is the highest feature level this binary supports.

@@ -90,11 +90,11 @@ func apply(d *metapb.Data, cmd *metapb.Command, index uint64) (*metapb.Data, app
 	case *metapb.Command_SetPrivilege:
 		res.err = setPrivilege(n, op.SetPrivilege)
 	case *metapb.Command_CreateDatabase:
-		res.err = createDatabase(n, op.CreateDatabase)
+		res.err = createDatabase(n, op.CreateDatabase, createdIndex(n, index))
 	case *metapb.Command_DropDatabase:
 		res.err = dropDatabase(n, op.DropDatabase.Name)
 	case *metapb.Command_CreateRetentionPolicy:
-		res.err = createRetentionPolicy(n, op.CreateRetentionPolicy)
+		res.err = createRetentionPolicy(n, op.CreateRetentionPolicy, createdIndex(n, index))
 	case *metapb.Command_UpdateRetentionPolicy:
 		res.err = updateRetentionPolicy(n, op.UpdateRetentionPolicy)
 	case *metapb.Command_DropRetentionPolicy:
@@ -434,4 +434,14 @@ const maxFingerprintLen = 128
 func Provisioned(d *metapb.Data, fingerprint string) bool {
 	_, found := slices.BinarySearch(d.GetProvisioned(), fingerprint)
 	return found
+}
+
+// createdIndex is what a database or retention policy created by the entry
+// at index records as its creation index: the index, from feature level 6
+// on (below it every replica records 0, as binaries before it do).
+func createdIndex(d *metapb.Data, index uint64) uint64 {
+	if ClusterFeatureLevel(d) < levelOwners {
+		return 0
+	}
+	return index
 }

@@ -418,3 +418,35 @@ func scalar(fd protoreflect.FieldDescriptor, n protoreflect.FieldNumber) protore
 	}
 	panic("scalar: unexpected kind " + fd.Kind().String())
 }
+
+// TestCreationIndexesFromLevel6: from feature level 6 on, a database and
+// its policies record the index of the entry that created them (data nodes
+// list them in creation order, as InfluxDB does); below it every replica
+// records 0, as binaries from before level 6 do, so replicas agree.
+func TestCreationIndexesFromLevel6(t *testing.T) {
+	for _, tc := range []struct {
+		level uint32
+		want  uint64
+	}{{levelContinuousQueries, 0}, {levelOwners, 42}} {
+		d := &metapb.Data{FeatureLevel: tc.level}
+		d, res := apply(d, &metapb.Command{Op: &metapb.Command_CreateDatabase{CreateDatabase: &metapb.CreateDatabase{Name: "db"}}}, 42)
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		d, res = apply(d, &metapb.Command{Op: &metapb.Command_CreateRetentionPolicy{CreateRetentionPolicy: &metapb.CreateRetentionPolicy{
+			Database: "db", Spec: &metapb.RetentionPolicySpec{Name: "week", Duration: int64(7 * 24 * time.Hour)}}}}, 43)
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		db := FindDatabase(d, "db")
+		wantRP := tc.want
+		if wantRP != 0 {
+			wantRP = 43
+		}
+		if db.CreatedIndex != tc.want || FindRetentionPolicy(db, "autogen").CreatedIndex != tc.want ||
+			FindRetentionPolicy(db, "week").CreatedIndex != wantRP {
+			t.Errorf("level %d: database created at %d, autogen %d, week %d; want %d, %d, %d", tc.level, db.CreatedIndex,
+				FindRetentionPolicy(db, "autogen").CreatedIndex, FindRetentionPolicy(db, "week").CreatedIndex, tc.want, tc.want, wantRP)
+		}
+	}
+}

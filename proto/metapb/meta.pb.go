@@ -408,8 +408,13 @@ type Database struct {
 	RetentionPolicies []*RetentionPolicy `protobuf:"bytes,3,rep,name=retention_policies,json=retentionPolicies,proto3" json:"retention_policies,omitempty"`
 	// In the order they were created. Feature level 5.
 	ContinuousQueries []*ContinuousQuery `protobuf:"bytes,4,rep,name=continuous_queries,json=continuousQueries,proto3" json:"continuous_queries,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Feature level 6. The log index of the command that created the
+	// database: SHOW DATABASES lists databases in creation order, as InfluxDB
+	// does (0 for databases from before it was recorded, listed first, by
+	// name).
+	CreatedIndex  uint64 `protobuf:"varint,5,opt,name=created_index,json=createdIndex,proto3" json:"created_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Database) Reset() {
@@ -468,6 +473,13 @@ func (x *Database) GetContinuousQueries() []*ContinuousQuery {
 		return x.ContinuousQueries
 	}
 	return nil
+}
+
+func (x *Database) GetCreatedIndex() uint64 {
+	if x != nil {
+		return x.CreatedIndex
+	}
+	return 0
 }
 
 // ContinuousQuery is a database's CREATE CONTINUOUS QUERY.
@@ -555,7 +567,10 @@ type RetentionPolicy struct {
 	ShardGroupDuration int64  `protobuf:"varint,3,opt,name=shard_group_duration,json=shardGroupDuration,proto3" json:"shard_group_duration,omitempty"`
 	ReplicationFactor  uint32 `protobuf:"varint,4,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"`
 	// Sorted by start time.
-	ShardGroups   []*ShardGroup `protobuf:"bytes,5,rep,name=shard_groups,json=shardGroups,proto3" json:"shard_groups,omitempty"`
+	ShardGroups []*ShardGroup `protobuf:"bytes,5,rep,name=shard_groups,json=shardGroups,proto3" json:"shard_groups,omitempty"`
+	// Feature level 6. As Database.created_index: SHOW RETENTION POLICIES
+	// lists a database's policies in creation order.
+	CreatedIndex  uint64 `protobuf:"varint,6,opt,name=created_index,json=createdIndex,proto3" json:"created_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -623,6 +638,13 @@ func (x *RetentionPolicy) GetShardGroups() []*ShardGroup {
 		return x.ShardGroups
 	}
 	return nil
+}
+
+func (x *RetentionPolicy) GetCreatedIndex() uint64 {
+	if x != nil {
+		return x.CreatedIndex
+	}
+	return 0
 }
 
 type ShardGroup struct {
@@ -4461,23 +4483,25 @@ const file_meta_proto_rawDesc = "" +
 	"\bDataNode\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
 	"\thttp_addr\x18\x02 \x01(\tR\bhttpAddr\x12\x19\n" +
-	"\btcp_addr\x18\x03 \x01(\tR\atcpAddr\"\xfc\x01\n" +
+	"\btcp_addr\x18\x03 \x01(\tR\atcpAddr\"\xa1\x02\n" +
 	"\bDatabase\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
 	"\x18default_retention_policy\x18\x02 \x01(\tR\x16defaultRetentionPolicy\x12P\n" +
 	"\x12retention_policies\x18\x03 \x03(\v2!.palisade.meta.v1.RetentionPolicyR\x11retentionPolicies\x12P\n" +
-	"\x12continuous_queries\x18\x04 \x03(\v2!.palisade.meta.v1.ContinuousQueryR\x11continuousQueries\"l\n" +
+	"\x12continuous_queries\x18\x04 \x03(\v2!.palisade.meta.v1.ContinuousQueryR\x11continuousQueries\x12#\n" +
+	"\rcreated_index\x18\x05 \x01(\x04R\fcreatedIndex\"l\n" +
 	"\x0fContinuousQuery\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x12\x19\n" +
 	"\blast_run\x18\x03 \x01(\x03R\alastRun\x12\x14\n" +
-	"\x05owner\x18\x04 \x01(\tR\x05owner\"\xe3\x01\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\"\x88\x02\n" +
 	"\x0fRetentionPolicy\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bduration\x18\x02 \x01(\x03R\bduration\x120\n" +
 	"\x14shard_group_duration\x18\x03 \x01(\x03R\x12shardGroupDuration\x12-\n" +
 	"\x12replication_factor\x18\x04 \x01(\rR\x11replicationFactor\x12?\n" +
-	"\fshard_groups\x18\x05 \x03(\v2\x1c.palisade.meta.v1.ShardGroupR\vshardGroups\"\xa6\x01\n" +
+	"\fshard_groups\x18\x05 \x03(\v2\x1c.palisade.meta.v1.ShardGroupR\vshardGroups\x12#\n" +
+	"\rcreated_index\x18\x06 \x01(\x04R\fcreatedIndex\"\xa6\x01\n" +
 	"\n" +
 	"ShardGroup\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
