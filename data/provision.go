@@ -177,7 +177,7 @@ func (n *Node) provision() {
 				n.log.Error("first-start provisioning: giving up on a step that cannot succeed", "err", err)
 				if step.key == provisionKey("admin", p.AdminUser) && n.cfg.HTTP.AuthEnabled {
 					// Serving now would open the admin bootstrap to anyone.
-					n.log.Error("first-start provisioning: without the admin of INFLUXDB_ADMIN_USER the node keeps "+
+					n.log.Error("first-start provisioning: without the admin of INFLUXDB_ADMIN_USER the node keeps " +
 						"answering 503; fix the variable and restart")
 					open = false
 				}

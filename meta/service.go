@@ -164,9 +164,9 @@ func NewGRPCServer(store *Store, o ServerOptions) (*grpc.Server, *cluster.Server
 		names = []string{store.RPCAddr()}
 	}
 	srv, stats := cluster.NewServer(cluster.ServerConfig{
-		Secret:         o.InternalSecret,
-		Names:          names,
-		TLS:            o.TLS,
+		Secret: o.InternalSecret,
+		Names:  names,
+		TLS:    o.TLS,
 		// Inbound MetaService messages are small (commands, heartbeats):
 		// grpc-go's own default. Snapshots and Watch states go out.
 		MaxRecvMsgSize: 4 << 20,
