@@ -11,6 +11,9 @@ import (
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
+// MetaState is the node's current meta state.
+func (n *Node) MetaState() *metapb.Data { return n.view.Data() }
+
 // EngineStore exposes the node's storage engine to the tests of package
 // data_test.
 func (n *Node) EngineStore() *tsdb.Store { return n.engine.Store }

@@ -155,6 +155,14 @@ func checkShowOrder(t *testing.T, st showState, urls []string) {
 	}
 }
 
+// atCreationOrderLevel waits until d's cluster runs at the feature level
+// that records creation indexes (6), which a new cluster's leader raises to
+// within moments of its start.
+func atCreationOrderLevel(t *testing.T, d *testcluster.DataNode) {
+	t.Helper()
+	testcluster.WaitFor(t, 10*time.Second, "feature level 6", func() bool { return d.Node.MetaState().GetFeatureLevel() >= 6 })
+}
+
 // TestShowAnswersInAStableOrder (issue 24): every SHOW statement answers
 // the same bytes every time, through every node, in a documented order:
 // databases, retention policies, users and continuous queries in creation
@@ -169,6 +177,7 @@ func TestShowAnswersInAStableOrder(t *testing.T) {
 		st := newShowState(r)
 		t.Run(fmt.Sprintf("standalone %d %s", i, strings.Join(st.dbs, ",")), func(t *testing.T) {
 			d := testcluster.StartStandalone(t, testcluster.DataOptions{})
+			atCreationOrderLevel(t, d)
 			st.build(t, d.URL)
 			checkShowOrder(t, st, []string{d.URL})
 		})
@@ -176,6 +185,7 @@ func TestShowAnswersInAStableOrder(t *testing.T) {
 	st := newShowState(r)
 	t.Run("cluster "+strings.Join(st.dbs, ","), func(t *testing.T) {
 		c := newReplCluster(t, 2, nil)
+		atCreationOrderLevel(t, c.data[0])
 		st.build(t, c.data[0].URL)
 		testcluster.WaitFor(t, 10*time.Second, "both nodes at the same meta index", func() bool {
 			return c.data[0].MetaIndex() == c.data[1].MetaIndex()
