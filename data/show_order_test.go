@@ -33,9 +33,7 @@ func newShowState(r *rand.Rand) showState {
 	for _, db := range st.dbs {
 		st.rps[db] = shuffled("week", "month", "year")
 	}
-	for _, g := range [][3]string{{"bob", "db0", "READ"}, {"bob", "db1", "WRITE"}, {"bob", "db2", "ALL"}, {"alice", "db2", "READ"}, {"alice", "db0", "WRITE"}} {
-		st.grants = append(st.grants, g)
-	}
+	st.grants = [][3]string{{"bob", "db0", "READ"}, {"bob", "db1", "WRITE"}, {"bob", "db2", "ALL"}, {"alice", "db2", "READ"}, {"alice", "db0", "WRITE"}}
 	r.Shuffle(len(st.grants), func(i, j int) { st.grants[i], st.grants[j] = st.grants[j], st.grants[i] })
 	for _, db := range []string{"db0", "db1", "db2"} {
 		for _, name := range []string{"cq_a", "cq_b", "cq_c"} {
