@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +175,39 @@ func FuzzWriteShardRequest(f *testing.F) {
 				t.Fatalf("point %d changed: %q → %q", i, sendable[i].String(), again[i].String())
 			}
 		}
+	})
+}
+
+// BenchmarkEncodablePoints is the coordinator's check that every point's
+// line parses back to it (issue 17, point 7), on the Telegraf shape of
+// BenchmarkWriteTelegraf (5,000 points, five float fields, no escapes: the
+// fast path), next to encoding the same points for an owner.
+func BenchmarkEncodablePoints(b *testing.B) {
+	var sb strings.Builder
+	for s := range 5000 {
+		f := float64(s%97) + 0.25
+		fmt.Fprintf(&sb, "cpu,host=host-%05d,region=us-east-1 usage_user=%.4f,usage_system=%.4f,usage_idle=%.4f,usage_iowait=%.4f,usage_steal=%.4f %d\n",
+			s, f/2, f/5, 100-f, f/40, f/300, 1_700_000_000_000_000_000)
+	}
+	points, err := models.ParsePoints([]byte(sb.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("check", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, n, _ := encodablePoints(points); n != 0 {
+				b.Fatal("refused a point")
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(points)), "ns/point")
+	})
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			buf = encodePoints(buf[:0], points)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(points)), "ns/point")
 	})
 }
