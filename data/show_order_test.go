@@ -166,7 +166,7 @@ func atCreationOrderLevel(t *testing.T, d *testcluster.DataNode) {
 // databases, retention policies, users and continuous queries in creation
 // order (influxd's), grants by database (influxd: a map's order, a new one
 // each time). The same state is built in several random orders (the seed
-// is logged to replay one).
+// is logged to replay one), and once next to influxd 1.6.7.
 func TestShowAnswersInAStableOrder(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -180,7 +180,24 @@ func TestShowAnswersInAStableOrder(t *testing.T) {
 			checkShowOrder(t, st, []string{d.URL})
 		})
 	}
+	// Side by side with influxd 1.6.7: the statements whose order follows
+	// creation list the same rows in the same order.
 	st := newShowState(r)
+	t.Run("influxd 1.6.7 "+strings.Join(st.dbs, ","), func(t *testing.T) {
+		ix := startInfluxd(t, influxdBinary(t), false)
+		d := testcluster.StartStandalone(t, testcluster.DataOptions{})
+		atCreationOrderLevel(t, d)
+		st.build(t, ix.baseURL())
+		st.build(t, d.URL)
+		for _, q := range []string{"SHOW DATABASES", "SHOW USERS", "SHOW CONTINUOUS QUERIES",
+			"SHOW RETENTION POLICIES ON db0", "SHOW RETENTION POLICIES ON db1", "SHOW RETENTION POLICIES ON db2"} {
+			want := firstColumn(t, query(t, ix.baseURL(), q, noCred).body)
+			if got := firstColumn(t, query(t, d.URL, q, noCred).body); !slices.Equal(got, want) {
+				t.Errorf("%s: palisade %v, influxd %v", q, got, want)
+			}
+		}
+	})
+	st = newShowState(r)
 	t.Run("cluster "+strings.Join(st.dbs, ","), func(t *testing.T) {
 		c := newReplCluster(t, 2, nil)
 		atCreationOrderLevel(t, c.data[0])
