@@ -15,6 +15,21 @@ import (
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
+// cqAuthCluster is one meta node and two data nodes with auth on, an
+// admin, continuous queries run every 200 ms and a short lease (a new meta
+// leader grants none for a lease's length). It returns the first data
+// node's URL and the admin's credentials.
+func cqAuthCluster(t *testing.T) (*replCluster, string, cred) {
+	t.Helper()
+	c := newReplClusterWithMeta(t, 2, func(cfg *pmeta.Config) { cfg.LeaseTTL = time.Second }, func(cfg *configs.Data) {
+		cfg.HTTP.AuthEnabled = true
+		cfg.ContinuousQueries.RunInterval = configs.Duration(200 * time.Millisecond)
+	})
+	url := c.data[0].URL
+	mustQuery(t, url, "CREATE USER admin WITH PASSWORD 'admin-password-1' WITH ALL PRIVILEGES", noCred)
+	return c, url, basic("admin", "admin-password-1")
+}
+
 // TestContinuousQueryKeepsItsOwnersRights (issue 17, point 2): a user with
 // READ on mydb only created a continuous query whose SELECT read another
 // database, and read that database's values from the target 25 s later:
@@ -24,14 +39,7 @@ import (
 // user sent it, and each run checks the owner's privileges as they are
 // then: a revoked READ stops the query.
 func TestContinuousQueryKeepsItsOwnersRights(t *testing.T) {
-	// A short lease: a new meta leader grants none for a lease's length.
-	c := newReplClusterWithMeta(t, 2, func(cfg *pmeta.Config) { cfg.LeaseTTL = time.Second }, func(cfg *configs.Data) {
-		cfg.HTTP.AuthEnabled = true
-		cfg.ContinuousQueries.RunInterval = configs.Duration(200 * time.Millisecond)
-	})
-	url := c.data[0].URL
-	mustQuery(t, url, "CREATE USER admin WITH PASSWORD 'admin-password-1' WITH ALL PRIVILEGES", noCred)
-	admin := basic("admin", "admin-password-1")
+	c, url, admin := cqAuthCluster(t)
 	bob := basic("bob", "bob-password-1")
 	for _, q := range []string{
 		"CREATE DATABASE mydb WITH REPLICATION 1", "CREATE DATABASE secretdb WITH REPLICATION 1",
@@ -87,12 +95,7 @@ func TestContinuousQueryKeepsItsOwnersRights(t *testing.T) {
 
 	// Revoked: the query stops, as bob could not run it himself.
 	mustQuery(t, url, "REVOKE READ ON secretdb FROM bob", admin)
-	failures := func() (n int64) {
-		for _, d := range c.data {
-			n += cqFailures(t, d.URL, admin)
-		}
-		return n
-	}
+	failures := func() int64 { return cqFailuresAll(t, c, admin) }
 	before := failures()
 	testcluster.WaitFor(t, 20*time.Second, "runs refused for the revoked READ", func() bool { return failures() >= before+2 })
 	if r := queryDB(t, url, "mydb", "DROP SERIES FROM stolen", admin); r.status != http.StatusOK || r.statementError() != "" {
@@ -103,6 +106,15 @@ func TestContinuousQueryKeepsItsOwnersRights(t *testing.T) {
 	if n := stolen(); n != 0 {
 		t.Fatalf("the query copied %d values of secretdb after its owner lost READ on it", n)
 	}
+}
+
+// cqFailuresAll sums the failed continuous query runs of every data node.
+func cqFailuresAll(t *testing.T, c *replCluster, admin cred) (n int64) {
+	t.Helper()
+	for _, d := range c.data {
+		n += cqFailures(t, d.URL, admin)
+	}
+	return n
 }
 
 // cqFailures reads a node's failed continuous query runs (SHOW STATS).
@@ -149,13 +161,7 @@ func seriesColumns(t testing.TB, r response) []string {
 // authentication on, only within its own database: one that reads another
 // database fails every run and copies nothing.
 func TestOwnerlessContinuousQueryStaysInItsDatabase(t *testing.T) {
-	c := newReplClusterWithMeta(t, 2, func(cfg *pmeta.Config) { cfg.LeaseTTL = time.Second }, func(cfg *configs.Data) {
-		cfg.HTTP.AuthEnabled = true
-		cfg.ContinuousQueries.RunInterval = configs.Duration(200 * time.Millisecond)
-	})
-	url := c.data[0].URL
-	mustQuery(t, url, "CREATE USER admin WITH PASSWORD 'admin-password-1' WITH ALL PRIVILEGES", noCred)
-	admin := basic("admin", "admin-password-1")
+	c, url, admin := cqAuthCluster(t)
 	mustQuery(t, url, "CREATE DATABASE mydb", admin)
 	mustQuery(t, url, "CREATE DATABASE secretdb", admin)
 	now := time.Now()
@@ -189,12 +195,7 @@ func TestOwnerlessContinuousQueryStaysInItsDatabase(t *testing.T) {
 		return int(n)
 	}
 	testcluster.WaitFor(t, 20*time.Second, "the query within its database to run", func() bool { return count("down") > 0 })
-	failures := func() (n int64) {
-		for _, d := range c.data {
-			n += cqFailures(t, d.URL, admin)
-		}
-		return n
-	}
+	failures := func() int64 { return cqFailuresAll(t, c, admin) }
 	before := failures()
 	testcluster.WaitFor(t, 20*time.Second, "runs of the other refused", func() bool { return failures() >= before+3 })
 	if n := count("stolen"); n != 0 {
