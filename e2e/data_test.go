@@ -48,6 +48,12 @@ func newDataNode(t *testing.T, servers []string, extra ...string) *dataNode {
 func (d *dataNode) start(t *testing.T) {
 	t.Helper()
 	d.p = start(t, "palisade-data", d.env)
+	d.waitPing(t)
+}
+
+// waitPing waits until d's process answers /ping.
+func (d *dataNode) waitPing(t *testing.T) {
+	t.Helper()
 	waitFor(t, waitTimeout, "palisade-data to answer /ping", func() (bool, string) {
 		if !d.p.running() {
 			t.Fatalf("palisade-data exited:\n%s", d.p.output())

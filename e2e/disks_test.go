@@ -52,17 +52,7 @@ func startInTmpfs(t *testing.T, d *dataNode, dir, size string) {
 	wrapper := []string{unshare, "--mount", "--propagation", "private", "--", "sh", "-c",
 		`mount -t tmpfs -o size="$1",mode=0700 palisade-e2e "$2" && shift 2 && exec "$@"`, "sh", size, dir}
 	d.p = startWrapped(t, "palisade-data", wrapper, d.env)
-	waitFor(t, waitTimeout, "palisade-data on a tmpfs to answer /ping", func() (bool, string) {
-		if !d.p.running() {
-			t.Fatalf("palisade-data exited:\n%s", d.p.output())
-		}
-		resp, err := http.Get("http://" + d.httpAddr + "/ping")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusNoContent, resp.Status
-	})
+	d.waitPing(t)
 }
 
 // nodeIDs sets the data node IDs of nodes from palisade-ctl show.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,21 +41,7 @@ func replicatedClusterWith(t *testing.T, n int, metaEnv, dataEnv []string) ([]*d
 		d.start(t)
 		nodes = append(nodes, d)
 	}
-	waitFor(t, waitTimeout, "every data node in palisade-ctl show", func() (bool, string) {
-		out := mustCtl(t, bind, "", "show").stdout
-		for _, d := range nodes {
-			d.id = 0
-			for _, l := range strings.Split(out, "\n") {
-				if f := strings.Fields(l); len(f) > 1 && f[1] == d.httpAddr {
-					d.id, _ = strconv.ParseUint(f[0], 10, 64)
-				}
-			}
-			if d.id == 0 {
-				return false, out
-			}
-		}
-		return true, out
-	})
+	nodeIDs(t, bind, nodes...)
 	if code, body := httpQuery(t, nodes[0].httpAddr, "", "CREATE DATABASE db WITH REPLICATION 2"); code != 200 {
 		t.Fatalf("CREATE DATABASE: %d %s", code, body)
 	}
