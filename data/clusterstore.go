@@ -43,11 +43,12 @@ type clusterTSDBStore struct {
 	writer *clusterWriter
 }
 
-// ask sends req to every data node that owns one of shards (for reads)
-// and returns the answers. A node that fails is fine as long as every
+// ask sends req, for who, to every data node that owns one of shards (for
+// reads) and returns the answers. A node that fails is fine as long as every
 // shard has another owner that answered.
-func (s *clusterTSDBStore) ask(ctx context.Context, req *datapb.MetadataRequest, shards []shardLoc) ([]*datapb.MetadataResponse, error) {
+func (s *clusterTSDBStore) ask(ctx context.Context, req *datapb.MetadataRequest, who reader, shards []shardLoc) ([]*datapb.MetadataResponse, error) {
 	req.MetaIndex = s.view.Index()
+	req.User, req.System = who.user, who.system
 	self := s.self()
 	nodes := map[uint64]bool{}
 	for _, l := range shards {
@@ -152,7 +153,7 @@ func condString(cond influxql.Expr) string {
 // MeasurementNames implements coordinator.TSDBStore.
 func (s *clusterTSDBStore) MeasurementNames(ctx context.Context, auth query.FineAuthorizer, database, retentionPolicy string, cond influxql.Expr) ([][]byte, error) {
 	resps, err := s.ask(ctx, &datapb.MetadataRequest{Kind: datapb.MetadataRequest_MEASUREMENT_NAMES, Database: database,
-		RetentionPolicy: retentionPolicy, Condition: condString(cond), User: readerOf(auth).user, System: readerOf(auth).system}, s.shardsOf(database, retentionPolicy))
+		RetentionPolicy: retentionPolicy, Condition: condString(cond)}, readerOf(auth), s.shardsOf(database, retentionPolicy))
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +169,7 @@ func (s *clusterTSDBStore) MeasurementNames(ctx context.Context, auth query.Fine
 func (s *clusterTSDBStore) TagKeys(ctx context.Context, auth query.FineAuthorizer, shardIDs []uint64, cond influxql.Expr) ([]tsdb.TagKeys, error) {
 	shards, db := s.shardsByID(shardIDs)
 	resps, err := s.ask(ctx, &datapb.MetadataRequest{Kind: datapb.MetadataRequest_TAG_KEYS, Database: db, ShardIds: shardIDs,
-		Condition: condString(cond), User: readerOf(auth).user, System: readerOf(auth).system}, shards)
+		Condition: condString(cond)}, readerOf(auth), shards)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +192,7 @@ func (s *clusterTSDBStore) TagKeys(ctx context.Context, auth query.FineAuthorize
 func (s *clusterTSDBStore) TagValues(ctx context.Context, auth query.FineAuthorizer, shardIDs []uint64, cond influxql.Expr) ([]tsdb.TagValues, error) {
 	shards, db := s.shardsByID(shardIDs)
 	resps, err := s.ask(ctx, &datapb.MetadataRequest{Kind: datapb.MetadataRequest_TAG_VALUES, Database: db, ShardIds: shardIDs,
-		Condition: condString(cond), User: readerOf(auth).user, System: readerOf(auth).system}, shards)
+		Condition: condString(cond)}, readerOf(auth), shards)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +233,7 @@ func (s *clusterTSDBStore) MeasurementsCardinality(ctx context.Context, database
 // was authorized (READ on database) before it ran, and the request says it
 // is the node's own (System), as an aggregate the node asks for itself.
 func (s *clusterTSDBStore) cardinality(ctx context.Context, kind datapb.MetadataRequest_Kind, database string) (int64, error) {
-	resps, err := s.ask(ctx, &datapb.MetadataRequest{Kind: kind, Database: database, System: true}, s.shardsOf(database, ""))
+	resps, err := s.ask(ctx, &datapb.MetadataRequest{Kind: kind, Database: database}, reader{system: true}, s.shardsOf(database, ""))
 	if err != nil {
 		return 0, err
 	}
