@@ -73,3 +73,13 @@ func Retry(ctx context.Context, b Backoff, retryable func(error) bool, fn func(c
 		}
 	}
 }
+
+// Sleep pauses for d, or until ctx ends.
+func Sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -54,6 +54,9 @@ type ServerConfig struct {
 	// Logger and Component name where recovered panics are logged.
 	Logger    *slog.Logger
 	Component string
+	// Errors, when set, turns every error a handler returns into the
+	// status its caller gets (a service's error table).
+	Errors func(error) error
 }
 
 // Server limits, the same for both kinds of node unless a ServerConfig says
@@ -100,7 +103,7 @@ func NewServer(c ServerConfig) (*grpc.Server, *ServerStats) {
 	if streams == 0 {
 		streams = DefaultMaxConcurrentStreams
 	}
-	g := guard{a: a, stats: stats, log: c.Logger, component: c.Component}
+	g := guard{a: a, stats: stats, log: c.Logger, component: c.Component, errors: c.Errors}
 	opts := []grpc.ServerOption{
 		grpc.InTapHandle(g.tap),
 		grpc.ChainUnaryInterceptor(g.unary),
@@ -126,6 +129,7 @@ type guard struct {
 	stats     *ServerStats
 	log       *slog.Logger
 	component string
+	errors    func(error) error
 }
 
 // tap runs in the transport when a stream's headers have arrived, before
@@ -184,7 +188,8 @@ func (g guard) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h
 		return nil, err
 	}
 	defer g.recover(info.FullMethod, &err)
-	return handler(ctx, req)
+	resp, err = handler(ctx, req)
+	return resp, g.status(err)
 }
 
 func (g guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
@@ -192,7 +197,15 @@ func (g guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 		return err
 	}
 	defer g.recover(info.FullMethod, &err)
-	return handler(srv, ss)
+	return g.status(handler(srv, ss))
+}
+
+// status is what the caller gets for a handler's err.
+func (g guard) status(err error) error {
+	if err == nil || g.errors == nil {
+		return err
+	}
+	return g.errors(err)
 }
 
 // recover turns a handler's panic into codes.Internal for its caller.

@@ -8,6 +8,8 @@ import (
 	"github.com/influxdata/influxdb/tsdb"
 	"github.com/influxdata/influxql"
 
+	"github.com/palisade-db/palisade/data/coordinator"
+	"github.com/palisade-db/palisade/data/remote"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
@@ -19,14 +21,14 @@ func (n *Node) MetaState() *metapb.Data { return n.view.Data() }
 func (n *Node) EngineStore() *tsdb.Store { return n.engine.Store }
 
 // HintsPending reports whether this node holds queued points for node.
-func (n *Node) HintsPending(node uint64) bool { return n.hints != nil && n.hints.svc.Pending(node) }
+func (n *Node) HintsPending(node uint64) bool { return n.hints != nil && n.hints.Pending(node) }
 
 // HintsTotalBytes is the bytes this node's hinted-handoff queues hold.
 func (n *Node) HintsTotalBytes() int64 {
 	if n.hints == nil {
 		return 0
 	}
-	return n.hints.svc.TotalBytes()
+	return n.hints.TotalBytes()
 }
 
 // LocalCount counts the values of field in measurement m of db that this
@@ -62,7 +64,7 @@ func (n *Node) LocalCount(db, m, field string) (int64, error) {
 // EncodeCountOptions is the encoded iterator options of count(v) over all
 // time, for tests that call ReadShards themselves.
 func EncodeCountOptions() ([]byte, *int64, error) {
-	return encodeReadOptions(query.IteratorOptions{
+	return remote.EncodeReadOptions(query.IteratorOptions{
 		Expr:      &influxql.Call{Name: "count", Args: []influxql.Expr{&influxql.VarRef{Val: "v"}}},
 		StartTime: influxql.MinTime, EndTime: influxql.MaxTime, Ascending: true,
 	})
@@ -73,7 +75,7 @@ func (n *Node) ActiveRemoteReads() int64 {
 	if n.dataSvc == nil {
 		return 0
 	}
-	return n.dataSvc.reads.Load()
+	return n.dataSvc.ActiveReads()
 }
 
 // MetaData is the node's current meta state.
@@ -83,9 +85,9 @@ func (n *Node) MetaData() *metapb.Data { return n.view.Data() }
 // owners for points: the points line protocol cannot carry unchanged are
 // left out (counted; reason names the first).
 func EncodeForOwners(points []models.Point) (sent []byte, refused int, reason string) {
-	points, refused, reason = encodablePoints(points)
-	return encodePoints(nil, points), refused, reason
+	points, refused, reason = coordinator.EncodablePoints(points)
+	return coordinator.EncodePoints(nil, points), refused, reason
 }
 
 // DecodeFromPeer is what an owner makes of a peer's points.
-func DecodeFromPeer(b []byte) ([]models.Point, error) { return decodePoints(b) }
+func DecodeFromPeer(b []byte) ([]models.Point, error) { return coordinator.DecodePoints(b) }

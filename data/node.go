@@ -14,12 +14,20 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
 
+	"github.com/influxdata/influxdb/models"
 	"github.com/palisade-db/palisade/auth"
-	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data/coordinator"
+	"github.com/palisade-db/palisade/data/cq"
+	"github.com/palisade-db/palisade/data/dataservice"
+	"github.com/palisade-db/palisade/data/engine"
 	"github.com/palisade-db/palisade/data/httpd"
+	"github.com/palisade-db/palisade/data/metastate"
+	"github.com/palisade-db/palisade/data/monitoring"
+	"github.com/palisade-db/palisade/data/peer"
+	"github.com/palisade-db/palisade/data/provision"
+	"github.com/palisade-db/palisade/data/remote"
 	"github.com/palisade-db/palisade/internal/dirlock"
 	"github.com/palisade-db/palisade/internal/version"
 	"github.com/palisade-db/palisade/meta"
@@ -33,8 +41,8 @@ type Options struct {
 	// [http] bind-address (tests bind 127.0.0.1:0).
 	HTTPListener net.Listener
 	// Provision (INFLUXDB_ADMIN_USER, INFLUXDB_DB, INFLUXDB_USER, …: see
-	// ProvisionFromEnv) creates what is missing at every start.
-	Provision Provision
+	// provision.FromEnv) is done once per cluster.
+	Provision provision.Plan
 	// HeartbeatInterval defaults to 5s.
 	HeartbeatInterval time.Duration
 	// EngineLogger receives the storage engine's logs; nil discards them.
@@ -57,43 +65,45 @@ type Node struct {
 	opts Options
 	log  *slog.Logger
 
-	view   *MetaView
-	shards *shardDirectory
+	view   *metastate.View
+	shards *metastate.Shards
 	cache  *auth.Cache
-	engine *Engine
-	exec   MetaExecutor
+	engine *engine.Engine
+	exec   metastate.Executor
+	// cluster is what the node's parts work with (its Peers: cluster mode
+	// only, set by openClusterWriter).
+	cluster *peer.Cluster
 
 	// Exactly one of these is set.
-	store  *meta.Store  // standalone: the embedded meta store
-	client *meta.Client // cluster: the meta nodes
-	fol    *follower    // cluster: follows the meta nodes
+	store  *meta.Store         // standalone: the embedded meta store
+	client *meta.Client        // cluster: the meta nodes
+	fol    *metastate.Follower // cluster: follows the meta nodes
 
 	// standaloneID is a standalone node's ID in its embedded store.
 	standaloneID uint64
 	// registered: the node registered with the meta cluster at start.
 	registered bool
 
-	// Cluster mode only: the other data nodes, hinted handoff, and the
-	// data service.
-	peers   *peers
-	cqs     *cqService
-	mon     *monitoring
+	// Cluster mode only: the other data nodes, hinted handoff, the writer
+	// and the data service.
+	peers   *peer.Peers
+	hints   *coordinator.Hints
+	writer  *coordinator.Writer
+	mapper  *remote.ShardMapper
+	dataSvc *dataservice.Service
+	dataSrv *dataservice.Server
+
+	cqs     *cq.Service
+	mon     *monitoring.Monitoring
 	started time.Time
-	writer  *clusterWriter
-	hints   *hintedHandoff
-	dataSvc *shardService
-	dataSrv *grpc.Server
-	dataLn  net.Listener
 	// provisioning is true from Open until first-start provisioning has
 	// finished (only when there is something to provision).
 	provisioning atomic.Bool
-	// dataStats and dataConnsRefused count what the data service's guards
-	// refused and recovered.
-	dataStats        *cluster.ServerStats
-	dataConnsRefused *atomic.Int64
 
 	httpSrv *http.Server
 	httpLn  net.Listener
+	// handler is the HTTP API's, for its statistics (nil until it is made).
+	handler atomic.Pointer[httpd.Handler]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -122,16 +132,22 @@ type service struct {
 //   - meta: the embedded meta store, or the saved state and registration
 //     with the meta cluster;
 //   - engine: the storage and query engine;
-//   - hinted-handoff and peers (cluster mode): queues for owners that do
-//     not answer, connections to the other data nodes, and the cluster
-//     writer that sends points to every owner;
+//   - cluster-writer (cluster mode): connections to the other data nodes,
+//     hinted-handoff queues for owners that do not answer, the writer that
+//     sends points to every owner, and the query side that reads every
+//     owner's shards (data/coordinator, data/remote);
 //   - data-service (cluster mode): the gRPC service on [cluster]
-//     bind-address that the other data nodes write to;
+//     bind-address that the other data nodes write to and read from
+//     (data/dataservice);
+//   - monitoring: the numbers of SHOW STATS, /debug/vars and /metrics
+//     (data/monitoring);
 //   - follow: keeps the meta view current (and closing it stops the
 //     node's background work);
-//   - http: the client API;
+//   - continuous-queries: runs them while this node holds their lease
+//     (data/cq);
+//   - http: the client API (data/httpd);
 //   - provision: INFLUXDB_ADMIN_USER, INFLUXDB_DB and the other first-start
-//     variables (Provision).
+//     variables (data/provision).
 func (n *Node) services() []service {
 	return []service{
 		{name: "meta", open: n.openMeta, close: n.closeMeta},
@@ -158,10 +174,11 @@ func Open(cfg *configs.Data, opts Options) (*Node, error) {
 	if opts.HeartbeatInterval <= 0 {
 		opts.HeartbeatInterval = 5 * time.Second
 	}
-	n := &Node{cfg: cfg, opts: opts, log: opts.Logger.With("component", "data"), view: NewMetaView(), shards: newShardDirectory(),
+	n := &Node{cfg: cfg, opts: opts, log: opts.Logger.With("component", "data"), view: metastate.NewView(), shards: metastate.NewShards(),
 		started: time.Now()}
+	n.cluster = &peer.Cluster{Self: n.NodeID, View: n.view, Shards: n.shards, Now: time.Now, Log: n.log}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.provisioning.Store(opts.Provision != Provision{})
+	n.provisioning.Store(opts.Provision != provision.Plan{})
 	n.cache = auth.NewCache(auth.Options{
 		LocalSecret:            []byte(cfg.HTTP.SharedSecret),
 		JWTLeeway:              time.Duration(cfg.HTTP.JWTLeeway),
@@ -170,8 +187,12 @@ func Open(cfg *configs.Data, opts Options) (*Node, error) {
 		FailureWindow:          time.Duration(cfg.HTTP.AuthFailureWindow),
 	})
 	n.view.OnUpdate(func(_, d *metapb.Data) { n.cache.Update(d) })
-	n.view.OnUpdate(n.shards.update)
-	n.view.OnUpdate(n.dropRemoved)
+	n.view.OnUpdate(n.shards.Update)
+	n.view.OnUpdate(func(old, cur *metapb.Data) {
+		if n.engine != nil {
+			n.engine.DropRemoved(old, cur)
+		}
+	})
 
 	if err := os.MkdirAll(cfg.Meta.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data: creating [meta] dir %s: %w", cfg.Meta.Dir, err)
@@ -219,7 +240,7 @@ func (n *Node) lockDirs() error {
 func (n *Node) openEngine() error {
 	cfg := n.cfg
 	var err error
-	n.engine, err = OpenEngine(EngineConfig{
+	n.engine, err = engine.Open(engine.Config{
 		Dir:                     cfg.Data.Dir,
 		WALDir:                  cfg.Data.WALDir,
 		IndexVersion:            cfg.Data.IndexVersion,
@@ -234,6 +255,8 @@ func (n *Node) openEngine() error {
 		MaxSelectSeriesN:        cfg.Coordinator.MaxSelectSeriesN,
 		MaxSelectBucketsN:       cfg.Coordinator.MaxSelectBucketsN,
 		Logger:                  n.opts.EngineLogger,
+		Log:                     n.log,
+		Shards:                  n.shards,
 	}, n.metaClient(30*time.Second))
 	return err
 }
@@ -247,8 +270,12 @@ func (n *Node) stopBackground() error {
 }
 
 func (n *Node) startProvision() error {
-	n.wg.Add(1)
-	go n.provision()
+	n.wg.Go(func() {
+		open := provision.Run(n.ctx, n.opts.Provision, provision.Config{
+			View: n.view, Exec: n.exec, Meta: n.metaClient(10 * time.Second), AuthEnabled: n.cfg.HTTP.AuthEnabled, Log: n.log,
+		})
+		n.provisioning.Store(!open)
+	})
 	return nil
 }
 
@@ -265,15 +292,15 @@ func (n *Node) serveHTTP() error {
 		Build:                   "OSS",
 		MetaStatus:              n.metaStatus,
 		BindAddress:             h.BindAddress,
-		Metrics:                 n.mon.metricsHandler(),
-		PublicMetrics:           n.mon.publicMetricsHandler(),
-		DebugVars:               http.HandlerFunc(n.mon.debugVars),
+		Metrics:                 n.mon.MetricsHandler(),
+		PublicMetrics:           n.mon.PublicMetricsHandler(),
+		DebugVars:               http.HandlerFunc(n.mon.DebugVars),
 		PprofEnabled:            h.PprofEnabled,
 		PprofAuthEnabled:        h.PprofAuthEnabled,
 	}, n.engine, n.cache, n.opts.Logger)
-	n.mon.handler = handler
+	n.handler.Store(handler)
 	for _, c := range handler.Collectors() {
-		if err := n.mon.register(c); err != nil {
+		if err := n.mon.Register(c); err != nil {
 			return err
 		}
 	}
@@ -355,4 +382,77 @@ func (n *Node) close() error {
 	n.wg.Wait()
 	errs = append(errs, n.locks.Release()) // nothing writes the directories any more
 	return errors.Join(errs...)
+}
+
+// openMonitoring makes the node's monitor, gives it to the engine (SHOW
+// STATS, SHOW DIAGNOSTICS) and lists the statistics of every part, in the
+// order SHOW STATS shows them.
+func (n *Node) openMonitoring() error {
+	mon, err := monitoring.Open(n.started)
+	if err != nil {
+		return err
+	}
+	n.engine.UseMonitor(mon.Monitor())
+	mon.Add(monitoring.StoreStatistics(n.engine.Store), n.engine.QueryExecutor.Statistics,
+		func(tags map[string]string) []models.Statistic {
+			if h := n.handler.Load(); h != nil {
+				return h.Statistics(tags)
+			}
+			return nil
+		})
+	if n.writer != nil {
+		mon.Add(monitoring.Tagged(n.writer.Statistics))
+	}
+	if n.hints != nil {
+		mon.Add(monitoring.Tagged(n.hints.Statistics))
+	}
+	if n.dataSrv != nil {
+		mon.Add(monitoring.Tagged(n.dataSrv.Statistics))
+	}
+	mon.Add(monitoring.Tagged(func() []models.Statistic { return metastate.Statistics(n.view, n.fol, n.started) }))
+	mon.Add(monitoring.Tagged(func() []models.Statistic {
+		if n.cqs == nil {
+			return nil
+		}
+		return n.cqs.Statistics()
+	}))
+	if n.mapper != nil {
+		if err := mon.Register(n.mapper.Collector()); err != nil {
+			mon.Close()
+			return err
+		}
+	}
+	n.mon = mon
+	return nil
+}
+
+func (n *Node) closeMonitoring() error {
+	if n.mon == nil {
+		return nil
+	}
+	return n.mon.Close()
+}
+
+// openContinuousQueries starts the continuous query service
+// ([continuous_queries] enabled).
+func (n *Node) openContinuousQueries() error {
+	c := n.cfg.ContinuousQueries
+	if !c.Enabled {
+		return nil
+	}
+	var lease cq.Leaser = cq.SelfLeaser{}
+	if n.client != nil {
+		lease = cq.MetaLeaser{Client: n.client}
+	}
+	n.cqs = cq.New(cq.Config{Cluster: n.cluster, Exec: n.engine.ExecuteQuery, Meta: n.exec, Users: n.cache.Lookup,
+		AuthEnabled: n.cfg.HTTP.AuthEnabled, Lease: lease, Interval: time.Duration(c.RunInterval), LogRuns: c.LogEnabled})
+	n.cqs.Open()
+	return nil
+}
+
+func (n *Node) closeContinuousQueries() error {
+	if n.cqs == nil {
+		return nil
+	}
+	return n.cqs.Close()
 }

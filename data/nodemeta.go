@@ -9,7 +9,9 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/data/engine"
 	"github.com/palisade-db/palisade/data/httpd"
+	"github.com/palisade-db/palisade/data/metastate"
 	"github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
@@ -74,7 +76,7 @@ func (n *Node) openEmbeddedMeta() error {
 // engine is open, so that updates can clean up local data.
 func (n *Node) startFollowing() error {
 	if n.store == nil {
-		n.fol.run(n.ctx, &n.wg, n.registered)
+		n.fol.Run(n.ctx, &n.wg, n.registered)
 		return nil
 	}
 	n.wg.Go(func() {
@@ -114,7 +116,7 @@ func (n *Node) openClusterMeta() error {
 
 	// Start from the last state we saw, so that users authenticate even when
 	// no meta node answers.
-	n.fol, err = newFollower(followerConfig{
+	n.fol, err = metastate.NewFollower(metastate.FollowerConfig{
 		Logger: n.log, Client: client, View: n.view, Dir: mc.Dir,
 		HTTPAddr: n.cfg.HTTPAddr(), TCPAddr: n.cfg.TCPAddr(),
 		HeartbeatEvery: n.opts.HeartbeatInterval, Rejoin: n.opts.Rejoin,
@@ -125,7 +127,7 @@ func (n *Node) openClusterMeta() error {
 
 	// Register now if the meta cluster answers; otherwise keep trying in the background.
 	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-	regErr := n.fol.register(ctx)
+	regErr := n.fol.Register(ctx)
 	cancel()
 	if regErr == nil {
 		n.registered = true
@@ -139,63 +141,13 @@ func (n *Node) openClusterMeta() error {
 	return nil
 }
 
-// dropRemoved deletes local data of databases and retention policies that
-// the new state no longer has.
-//
-// Local data is never deleted because of a change of cluster: a node that
-// rejoined another meta cluster keeps what that cluster does not know about.
-func (n *Node) dropRemoved(old, cur *metapb.Data) {
-	if n.engine == nil || old == nil || old.Index == 0 || old.ClusterId != cur.ClusterId {
-		return
-	}
-	for _, db := range old.Databases {
-		ndb := meta.FindDatabase(cur, db.Name)
-		if ndb == nil {
-			if err := n.engine.Store.DeleteDatabase(db.Name); err != nil {
-				n.log.Error("deleting dropped database", "db", db.Name, "err", err)
-			}
-			continue
-		}
-		for _, rp := range db.RetentionPolicies {
-			if meta.FindRetentionPolicy(ndb, rp.Name) == nil {
-				if err := n.engine.Store.DeleteRetentionPolicy(db.Name, rp.Name); err != nil {
-					n.log.Error("deleting dropped retention policy", "db", db.Name, "rp", rp.Name, "err", err)
-				}
-				continue
-			}
-			n.dropDeletedShards(rp)
-		}
-	}
-}
-
-// dropDeletedShards deletes the local copies of rp's shards that were live
-// in the previous state and are deleted (their group deleted, e.g. by
-// retention) or gone in the current one. Runs after n.shards is updated.
-func (n *Node) dropDeletedShards(old *metapb.RetentionPolicy) {
-	for _, sg := range old.ShardGroups {
-		if sg.DeletedAt != 0 {
-			continue
-		}
-		for _, sh := range sg.Shards {
-			if n.shards.exists(sh.Id) || n.engine.Store.Shard(sh.Id) == nil {
-				continue
-			}
-			if err := n.engine.Store.DeleteShard(sh.Id); err != nil {
-				n.log.Error("deleting a deleted shard", "shard", sh.Id, "err", err)
-			} else {
-				n.log.Info("deleted the local copy of a deleted shard", "shard", sh.Id, "group", sg.Id)
-			}
-		}
-	}
-}
-
 // metaStatus says whether requests that need the meta state may be served
 // (see httpd.MetaStatus). A standalone node's embedded store is always
 // current.
 func (n *Node) metaStatus() httpd.MetaStatus {
 	var st httpd.MetaStatus
 	if n.fol != nil {
-		st = n.fol.status(time.Duration(n.cfg.Meta.MaxStateStaleness), n.cfg.HTTP.AuthEnabled)
+		st = httpd.MetaStatus(n.fol.Status(time.Duration(n.cfg.Meta.MaxStateStaleness), n.cfg.HTTP.AuthEnabled))
 	}
 	if st.Refuse == "" && n.provisioning.Load() {
 		st.Refuse = msgProvisioning
@@ -210,12 +162,12 @@ const msgProvisioning = "provisioning the first-start users and database (INFLUX
 
 // metaClient returns the engine's meta client, which refuses changes while
 // the node refuses to follow its meta cluster.
-func (n *Node) metaClient(timeout time.Duration) *metaClient {
-	mc := &metaClient{view: n.view, exec: n.exec, timeout: timeout}
+func (n *Node) metaClient(timeout time.Duration) *engine.MetaClient {
+	var guard func() error
 	if n.fol != nil {
-		mc.guard = n.fol.guard
+		guard = n.fol.Guard
 	}
-	return mc
+	return engine.NewMetaClient(n.view, n.exec, guard, timeout)
 }
 
 // MetaIndex returns the index of the meta state this node has applied.

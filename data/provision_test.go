@@ -13,6 +13,7 @@ import (
 
 	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data"
+	"github.com/palisade-db/palisade/data/provision"
 	"github.com/palisade-db/palisade/internal/testcluster"
 	"github.com/palisade-db/palisade/internal/testutil"
 )
@@ -33,14 +34,14 @@ func TestProvisionFromEnvReadsVariablesAndFiles(t *testing.T) {
 		}
 		return func(k string) string { return m[k] }
 	}
-	p, err := data.ProvisionFromEnv(env(
+	p, err := provision.FromEnv(env(
 		"INFLUXDB_ADMIN_USER", "root", "INFLUXDB_ADMIN_PASSWORD_FILE", secret,
 		"INFLUXDB_DB", "telegraf",
 		"INFLUXDB_USER", "tg", "INFLUXDB_USER_PASSWORD", "tg-pw",
 		"INFLUXDB_READ_USER", "grafana", "INFLUXDB_READ_USER_PASSWORD_FILE", secret,
 		"INFLUXDB_WRITE_USER", "writer", "INFLUXDB_WRITE_USER_PASSWORD", "w-pw",
 	))
-	want := data.Provision{AdminUser: "root", AdminPassword: "from-a-file", Database: "telegraf", User: "tg", UserPassword: "tg-pw",
+	want := provision.Plan{AdminUser: "root", AdminPassword: "from-a-file", Database: "telegraf", User: "tg", UserPassword: "tg-pw",
 		ReadUser: "grafana", ReadUserPassword: "from-a-file", WriteUser: "writer", WriteUserPassword: "w-pw"}
 	if err != nil || p != want {
 		t.Fatalf("got %+v, %v\nwant %+v", p, err, want)
@@ -56,7 +57,7 @@ func TestProvisionFromEnvReadsVariablesAndFiles(t *testing.T) {
 		{"a password without a user", env("INFLUXDB_DB", "db", "INFLUXDB_WRITE_USER_PASSWORD", "w"), "INFLUXDB_WRITE_USER is empty"},
 		{"a user without a database", env("INFLUXDB_USER", "u", "INFLUXDB_USER_PASSWORD", "p"), "INFLUXDB_DB, which is empty"},
 	} {
-		if _, err := data.ProvisionFromEnv(tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := provision.FromEnv(tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
 		}
 	}
@@ -73,7 +74,7 @@ func TestProvisionOncePerCluster(t *testing.T) {
 	var logs testutil.SyncBuffer
 	d := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: authOn(localSecret)})
 	d.Kill()
-	d.Opts.Provision = data.Provision{AdminUser: "root", AdminPassword: "root-pw-1", Database: "telegraf",
+	d.Opts.Provision = provision.Plan{AdminUser: "root", AdminPassword: "root-pw-1", Database: "telegraf",
 		User: "tg", UserPassword: "tg-pw-1", ReadUser: "grafana", ReadUserPassword: "gr-pw-1", WriteUser: "writer", WriteUserPassword: "wr-pw-1"}
 	d.Opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	d.Restart()
@@ -174,7 +175,7 @@ func TestProvisionOncePerCluster(t *testing.T) {
 func TestFirstStartHasNoOpenWindow(t *testing.T) {
 	d := testcluster.StartStandalone(t, testcluster.DataOptions{
 		Configure: func(c *configs.Data) { authOn(localSecret)(c); c.Meta.PasswordHashCost = 12 },
-		Node:      data.Options{Provision: data.Provision{AdminUser: "root", AdminPassword: "root-pw-1"}},
+		Node:      data.Options{Provision: provision.Plan{AdminUser: "root", AdminPassword: "root-pw-1"}},
 	})
 	r := query(t, d.URL, "CREATE USER evil WITH PASSWORD 'evil-pw-1' WITH ALL PRIVILEGES", noCred)
 	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.errorMessage(), "provisioning") {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/palisade-db/palisade/data"
+	"github.com/palisade-db/palisade/data/provision"
 	"github.com/palisade-db/palisade/internal/testcluster"
 	"github.com/palisade-db/palisade/internal/testutil"
 )
@@ -174,7 +175,7 @@ func TestAdminBootstrapFromEnvironment(t *testing.T) {
 		Configure: authOn(localSecret),
 	})
 	d.Kill()
-	d.Opts.Provision = data.Provision{AdminUser: "root", AdminPassword: "root-pw-1"}
+	d.Opts.Provision = provision.Plan{AdminUser: "root", AdminPassword: "root-pw-1"}
 	d.Opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	d.Restart()
 	testcluster.WaitFor(t, 10*time.Second, "admin created", func() bool {

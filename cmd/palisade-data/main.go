@@ -23,6 +23,7 @@ import (
 
 	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data"
+	"github.com/palisade-db/palisade/data/provision"
 	"github.com/palisade-db/palisade/internal/healthcheck"
 	"github.com/palisade-db/palisade/internal/logging"
 	"github.com/palisade-db/palisade/internal/version"
@@ -97,7 +98,7 @@ func runNode(args []string, stderr io.Writer) error {
 		log.Warn(w.String(), "component", "configs", "key", w.Key)
 	}
 	syscall.Umask(0o077) // state files hold hashes and secrets
-	prov, err := data.ProvisionFromEnv(os.Getenv)
+	prov, err := provision.FromEnv(os.Getenv)
 	if err != nil {
 		return err
 	}

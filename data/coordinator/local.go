@@ -1,0 +1,35 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/influxdata/influxdb/models"
+	"github.com/influxdata/influxdb/tsdb"
+)
+
+// ErrShardGone: the shard left the meta state while a write created it.
+var ErrShardGone = errors.New("data: the shard was deleted during the write")
+
+// WriteLocalShard writes points to a shard of this node's store, creating
+// the shard first when this node has not held it yet. A shard created here
+// while its deletion was being applied is deleted again (live says whether
+// the meta state still has it; nil: do not check), so that a write racing a
+// DROP or a retention deletion leaves no orphan behind.
+func WriteLocalShard(store *tsdb.Store, db, rp string, shardID uint64, points []models.Point, live func(uint64) bool) error {
+	wctx := tsdb.WriteContext{}
+	err := store.WriteToShard(wctx, shardID, points)
+	if !errors.Is(err, tsdb.ErrShardNotFound) {
+		return err
+	}
+	if err := store.CreateShard(db, rp, shardID, true); err != nil {
+		return err
+	}
+	if live != nil && !live(shardID) {
+		if derr := store.DeleteShard(shardID); derr != nil {
+			return fmt.Errorf("%w (deleting it again: %v)", ErrShardGone, derr)
+		}
+		return ErrShardGone
+	}
+	return store.WriteToShard(wctx, shardID, points)
+}

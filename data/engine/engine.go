@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/influxdata/influxdb/coordinator"
+	"github.com/influxdata/influxdb/models"
+	"github.com/influxdata/influxdb/monitor"
+	"github.com/influxdata/influxdb/query"
+	"github.com/influxdata/influxdb/services/meta"
+	"github.com/influxdata/influxdb/tsdb"
+	_ "github.com/influxdata/influxdb/tsdb/engine" // registers tsm1
+	_ "github.com/influxdata/influxdb/tsdb/index"  // registers inmem and tsi1
+	"github.com/influxdata/influxql"
+	"github.com/palisade-db/palisade/data/metastate"
+	"go.uber.org/zap"
+
+	itoml "github.com/influxdata/influxdb/toml"
+)
+
+// Config configures the embedded storage and query engine.
+type Config struct {
+	Dir                     string
+	WALDir                  string
+	IndexVersion            string
+	CacheMaxMemorySize      uint64
+	CacheSnapshotMemorySize uint64
+	QueryLogEnabled         bool
+	WriteTimeout            time.Duration
+	MaxConcurrentQueries    int
+	QueryTimeout            time.Duration
+	LogQueriesAfter         time.Duration
+	MaxSelectPointN         int
+	MaxSelectSeriesN        int
+	MaxSelectBucketsN       int
+	NodeID                  uint64
+	// Logger is the engine's zap logger; nil discards.
+	Logger *zap.Logger
+	// Log receives Palisade's own messages about the engine (local
+	// cleanup); nil: slog's default.
+	Log *slog.Logger
+	// Shards is the meta state's shards (local cleanup keeps what it
+	// has).
+	Shards *metastate.Shards
+}
+
+// Engine is the InfluxDB storage and query engine, wired to our meta view.
+type Engine struct {
+	Store         *tsdb.Store
+	PointsWriter  *coordinator.PointsWriter
+	QueryExecutor *query.Executor
+	meta          *MetaClient
+	logger        *zap.Logger
+	log           *slog.Logger
+	shards        *metastate.Shards
+
+	statements *coordinator.StatementExecutor
+	// writer takes /write and SELECT INTO's points: PointsWriter until
+	// useWriter replaces it.
+	writer PointsWriter
+}
+
+// PointsWriter writes points for the HTTP API and SELECT INTO.
+type PointsWriter interface {
+	WritePoints(db, rp string, consistency models.ConsistencyLevel, user meta.User, points []models.Point) error
+	WritePointsInto(req *coordinator.IntoWriteRequest) error
+}
+
+// UseWriter makes w take every write (call before serving).
+func (e *Engine) UseWriter(w PointsWriter) {
+	e.writer = w
+	e.statements.PointsWriter = w
+}
+
+// UseShardMapper makes m map every query's shards (call before serving).
+func (e *Engine) UseShardMapper(m query.ShardMapper) { e.statements.ShardMapper = m }
+
+// UseTSDBStore makes s answer the statements the engine answers from its
+// store (SHOW MEASUREMENTS, SHOW TAG KEYS, DELETE, …) (call before
+// serving).
+func (e *Engine) UseTSDBStore(s coordinator.TSDBStore) { e.statements.TSDBStore = s }
+
+// UseMonitor makes m answer SHOW STATS and SHOW DIAGNOSTICS (call before
+// serving).
+func (e *Engine) UseMonitor(m *monitor.Monitor) { e.statements.Monitor = m }
+
+// Meta is the engine's meta client.
+func (e *Engine) Meta() *MetaClient { return e.meta }
+
+// noSubscriber drops what coordinator.PointsWriter would send to subscriptions.
+type noSubscriber struct{}
+
+func (noSubscriber) Send(*coordinator.WritePointsRequest) {}
+
+// Open opens the TSDB store under cfg.Dir and wires the points writer and
+// query executor to mc.
+func Open(cfg Config, mc *MetaClient) (*Engine, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	for _, d := range []string{cfg.Dir, cfg.WALDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("data: creating %s: %w", d, err)
+		}
+	}
+	tc := tsdb.NewConfig()
+	tc.Dir = cfg.Dir
+	tc.WALDir = cfg.WALDir
+	tc.Index = cfg.IndexVersion
+	if tc.Index == "" {
+		tc.Index = "tsi1"
+	}
+	tc.QueryLogEnabled = cfg.QueryLogEnabled
+	if cfg.CacheMaxMemorySize > 0 {
+		tc.CacheMaxMemorySize = toSize(cfg.CacheMaxMemorySize)
+	}
+	if cfg.CacheSnapshotMemorySize > 0 {
+		tc.CacheSnapshotMemorySize = toSize(cfg.CacheSnapshotMemorySize)
+	}
+	if err := tc.Validate(); err != nil {
+		return nil, fmt.Errorf("data: engine config: %w", err)
+	}
+
+	store := tsdb.NewStore(cfg.Dir)
+	store.EngineOptions.Config = tc
+	store.EngineOptions.EngineVersion = tc.Engine
+	store.EngineOptions.IndexVersion = tc.Index
+	store.WithLogger(logger)
+	if err := store.Open(); err != nil {
+		return nil, fmt.Errorf("data: opening storage engine in %s: %w", cfg.Dir, err)
+	}
+
+	pw := coordinator.NewPointsWriter()
+	pw.WriteTimeout = cfg.WriteTimeout
+	if pw.WriteTimeout <= 0 {
+		pw.WriteTimeout = 10 * time.Second
+	}
+	pw.TSDBStore = store
+	pw.MetaClient = mc
+	pw.Subscriber = noSubscriber{}
+	pw.WithLogger(logger)
+	if err := pw.Open(); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("data: opening points writer: %w", err)
+	}
+
+	qe := query.NewExecutor()
+	qe.WithLogger(logger)
+	se := &coordinator.StatementExecutor{
+		MetaClient:  mc,
+		TaskManager: qe.TaskManager,
+		TSDBStore:   coordinator.LocalTSDBStore{Store: store},
+		ShardMapper: &coordinator.LocalShardMapper{
+			MetaClient: mc,
+			TSDBStore:  coordinator.LocalTSDBStore{Store: store},
+		},
+		Monitor:           monitor.New(nil, monitor.NewConfig()),
+		PointsWriter:      pw,
+		MaxSelectPointN:   cfg.MaxSelectPointN,
+		MaxSelectSeriesN:  cfg.MaxSelectSeriesN,
+		MaxSelectBucketsN: cfg.MaxSelectBucketsN,
+	}
+	qe.StatementExecutor = newOwnedQueries(se, qe.TaskManager)
+	qe.TaskManager.QueryTimeout = cfg.QueryTimeout
+	qe.TaskManager.LogQueriesAfter = cfg.LogQueriesAfter
+	qe.TaskManager.MaxConcurrentQueries = cfg.MaxConcurrentQueries
+
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Engine{Store: store, PointsWriter: pw, QueryExecutor: qe, meta: mc, logger: logger, log: log, shards: cfg.Shards,
+		statements: se, writer: pw}, nil
+}
+
+// Close stops the query executor, the points writer and the store.
+func (e *Engine) Close() error {
+	return errors.Join(e.QueryExecutor.Close(), e.PointsWriter.Close(), e.Store.Close())
+}
+
+// ExecuteQuery runs q. Read the returned channel to the end, or close abort.
+func (e *Engine) ExecuteQuery(q *influxql.Query, opt query.ExecutionOptions, closing chan struct{}) <-chan *query.Result {
+	return e.QueryExecutor.ExecuteQuery(q, opt, closing)
+}
+
+// WritePoints writes points to db.rp ("" = the default policy).
+func (e *Engine) WritePoints(db, rp string, consistency models.ConsistencyLevel, user meta.User, points []models.Point) error {
+	return e.writer.WritePoints(db, rp, consistency, user, points)
+}
+
+// Database returns the database called name, or nil.
+func (e *Engine) Database(name string) *meta.DatabaseInfo { return e.meta.Database(name) }
+
+func toSize(n uint64) itoml.Size { return itoml.Size(n) }

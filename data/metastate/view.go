@@ -1,0 +1,206 @@
+package metastate
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/influxdata/influxdb/services/meta"
+	"github.com/influxdata/influxql"
+
+	pmeta "github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
+)
+
+// version is one version of the meta state as the data node uses it: our
+// protobuf state, and its databases converted once to the engine's types.
+type version struct {
+	pb      *metapb.Data
+	engine  *meta.Data
+	changed chan struct{}
+}
+
+// Executor applies commands to the meta state: the embedded store in
+// standalone mode, a meta.Client in a cluster.
+type Executor interface {
+	Execute(ctx context.Context, cmd *metapb.Command) (*metapb.ExecuteResponse, error)
+}
+
+// View holds the latest meta state this node has seen. Readers load it
+// without locks; Update swaps it whole.
+type View struct {
+	cur atomic.Pointer[version]
+	// onUpdate runs after each swap (auth cache refresh, local cleanup).
+	onUpdate []func(old, new *metapb.Data)
+}
+
+// NewView returns a view of the empty state.
+func NewView() *View {
+	v := &View{}
+	v.cur.Store(&version{pb: &metapb.Data{}, engine: &meta.Data{}, changed: make(chan struct{})})
+	return v
+}
+
+// OnUpdate registers fn to run after every state change, in order.
+// Register before the first Update.
+func (v *View) OnUpdate(fn func(old, new *metapb.Data)) { v.onUpdate = append(v.onUpdate, fn) }
+
+// Data returns the current state. Never modify it.
+func (v *View) Data() *metapb.Data { return v.cur.Load().pb }
+
+// Engine returns the current state's databases in the engine's types.
+// Never modify them.
+func (v *View) Engine() *meta.Data { return v.cur.Load().engine }
+
+// Index returns the index of the current state.
+func (v *View) Index() uint64 { return v.cur.Load().pb.Index }
+
+// Update makes d current when it is newer. Update is called from one
+// goroutine at a time (the Follower).
+func (v *View) Update(d *metapb.Data) bool {
+	old := v.cur.Load()
+	if d.Index <= old.pb.Index && old.pb.Index != 0 {
+		return false
+	}
+	nv := &version{pb: d, engine: toEngineData(d), changed: make(chan struct{})}
+	// The hooks (the auth cache above all) run before the new index is
+	// visible: WaitForIndex returning means the change is enforced.
+	for _, fn := range v.onUpdate {
+		fn(old.pb, d)
+	}
+	v.cur.Store(nv)
+	close(old.changed)
+	return true
+}
+
+// WaitForIndex blocks until the state has reached index or ctx ends.
+func (v *View) WaitForIndex(ctx context.Context, index uint64) error {
+	for {
+		cur := v.cur.Load()
+		if cur.pb.Index >= index {
+			return nil
+		}
+		select {
+		case <-cur.changed:
+		case <-ctx.Done():
+			return fmt.Errorf("data: waiting for meta state %d (have %d): %w", index, cur.pb.Index, ctx.Err())
+		}
+	}
+}
+
+// toEngineData converts the databases of d to the engine's meta types, in
+// creation order (SHOW DATABASES, SHOW RETENTION POLICIES, SHOW SHARDS and
+// SHOW CONTINUOUS QUERIES list them so, as InfluxDB does); those from
+// states before creation indexes were recorded come first, by name.
+func toEngineData(d *metapb.Data) *meta.Data {
+	out := &meta.Data{Index: d.Index, MaxShardGroupID: d.MaxShardGroupId, MaxShardID: d.MaxShardId}
+	for _, db := range inCreationOrder(d.Databases, (*metapb.Database).GetCreatedIndex) {
+		out.Databases = append(out.Databases, toEngineDatabase(db))
+	}
+	return out
+}
+
+// inCreationOrder returns items sorted by their creation index, then by
+// name (the order the state keeps them in, which the stable sort keeps).
+func inCreationOrder[T any](items []T, created func(T) uint64) []T {
+	out := slices.Clone(items)
+	slices.SortStableFunc(out, func(a, b T) int { return cmp.Compare(created(a), created(b)) })
+	return out
+}
+
+func toEngineDatabase(db *metapb.Database) meta.DatabaseInfo {
+	di := meta.DatabaseInfo{Name: db.Name, DefaultRetentionPolicy: db.DefaultRetentionPolicy}
+	for _, rp := range inCreationOrder(db.RetentionPolicies, (*metapb.RetentionPolicy).GetCreatedIndex) {
+		ri := meta.RetentionPolicyInfo{
+			Name:               rp.Name,
+			ReplicaN:           int(rp.ReplicationFactor),
+			Duration:           time.Duration(rp.Duration),
+			ShardGroupDuration: time.Duration(rp.ShardGroupDuration),
+		}
+		for _, sg := range rp.ShardGroups {
+			si := meta.ShardGroupInfo{ID: sg.Id, StartTime: time.Unix(0, sg.StartTime).UTC(), EndTime: time.Unix(0, sg.EndTime).UTC()}
+			if sg.DeletedAt != 0 {
+				si.DeletedAt = time.Unix(0, sg.DeletedAt).UTC()
+			}
+			for _, sh := range sg.Shards {
+				// The engine's owners are the ones that receive writes
+				// (active and joining): the points writer routes by them.
+				// Reads must pick among pmeta.ReadOwners (active only)
+				// on the protobuf state.
+				s := meta.ShardInfo{ID: sh.Id}
+				for _, o := range pmeta.WriteOwners(sh) {
+					s.Owners = append(s.Owners, meta.ShardOwner{NodeID: o})
+				}
+				si.Shards = append(si.Shards, s)
+			}
+			ri.ShardGroups = append(ri.ShardGroups, si)
+		}
+		di.RetentionPolicies = append(di.RetentionPolicies, ri)
+	}
+	for _, cq := range db.ContinuousQueries {
+		di.ContinuousQueries = append(di.ContinuousQueries, meta.ContinuousQueryInfo{Name: cq.Name, Query: cq.Query})
+	}
+	return di
+}
+
+func EnginePrivilege(p metapb.Privilege) influxql.Privilege {
+	switch p {
+	case metapb.Privilege_PRIVILEGE_READ:
+		return influxql.ReadPrivilege
+	case metapb.Privilege_PRIVILEGE_WRITE:
+		return influxql.WritePrivilege
+	case metapb.Privilege_PRIVILEGE_ALL:
+		return influxql.AllPrivileges
+	}
+	return influxql.NoPrivileges
+}
+
+func FromEnginePrivilege(p influxql.Privilege) metapb.Privilege {
+	switch p {
+	case influxql.ReadPrivilege:
+		return metapb.Privilege_PRIVILEGE_READ
+	case influxql.WritePrivilege:
+		return metapb.Privilege_PRIVILEGE_WRITE
+	case influxql.AllPrivileges:
+		return metapb.Privilege_PRIVILEGE_ALL
+	}
+	return metapb.Privilege_PRIVILEGE_NONE
+}
+
+// --- users, for SHOW USERS and friends -----------------------------------------
+
+func EngineUsers(d *metapb.Data) []meta.UserInfo {
+	out := make([]meta.UserInfo, 0, len(d.Users))
+	for _, u := range d.Users {
+		out = append(out, EngineUser(u))
+	}
+	// In creation order, as InfluxDB lists SHOW USERS (a dropped and
+	// re-created user comes last); users of old states (no creation index)
+	// first, by name.
+	created := make(map[string]uint64, len(d.Users))
+	for _, u := range d.Users {
+		created[u.Name] = u.CreatedIndex
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ci, cj := created[out[i].Name], created[out[j].Name]
+		if ci != cj {
+			return ci < cj
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// EngineUser converts a user for the engine's statement executor. The
+// hash is left out: nothing in the executor needs it.
+func EngineUser(u *metapb.User) meta.UserInfo {
+	ui := meta.UserInfo{Name: u.Name, Admin: u.Admin, Privileges: map[string]influxql.Privilege{}}
+	for db, p := range u.Privileges {
+		ui.Privileges[db] = EnginePrivilege(p)
+	}
+	return ui
+}
