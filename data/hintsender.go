@@ -29,7 +29,7 @@ const (
 // marshalled WriteShardRequest for its destination. As an hh.BatchSender it
 // merges consecutive records of one shard into one request.
 type hintSender struct {
-	// writeShard sends one request to node (peers.writeShard; a fake in
+	// writeShard sends one request to node (peers.replayShard; a fake in
 	// tests).
 	writeShard func(ctx context.Context, node uint64, req *datapb.WriteShardRequest) error
 }
