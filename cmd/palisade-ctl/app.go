@@ -127,45 +127,6 @@ func (a *app) finish(err error) int {
 	return exitFail
 }
 
-// parse parses the flags of command cmd (set up by setup, plus the global
-// flags), which may come before, between or after its arguments, and checks
-// that it has between minArgs and maxArgs arguments (maxArgs < 0: any).
-func (a *app) parse(cmd string, args []string, setup func(*flag.FlagSet), minArgs, maxArgs int) ([]string, error) {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	if setup != nil {
-		setup(fs)
-	}
-	a.globals.register(fs)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				printCommandHelp(a.stdout, cmd)
-				return nil, errHelpShown
-			}
-			return nil, usageErr(cmd, "%s: %v", cmd, err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			pos = append(pos, rest...)
-			break
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
-	}
-	switch {
-	case len(pos) < minArgs:
-		return nil, usageErr(cmd, "%s: missing argument (usage: palisade-ctl %s %s)", cmd, cmd, helpFor(cmd).args)
-	case maxArgs >= 0 && len(pos) > maxArgs:
-		return nil, usageErr(cmd, "%s: unexpected argument %q", cmd, pos[maxArgs])
-	}
-	return pos, nil
-}
-
 // connect returns a client for the meta nodes of -bind and a context bounded
 // by -timeout. Both are released by finish.
 func (a *app) connect(ctx context.Context) (context.Context, *meta.Client, error) {

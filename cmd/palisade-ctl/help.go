@@ -2,30 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 )
-
-// commands returns the top-level commands by name.
-func commands() map[string]command {
-	return map[string]command{
-		"show":        {run: runShow},
-		"show-shards": {run: runShowShards},
-		"add-meta":    {run: runAddMeta},
-		"remove-meta": {run: runRemoveMeta},
-		"remove-data": {run: runRemoveData},
-		"user":        {run: runUser},
-		"secret":      {run: runSecret},
-		"token":       {run: runToken},
-		"help":        {run: runHelp},
-	}
-}
-
-type command struct {
-	run func(ctx context.Context, a *app, args []string) error
-}
 
 // helpText describes one command for the help output.
 type helpText struct {
@@ -155,46 +135,18 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-func runHelp(_ context.Context, a *app, args []string) error {
-	if len(args) == 0 {
-		printUsage(a.stdout)
+// help prints the usage, or the help of the command its arguments name.
+func help(_ context.Context, x *call) error {
+	if len(x.args) == 0 {
+		printUsage(x.stdout)
 		return nil
 	}
-	name := strings.Join(args, " ")
+	name := strings.Join(x.args, " ")
 	for _, h := range helpTexts {
 		if h.name == name {
-			printCommandHelp(a.stdout, name)
+			printCommandHelp(x.stdout, name)
 			return nil
 		}
 	}
 	return usageErr("", "help: unknown command %q", name)
-}
-
-// group dispatches to the subcommands of a command group.
-func group(ctx context.Context, a *app, name string, args []string, subs map[string]func(context.Context, *app, []string) error) error {
-	if len(args) == 0 {
-		return usageErr(name, "%s: missing subcommand (usage: palisade-ctl %s %s)", name, name, helpFor(name).args)
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		printCommandHelp(a.stdout, name)
-		return errHelpShown
-	}
-	sub, ok := subs[args[0]]
-	if !ok {
-		if strings.HasPrefix(args[0], "-") {
-			// Global flags may come before the subcommand.
-			fs := flag.NewFlagSet(name, flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			a.globals.register(fs)
-			if err := fs.Parse(args); err != nil {
-				return usageErr(name, "%s: %v", name, err)
-			}
-			if fs.NArg() < len(args) {
-				return group(ctx, a, name, fs.Args(), subs)
-			}
-		}
-		return usageErr(name, "%s: unknown subcommand %q (usage: palisade-ctl %s %s)", name, args[0], name, helpFor(name).args)
-	}
-	return sub(ctx, a, args[1:])
 }

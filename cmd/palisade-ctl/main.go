@@ -33,9 +33,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		stdin = strings.NewReader("")
 	}
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
-	fs := flag.NewFlagSet("palisade-ctl", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
+	fs := newFlagSet("palisade-ctl")
 	a.globals.defaults(env)
 	a.globals.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -50,9 +48,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		printUsage(stderr)
 		return exitUsage
 	}
-	cmd, ok := commands()[args[0]]
+	cmd, ok := findCommand(commands, args[0])
 	if !ok {
 		return a.usageError("unknown command %q", args[0])
 	}
-	return a.finish(cmd.run(ctx, a, args[1:]))
+	return a.finish(a.do(ctx, args[0], cmd, args[1:]))
 }

@@ -26,11 +26,8 @@ type metaRow struct {
 	err               error
 }
 
-func runShow(ctx context.Context, a *app, args []string) error {
-	if _, err := a.parse("show", args, nil, 0, 0); err != nil {
-		return err
-	}
-	ctx, c, data, err := a.connectState(ctx)
+func show(ctx context.Context, x *call) error {
+	ctx, c, data, err := x.connectState(ctx)
 	if err != nil {
 		return err
 	}
@@ -39,7 +36,7 @@ func runShow(ctx context.Context, a *app, args []string) error {
 	var wg sync.WaitGroup
 	for i, m := range data.MetaNodes {
 		rows[i] = &metaRow{raftAddr: m.RaftAddr, rpcAddr: m.RpcAddr}
-		wg.Go(func() { rows[i].status, rows[i].err = a.nodeStatus(ctx, c, m.RpcAddr) })
+		wg.Go(func() { rows[i].status, rows[i].err = x.nodeStatus(ctx, c, m.RpcAddr) })
 	}
 	wg.Wait()
 
@@ -66,7 +63,7 @@ func runShow(ctx context.Context, a *app, args []string) error {
 		if !slices.ContainsFunc(rows, func(r *metaRow) bool { return r.raftAddr == s.RaftAddr }) {
 			r := &metaRow{raftAddr: s.RaftAddr, rpcAddr: s.RpcAddr}
 			if r.rpcAddr != "" {
-				r.status, r.err = a.nodeStatus(ctx, c, r.rpcAddr)
+				r.status, r.err = x.nodeStatus(ctx, c, r.rpcAddr)
 			} else {
 				r.err = errors.New("gRPC address unknown")
 			}
@@ -74,7 +71,7 @@ func runShow(ctx context.Context, a *app, args []string) error {
 		}
 	}
 
-	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(x.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "Cluster %s\n\nMeta nodes\n", orDash(data.ClusterId))
 	fmt.Fprintln(w, "Raft address\tgRPC address\tState\tLeader\tVoter")
 	for _, r := range rows {
@@ -127,7 +124,7 @@ func runShow(ctx context.Context, a *app, args []string) error {
 	}
 	for _, r := range rows {
 		if r.err != nil {
-			a.warnf("meta node %s (gRPC %s) unreachable: %s", r.raftAddr, orDash(r.rpcAddr), a.nodeError(r.err))
+			x.warnf("meta node %s (gRPC %s) unreachable: %s", r.raftAddr, orDash(r.rpcAddr), x.nodeError(r.err))
 		}
 	}
 	return nil
@@ -161,13 +158,9 @@ func (a *app) nodeError(err error) string {
 	return grpcMessage(err)
 }
 
-func runAddMeta(ctx context.Context, a *app, args []string) error {
-	pos, err := a.parse("add-meta", args, nil, 1, 1)
-	if err != nil {
-		return err
-	}
-	addr := pos[0]
-	ctx, c, data, err := a.connectState(ctx)
+func addMeta(ctx context.Context, x *call) error {
+	addr := x.args[0]
+	ctx, c, data, err := x.connectState(ctx)
 	if err != nil {
 		return err
 	}
@@ -199,7 +192,7 @@ func runAddMeta(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("adding meta node %s: %w", st.RaftAddr, err)
 	}
 	raftAddr := st.RaftAddr
-	fmt.Fprintf(a.stdout, "Added meta node %s (gRPC %s).\n", raftAddr, rpcAddr)
+	fmt.Fprintf(x.stdout, "Added meta node %s (gRPC %s).\n", raftAddr, rpcAddr)
 
 	// Wait until the new node follows the leader and has caught up.
 	err = cluster.Retry(ctx, pollBackoff, nil, func(ctx context.Context) error {
@@ -210,7 +203,7 @@ func runAddMeta(ctx context.Context, a *app, args []string) error {
 		return err
 	})
 	if err != nil {
-		a.warnf("meta node %s has not caught up with the cluster yet; check with 'palisade-ctl show'", raftAddr)
+		x.warnf("meta node %s has not caught up with the cluster yet; check with 'palisade-ctl show'", raftAddr)
 	}
 	return nil
 }
@@ -222,13 +215,9 @@ var pollBackoff = cluster.Backoff{Min: 100 * time.Millisecond, Max: 100 * time.M
 // errNotYet: a change has not shown yet where a command waits for it.
 var errNotYet = errors.New("not yet")
 
-func runRemoveMeta(ctx context.Context, a *app, args []string) error {
-	pos, err := a.parse("remove-meta", args, nil, 1, 1)
-	if err != nil {
-		return err
-	}
-	addr := pos[0]
-	ctx, c, data, err := a.connectState(ctx)
+func removeMeta(ctx context.Context, x *call) error {
+	addr := x.args[0]
+	ctx, c, data, err := x.connectState(ctx)
 	if err != nil {
 		return err
 	}
@@ -262,7 +251,7 @@ func runRemoveMeta(ctx context.Context, a *app, args []string) error {
 		}
 		return fmt.Errorf("removing meta node %s: %w", raftAddr, err)
 	}
-	fmt.Fprintf(a.stdout, "Removed meta node %s (gRPC %s).\n", raftAddr, orDash(rpcAddr))
+	fmt.Fprintf(x.stdout, "Removed meta node %s (gRPC %s).\n", raftAddr, orDash(rpcAddr))
 
 	// The node that answered may not have applied the removal yet; wait, so
 	// that a 'show' right after this does not list the node any more.
@@ -274,21 +263,17 @@ func runRemoveMeta(ctx context.Context, a *app, args []string) error {
 		return err
 	})
 	if err != nil {
-		a.warnf("the meta node that answered still lists %s; check with 'palisade-ctl show'", raftAddr)
+		x.warnf("the meta node that answered still lists %s; check with 'palisade-ctl show'", raftAddr)
 	}
 	return nil
 }
 
-func runRemoveData(ctx context.Context, a *app, args []string) error {
-	pos, err := a.parse("remove-data", args, nil, 1, 1)
-	if err != nil {
-		return err
-	}
-	id, err := strconv.ParseUint(pos[0], 10, 64)
+func removeData(ctx context.Context, x *call) error {
+	id, err := strconv.ParseUint(x.args[0], 10, 64)
 	if err != nil || id == 0 {
-		return usageErr("remove-data", "remove-data: invalid data node ID %q (a positive integer, as 'show' lists it)", pos[0])
+		return x.usageErr("invalid data node ID %q (a positive integer, as 'show' lists it)", x.args[0])
 	}
-	ctx, c, err := a.connect(ctx)
+	ctx, c, err := x.connect(ctx)
 	if err != nil {
 		return err
 	}
@@ -298,7 +283,7 @@ func runRemoveData(ctx context.Context, a *app, args []string) error {
 		}
 		return fmt.Errorf("removing data node %d: %w", id, err)
 	}
-	fmt.Fprintf(a.stdout, "Removed data node %d.\n", id)
+	fmt.Fprintf(x.stdout, "Removed data node %d.\n", id)
 	return nil
 }
 

@@ -20,53 +20,39 @@ import (
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
-func runSecret(ctx context.Context, a *app, args []string) error {
-	return group(ctx, a, "secret", args, map[string]func(context.Context, *app, []string) error{
-		"add":    runSecretAdd,
-		"list":   runSecretList,
-		"remove": runSecretRemove,
-	})
-}
-
-func runSecretAdd(ctx context.Context, a *app, args []string) error {
+func secretAdd(fs *flag.FlagSet) action {
 	var id, valueFile string
-	if _, err := a.parse("secret add", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&id, "id", "", "the secret's `ID` (default: random)")
-		fs.StringVar(&valueFile, "value-file", "", "read the secret from `file` (\"-\": stdin; default: generate one)")
-	}, 0, 0); err != nil {
-		return err
-	}
-	if id == "" {
-		id = randomID()
-	}
-	var value []byte
-	generated := valueFile == ""
-	if generated {
-		value = []byte(randomSecret())
-	} else {
-		var err error
-		if value, err = a.readSecretFile(valueFile); err != nil {
-			return err
+	fs.StringVar(&id, "id", "", "the secret's `ID` (default: random)")
+	fs.StringVar(&valueFile, "value-file", "", "read the secret from `file` (\"-\": stdin; default: generate one)")
+	return func(ctx context.Context, x *call) error {
+		if id == "" {
+			id = randomID()
 		}
-		if len(value) < meta.MinSecretLength {
-			return fmt.Errorf("the secret in %s is %d bytes long; it must be at least %d", valueFile, len(value), meta.MinSecretLength)
+		var value []byte
+		generated := valueFile == ""
+		if generated {
+			value = []byte(randomSecret())
+		} else {
+			var err error
+			if value, err = x.readSecretFile(valueFile); err != nil {
+				return err
+			}
+			if len(value) < meta.MinSecretLength {
+				return fmt.Errorf("the secret in %s is %d bytes long; it must be at least %d", valueFile, len(value), meta.MinSecretLength)
+			}
 		}
+		err := x.execute(ctx, &metapb.Command{Op: &metapb.Command_AddJwtSecret{AddJwtSecret: &metapb.AddJWTSecret{
+			Id: id, Value: value, Created: time.Now().UnixNano(),
+		}}})
+		if err != nil {
+			return secretError(id, err)
+		}
+		fmt.Fprintf(x.stdout, "Added JWT secret %s.\n", id)
+		if generated {
+			fmt.Fprintf(x.stdout, "Secret (shown only this once, it cannot be shown again; store it now):\n%s\n", value)
+		}
+		return nil
 	}
-	ctx, c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = c.Execute(ctx, &metapb.Command{Op: &metapb.Command_AddJwtSecret{AddJwtSecret: &metapb.AddJWTSecret{
-		Id: id, Value: value, Created: time.Now().UnixNano(),
-	}}})
-	if err != nil {
-		return secretError(id, err)
-	}
-	fmt.Fprintf(a.stdout, "Added JWT secret %s.\n", id)
-	if generated {
-		fmt.Fprintf(a.stdout, "Secret (shown only this once, it cannot be shown again; store it now):\n%s\n", value)
-	}
-	return nil
 }
 
 func (a *app) readSecretFile(name string) ([]byte, error) {
@@ -84,17 +70,14 @@ func (a *app) readSecretFile(name string) ([]byte, error) {
 	return bytes.TrimRight(b, "\r\n"), nil
 }
 
-func runSecretList(ctx context.Context, a *app, args []string) error {
-	if _, err := a.parse("secret list", args, nil, 0, 0); err != nil {
-		return err
-	}
-	_, _, data, err := a.connectState(ctx)
+func secretList(ctx context.Context, x *call) error {
+	data, err := x.state(ctx)
 	if err != nil {
 		return err
 	}
 	secrets := slices.Clone(data.JwtSecrets)
-	slices.SortStableFunc(secrets, func(x, y *metapb.JWTSecret) int { return cmp.Compare(x.Created, y.Created) })
-	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	slices.SortStableFunc(secrets, func(s, t *metapb.JWTSecret) int { return cmp.Compare(s.Created, t.Created) })
+	w := tabwriter.NewWriter(x.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tCreated")
 	for _, s := range secrets {
 		fmt.Fprintf(w, "%s\t%s\n", s.Id, time.Unix(0, s.Created).UTC().Format(time.RFC3339))
@@ -102,20 +85,12 @@ func runSecretList(ctx context.Context, a *app, args []string) error {
 	return w.Flush()
 }
 
-func runSecretRemove(ctx context.Context, a *app, args []string) error {
-	pos, err := a.parse("secret remove", args, nil, 1, 1)
-	if err != nil {
-		return err
-	}
-	id := pos[0]
-	ctx, c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := c.Execute(ctx, &metapb.Command{Op: &metapb.Command_RemoveJwtSecret{RemoveJwtSecret: &metapb.RemoveJWTSecret{Id: id}}}); err != nil {
+func secretRemove(ctx context.Context, x *call) error {
+	id := x.args[0]
+	if err := x.execute(ctx, &metapb.Command{Op: &metapb.Command_RemoveJwtSecret{RemoveJwtSecret: &metapb.RemoveJWTSecret{Id: id}}}); err != nil {
 		return secretError(id, err)
 	}
-	fmt.Fprintf(a.stdout, "Removed JWT secret %s.\n", id)
+	fmt.Fprintf(x.stdout, "Removed JWT secret %s.\n", id)
 	return nil
 }
 

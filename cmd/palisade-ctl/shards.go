@@ -12,15 +12,12 @@ import (
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
-func runShowShards(ctx context.Context, a *app, args []string) error {
-	if _, err := a.parse("show-shards", args, nil, 0, 0); err != nil {
-		return err
-	}
-	_, _, data, err := a.connectState(ctx)
+func showShards(ctx context.Context, x *call) error {
+	data, err := x.state(ctx)
 	if err != nil {
 		return err
 	}
-	return writeShards(a.stdout, data)
+	return writeShards(x.stdout, data)
 }
 
 // writeShards lists every shard of data, by database, retention policy

@@ -12,39 +12,37 @@ import (
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
-func runToken(ctx context.Context, a *app, args []string) error {
+func mintToken(fs *flag.FlagSet) action {
 	var user, secretID string
 	exp := time.Hour
-	if _, err := a.parse("token", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&user, "user", "", "the `user` the token authenticates (required)")
-		fs.DurationVar(&exp, "exp", exp, "lifetime of the token")
-		fs.StringVar(&secretID, "secret-id", "", "sign with the JWT secret with this `ID` (default: the newest)")
-	}, 0, 0); err != nil {
-		return err
+	fs.StringVar(&user, "user", "", "the `user` the token authenticates (required)")
+	fs.DurationVar(&exp, "exp", exp, "lifetime of the token")
+	fs.StringVar(&secretID, "secret-id", "", "sign with the JWT secret with this `ID` (default: the newest)")
+	return func(ctx context.Context, x *call) error {
+		if user == "" {
+			return x.usageErr("-user required")
+		}
+		if exp <= 0 {
+			return x.usageErr("-exp must be positive, got %s", exp)
+		}
+		data, err := x.state(ctx)
+		if err != nil {
+			return err
+		}
+		if meta.FindUser(data, user) == nil {
+			return fmt.Errorf("user %s not found", user)
+		}
+		secret, err := pickSecret(data.JwtSecrets, secretID)
+		if err != nil {
+			return err
+		}
+		token, err := auth.MintToken(secret.Id, secret.Value, user, time.Now().Add(exp))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(x.stdout, token)
+		return nil
 	}
-	if user == "" {
-		return usageErr("token", "token: -user required")
-	}
-	if exp <= 0 {
-		return usageErr("token", "token: -exp must be positive, got %s", exp)
-	}
-	_, _, data, err := a.connectState(ctx)
-	if err != nil {
-		return err
-	}
-	if meta.FindUser(data, user) == nil {
-		return fmt.Errorf("user %s not found", user)
-	}
-	secret, err := pickSecret(data.JwtSecrets, secretID)
-	if err != nil {
-		return err
-	}
-	token, err := auth.MintToken(secret.Id, secret.Value, user, time.Now().Add(exp))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(a.stdout, token)
-	return nil
 }
 
 // pickSecret returns the secret called id, or the newest one when id is "".

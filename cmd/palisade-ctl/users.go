@@ -20,60 +20,31 @@ import (
 // maxPasswordLen is the longest password bcrypt can hash.
 const maxPasswordLen = 72
 
-func runUser(ctx context.Context, a *app, args []string) error {
-	return group(ctx, a, "user", args, map[string]func(context.Context, *app, []string) error{
-		"create": runUserCreate,
-		"list":   runUserList,
-		"drop":   runUserDrop,
-		"passwd": runUserPasswd,
-		"grant":  runUserGrant,
-		"revoke": runUserRevoke,
-		"admin":  runUserAdmin,
+func userCreate(fs *flag.FlagSet) action {
+	var admin bool
+	fs.BoolVar(&admin, "admin", false, "make the user admin (all privileges)")
+	return withPassword(fs, "the user's `password` (default: read from stdin)", func(ctx context.Context, x *call, name, password string) error {
+		err := changeUser(ctx, x, name, "", &metapb.Command{Op: &metapb.Command_CreateUser{CreateUser: &metapb.CreateUser{
+			Name: name, Password: password, Admin: admin,
+		}}})
+		if err != nil {
+			return err
+		}
+		kind := "user"
+		if admin {
+			kind = "admin user"
+		}
+		fmt.Fprintf(x.stdout, "Created %s %s.\n", kind, name)
+		return nil
 	})
 }
 
-func runUserCreate(ctx context.Context, a *app, args []string) error {
-	var pw passwordFlag
-	var admin bool
-	pos, err := a.parse("user create", args, func(fs *flag.FlagSet) {
-		pw.register(fs, "the user's `password` (default: read from stdin)")
-		fs.BoolVar(&admin, "admin", false, "make the user admin (all privileges)")
-	}, 1, 1)
+func userList(ctx context.Context, x *call) error {
+	data, err := x.state(ctx)
 	if err != nil {
 		return err
 	}
-	name := pos[0]
-	password, err := pw.get(a, "user create", name)
-	if err != nil {
-		return err
-	}
-	ctx, c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = c.Execute(ctx, &metapb.Command{Op: &metapb.Command_CreateUser{CreateUser: &metapb.CreateUser{
-		Name: name, Password: password, Admin: admin,
-	}}})
-	if err != nil {
-		return userError(name, "", err)
-	}
-	kind := "user"
-	if admin {
-		kind = "admin user"
-	}
-	fmt.Fprintf(a.stdout, "Created %s %s.\n", kind, name)
-	return nil
-}
-
-func runUserList(ctx context.Context, a *app, args []string) error {
-	if _, err := a.parse("user list", args, nil, 0, 0); err != nil {
-		return err
-	}
-	_, _, data, err := a.connectState(ctx)
-	if err != nil {
-		return err
-	}
-	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(x.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "User\tAdmin\tPrivileges")
 	for _, u := range data.Users {
 		dbs := make([]string, 0, len(u.Privileges))
@@ -92,115 +63,78 @@ func runUserList(ctx context.Context, a *app, args []string) error {
 	return w.Flush()
 }
 
-func runUserDrop(ctx context.Context, a *app, args []string) error {
-	pos, err := a.parse("user drop", args, nil, 1, 1)
-	if err != nil {
+func userDrop(ctx context.Context, x *call) error {
+	name := x.args[0]
+	if err := changeUser(ctx, x, name, "", &metapb.Command{Op: &metapb.Command_DropUser{DropUser: &metapb.DropUser{Name: name}}}); err != nil {
 		return err
 	}
-	name := pos[0]
-	ctx, c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := c.Execute(ctx, &metapb.Command{Op: &metapb.Command_DropUser{DropUser: &metapb.DropUser{Name: name}}}); err != nil {
-		return userError(name, "", err)
-	}
-	fmt.Fprintf(a.stdout, "Dropped user %s.\n", name)
+	fmt.Fprintf(x.stdout, "Dropped user %s.\n", name)
 	return nil
 }
 
-func runUserPasswd(ctx context.Context, a *app, args []string) error {
-	var pw passwordFlag
-	pos, err := a.parse("user passwd", args, func(fs *flag.FlagSet) {
-		pw.register(fs, "the new `password` (default: read from stdin)")
-	}, 1, 1)
-	if err != nil {
-		return err
-	}
-	name := pos[0]
-	password, err := pw.get(a, "user passwd", name)
-	if err != nil {
-		return err
-	}
-	ctx, c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = c.Execute(ctx, &metapb.Command{Op: &metapb.Command_SetPassword{SetPassword: &metapb.SetPassword{
-		Name: name, Password: password,
-	}}})
-	if err != nil {
-		return userError(name, "", err)
-	}
-	fmt.Fprintf(a.stdout, "Changed the password of user %s.\n", name)
-	return nil
+func userPasswd(fs *flag.FlagSet) action {
+	return withPassword(fs, "the new `password` (default: read from stdin)", func(ctx context.Context, x *call, name, password string) error {
+		err := changeUser(ctx, x, name, "", &metapb.Command{Op: &metapb.Command_SetPassword{SetPassword: &metapb.SetPassword{
+			Name: name, Password: password,
+		}}})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(x.stdout, "Changed the password of user %s.\n", name)
+		return nil
+	})
 }
 
-func runUserGrant(ctx context.Context, a *app, args []string) error {
-	pos, err := a.parse("user grant", args, nil, 3, 3)
-	if err != nil {
-		return err
-	}
-	name, db := pos[0], pos[1]
-	priv, ok := parsePrivilege(pos[2])
+func userGrant(ctx context.Context, x *call) error {
+	name, db := x.args[0], x.args[1]
+	priv, ok := parsePrivilege(x.args[2])
 	if !ok {
-		return usageErr("user grant", "user grant: invalid privilege %q (want READ, WRITE or ALL)", pos[2])
+		return x.usageErr("invalid privilege %q (want READ, WRITE or ALL)", x.args[2])
 	}
-	if err := setPrivilege(ctx, a, name, db, priv); err != nil {
+	if err := setPrivilege(ctx, x, name, db, priv); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "Granted %s on %s to user %s.\n", privilegeName(priv), db, name)
+	fmt.Fprintf(x.stdout, "Granted %s on %s to user %s.\n", privilegeName(priv), db, name)
 	return nil
 }
 
-func runUserRevoke(ctx context.Context, a *app, args []string) error {
-	pos, err := a.parse("user revoke", args, nil, 2, 2)
-	if err != nil {
+func userRevoke(ctx context.Context, x *call) error {
+	name, db := x.args[0], x.args[1]
+	if err := setPrivilege(ctx, x, name, db, metapb.Privilege_PRIVILEGE_NONE); err != nil {
 		return err
 	}
-	name, db := pos[0], pos[1]
-	if err := setPrivilege(ctx, a, name, db, metapb.Privilege_PRIVILEGE_NONE); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "Revoked every privilege on %s from user %s.\n", db, name)
+	fmt.Fprintf(x.stdout, "Revoked every privilege on %s from user %s.\n", db, name)
 	return nil
 }
 
-func setPrivilege(ctx context.Context, a *app, name, db string, priv metapb.Privilege) error {
-	ctx, c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = c.Execute(ctx, &metapb.Command{Op: &metapb.Command_SetPrivilege{SetPrivilege: &metapb.SetPrivilege{
+func setPrivilege(ctx context.Context, x *call, name, db string, priv metapb.Privilege) error {
+	return changeUser(ctx, x, name, db, &metapb.Command{Op: &metapb.Command_SetPrivilege{SetPrivilege: &metapb.SetPrivilege{
 		Name: name, Database: db, Privilege: priv,
 	}}})
-	if err != nil {
+}
+
+// changeUser has the meta cluster apply cmd, which changes user name (and
+// its privilege on db), and words its refusal for the operator.
+func changeUser(ctx context.Context, x *call, name, db string, cmd *metapb.Command) error {
+	if err := x.execute(ctx, cmd); err != nil {
 		return userError(name, db, err)
 	}
 	return nil
 }
 
-func runUserAdmin(ctx context.Context, a *app, args []string) error {
-	pos, err := a.parse("user admin", args, nil, 2, 2)
+func userAdmin(ctx context.Context, x *call) error {
+	name := x.args[0]
+	admin, err := strconv.ParseBool(x.args[1])
 	if err != nil {
+		return x.usageErr("invalid value %q (want true or false)", x.args[1])
+	}
+	if err := changeUser(ctx, x, name, "", &metapb.Command{Op: &metapb.Command_SetAdmin{SetAdmin: &metapb.SetAdmin{Name: name, Admin: admin}}}); err != nil {
 		return err
-	}
-	name := pos[0]
-	admin, err := strconv.ParseBool(pos[1])
-	if err != nil {
-		return usageErr("user admin", "user admin: invalid value %q (want true or false)", pos[1])
-	}
-	ctx, c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := c.Execute(ctx, &metapb.Command{Op: &metapb.Command_SetAdmin{SetAdmin: &metapb.SetAdmin{Name: name, Admin: admin}}}); err != nil {
-		return userError(name, "", err)
 	}
 	if admin {
-		fmt.Fprintf(a.stdout, "User %s is now admin.\n", name)
+		fmt.Fprintf(x.stdout, "User %s is now admin.\n", name)
 	} else {
-		fmt.Fprintf(a.stdout, "User %s is no longer admin.\n", name)
+		fmt.Fprintf(x.stdout, "User %s is no longer admin.\n", name)
 	}
 	return nil
 }
@@ -287,6 +221,22 @@ func isTerminal(r io.Reader) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// withPassword registers -password on fs and returns the action of a
+// command whose argument names a user: it gets the user's password from
+// -password or stdin, checks it, and passes both to do.
+func withPassword(fs *flag.FlagSet, usage string, do func(ctx context.Context, x *call, name, password string) error) action {
+	var pw passwordFlag
+	pw.register(fs, usage)
+	return func(ctx context.Context, x *call) error {
+		name := x.args[0]
+		password, err := pw.get(x, name)
+		if err != nil {
+			return err
+		}
+		return do(ctx, x, name, password)
+	}
+}
+
 // passwordFlag is -password: given on the command line, or else read from
 // stdin; either way checked before anything is sent.
 type passwordFlag struct {
@@ -301,11 +251,11 @@ func (p *passwordFlag) register(fs *flag.FlagSet, usage string) {
 	})
 }
 
-func (p *passwordFlag) get(a *app, cmd, user string) (string, error) {
+func (p *passwordFlag) get(x *call, user string) (string, error) {
 	pw := p.value
 	if !p.set {
 		var err error
-		if pw, err = a.readPassword(cmd, user); err != nil {
+		if pw, err = x.readPassword(x.name, user); err != nil {
 			return "", err
 		}
 	}

@@ -8,130 +8,92 @@
 package main
 
 import (
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"google.golang.org/grpc/credentials"
 
 	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/internal/daemon"
 	"github.com/palisade-db/palisade/internal/healthcheck"
-	"github.com/palisade-db/palisade/internal/logging"
 	"github.com/palisade-db/palisade/internal/version"
 	"github.com/palisade-db/palisade/meta"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "palisade-meta:", err)
-		os.Exit(1)
-	}
+// binary is what palisade-meta has of its own; internal/daemon does the rest.
+var binary = daemon.Binary[*configs.Meta]{
+	Name:      "palisade-meta",
+	Version:   version.Version,
+	Component: "meta",
+	Defaults:  configs.NewMeta,
+	Load:      configs.LoadMetaWithWarnings,
+	Logging:   func(cfg *configs.Meta) configs.Logging { return cfg.Logging },
+	NewRunner: func() daemon.Runner[*configs.Meta] { return new(runner) },
+	// The healthcheck asks the standard gRPC health service on the RPC
+	// port, which needs no internal secret: healthy when it answers SERVING.
+	Health: daemon.Health[*configs.Meta]{
+		Options: func(cfg *configs.Meta) healthcheck.Options {
+			m := cfg.Meta
+			return healthcheck.Options{Addr: m.HTTPBindAddress, TLS: m.HTTPSEnabled, InsecureTLS: m.HTTPSInsecureTLS}
+		},
+		Check: healthcheck.Meta,
+	},
 }
 
+func main() { binary.Main() }
+
+// run is the command line without the process, for the tests.
 func run(args []string, stdout, stderr io.Writer) error {
-	cmd := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	switch cmd {
-	case "run":
-		return runNode(args, stderr)
-	case "config":
-		return configs.WriteTOML(stdout, configs.NewMeta())
-	case "version":
-		fmt.Fprintln(stdout, "palisade-meta", version.Version)
-		return nil
-	case "healthcheck":
-		return healthcheckCmd(args, stdout, stderr)
-	default:
-		return fmt.Errorf("unknown command %q (want run, config, version or healthcheck)", cmd)
-	}
+	return binary.Command(args, stdout, stderr)
 }
 
-// healthcheckCmd asks this host's meta node the standard gRPC health
-// service on its RPC port: exit 0 when it answers SERVING. The address and
-// TLS come from the config (a -config file and INFLUXDB_META_* variables,
-// as the node reads them) unless flags say otherwise.
-func healthcheckCmd(args []string, stdout, stderr io.Writer) error {
-	return healthcheck.Command("palisade-meta healthcheck", args, stdout, stderr, false, func(path string) (healthcheck.Options, error) {
-		cfg, _, err := configs.LoadMetaWithWarnings(path, os.Environ())
-		if err != nil {
-			return healthcheck.Options{}, err
-		}
-		m := cfg.Meta
-		return healthcheck.Options{Addr: m.HTTPBindAddress, TLS: m.HTTPSEnabled, InsecureTLS: m.HTTPSInsecureTLS}, nil
-	}, healthcheck.Meta)
+// runner is one `palisade-meta run`: -hostname, -dir and -peers, and the node.
+type runner struct {
+	hostname, dir, peers string
 }
 
-func runNode(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("palisade-meta", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "TOML config file (default: built-in defaults)")
-	hostname := fs.String("hostname", "", "override hostname (advertised in Raft and gRPC addresses)")
-	dir := fs.String("dir", "", "override [meta] dir")
-	peers := fs.String("peers", "", "override [meta] peers (comma-separated Raft addresses)")
-	if err := fs.Parse(args); err != nil {
-		return err
+func (r *runner) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&r.hostname, "hostname", "", "override hostname (advertised in Raft and gRPC addresses)")
+	fs.StringVar(&r.dir, "dir", "", "override [meta] dir")
+	fs.StringVar(&r.peers, "peers", "", "override [meta] peers (comma-separated Raft addresses)")
+}
+
+func (r *runner) Configure(cfg *configs.Meta) {
+	if r.hostname != "" {
+		cfg.Hostname = r.hostname
 	}
-	cfg, warnings, err := configs.LoadMetaWithWarnings(*path, os.Environ())
-	if err != nil {
-		return err
+	if r.dir != "" {
+		cfg.Meta.Dir = r.dir
 	}
-	if *hostname != "" {
-		cfg.Hostname = *hostname
-	}
-	if *dir != "" {
-		cfg.Meta.Dir = *dir
-	}
-	if *peers != "" {
+	if r.peers != "" {
 		cfg.Meta.Peers = nil
-		for _, p := range strings.Split(*peers, ",") {
+		for _, p := range strings.Split(r.peers, ",") {
 			if p = strings.TrimSpace(p); p != "" {
 				cfg.Meta.Peers = append(cfg.Meta.Peers, p)
 			}
 		}
 	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	log, err := logging.New(stderr, cfg.Logging.Level, cfg.Logging.Format)
-	if err != nil {
-		return err
-	}
-	for _, w := range warnings {
-		log.Warn(w.String(), "component", "configs", "key", w.Key)
-	}
-	syscall.Umask(0o077) // every file we write may hold hashes or secrets
+}
 
+// Open opens the meta node; its Done ends the run when its gRPC server
+// stops.
+func (r *runner) Open(cfg *configs.Meta, log *slog.Logger, stderr io.Writer) (io.Closer, error) {
 	nc, err := nodeConfig(cfg, log, stderr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	node, err := meta.OpenNode(nc)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m := cfg.Meta
 	log.Info("meta node started", "component", "meta", "raft_addr", cfg.RaftAddr(), "rpc_addr", cfg.RPCAddr(),
 		"raft_bind", m.BindAddress, "rpc_bind", m.HTTPBindAddress, "metrics_bind", cfg.MetricsAddr(), "dir", m.Dir)
-
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case s := <-sig:
-		log.Info("shutting down", "component", "meta", "signal", s.String())
-	case err = <-node.Done():
-		log.Error("gRPC server stopped", "component", "meta", "err", err)
-	}
-	return errors.Join(err, node.Close())
+	return node, nil
 }
 
 // nodeConfig is what a validated configuration asks of the meta node.
