@@ -241,8 +241,6 @@ func retryable(err error) bool {
 		errors.Is(err, errUnreachable)
 }
 
-var errUnreachable = errors.New("meta: leader unreachable")
-
 // proposeAsLeader checks that every member can apply cmd (b, encoded),
 // then commits it.
 func (s *Store) proposeAsLeader(ctx context.Context, cmd *metapb.Command, b []byte) (*metapb.ExecuteResponse, error) {
@@ -284,19 +282,6 @@ func responseOf(res applyResult, index uint64) (*metapb.ExecuteResponse, error) 
 		return nil, &CommandError{Index: index, Err: res.err}
 	}
 	return &metapb.ExecuteResponse{Index: index, NodeId: res.nodeID}, nil
-}
-
-// leaderClient returns a MetaService client for the leader.
-func (s *Store) leaderClient() (metapb.MetaServiceClient, error) {
-	addr := s.leaderRPCAddr()
-	if addr == "" {
-		return nil, ErrNoLeader
-	}
-	c, err := s.peers.Get(addr)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUnreachable, err)
-	}
-	return metapb.NewMetaServiceClient(c), nil
 }
 
 func (s *Store) forwardExecute(ctx context.Context, cmd *metapb.Command) (*metapb.ExecuteResponse, error) {
