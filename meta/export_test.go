@@ -1,5 +1,7 @@
 package meta
 
+import "context"
+
 // Crash stops n the way a killed process stops: the gRPC server and Raft shut
 // down at once, without handing leadership over (Close transfers it first).
 // The files stay, so the node can be started again on the same directory.
@@ -33,3 +35,7 @@ func ClaimFeatureLevel(cfg *Config, level uint32) { cfg.featureLevel = level }
 func (s *Store) RepliesStillToLose() int {
 	return int(s.faults.leaderReplies.Load() + s.faults.executeReplies.Load())
 }
+
+// Forwarded marks ctx as a follower marks the requests it forwards to the
+// leader: the receiver answers them itself or refuses, never forwards.
+func Forwarded(ctx context.Context) context.Context { return forwardedContext(ctx) }

@@ -58,17 +58,12 @@ func (s *Store) AcquireLease(ctx context.Context, req *metapb.AcquireLeaseReques
 	if req.Name == "" || req.NodeId == 0 {
 		return nil, errors.New("meta: a lease needs a name and a node")
 	}
-	if s.IsLeader() {
-		node, ttl := s.leases.acquire(s.raft.CurrentTerm(), req.Name, req.NodeId)
-		return &metapb.AcquireLeaseResponse{NodeId: node, TtlMs: ttl.Milliseconds()}, nil
-	}
-	if !forward {
-		return nil, &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
-	}
-	c, err := s.leaderClient()
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.AcquireLease(forwardedContext(ctx), req)
-	return resp, FromStatus(err)
+	return leaderOrForward(ctx, s, forward,
+		func() (*metapb.AcquireLeaseResponse, error) {
+			node, ttl := s.leases.acquire(s.raft.CurrentTerm(), req.Name, req.NodeId)
+			return &metapb.AcquireLeaseResponse{NodeId: node, TtlMs: ttl.Milliseconds()}, nil
+		},
+		func(ctx context.Context, c metapb.MetaServiceClient) (*metapb.AcquireLeaseResponse, error) {
+			return c.AcquireLease(ctx, req)
+		})
 }

@@ -28,39 +28,41 @@ func (s *Store) AddMetaNode(ctx context.Context, raftAddr, rpcAddr string, forwa
 	defer cancel()
 	var index uint64
 	err := s.untilSettled(ctx, forward, func() (err error) {
-		switch {
-		case s.IsLeader():
-			timeout := time.Until(deadline(ctx))
-			s.levelMu.Lock()
-			if err = s.checkJoinerLevel(ctx, raftAddr, rpcAddr); err == nil {
-				err = s.raft.AddVoter(raft.ServerID(raftAddr), raft.ServerAddress(raftAddr), 0, timeout).Error()
-			}
-			s.levelMu.Unlock()
-			if err == nil {
-				var resp *metapb.ExecuteResponse
-				resp, err = s.propose(ctx, addMetaNodeCommand(raftAddr, rpcAddr), forward)
-				if resp != nil {
-					index = resp.Index
-				}
-			}
-		case forward:
-			var c metapb.MetaServiceClient
-			if c, err = s.leaderClient(); err == nil {
-				var resp *metapb.AddMetaNodeResponse
-				resp, err = c.AddMetaNode(forwardedContext(ctx), &metapb.AddMetaNodeRequest{RaftAddr: raftAddr, RpcAddr: rpcAddr})
+		index, err = leaderOrForward(ctx, s, forward,
+			func() (uint64, error) { return s.addMetaNodeAsLeader(ctx, raftAddr, rpcAddr, forward) },
+			func(ctx context.Context, c metapb.MetaServiceClient) (uint64, error) {
+				resp, err := c.AddMetaNode(ctx, &metapb.AddMetaNodeRequest{RaftAddr: raftAddr, RpcAddr: rpcAddr})
 				if err != nil {
-					err = FromStatus(err)
-				} else {
-					// Like Execute: the change is visible here when we return.
-					index, err = resp.Index, s.WaitForApplied(ctx, resp.Index)
+					return 0, err
 				}
-			}
-		default:
-			err = &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
-		}
+				// Like Execute: the change is visible here when we return.
+				return resp.Index, s.WaitForApplied(ctx, resp.Index)
+			})
 		return err
 	})
 	return index, err
+}
+
+// addMetaNodeAsLeader adds raftAddr as a voter unless its binary supports
+// less than the cluster's feature level (checked under levelMu, so that no
+// raise slips in between), then records it in the state. The record is
+// proposed with forward, in case leadership moved on meanwhile.
+func (s *Store) addMetaNodeAsLeader(ctx context.Context, raftAddr, rpcAddr string, forward bool) (uint64, error) {
+	timeout := time.Until(deadline(ctx))
+	s.levelMu.Lock()
+	err := s.checkJoinerLevel(ctx, raftAddr, rpcAddr)
+	if err == nil {
+		err = s.raft.AddVoter(raft.ServerID(raftAddr), raft.ServerAddress(raftAddr), 0, timeout).Error()
+	}
+	s.levelMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	resp, err := s.propose(ctx, addMetaNodeCommand(raftAddr, rpcAddr), forward)
+	if err != nil {
+		return 0, err
+	}
+	return resp.Index, nil
 }
 
 // RemoveMetaNode removes a meta node from the state and the Raft cluster.
@@ -69,28 +71,20 @@ func (s *Store) RemoveMetaNode(ctx context.Context, raftAddr string, forward boo
 	defer cancel()
 	var index uint64
 	err := s.untilSettled(ctx, forward, func() (err error) {
-		switch {
-		case s.IsLeader():
-			index, err = s.removeMetaNodeAsLeader(ctx, raftAddr)
-		case forward:
-			var c metapb.MetaServiceClient
-			if c, err = s.leaderClient(); err == nil {
-				var resp *metapb.RemoveNodeResponse
-				resp, err = c.RemoveNode(forwardedContext(ctx), &metapb.RemoveNodeRequest{Node: &metapb.RemoveNodeRequest_MetaRaftAddr{MetaRaftAddr: raftAddr}})
+		index, err = leaderOrForward(ctx, s, forward,
+			func() (uint64, error) { return s.removeMetaNodeAsLeader(ctx, raftAddr) },
+			func(ctx context.Context, c metapb.MetaServiceClient) (uint64, error) {
+				resp, err := c.RemoveNode(ctx, &metapb.RemoveNodeRequest{Node: &metapb.RemoveNodeRequest_MetaRaftAddr{MetaRaftAddr: raftAddr}})
 				if err != nil {
-					err = FromStatus(err)
-				} else {
-					index = resp.Index
-					// Like Execute: the change is visible here when we return
-					// (a node that removed itself receives no more entries).
-					if raftAddr != s.cfg.RaftAddr {
-						err = s.WaitForApplied(ctx, index)
-					}
+					return 0, err
 				}
-			}
-		default:
-			err = &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
-		}
+				// Like Execute: the change is visible here when we return
+				// (a node that removed itself receives no more entries).
+				if raftAddr == s.cfg.RaftAddr {
+					return resp.Index, nil
+				}
+				return resp.Index, s.WaitForApplied(ctx, resp.Index)
+			})
 		return err
 	})
 	return index, err
@@ -150,23 +144,18 @@ func (s *Store) voters() []string {
 // the leader keeps these; followers forward. The answer is the leader's
 // cluster ID and state index.
 func (s *Store) Heartbeat(ctx context.Context, req *metapb.HeartbeatRequest, forward bool) (*metapb.HeartbeatResponse, error) {
-	if s.IsLeader() {
-		s.hbMu.Lock()
-		s.lastSeen[req.NodeId] = time.Now().UnixNano()
-		s.reports[req.NodeId] = &metapb.DataNodeReport{MetaIndex: req.MetaIndex, MetaStateAgeMs: req.MetaStateAgeMs}
-		s.hbMu.Unlock()
-		d := s.Data()
-		return &metapb.HeartbeatResponse{ClusterId: d.ClusterId, Index: d.Index}, nil
-	}
-	if !forward {
-		return nil, &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
-	}
-	c, err := s.leaderClient()
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Heartbeat(forwardedContext(ctx), req)
-	return resp, FromStatus(err)
+	return leaderOrForward(ctx, s, forward,
+		func() (*metapb.HeartbeatResponse, error) {
+			s.hbMu.Lock()
+			s.lastSeen[req.NodeId] = time.Now().UnixNano()
+			s.reports[req.NodeId] = &metapb.DataNodeReport{MetaIndex: req.MetaIndex, MetaStateAgeMs: req.MetaStateAgeMs}
+			s.hbMu.Unlock()
+			d := s.Data()
+			return &metapb.HeartbeatResponse{ClusterId: d.ClusterId, Index: d.Index}, nil
+		},
+		func(ctx context.Context, c metapb.MetaServiceClient) (*metapb.HeartbeatResponse, error) {
+			return c.Heartbeat(ctx, req)
+		})
 }
 
 // Status describes this node and the cluster as it sees it.

@@ -182,14 +182,11 @@ func (s *Store) propose(ctx context.Context, cmd *metapb.Command, forward bool) 
 	}
 	var resp *metapb.ExecuteResponse
 	err = s.untilSettled(ctx, forward, func() (err error) {
-		switch {
-		case s.IsLeader():
-			resp, err = s.proposeAsLeader(ctx, cmd, b)
-		case forward:
-			resp, err = s.forwardExecute(ctx, cmd)
-		default:
-			err = &NotLeaderError{LeaderRPCAddr: s.leaderRPCAddr()}
-		}
+		resp, err = leaderOrForward(ctx, s, forward,
+			func() (*metapb.ExecuteResponse, error) { return s.proposeAsLeader(ctx, cmd, b) },
+			func(ctx context.Context, c metapb.MetaServiceClient) (*metapb.ExecuteResponse, error) {
+				return s.forwardExecute(ctx, c, cmd)
+			})
 		return err
 	})
 	if err != nil {
@@ -241,8 +238,6 @@ func retryable(err error) bool {
 		errors.Is(err, errUnreachable)
 }
 
-var errUnreachable = errors.New("meta: leader unreachable")
-
 // proposeAsLeader checks that every member can apply cmd (b, encoded),
 // then commits it.
 func (s *Store) proposeAsLeader(ctx context.Context, cmd *metapb.Command, b []byte) (*metapb.ExecuteResponse, error) {
@@ -286,32 +281,17 @@ func responseOf(res applyResult, index uint64) (*metapb.ExecuteResponse, error) 
 	return &metapb.ExecuteResponse{Index: index, NodeId: res.nodeID}, nil
 }
 
-// leaderClient returns a MetaService client for the leader.
-func (s *Store) leaderClient() (metapb.MetaServiceClient, error) {
-	addr := s.leaderRPCAddr()
-	if addr == "" {
-		return nil, ErrNoLeader
-	}
-	c, err := s.peers.Get(addr)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUnreachable, err)
-	}
-	return metapb.NewMetaServiceClient(c), nil
-}
-
-func (s *Store) forwardExecute(ctx context.Context, cmd *metapb.Command) (*metapb.ExecuteResponse, error) {
-	c, err := s.leaderClient()
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Execute(forwardedContext(ctx), &metapb.ExecuteRequest{Command: cmd})
+// forwardExecute commits cmd through the leader's MetaService (c), then
+// waits until this replica has applied it.
+func (s *Store) forwardExecute(ctx context.Context, c metapb.MetaServiceClient, cmd *metapb.Command) (*metapb.ExecuteResponse, error) {
+	resp, err := c.Execute(ctx, &metapb.ExecuteRequest{Command: cmd})
 	if err != nil {
 		// The leader did not answer (as opposed to refusing): try again,
 		// perhaps with a new leader, unless the caller's time is up.
 		if ctx.Err() == nil && cluster.Unreachable(err) {
 			return nil, fmt.Errorf("%w: %v", errUnreachable, err)
 		}
-		return nil, FromStatus(err)
+		return nil, err // leaderOrForward decodes the leader's refusal
 	}
 	// The caller expects the change to be visible here when Execute returns.
 	if werr := s.WaitForApplied(ctx, resp.Index); werr != nil {

@@ -11,25 +11,11 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
-
-// forwardedHeader marks a request that a follower forwarded to the leader;
-// the receiver refuses rather than forwarding it again.
-const forwardedHeader = "x-palisade-forwarded"
-
-func forwardedContext(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, forwardedHeader, "1")
-}
-
-func isForwarded(ctx context.Context) bool {
-	md, _ := metadata.FromIncomingContext(ctx)
-	return len(md.Get(forwardedHeader)) > 0
-}
 
 // Service implements metapb.MetaServiceServer on a Store.
 type Service struct {

@@ -353,23 +353,6 @@ func (s *Store) LeaderRaftAddr() string {
 	return string(addr)
 }
 
-// leaderRPCAddr maps the leader's Raft address to its MetaService address.
-func (s *Store) leaderRPCAddr() string {
-	leader := s.LeaderRaftAddr()
-	if leader == "" {
-		return ""
-	}
-	if leader == s.cfg.RaftAddr {
-		return s.cfg.RPCAddr
-	}
-	for _, m := range s.Data().MetaNodes {
-		if m.RaftAddr == leader {
-			return m.RpcAddr
-		}
-	}
-	return ""
-}
-
 // WaitForApplied blocks until the state has applied index, or ctx ends.
 func (s *Store) WaitForApplied(ctx context.Context, index uint64) error {
 	for {
