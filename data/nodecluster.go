@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/palisade-db/palisade/data/coordinator"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data/coordinator"
 	"github.com/palisade-db/palisade/data/dataservice"
 	"github.com/palisade-db/palisade/data/hh"
 	"github.com/palisade-db/palisade/data/peer"
@@ -59,9 +59,9 @@ func (n *Node) openClusterWriter() error {
 	n.writer = coordinator.NewWriter(n.cluster, n.engine.PointsWriter, n.engine.Store, n.hints, time.Duration(n.cfg.Coordinator.WriteTimeout))
 	n.engine.UseWriter(n.writer)
 	// Queries read every owner's shards the same way.
-	var pending func(node, shard uint64) bool
+	var pending remote.Pending
 	if n.hints != nil {
-		pending = n.hints.PendingShard
+		pending = n.hints
 	}
 	n.mapper = remote.NewShardMapper(n.cluster, n.engine.Meta(), n.engine.Store, pending)
 	n.engine.UseShardMapper(n.mapper)
@@ -117,10 +117,7 @@ func (n *Node) openDataService() error {
 		svc.Order = n.writer
 	}
 	if n.hints != nil {
-		svc.Kick = func(node uint64) {
-			n.peers.Reconnect(node)
-			n.hints.Kick(node)
-		}
+		svc.Hints = n.hints
 	}
 	n.dataSvc = dataservice.New(svc)
 	n.dataSrv = dataservice.Serve(n.dataSvc, dataservice.ServerConfig{

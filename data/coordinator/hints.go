@@ -15,7 +15,8 @@ import (
 // through the data service (hintSender), purged of what the meta state no
 // longer has.
 type Hints struct {
-	svc *hh.Service
+	svc   *hh.Service
+	peers *peer.Peers
 }
 
 // OpenHints opens the queues of cfg for the cluster c.
@@ -32,7 +33,7 @@ func OpenHints(cfg hh.Config, c *peer.Cluster) (*Hints, error) {
 		func(id uint64) bool { return c.View.Index() == 0 || c.Peers.Addr(id) != "" },
 		func(id uint64) bool { return c.View.Index() == 0 || c.Shards.Exists(id) },
 	)
-	return &Hints{svc: svc}, nil
+	return &Hints{svc: svc, peers: c.Peers}, nil
 }
 
 // Enqueue queues payload for node. A record refused for want of room
@@ -54,8 +55,13 @@ func (h *Hints) Pending(node uint64) bool { return h.svc.Pending(node) }
 // lacks some of the shard's points.
 func (h *Hints) PendingShard(node, shard uint64) bool { return h.svc.PendingShard(node, shard) }
 
-// Kick replays what is queued for node now (it said it is back).
-func (h *Hints) Kick(node uint64) { h.svc.Kick(node) }
+// Kick replays what is queued for node now (it said it is back), on a
+// connection that tries again at once rather than after gRPC's reconnect
+// backoff (up to 2 minutes).
+func (h *Hints) Kick(node uint64) {
+	h.peers.Reconnect(node)
+	h.svc.Kick(node)
+}
 
 // TotalBytes is what the queues hold.
 func (h *Hints) TotalBytes() int64 { return h.svc.TotalBytes() }

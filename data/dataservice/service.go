@@ -32,7 +32,7 @@ type Service struct {
 	store *tsdb.Store
 	users func(name string) *auth.User
 	order Orderer
-	kick  func(node uint64)
+	hints Kicker
 	// reads counts the ReadShards streams being served.
 	reads atomic.Int64
 }
@@ -41,6 +41,12 @@ type Service struct {
 // (coordinator.Writer.OrderDelete).
 type Orderer interface {
 	OrderDelete(ctx context.Context, target uint64, req *datapb.WriteShardRequest) (bool, error)
+}
+
+// Kicker replays what hinted handoff holds for a node now
+// (coordinator.Hints).
+type Kicker interface {
+	Kick(node uint64)
 }
 
 // Config is what a Service works with.
@@ -53,14 +59,14 @@ type Config struct {
 	// Order orders deletes behind this node's writes (nil: nothing to
 	// order).
 	Order Orderer
-	// Kick replays what hinted handoff holds for a node now (nil: no
-	// hinted handoff).
-	Kick func(node uint64)
+	// Hints replays what it holds for a node that says it is back (nil:
+	// no hinted handoff).
+	Hints Kicker
 }
 
 // New returns the service of cfg.
 func New(cfg Config) *Service {
-	return &Service{c: cfg.Cluster, store: cfg.Store, users: cfg.Users, order: cfg.Order, kick: cfg.Kick}
+	return &Service{c: cfg.Cluster, store: cfg.Store, users: cfg.Users, order: cfg.Order, hints: cfg.Hints}
 }
 
 // ActiveReads is the number of ReadShards streams being served.
@@ -69,8 +75,8 @@ func (s *Service) ActiveReads() int64 { return s.reads.Load() }
 // NodeUp implements datapb.DataServiceServer: a peer is back, so what this
 // node queued for it is replayed now.
 func (s *Service) NodeUp(_ context.Context, req *datapb.NodeUpRequest) (*datapb.NodeUpResponse, error) {
-	if s.kick != nil && req.NodeId != 0 {
-		s.kick(req.NodeId)
+	if s.hints != nil && req.NodeId != 0 {
+		s.hints.Kick(req.NodeId)
 	}
 	return &datapb.NodeUpResponse{}, nil
 }

@@ -32,12 +32,17 @@ type ShardMapper struct {
 	c     *peer.Cluster
 	meta  ShardGroups
 	store *tsdb.Store
-	// pending reports whether this node holds hinted-handoff records of
-	// shard for node, which then lacks some of its points (nil: never).
-	pending func(node, shard uint64) bool
+	// pending tells which owners still lack points of a shard (nil: none).
+	pending Pending
 	// readLatency is palisade_remote_read_open_seconds: from asking a node
 	// for its shards to its first frame.
 	readLatency *prometheus.HistogramVec
+}
+
+// Pending tells whether this node holds hinted-handoff records of shard
+// for node, which then lacks some of its points (coordinator.Hints).
+type Pending interface {
+	PendingShard(node, shard uint64) bool
 }
 
 // ShardGroups finds a policy's shard groups (the engine's meta client).
@@ -46,9 +51,9 @@ type ShardGroups interface {
 }
 
 // NewShardMapper returns the shard mapper of the cluster c: groups come
-// from meta, this node's shards from store; pending (nil: never) tells
+// from meta, this node's shards from store; pending (nil: none) tells
 // which owners still lack points of a shard.
-func NewShardMapper(c *peer.Cluster, meta ShardGroups, store *tsdb.Store, pending func(node, shard uint64) bool) *ShardMapper {
+func NewShardMapper(c *peer.Cluster, meta ShardGroups, store *tsdb.Store, pending Pending) *ShardMapper {
 	return &ShardMapper{c: c, meta: meta, store: store, pending: pending,
 		readLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "palisade_remote_read_open_seconds",
@@ -147,7 +152,7 @@ func (m *ShardMapper) route(id, pin, self uint64, load map[uint64]int64) (shardR
 	}
 	class := func(node uint64) int {
 		switch {
-		case m.pending != nil && m.pending(node, id):
+		case m.pending != nil && m.pending.PendingShard(node, id):
 			return 3
 		case node == self:
 			return 0

@@ -36,8 +36,9 @@ func TestRouteRanksOwners(t *testing.T) {
 	p := peer.New(view, cluster.DialOptions{})
 	defer p.Close()
 	pending := map[[2]uint64]bool{{2, 10}: true, {1, 14}: true}
-	m := NewShardMapper(&peer.Cluster{View: view, Shards: shards, Peers: p}, nil, nil,
-		func(node, shard uint64) bool { return pending[[2]uint64{node, shard}] })
+	m := NewShardMapper(&peer.Cluster{View: view, Shards: shards, Peers: p}, nil, nil, pendingFunc(func(node, shard uint64) bool {
+		return pending[[2]uint64{node, shard}]
+	}))
 
 	route := func(id, pin uint64, load map[uint64]int64) []uint64 {
 		t.Helper()
@@ -75,3 +76,7 @@ func TestRouteRanksOwners(t *testing.T) {
 		t.Errorf("a shard not in the state: %v %v %v", r, ok, err)
 	}
 }
+
+type pendingFunc func(node, shard uint64) bool
+
+func (f pendingFunc) PendingShard(node, shard uint64) bool { return f(node, shard) }
