@@ -13,9 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/influxdata/influxdb/models"
 	"go.uber.org/zap"
 
-	"github.com/influxdata/influxdb/models"
 	"github.com/palisade-db/palisade/auth"
 	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data/coordinator"

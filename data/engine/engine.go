@@ -16,10 +16,11 @@ import (
 	_ "github.com/influxdata/influxdb/tsdb/engine" // registers tsm1
 	_ "github.com/influxdata/influxdb/tsdb/index"  // registers inmem and tsi1
 	"github.com/influxdata/influxql"
-	"github.com/palisade-db/palisade/data/metastate"
 	"go.uber.org/zap"
 
 	itoml "github.com/influxdata/influxdb/toml"
+
+	"github.com/palisade-db/palisade/data/metastate"
 )
 
 // Config configures the embedded storage and query engine.
