@@ -1,6 +1,6 @@
 // Package data is the data node: its services in the order they open
 // (node.go) and their wiring, nothing else. Each concern has its own
-// package under data/ (see DESIGN.md, "Where is X"):
+// package under data/ (see DESIGN.md, "Rooms: where is X"):
 //
 //   - metastate: the node's copy of the meta state (view, follower, state
 //     file);

@@ -211,7 +211,7 @@ func (w *Writer) orderEverywhere(target uint64, req *datapb.WriteShardRequest, d
 	return failed
 }
 
-// orderDelete waits for this node's sends to target that started before
+// OrderDelete waits for this node's sends to target that started before
 // the call, then queues req behind what is queued for target, if anything
 // is (OrderDelete).
 func (w *Writer) OrderDelete(ctx context.Context, target uint64, req *datapb.WriteShardRequest) (bool, error) {

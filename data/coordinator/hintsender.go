@@ -141,7 +141,7 @@ func mergeHints(reqs []*datapb.WriteShardRequest, errs []error) (*datapb.WriteSh
 	for _, r := range reqs[:n] {
 		buf = append(buf, r.Points...)
 		if len(r.Points) > 0 && !bytes.HasSuffix(r.Points, []byte("\n")) {
-			buf = append(buf, '\n') // encodePoints ends every point with one
+			buf = append(buf, '\n') // EncodePoints ends every point with one
 		}
 		merged.MetaIndex = max(merged.MetaIndex, r.MetaIndex)
 	}

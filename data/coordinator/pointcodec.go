@@ -30,7 +30,7 @@ import (
 //     by the engine (SELECT INTO) with a newline in its key or a backslash at
 //     the end of a name.
 
-// encodePoints appends points to buf in the data service's encoding. The
+// EncodePoints appends points to buf in the data service's encoding. The
 // result owns its bytes: it stays valid after the points' buffer is reused.
 // Points that checkEncodable refuses must not be given.
 func EncodePoints(buf []byte, points []models.Point) []byte {
@@ -56,7 +56,7 @@ func appendLine(buf []byte, p models.Point) []byte {
 	return append(buf, '\n')
 }
 
-// decodePoints parses what encodePoints produced. Any line that does not
+// DecodePoints parses what EncodePoints produced. Any line that does not
 // parse makes the whole batch invalid: a sender never produces one.
 func DecodePoints(b []byte) ([]models.Point, error) {
 	points, err := models.ParsePointsWithPrecision(b, time.Unix(0, 0), "n")
@@ -113,7 +113,7 @@ func pointFields(buf []byte, p models.Point) []byte {
 	return buf[start+len(p.Key())+1 : end]
 }
 
-// encodablePoints returns the points that checkEncodable accepts (points
+// EncodablePoints returns the points that checkEncodable accepts (points
 // itself when it accepts all), how many it refused and why it refused the
 // first.
 func EncodablePoints(points []models.Point) ([]models.Point, int, string) {

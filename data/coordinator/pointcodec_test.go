@@ -131,7 +131,7 @@ func TestPointsTheLineCannotCarryAreRefused(t *testing.T) {
 
 // FuzzWriteShardRequest feeds the data service's decoding (the request,
 // then its points) arbitrary bytes: it must never panic, and what decodes
-// must be sent on (encodePoints) as lines that decode to the same points,
+// must be sent on (EncodePoints) as lines that decode to the same points,
 // unless the coordinator refuses them (checkEncodable): line protocol
 // parses such a point only from the last line of a body without a
 // timestamp, whose fields end in an unescaped backslash.

@@ -136,7 +136,7 @@ func (w *Writer) startSend() bool {
 	return true
 }
 
-// wait waits for the remote sends still running, at most d.
+// Wait waits for the remote sends still running, at most d.
 func (w *Writer) Wait(d time.Duration) {
 	w.sendsMu.Lock()
 	w.closing = true

@@ -171,11 +171,12 @@ type run struct {
 // finished, the node answers requests that need the meta state 503: with
 // auth on and no admin yet, the API would otherwise take an
 // unauthenticated CREATE USER … WITH ALL PRIVILEGES before the admin of
-// INFLUXDB_ADMIN_USER exists. Runs until done or ctx ends; it returns
-// whether the node may serve: false only when the admin step failed for
-// good with auth on.
+// INFLUXDB_ADMIN_USER exists. The other steps are done all the same. Runs
+// until done or ctx ends; it returns whether the node may serve: false
+// only when the admin step failed for good with auth on.
 func Run(ctx context.Context, p Plan, cfg Config) bool {
 	r := &run{Config: cfg, ctx: ctx}
+	open := true // false once the admin step failed for good with auth on
 	for _, step := range r.steps(p) {
 		for attempt := 0; ; attempt++ {
 			if ctx.Err() != nil {
@@ -209,7 +210,7 @@ func Run(ctx context.Context, p Plan, cfg Config) bool {
 					// Serving now would open the admin bootstrap to anyone.
 					r.Log.Error("first-start provisioning: without the admin of INFLUXDB_ADMIN_USER the node keeps " +
 						"answering 503; fix the variable and restart")
-					return false
+					open = false
 				}
 				break
 			}
@@ -219,7 +220,7 @@ func Run(ctx context.Context, p Plan, cfg Config) bool {
 			cluster.Sleep(ctx, time.Second)
 		}
 	}
-	return true
+	return open
 }
 
 // record records in the meta state that the step key was done.

@@ -22,7 +22,7 @@ import (
 // node that serves some shards of a query.
 
 // openRead starts a ReadShards stream on node and waits (at most
-// readOpenTimeout) for its begin frame. The returned reader is positioned
+// peer.ReadOpenTimeout) for its begin frame. The returned reader is positioned
 // after it, and its Close ends the stream.
 func (m *ShardMapper) openRead(ctx context.Context, node uint64, req *datapb.ReadShardsRequest) (*frameReader, influxql.DataType, error) {
 	conn, err := m.c.Peers.Conn(node)

@@ -203,7 +203,7 @@ var _ query.ShardGroup = (*clusterMapping)(nil)
 
 // eachOwner calls fn once per data node with the shards of reads it
 // serves, this node's own included (node == g.self). The shards of a node
-// whose call fails in a way another owner may not (tryNextOwner) go to
+// whose call fails in a way another owner may not (peer.TryNextOwner) go to
 // their next owner; a shard that runs out of owners fails the statement.
 func (g *clusterMapping) eachOwner(reads []shardRead, fn func(node uint64, ids []uint64) error) error {
 	for len(reads) > 0 {

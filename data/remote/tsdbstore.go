@@ -17,6 +17,8 @@ import (
 	"github.com/influxdata/influxdb/query"
 	"github.com/influxdata/influxdb/tsdb"
 	"github.com/influxdata/influxql"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/palisade-db/palisade/data/coordinator"
 	"github.com/palisade-db/palisade/data/metastate"
@@ -263,7 +265,7 @@ func LocalMetadata(ctx context.Context, store *tsdb.Store, req *datapb.MetadataR
 	if req.Condition != "" {
 		var err error
 		if cond, err = qlimit.ParseExpr(req.Condition); err != nil {
-			return nil, peer.Errorf(peer.ErrInvalid, "condition: %v", err)
+			return nil, status.Errorf(codes.InvalidArgument, "condition: %v", err)
 		}
 	}
 	auth := query.OpenAuthorizer // the user is checked per database
@@ -312,7 +314,7 @@ func LocalMetadata(ctx context.Context, store *tsdb.Store, req *datapb.MetadataR
 			return nil, err
 		}
 	default:
-		return nil, peer.Errorf(peer.ErrInvalid, "unknown metadata request kind %d", req.Kind)
+		return nil, status.Errorf(codes.InvalidArgument, "unknown metadata request kind %d", req.Kind)
 	}
 	return resp, nil
 }
