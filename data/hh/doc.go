@@ -79,4 +79,7 @@
 // replay passes them. MaxSize counts the frames between the read position
 // and the tail, MaxTotalSize the same over every queue; on disk a queue may
 // hold up to one segment more (delivered frames of the segment being read).
+//
+// It may import internal/dirlock; no other package of this module: the
+// replay's sender is given to it (data/coordinator's hintSender).
 package hh

@@ -18,4 +18,8 @@
 // the auth adapters handed to the engine are pointer conversions, so a
 // request whose password the cache has already verified costs no allocation
 // in this package beyond what parsing the points needs.
+//
+// It may import auth, meta (its errors) and internal/qlimit; no package of
+// data/: the node gives it the engine, the meta status and the monitor's
+// handlers.
 package httpd
