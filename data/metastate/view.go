@@ -147,26 +147,32 @@ func toEngineDatabase(db *metapb.Database) meta.DatabaseInfo {
 	return di
 }
 
+// privileges pairs each privilege of the meta state with the engine's.
+var privileges = []struct {
+	pb     metapb.Privilege
+	engine influxql.Privilege
+}{
+	{metapb.Privilege_PRIVILEGE_READ, influxql.ReadPrivilege},
+	{metapb.Privilege_PRIVILEGE_WRITE, influxql.WritePrivilege},
+	{metapb.Privilege_PRIVILEGE_ALL, influxql.AllPrivileges},
+}
+
+// EnginePrivilege is p in the engine's terms (NoPrivileges for none).
 func EnginePrivilege(p metapb.Privilege) influxql.Privilege {
-	switch p {
-	case metapb.Privilege_PRIVILEGE_READ:
-		return influxql.ReadPrivilege
-	case metapb.Privilege_PRIVILEGE_WRITE:
-		return influxql.WritePrivilege
-	case metapb.Privilege_PRIVILEGE_ALL:
-		return influxql.AllPrivileges
+	for _, e := range privileges {
+		if e.pb == p {
+			return e.engine
+		}
 	}
 	return influxql.NoPrivileges
 }
 
+// FromEnginePrivilege is the engine's p in the meta state's terms.
 func FromEnginePrivilege(p influxql.Privilege) metapb.Privilege {
-	switch p {
-	case influxql.ReadPrivilege:
-		return metapb.Privilege_PRIVILEGE_READ
-	case influxql.WritePrivilege:
-		return metapb.Privilege_PRIVILEGE_WRITE
-	case influxql.AllPrivileges:
-		return metapb.Privilege_PRIVILEGE_ALL
+	for _, e := range privileges {
+		if e.engine == p {
+			return e.pb
+		}
 	}
 	return metapb.Privilege_PRIVILEGE_NONE
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxdata/influxql"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
@@ -65,5 +66,20 @@ func TestMetaViewShardOwners(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want[i]) {
 			t.Errorf("shard %d: engine owners %v, want %v", sh.ID, got, want[i])
 		}
+	}
+}
+
+// Every privilege of the meta state has the engine's counterpart and back;
+// none is none.
+func TestPrivilegesConvertBothWays(t *testing.T) {
+	for _, p := range []metapb.Privilege{metapb.Privilege_PRIVILEGE_READ, metapb.Privilege_PRIVILEGE_WRITE, metapb.Privilege_PRIVILEGE_ALL} {
+		e := EnginePrivilege(p)
+		if e == influxql.NoPrivileges || FromEnginePrivilege(e) != p {
+			t.Errorf("%v → %v → %v", p, e, FromEnginePrivilege(e))
+		}
+	}
+	if EnginePrivilege(metapb.Privilege_PRIVILEGE_NONE) != influxql.NoPrivileges ||
+		FromEnginePrivilege(influxql.NoPrivileges) != metapb.Privilege_PRIVILEGE_NONE {
+		t.Error("no privilege does not stay none")
 	}
 }

@@ -31,32 +31,30 @@ var ErrNestingTooDeep = errors.New("error parsing query: nesting too deep")
 
 // ParseStatement parses one statement within MaxNesting.
 func ParseStatement(text string) (influxql.Statement, error) {
-	if NestsDeeperThan(text, MaxNesting) {
-		return nil, ErrNestingTooDeep
-	}
-	stmt, err := influxql.ParseStatement(text)
-	if err != nil {
-		return nil, err
-	}
-	if nodeDeeperThan(stmt, MaxNesting) {
-		return nil, ErrNestingTooDeep
-	}
-	return stmt, nil
+	return parseWithin(text, influxql.ParseStatement, func(s influxql.Statement) bool { return nodeDeeperThan(s, MaxNesting) })
 }
 
 // ParseExpr parses one expression within MaxNesting.
 func ParseExpr(text string) (influxql.Expr, error) {
+	return parseWithin(text, influxql.ParseExpr, func(e influxql.Expr) bool { return ExprDeeperThan(e, MaxNesting) })
+}
+
+// parseWithin parses text with parse unless its parentheses nest deeper
+// than MaxNesting, and refuses a tree deeper than that (long operator
+// chains, which nest without parentheses).
+func parseWithin[T any](text string, parse func(string) (T, error), tooDeep func(T) bool) (T, error) {
+	var zero T
 	if NestsDeeperThan(text, MaxNesting) {
-		return nil, ErrNestingTooDeep
+		return zero, ErrNestingTooDeep
 	}
-	e, err := influxql.ParseExpr(text)
+	v, err := parse(text)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	if ExprDeeperThan(e, MaxNesting) {
-		return nil, ErrNestingTooDeep
+	if tooDeep(v) {
+		return zero, ErrNestingTooDeep
 	}
-	return e, nil
+	return v, nil
 }
 
 // lexState is where InfluxQL's scanner may be at a byte of a query's text.
