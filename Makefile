@@ -86,8 +86,9 @@ FUZZMINIMIZETIME ?= 1s
 fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
 	FUZZTIME=$(FUZZTIME) FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) GO=$(GO) scripts/fuzz-all.sh
 
-lint: ## gofmt, go vet, staticcheck (also of tools/), no build outputs in git.
+lint: ## gofmt, go vet, staticcheck (also of tools/), no build outputs in git, go.mod's direct requirements.
 	scripts/check-tracked-files.sh
+	GO=$(GO) scripts/check-gomod.sh
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
