@@ -106,8 +106,11 @@ func (e *remoteError) Unwrap() []error { return []error{e.kind, e.err} }
 // status.FromError and status.Code still see it). Other errors are
 // returned as they are.
 func FromStatus(err error) error {
+	if err == nil {
+		return nil
+	}
 	st, ok := status.FromError(err)
-	if err == nil || !ok {
+	if !ok {
 		return err
 	}
 	for _, e := range errorTable {
