@@ -50,31 +50,6 @@ func displayKey(key string) string {
 	}
 }
 
-// loadWithWarnings overrides the defaults in c (a *Meta or a *Data) with the
-// file at path (unless path is "") and then with the INFLUXDB_* variables in
-// environ, and returns the warnings about settings it ignored.
-func loadWithWarnings[T any](c *T, path string, environ []string) (*T, []Warning, error) {
-	l := newLoader(c)
-	if path != "" {
-		if err := l.readFile(path); err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := l.readEnv(envVars(environ)); err != nil {
-		return nil, nil, err
-	}
-	switch cfg := any(c).(type) {
-	case *Meta:
-		cfg.Logging.normalize()
-	case *Data:
-		cfg.Logging.normalize()
-		if !l.setByUser("hinted-handoff.dir", environ) {
-			cfg.DeriveHintedHandoffDir()
-		}
-	}
-	return c, l.warnings(), nil
-}
-
 // setByUser reports whether the file or a non-empty environment variable
 // set the Palisade key.
 func (l *loader) setByUser(key string, environ []string) bool {
@@ -85,10 +60,10 @@ func (l *loader) setByUser(key string, environ []string) bool {
 	return ok && envVars(environ)[f.env] != ""
 }
 
-// normalize maps influxd's log formats to Palisade's: logfmt is what
+// Normalize maps influxd's log formats to Palisade's: logfmt is what
 // Palisade calls text, and auto (influxd's default, logfmt unless stderr is
 // a terminal) becomes text too.
-func (l *Logging) normalize() {
+func (l *Logging) Normalize() {
 	switch l.Format {
 	case "logfmt", "auto":
 		l.Format = "text"
@@ -98,8 +73,8 @@ func (l *Logging) normalize() {
 // loader reads one configuration: the file over the defaults, then the
 // environment.
 type loader struct {
-	v      any // *Meta or *Data
-	cat    *catalog
+	v      any // a File
+	cat    *Catalog
 	fields map[string]field // Palisade keys
 	tables map[string]bool  // tables that hold Palisade or known keys
 
@@ -133,7 +108,7 @@ type pendingWarning struct {
 	w   Warning
 }
 
-func newLoader(v any) *loader {
+func newLoader(v any, cat *Catalog) *loader {
 	l := &loader{
 		v:       v,
 		fields:  map[string]field{},
@@ -142,12 +117,7 @@ func newLoader(v any) *loader {
 		set:     map[string]string{},
 		ignored: map[string]ignored{},
 	}
-	switch v.(type) {
-	case *Meta:
-		l.cat = metaKnown
-	case *Data:
-		l.cat = dataKnown
-	default:
+	if l.cat = cat; cat == nil {
 		l.cat = newCatalog()
 	}
 	for _, f := range fields(v) {
@@ -205,7 +175,7 @@ func (l *loader) fileError(err error) error {
 func (l *loader) walk(path toml.Key, p toml.Primitive) error {
 	key := path.String()
 	if f, ok := l.fields[key]; ok {
-		if err := l.decode(key, key, f.value, p); err != nil {
+		if err := l.decode(key, f.value, p); err != nil {
 			return err
 		}
 		l.set[key] = key
@@ -260,7 +230,7 @@ func (l *loader) known(k *known, p toml.Primitive) error {
 				return nil
 			}
 			v.Set(reflect.ValueOf(value).Convert(v.Type()))
-		} else if err := l.decode(k.key, k.to, v, p); err != nil {
+		} else if err := l.decode(k.key, v, p); err != nil {
 			return err
 		}
 		l.aliases = append(l.aliases, aliasValue{from: k.key, to: k.to, value: v})
@@ -268,32 +238,26 @@ func (l *loader) known(k *known, p toml.Primitive) error {
 	return nil
 }
 
-// decode decodes p, the value of key, into v, a value of the Palisade key
-// target (key itself, or the key it is an alias of).
-func (l *loader) decode(key, target string, v reflect.Value, p toml.Primitive) error {
-	if sizeKeys[target] {
-		if s, ok := l.raw(p).(string); ok {
-			n, err := parseSize(s)
-			if err != nil {
-				return fmt.Errorf("%s: %w", key, err)
-			}
-			v.SetUint(n)
-			return nil
+// decode decodes p, the value of key, into v, a value of a Palisade key
+// (key itself, or the key it is an alias of).
+func (l *loader) decode(key string, v reflect.Value, p toml.Primitive) error {
+	// TOML integers are int64, and the toml package would store a negative
+	// one in an unsigned field by wrapping it around, or hand it to Size
+	// as text; say what is wrong with it instead.
+	raw := l.raw(p)
+	if n, ok := raw.(int64); ok && n < 0 && (v.Kind() == reflect.Uint || v.Kind() == reflect.Uint64) {
+		return fmt.Errorf("%s: %d is negative", key, n)
+	}
+	if s, ok := raw.(string); ok && v.Type() == sizeType {
+		if err := v.Addr().Interface().(*Size).UnmarshalText([]byte(s)); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
 		}
+		return nil
 	}
-	if err := l.md.PrimitiveDecode(p, v.Addr().Interface()); err != nil {
-		return err
-	}
-	// TOML integers are int64, and the toml package stores a negative one
-	// in an unsigned field by wrapping it around; catch that here.
-	switch v.Kind() {
-	case reflect.Uint, reflect.Uint64:
-		if v.Uint() > math.MaxInt64 {
-			return fmt.Errorf("%s: %d is negative", key, int64(v.Uint()))
-		}
-	}
-	return nil
+	return l.md.PrimitiveDecode(p, v.Addr().Interface())
 }
+
+var sizeType = reflect.TypeFor[Size]()
 
 // walkArray checks the elements of an array of tables ([[graphite]]). All
 // its keys are unimplemented; each element's switch says whether its other
@@ -474,7 +438,7 @@ func (l *loader) aliasEnv(k *known, name, s string, env map[string]string) error
 			return nil
 		}
 		v.Set(reflect.ValueOf(value).Convert(v.Type()))
-	} else if err := setKeyText(k.to, v, s); err != nil {
+	} else if err := setText(v, s); err != nil {
 		return envError(name, target.secret, err)
 	}
 	if t := env[target.env]; t != "" {

@@ -1,10 +1,22 @@
-// Package configs holds the configuration of Palisade's meta nodes
-// (palisade-meta) and data nodes (palisade-data): the TOML structs, their
-// defaults, environment overrides and validation.
+// Package configs loads the configuration of Palisade's meta nodes
+// (palisade-meta) and data nodes (palisade-data): it reads a TOML file and
+// the environment over a [File]'s defaults, knows the keys of influxd and
+// InfluxDB Enterprise files, and holds what both kinds of node share: the
+// meta node's configuration ([Meta]), the [retention], [shard-precreation]
+// and [logging] tables, [Duration], [Size], and [Problems] for Validate.
+//
+// A data node's tables live beside the services they configure, as in
+// influxd's services/*/config.go: [meta] in data/metastate, [data] and
+// [coordinator] in data/engine, [http] in data/httpd, [cluster] in cluster,
+// [hinted-handoff] in data/hh, [continuous_queries] in data/cq. Each has
+// its type, defaults and Validate in one config.go; data.Config composes
+// them and checks what spans tables. A new key touches that file and the
+// example data.toml. This package imports none of them: a meta node does
+// not link the storage engine.
 //
 // A configuration is built in the order influxd uses:
 //
-//  1. defaults ([NewMeta], [NewData]);
+//  1. defaults ([NewMeta], data.NewConfig);
 //  2. the TOML file, if any: keys it sets replace the defaults. The file may
 //     be an influxd 1.x or InfluxDB Enterprise 1.x influxdb.conf (data
 //     nodes) or influxdb-meta.conf (meta nodes); known.go lists their keys.
@@ -25,9 +37,9 @@
 //  4. command-line flags, applied by the caller;
 //  5. Validate, whose errors name the offending key ("meta.bind-address: ...").
 //
-// [LoadMetaWithWarnings] and [LoadDataWithWarnings] do steps 1 to 3 and
-// return the warnings, which the caller logs once at start-up; [LoadMeta]
-// and [LoadData] drop them. Validation is separate so that flags can be
+// [Load] (through [LoadMetaWithWarnings] and data.LoadConfigWithWarnings)
+// does steps 1 to 3 and returns the warnings, which the caller logs once at
+// start-up; [LoadMeta] and data.LoadConfig drop them. Validation is separate so that flags can be
 // applied in between.
 //
 // Two different secrets must not be confused:

@@ -1,4 +1,4 @@
-package configs
+package configs_test
 
 import (
 	"bufio"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/BurntSushi/toml"
+	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
 )
 
 // The example files must load, validate, set every key, and document every
@@ -25,25 +27,25 @@ func TestExampleFiles(t *testing.T) {
 		{"meta.toml", func(p string) (any, func() error, error) {
 			// The example leaves the secret to be set, as every meta node
 			// must (Validate refuses an empty one).
-			c, err := LoadMeta(p, []string{"INFLUXDB_META_INTERNAL_SHARED_SECRET=set-by-the-operator"})
+			c, err := configs.LoadMeta(p, []string{"INFLUXDB_META_INTERNAL_SHARED_SECRET=set-by-the-operator"})
 			if err != nil {
 				return nil, nil, err
 			}
 			return c, c.Validate, nil
 		}, func() any {
-			c := NewMeta()
+			c := configs.NewMeta()
 			c.Meta.Dir = "/var/lib/palisade/meta"
 			c.Meta.InternalSharedSecret = "set-by-the-operator"
 			return c
 		}},
 		{"data.toml", func(p string) (any, func() error, error) {
-			c, err := LoadData(p, nil)
+			c, err := data.LoadConfig(p, nil)
 			if err != nil {
 				return nil, nil, err
 			}
 			return c, c.Validate, nil
 		}, func() any {
-			c := NewData()
+			c := data.NewConfig()
 			c.Meta.Dir = "/var/lib/palisade/data-meta"
 			c.Data.Dir = "/var/lib/palisade/data"
 			c.Data.WALDir = "/var/lib/palisade/wal"
@@ -73,9 +75,9 @@ func TestExampleFiles(t *testing.T) {
 			if u := md.Undecoded(); len(u) > 0 {
 				t.Errorf("undecoded keys: %v", u)
 			}
-			for _, f := range fields(tt.want()) {
-				if !md.IsDefined(strings.Split(f.key, ".")...) {
-					t.Errorf("key %s is missing", f.key)
+			for _, f := range configs.Fields(tt.want()) {
+				if !md.IsDefined(strings.Split(f.Key, ".")...) {
+					t.Errorf("key %s is missing", f.Key)
 				}
 			}
 
@@ -89,8 +91,8 @@ func TestExampleFiles(t *testing.T) {
 func checkExampleComments(t *testing.T, file string, cfg any) {
 	t.Helper()
 	envOf := map[string]string{}
-	for _, f := range fields(cfg) {
-		envOf[f.key] = f.env
+	for _, f := range configs.Fields(cfg) {
+		envOf[f.Key] = f.Env
 	}
 	fh, err := os.Open(file)
 	if err != nil {

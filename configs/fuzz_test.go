@@ -1,4 +1,4 @@
-package configs
+package configs_test
 
 import (
 	"bytes"
@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
 )
 
 // FuzzLoadMetaTOML feeds arbitrary files to LoadMeta and Validate. Neither
@@ -39,7 +42,7 @@ func FuzzLoadMetaTOML(f *testing.F) {
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c, err := LoadMeta(path, nil)
+		c, err := configs.LoadMeta(path, nil)
 		if err != nil {
 			return
 		}
@@ -49,14 +52,14 @@ func FuzzLoadMetaTOML(f *testing.F) {
 		_ = c.MetricsAddr()
 
 		var buf bytes.Buffer
-		if err := WriteTOML(&buf, c); err != nil {
+		if err := configs.WriteTOML(&buf, c); err != nil {
 			t.Fatalf("WriteTOML of a loaded config: %v", err)
 		}
 		again := filepath.Join(dir, "again.toml")
 		if err := os.WriteFile(again, buf.Bytes(), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c2, err := LoadMeta(again, nil)
+		c2, err := configs.LoadMeta(again, nil)
 		if err != nil {
 			t.Fatalf("reading back WriteTOML output:\n%s\nerror: %v", buf.String(), err)
 		}
@@ -94,21 +97,21 @@ func FuzzLoadDataTOML(f *testing.F) {
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c, _, err := LoadDataWithWarnings(path, nil)
+		c, _, err := data.LoadConfigWithWarnings(path, nil)
 		if err != nil {
 			return
 		}
 		_ = c.Validate()
 
 		var buf bytes.Buffer
-		if err := WriteTOML(&buf, c); err != nil {
+		if err := configs.WriteTOML(&buf, c); err != nil {
 			t.Fatalf("WriteTOML of a loaded config: %v", err)
 		}
 		again := filepath.Join(dir, "again.toml")
 		if err := os.WriteFile(again, buf.Bytes(), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c2, ws, err := LoadDataWithWarnings(again, nil)
+		c2, ws, err := data.LoadConfigWithWarnings(again, nil)
 		if err != nil {
 			t.Fatalf("reading back WriteTOML output:\n%s\nerror: %v", buf.String(), err)
 		}

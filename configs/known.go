@@ -80,8 +80,8 @@ type byteSize int64
 // empty is the same value of a list or table: an empty one.
 type empty struct{}
 
-// catalog holds the known keys of one kind of node.
-type catalog struct {
+// Catalog holds the known keys of one kind of node.
+type Catalog struct {
 	keys   map[string]*known
 	order  []*known        // as declared; environment variables are read in this order
 	tables map[string]bool // tables, other than Palisade's own, that hold known keys
@@ -95,19 +95,8 @@ var arrayTables = map[string]bool{"graphite": true, "collectd": true, "opentsdb"
 // any other known key given a table is an error.
 var tableKeys = map[string]bool{"http.headers": true}
 
-// sizeKeys are Palisade keys that, like influxd's, accept a byte size written
-// as a string ("1g", "25m", "512k") as well as an integer.
-var sizeKeys = map[string]bool{
-	"data.cache-max-memory-size":      true,
-	"data.cache-snapshot-memory-size": true,
-	"hinted-handoff.max-size":         true,
-	"hinted-handoff.max-total-size":   true,
-	"hinted-handoff.min-free-space":   true,
-	"hinted-handoff.retry-rate-limit": true,
-}
-
-func newCatalog(groups ...[]known) *catalog {
-	c := &catalog{keys: map[string]*known{}, tables: map[string]bool{}}
+func newCatalog(groups ...[]known) *Catalog {
+	c := &Catalog{keys: map[string]*known{}, tables: map[string]bool{}}
 	for _, g := range groups {
 		for i := range g {
 			k := &g[i]
@@ -181,9 +170,9 @@ var (
 	}
 )
 
-// dataKnown lists the keys of influxd and Enterprise data node files
+// DataKnown lists the keys of influxd and Enterprise data node files
 // (influxdb.conf) that are not Palisade data node keys.
-var dataKnown = newCatalog(
+var DataKnown = newCatalog(
 	commonTop,
 	[]known{
 		// Debian's influxd package writes this instead of reporting-disabled.

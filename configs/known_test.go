@@ -1,18 +1,19 @@
-package configs
+package configs_test
 
 import (
-	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
+	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
+	"github.com/palisade-db/palisade/data/hh"
 )
 
 // warningKeys returns the keys of ws, in order.
-func warningKeys(ws []Warning) []string {
+func warningKeys(ws []configs.Warning) []string {
 	keys := make([]string, len(ws))
 	for i, w := range ws {
 		keys[i] = w.Key
@@ -20,11 +21,11 @@ func warningKeys(ws []Warning) []string {
 	return keys
 }
 
-func mustLoadData(t *testing.T, path string, environ []string) (*Data, []Warning) {
+func mustLoadData(t *testing.T, path string, environ []string) (*data.Config, []configs.Warning) {
 	t.Helper()
-	c, ws, err := LoadDataWithWarnings(path, environ)
+	c, ws, err := data.LoadConfigWithWarnings(path, environ)
 	if err != nil {
-		t.Fatalf("LoadDataWithWarnings(%s): %v", path, err)
+		t.Fatalf("data.LoadConfigWithWarnings(%s): %v", path, err)
 	}
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
@@ -32,9 +33,9 @@ func mustLoadData(t *testing.T, path string, environ []string) (*Data, []Warning
 	return c, ws
 }
 
-func mustLoadMeta(t *testing.T, path string, environ []string) (*Meta, []Warning) {
+func mustLoadMeta(t *testing.T, path string, environ []string) (*configs.Meta, []configs.Warning) {
 	t.Helper()
-	c, ws, err := LoadMetaWithWarnings(path, environ)
+	c, ws, err := configs.LoadMetaWithWarnings(path, environ)
 	if err != nil {
 		t.Fatalf("LoadMetaWithWarnings(%s): %v", path, err)
 	}
@@ -52,7 +53,7 @@ func TestLoadDebianInfluxd167Config(t *testing.T) {
 	t.Parallel()
 	c, ws := mustLoadData(t, "testdata/influxd-1.6.7.conf", nil)
 
-	want := NewData()
+	want := data.NewConfig()
 	want.Meta.Dir = "/var/lib/influxdb/meta"
 	want.Data.Dir = "/var/lib/influxdb/data"
 	want.Data.WALDir = "/var/lib/influxdb/wal"
@@ -83,13 +84,13 @@ func TestLoadDebianInfluxd167Config(t *testing.T) {
 func TestLoadInfluxd112Config(t *testing.T) {
 	t.Parallel()
 	c, ws := mustLoadData(t, "testdata/influxd-1.12.conf", nil)
-	if got, want := c.Data.CacheMaxMemorySize, uint64(1<<30); got != want {
+	if got, want := c.Data.CacheMaxMemorySize, configs.Size(1<<30); got != want {
 		t.Errorf(`cache-max-memory-size "1g" = %d, want %d`, got, want)
 	}
-	if got, want := c.Data.CacheSnapshotMemorySize, uint64(25<<20); got != want {
+	if got, want := c.Data.CacheSnapshotMemorySize, configs.Size(25<<20); got != want {
 		t.Errorf(`cache-snapshot-memory-size "25m" = %d, want %d`, got, want)
 	}
-	if c.Coordinator.QueryTimeout != Duration(time.Minute) {
+	if c.Coordinator.QueryTimeout != configs.Duration(time.Minute) {
 		t.Errorf("coordinator.query-timeout = %s, want 1m", c.Coordinator.QueryTimeout)
 	}
 	if !c.HTTP.PingAuthEnabled {
@@ -125,18 +126,18 @@ func TestLoadEnterpriseDataConfig(t *testing.T) {
 		{"meta.meta-tls-enabled", c.Meta.MetaTLSEnabled, true},
 		{"meta.password-hash-cost (from password-hash)", c.Meta.PasswordHashCost, 12},
 		{"data.index-version", c.Data.IndexVersion, "tsi1"},
-		{"data.cache-max-memory-size", c.Data.CacheMaxMemorySize, uint64(2 << 30)},
-		{"coordinator.write-timeout (from [cluster])", c.Coordinator.WriteTimeout, Duration(15 * time.Second)},
+		{"data.cache-max-memory-size", c.Data.CacheMaxMemorySize, configs.Size(2 << 30)},
+		{"coordinator.write-timeout (from [cluster])", c.Coordinator.WriteTimeout, configs.Duration(15 * time.Second)},
 		{"coordinator.max-concurrent-queries (from [cluster])", c.Coordinator.MaxConcurrentQueries, 8},
-		{"coordinator.query-timeout (from [cluster])", c.Coordinator.QueryTimeout, Duration(2 * time.Minute)},
-		{"coordinator.log-queries-after (from [cluster])", c.Coordinator.LogQueriesAfter, Duration(10 * time.Second)},
+		{"coordinator.query-timeout (from [cluster])", c.Coordinator.QueryTimeout, configs.Duration(2 * time.Minute)},
+		{"coordinator.log-queries-after (from [cluster])", c.Coordinator.LogQueriesAfter, configs.Duration(10 * time.Second)},
 		{"http.auth-enabled", c.HTTP.AuthEnabled, true},
 		{"http.shared-secret", c.HTTP.SharedSecret, "client JWT secret for tests"},
 		{"logging.format (logfmt)", c.Logging.Format, "text"},
 		{"hinted-handoff.dir", c.HintedHandoff.Dir, "/var/lib/influxdb/hh"},
-		{"hinted-handoff.max-size", c.HintedHandoff.MaxSize, uint64(10737418240)},
-		{"hinted-handoff.retry-max-interval", c.HintedHandoff.RetryMaxInterval, Duration(200 * time.Second)},
-		{"hinted-handoff.purge-interval", c.HintedHandoff.PurgeInterval, Duration(time.Minute)},
+		{"hinted-handoff.max-size", c.HintedHandoff.MaxSize, configs.Size(10737418240)},
+		{"hinted-handoff.retry-max-interval", c.HintedHandoff.RetryMaxInterval, configs.Duration(200 * time.Second)},
+		{"hinted-handoff.purge-interval", c.HintedHandoff.PurgeInterval, configs.Duration(time.Minute)},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {
@@ -144,7 +145,7 @@ func TestLoadEnterpriseDataConfig(t *testing.T) {
 		}
 	}
 
-	byKey := map[string]Warning{}
+	byKey := map[string]configs.Warning{}
 	for _, w := range ws {
 		if _, dup := byKey[w.Key]; dup {
 			t.Errorf("two warnings for %s", w.Key)
@@ -176,16 +177,16 @@ func TestLoadEnterpriseDataConfig(t *testing.T) {
 func TestLoadEnterpriseMetaConfig(t *testing.T) {
 	t.Parallel()
 	c, ws := mustLoadMeta(t, "testdata/enterprise-meta.conf", nil)
-	want := NewMeta()
+	want := configs.NewMeta()
 	want.Hostname = "meta-1.example.com"
 	want.Meta.Dir = "/var/lib/influxdb/meta"
 	want.Meta.BindAddress = ":9089"
 	want.Meta.HTTPBindAddress = ":9091"
 	want.Meta.InternalSharedSecret = "node-to-node secret for tests"
 	want.Meta.PasswordHashCost = 11
-	want.Meta.ElectionTimeout = Duration(2 * time.Second)
-	want.Meta.CommitTimeout = Duration(40 * time.Millisecond)
-	want.Logging = Logging{Level: "warn", Format: "json"}
+	want.Meta.ElectionTimeout = configs.Duration(2 * time.Second)
+	want.Meta.CommitTimeout = configs.Duration(40 * time.Millisecond)
+	want.Logging = configs.Logging{Level: "warn", Format: "json"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", c, want)
 	}
@@ -197,60 +198,6 @@ func TestLoadEnterpriseMetaConfig(t *testing.T) {
 	}
 	if got := warningKeys(ws); !slices.Equal(got, wantWarnings) {
 		t.Errorf("warnings for\n%q\nwant\n%q", got, wantWarnings)
-	}
-}
-
-// fileKeys returns the dotted keys a TOML file sets, array elements' keys as
-// "graphite.enabled".
-func fileKeys(t *testing.T, path string) map[string]bool {
-	t.Helper()
-	var m map[string]any
-	if _, err := toml.DecodeFile(path, &m); err != nil {
-		t.Fatal(err)
-	}
-	keys := map[string]bool{}
-	for name, v := range m {
-		switch v := v.(type) {
-		case map[string]any:
-			for k := range v {
-				keys[name+"."+k] = true
-			}
-		case []map[string]any:
-			for _, el := range v {
-				for k := range el {
-					keys[name+"."+k] = true
-				}
-			}
-		default:
-			keys[name] = true
-		}
-	}
-	return keys
-}
-
-// Every key of the catalogs is loaded by at least one sample file, so each
-// is exercised; the samples load, so none of their keys is unknown.
-func TestSamplesCoverKnownKeys(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		name  string
-		cat   *catalog
-		files []string
-	}{
-		{"data", dataKnown, []string{"testdata/influxd-1.6.7.conf", "testdata/influxd-1.12.conf", "testdata/enterprise-data.conf"}},
-		{"meta", metaKnown, []string{"testdata/enterprise-meta.conf"}},
-	} {
-		covered := map[string]bool{}
-		for _, f := range tt.files {
-			for k := range fileKeys(t, f) {
-				covered[k] = true
-			}
-		}
-		for _, k := range tt.cat.order {
-			if !covered[k.key] {
-				t.Errorf("%s: no sample file sets %s", tt.name, k.key)
-			}
-		}
 	}
 }
 
@@ -290,9 +237,9 @@ func TestUnknownKeysStillFail(t *testing.T) {
 			path := mustWriteFile(t, tt.content)
 			var err error
 			if tt.meta {
-				_, _, err = LoadMetaWithWarnings(path, nil)
+				_, _, err = configs.LoadMetaWithWarnings(path, nil)
 			} else {
-				_, _, err = LoadDataWithWarnings(path, nil)
+				_, _, err = data.LoadConfigWithWarnings(path, nil)
 			}
 			if err == nil {
 				t.Fatal("no error")
@@ -327,7 +274,7 @@ func TestKnownKeysOfTheWrongShape(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, _, err := LoadDataWithWarnings(mustWriteFile(t, tt.content), nil)
+			_, _, err := data.LoadConfigWithWarnings(mustWriteFile(t, tt.content), nil)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -348,20 +295,20 @@ func TestAliasAndPalisadeKeyMustAgree(t *testing.T) {
 	tests := []struct {
 		name, content string
 		want          []string // error substrings; nil: loads
-		check         func(*Data) bool
+		check         func(*data.Config) bool
 	}{
 		{name: "bind-address and [cluster] bind-address differ",
 			content: "bind-address = \":8088\"\n[cluster]\nbind-address = \":9088\"\n",
 			want:    []string{`cluster.bind-address = ":9088"`, `bind-address = ":8088"`, "keep one"}},
 		{name: "[cluster] first",
 			content: "[cluster]\nbind-address = \":9088\"\n[meta]\ndir = \"/m\"\n",
-			check:   func(c *Data) bool { return c.Cluster.BindAddress == ":9088" }},
+			check:   func(c *data.Config) bool { return c.Cluster.BindAddress == ":9088" }},
 		{name: "equal values",
 			content: "bind-address = \"127.0.0.1:8088\"\n[cluster]\nbind-address = \"127.0.0.1:8088\"\n",
-			check:   func(c *Data) bool { return c.Cluster.BindAddress == "127.0.0.1:8088" }},
+			check:   func(c *data.Config) bool { return c.Cluster.BindAddress == "127.0.0.1:8088" }},
 		{name: "equal durations written differently",
 			content: "[cluster]\nwrite-timeout = \"10000ms\"\n[coordinator]\nwrite-timeout = \"10s\"\n",
-			check:   func(c *Data) bool { return c.Coordinator.WriteTimeout == Duration(10*time.Second) }},
+			check:   func(c *data.Config) bool { return c.Coordinator.WriteTimeout == configs.Duration(10*time.Second) }},
 		{name: "query limits differ",
 			content: "[coordinator]\nmax-select-series = 5\n[cluster]\nmax-select-series = 6\n",
 			want:    []string{"coordinator.max-select-series = 5", "cluster.max-select-series = 6"}},
@@ -370,12 +317,12 @@ func TestAliasAndPalisadeKeyMustAgree(t *testing.T) {
 			want:    []string{"meta.password-hash-cost = 11", "meta.password-hash = 12"}},
 		{name: "bcrypt without a cost sets nothing",
 			content: "[meta]\npassword-hash = \"bcrypt\"\npassword-hash-cost = 11\n",
-			check:   func(c *Data) bool { return c.Meta.PasswordHashCost == 11 }},
+			check:   func(c *data.Config) bool { return c.Meta.PasswordHashCost == 11 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, _, err := LoadDataWithWarnings(mustWriteFile(t, tt.content), nil)
+			c, _, err := data.LoadConfigWithWarnings(mustWriteFile(t, tt.content), nil)
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("error: %v", err)
@@ -403,45 +350,45 @@ func TestWarningRules(t *testing.T) {
 		name    string
 		content string
 		environ []string
-		want    []Warning
+		want    []configs.Warning
 	}{
 		{name: "a value Palisade already has", content: "[data]\nmax-series-per-database = 1000000\n" +
 			"cache-snapshot-write-cold-duration = \"10m0s\"\ncompact-throughput = 50331648\nmax-index-log-file-size = \"1024k\"\n"},
 		{name: "another value", content: "[data]\nmax-series-per-database = 0\ncompact-throughput = \"64m\"\n",
-			want: []Warning{
+			want: []configs.Warning{
 				{Key: "data.max-series-per-database", Note: "Palisade uses 1000000"},
 				{Key: "data.compact-throughput", Note: "Palisade uses 48m"},
 			}},
 		{name: "service switched off", content: "[subscriber]\nenabled = false\nhttp-timeout = \"1h\"\n"},
 		{name: "service on", content: "[subscriber]\nhttp-timeout = \"1h\"\nenabled = true\n",
-			want: []Warning{{Key: "subscriber.http-timeout"}, {Key: "subscriber.enabled", Note: "Palisade does not support subscriptions"}}},
+			want: []configs.Warning{{Key: "subscriber.http-timeout"}, {Key: "subscriber.enabled", Note: "Palisade does not support subscriptions"}}},
 		{name: "service on by influxd's default", content: "[subscriber]\nhttp-timeout = \"1h\"\n",
-			want: []Warning{{Key: "subscriber.http-timeout"}}},
+			want: []configs.Warning{{Key: "subscriber.http-timeout"}}},
 		{name: "gated by a Palisade switch that is on by default", content: "[hinted-handoff]\nbatch-size = 512000\nmax-size = \"1g\"\n",
-			want: []Warning{{Key: "hinted-handoff.batch-size"}}},
+			want: []configs.Warning{{Key: "hinted-handoff.batch-size"}}},
 		{name: "gated by a Palisade switch turned off", content: "[hinted-handoff]\nenabled = false\nbatch-size = 512000\n"},
 		{name: "service off by influxd's default", content: "[anti-entropy]\nmax-sync = 4\n"},
 		{name: "one warning per key across listeners",
 			content: "[[udp]]\nenabled = true\n[[udp]]\nenabled = true\nbind-address = \":8090\"\n[[udp]]\nbind-address = \":8091\"\n",
-			want:    []Warning{{Key: "udp.enabled", Note: "Palisade has no UDP listener"}, {Key: "udp.bind-address"}}},
+			want:    []configs.Warning{{Key: "udp.enabled", Note: "Palisade has no UDP listener"}, {Key: "udp.bind-address"}}},
 		{name: "gated by a Palisade key", content: "[http]\nenqueued-write-timeout = \"30s\"\nmax-concurrent-write-limit = 4\n",
-			want: []Warning{{Key: "http.enqueued-write-timeout", Note: "Palisade uses 0s"}}},
+			want: []configs.Warning{{Key: "http.enqueued-write-timeout", Note: "Palisade uses 0s"}}},
 		{name: "Palisade key gate off", content: "[http]\nenqueued-write-timeout = \"30s\"\n"},
 		{name: "Palisade key gate set by the environment", content: "[http]\nenqueued-write-timeout = \"30s\"\n",
 			environ: []string{"INFLUXDB_HTTP_MAX_CONCURRENT_WRITE_LIMIT=2"},
-			want:    []Warning{{Key: "http.enqueued-write-timeout", Note: "Palisade uses 0s"}}},
+			want:    []configs.Warning{{Key: "http.enqueued-write-timeout", Note: "Palisade uses 0s"}}},
 		{name: "set by the environment", environ: []string{"INFLUXDB_HINTED_HANDOFF_BATCH_SIZE=1000", "INFLUXDB_DATA_WAL_FSYNC_DELAY=0s"},
-			want: []Warning{{Key: "hinted-handoff.batch-size", Env: "INFLUXDB_HINTED_HANDOFF_BATCH_SIZE"}}},
+			want: []configs.Warning{{Key: "hinted-handoff.batch-size", Env: "INFLUXDB_HINTED_HANDOFF_BATCH_SIZE"}}},
 		{name: "environment switches the service off", content: "[subscriber]\nenabled = true\nhttp-timeout = \"1h\"\n",
 			environ: []string{"INFLUXDB_SUBSCRIBER_ENABLED=false"}},
 		{name: "environment overrides the file", content: "[http]\ndebug-pprof-enabled = false\n",
 			environ: []string{"INFLUXDB_HTTP_DEBUG_PPROF_ENABLED=true"},
-			want:    []Warning{{Key: "http.debug-pprof-enabled", Env: "INFLUXDB_HTTP_DEBUG_PPROF_ENABLED", Note: "Palisade uses false"}}},
+			want:    []configs.Warning{{Key: "http.debug-pprof-enabled", Env: "INFLUXDB_HTTP_DEBUG_PPROF_ENABLED", Note: "Palisade uses false"}}},
 		{name: "empty tables and lists", content: "[tls]\nciphers = []\n[http]\naccess-log-status-filters = []\n[http.headers]\n"},
 		{name: "not needed", content: "reporting-disabled = false\nreporting-enabled = true\n[logging]\nsuppress-logo = true\n" +
 			"[enterprise]\nlicense-key = \"k\"\n", environ: []string{"INFLUXDB_REPORTING_DISABLED=true"}},
 		{name: "pbkdf2", content: "[meta]\npassword-hash = \"pbkdf2-sha256;salt_len=32;rounds=64000\"\n",
-			want: []Warning{{Key: "meta.password-hash", Note: "Palisade hashes passwords with bcrypt only; pbkdf2-sha256 is not implemented yet"}}},
+			want: []configs.Warning{{Key: "meta.password-hash", Note: "Palisade hashes passwords with bcrypt only; pbkdf2-sha256 is not implemented yet"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -450,7 +397,7 @@ func TestWarningRules(t *testing.T) {
 			if tt.content != "" {
 				path = mustWriteFile(t, tt.content)
 			}
-			_, ws, err := LoadDataWithWarnings(path, tt.environ)
+			_, ws, err := data.LoadConfigWithWarnings(path, tt.environ)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -465,7 +412,7 @@ func TestEnvironmentAliases(t *testing.T) {
 	t.Parallel()
 	path := mustWriteFile(t, "bind-address = \":8088\"\n[coordinator]\nwrite-timeout = \"5s\"\n")
 
-	c, _, err := LoadDataWithWarnings(path, []string{
+	c, _, err := data.LoadConfigWithWarnings(path, []string{
 		"INFLUXDB_BIND_ADDRESS=:7088",
 		"INFLUXDB_CLUSTER_WRITE_TIMEOUT=20s",
 		"INFLUXDB_META_PASSWORD_HASH=bcrypt;cost=13",
@@ -473,22 +420,22 @@ func TestEnvironmentAliases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Cluster.BindAddress != ":7088" || c.Coordinator.WriteTimeout != Duration(20*time.Second) || c.Meta.PasswordHashCost != 13 {
+	if c.Cluster.BindAddress != ":7088" || c.Coordinator.WriteTimeout != configs.Duration(20*time.Second) || c.Meta.PasswordHashCost != 13 {
 		t.Errorf("environment aliases not applied: %+v", c)
 	}
 
-	_, _, err = LoadDataWithWarnings(path, []string{"INFLUXDB_BIND_ADDRESS=:7088", "INFLUXDB_CLUSTER_BIND_ADDRESS=:6088"})
+	_, _, err = data.LoadConfigWithWarnings(path, []string{"INFLUXDB_BIND_ADDRESS=:7088", "INFLUXDB_CLUSTER_BIND_ADDRESS=:6088"})
 	if err == nil || !strings.Contains(err.Error(), "INFLUXDB_BIND_ADDRESS") || !strings.Contains(err.Error(), "INFLUXDB_CLUSTER_BIND_ADDRESS") {
 		t.Errorf("differing variables: error %v, want one naming both", err)
 	}
-	if _, _, err := LoadDataWithWarnings(path, []string{"INFLUXDB_BIND_ADDRESS=:6088", "INFLUXDB_CLUSTER_BIND_ADDRESS=:6088"}); err != nil {
+	if _, _, err := data.LoadConfigWithWarnings(path, []string{"INFLUXDB_BIND_ADDRESS=:6088", "INFLUXDB_CLUSTER_BIND_ADDRESS=:6088"}); err != nil {
 		t.Errorf("equal variables: %v", err)
 	}
-	_, _, err = LoadDataWithWarnings("", []string{"INFLUXDB_CLUSTER_QUERY_TIMEOUT=soon"})
+	_, _, err = data.LoadConfigWithWarnings("", []string{"INFLUXDB_CLUSTER_QUERY_TIMEOUT=soon"})
 	if want := `INFLUXDB_CLUSTER_QUERY_TIMEOUT: invalid duration "soon"`; err == nil || err.Error() != want {
 		t.Errorf("bad alias variable: error %v, want %s", err, want)
 	}
-	c, _, err = LoadDataWithWarnings("", []string{"INFLUXDB_DATA_CACHE_SNAPSHOT_MEMORY_SIZE=50m"})
+	c, _, err = data.LoadConfigWithWarnings("", []string{"INFLUXDB_DATA_CACHE_SNAPSHOT_MEMORY_SIZE=50m"})
 	if err != nil || c.Data.CacheSnapshotMemorySize != 50<<20 {
 		t.Errorf("size variable: %v, %+v", err, c)
 	}
@@ -497,81 +444,13 @@ func TestEnvironmentAliases(t *testing.T) {
 func TestInfluxdLogFormats(t *testing.T) {
 	t.Parallel()
 	for _, format := range []string{"auto", "logfmt"} {
-		c, _, err := LoadMetaWithWarnings(mustWriteFile(t, "[logging]\nformat = \""+format+"\"\n"), nil)
+		c, _, err := configs.LoadMetaWithWarnings(mustWriteFile(t, "[logging]\nformat = \""+format+"\"\n"), nil)
 		if err != nil || c.Logging.Format != "text" {
 			t.Errorf("format %q: %v, %+v; want text", format, err, c)
 		}
-		c, _, err = LoadMetaWithWarnings("", []string{"INFLUXDB_LOGGING_FORMAT=" + format})
+		c, _, err = configs.LoadMetaWithWarnings("", []string{"INFLUXDB_LOGGING_FORMAT=" + format})
 		if err != nil || c.Logging.Format != "text" {
 			t.Errorf("INFLUXDB_LOGGING_FORMAT=%s: %v, %+v; want text", format, err, c)
-		}
-	}
-}
-
-func TestParseSize(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in      string
-		want    uint64
-		wantErr string
-	}{
-		{"0", 0, ""},
-		{"26214400", 26214400, ""},
-		{"512k", 512 << 10, ""},
-		{"25m", 25 << 20, ""},
-		{"25M", 25 << 20, ""},
-		{"1g", 1 << 30, ""},
-		{" 2G ", 2 << 30, ""},
-		{"8589934591g", 8589934591 << 30, ""},
-		{"8589934592g", 0, "out of range"},
-		{"9223372036854775808", 0, "out of range"},
-		{"", 0, "invalid size"},
-		{"g", 0, "invalid size"},
-		{"1t", 0, "invalid size"},
-		{"1.5g", 0, "invalid size"},
-		{"-1", 0, "invalid size"},
-		{"1 g", 0, "invalid size"},
-	}
-	for _, tt := range tests {
-		got, err := parseSize(tt.in)
-		switch {
-		case tt.wantErr == "" && (err != nil || got != tt.want):
-			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("parseSize(%q) = %d, %v; want an error containing %q", tt.in, got, err, tt.wantErr)
-		}
-	}
-}
-
-func TestParsePasswordHash(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in       any
-		cost     any
-		ok       bool
-		note     bool
-		errorHas string
-	}{
-		{in: "bcrypt", cost: 0},
-		{in: "bcrypt;cost=12", cost: 12, ok: true},
-		{in: " bcrypt ; cost = 4 ;", cost: 4, ok: true},
-		{in: "pbkdf2-sha512;rounds=1000", note: true},
-		{in: "pbkdf2-sha256", note: true},
-		{in: "scrypt", errorHas: "unknown password hashing scheme"},
-		{in: "bcrypt;cost=ten", errorHas: "is not an integer"},
-		{in: "bcrypt;salt_len=16", errorHas: "unknown bcrypt option"},
-		{in: int64(10), errorHas: "must be a string"},
-	}
-	for _, tt := range tests {
-		cost, ok, note, err := parsePasswordHash(tt.in)
-		if tt.errorHas != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.errorHas) {
-				t.Errorf("parsePasswordHash(%v) error = %v, want one containing %q", tt.in, err, tt.errorHas)
-			}
-			continue
-		}
-		if err != nil || ok != tt.ok || (note != "") != tt.note || (ok && cost != tt.cost) {
-			t.Errorf("parsePasswordHash(%v) = %v, %v, %q, %v", tt.in, cost, ok, note, err)
 		}
 	}
 }
@@ -579,13 +458,13 @@ func TestParsePasswordHash(t *testing.T) {
 func TestWarningString(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		w    Warning
+		w    configs.Warning
 		want string
 	}{
-		{Warning{Key: "gossip-frequency"}, "gossip-frequency is not implemented yet: ignored"},
-		{Warning{Key: "graphite.enabled", Note: "Palisade has no Graphite listener"},
+		{configs.Warning{Key: "gossip-frequency"}, "gossip-frequency is not implemented yet: ignored"},
+		{configs.Warning{Key: "graphite.enabled", Note: "Palisade has no Graphite listener"},
 			"[[graphite]] enabled is not implemented yet: ignored; Palisade has no Graphite listener"},
-		{Warning{Key: "hinted-handoff.batch-size", Env: "INFLUXDB_HINTED_HANDOFF_BATCH_SIZE"},
+		{configs.Warning{Key: "hinted-handoff.batch-size", Env: "INFLUXDB_HINTED_HANDOFF_BATCH_SIZE"},
 			"[hinted-handoff] batch-size (INFLUXDB_HINTED_HANDOFF_BATCH_SIZE) is not implemented yet: ignored"},
 	} {
 		if got := tt.w.String(); got != tt.want {
@@ -599,131 +478,8 @@ func TestWarningString(t *testing.T) {
 // its value would be ignored with a warning.
 func TestKnownCatalogs(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct {
-		name string
-		cat  *catalog
-		cfg  any
-	}{
-		{"data", dataKnown, NewData()},
-		{"meta", metaKnown, NewMeta()},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			fieldsByKey := map[string]field{}
-			envs := map[string]string{}
-			for _, f := range fields(tt.cfg) {
-				fieldsByKey[f.key] = f
-				envs[f.env] = f.key
-			}
-			for _, k := range tt.cat.order {
-				if _, ok := fieldsByKey[k.key]; ok {
-					t.Errorf("%s is a Palisade key now: remove it from the catalog", k.key)
-				}
-				if other, ok := envs[envName(k.key)]; ok {
-					t.Errorf("%s and the Palisade key %s share the variable %s", k.key, other, envName(k.key))
-				}
-				table := tableOf(k.key)
-				if strings.Count(k.key, ".") > 1 || (table == "" && arrayTables[k.key]) {
-					t.Errorf("%s: keys are top-level or one table deep", k.key)
-				}
-				switch k.effect {
-				case alias:
-					if _, ok := fieldsByKey[k.to]; !ok {
-						t.Errorf("alias %s: %s is not a Palisade key", k.key, k.to)
-					}
-				case unneeded:
-					if k.note == "" {
-						t.Errorf("%s: say why it is not needed", k.key)
-					}
-				case unimplemented:
-					switch k.same.(type) {
-					case nil, bool, int, string, time.Duration, byteSize, empty:
-					default:
-						t.Errorf("%s: same has unsupported type %T", k.key, k.same)
-					}
-					if g := k.gate; g != nil {
-						gk := tt.cat.keys[g.key]
-						_, isField := fieldsByKey[g.key]
-						switch {
-						case isField:
-						case gk == nil:
-							t.Errorf("%s: gate %s is neither a Palisade nor a known key", k.key, g.key)
-						case gk.def == nil:
-							t.Errorf("%s: gate %s has no default", k.key, g.key)
-						case arrayTables[table] && tableOf(g.key) != table:
-							t.Errorf("%s: gate %s is not in its element", k.key, g.key)
-						}
-					}
-				default:
-					t.Errorf("%s: no effect", k.key)
-				}
-			}
-			for key := range sizeKeys {
-				if f, ok := fieldsByKey[key]; ok && f.value.Kind() != reflect.Uint64 {
-					t.Errorf("size key %s is a %s, not a uint64", key, f.value.Kind())
-				}
-			}
-		})
-	}
-}
-
-// docs/configuration.md lists every known key under its node kind and
-// effect.
-func TestKnownKeysDocumented(t *testing.T) {
-	t.Parallel()
-	b, err := os.ReadFile("../docs/configuration.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	subheading := map[effect]string{
-		alias:         "#### Take effect under Palisade's name",
-		unneeded:      "#### Accepted silently",
-		unimplemented: "#### Accepted with a warning",
-	}
-	for _, tt := range []struct {
-		heading string
-		cat     *catalog
-	}{
-		{"### Data nodes", dataKnown},
-		{"### Meta nodes", metaKnown},
-	} {
-		section := between(string(b), tt.heading, "\n### ")
-		if section == "" {
-			t.Fatalf("no %q section", tt.heading)
-		}
-		for _, k := range tt.cat.order {
-			lines := strings.Split(between(section, subheading[k.effect], "\n#### "), "\n")
-			table, name, ok := strings.Cut(k.key, ".")
-			prefix := "- top level:"
-			if ok {
-				prefix = "- `[" + table + "]`:"
-				if arrayTables[table] {
-					prefix = "- `[[" + table + "]]`:"
-				}
-			} else {
-				name = k.key
-			}
-			found := slices.ContainsFunc(lines, func(l string) bool {
-				return strings.HasPrefix(l, prefix) && strings.Contains(l, "`"+name+"`")
-			})
-			if !found {
-				t.Errorf("%s, %s: no line starting %q names `%s`", tt.heading, subheading[k.effect], prefix, name)
-			}
-		}
-	}
-}
-
-// between returns the text after start up to the next end ("" when start is
-// missing).
-func between(s, start, end string) string {
-	_, after, ok := strings.Cut(s, start)
-	if !ok {
-		return ""
-	}
-	if i := strings.Index(after, end); i >= 0 {
-		return after[:i]
-	}
-	return after
+	configs.CheckCatalog(t, configs.DataKnown, data.NewConfig())
+	configs.CheckCatalog(t, configs.MetaKnown, configs.NewMeta())
 }
 
 // [hinted-handoff] takes effect (issue 8): from an Enterprise file, with
@@ -734,13 +490,13 @@ func TestHintedHandoffSection(t *testing.T) {
 		"max-age = \"24h\"\nretry-concurrency = 4\nretry-rate-limit = \"1m\"\nretry-interval = \"500ms\"\n"+
 		"retry-max-interval = \"200s\"\npurge-interval = \"1h\"\nmax-total-size = \"3g\"\nmin-free-space = \"64m\"\n")
 	c, ws := mustLoadData(t, path, nil)
-	want := HintedHandoffSection{
+	want := hh.Config{
 		Enabled: true, Dir: "/var/lib/palisade/hh", MaxSize: 2 << 30, MaxTotalSize: 3 << 30, MinFreeSpace: 64 << 20,
-		MaxAge:           Duration(24 * time.Hour),
-		RetryConcurrency: 4, RetryRateLimit: 1 << 20, RetryInterval: Duration(500 * time.Millisecond),
-		RetryMaxInterval: Duration(200 * time.Second), PurgeInterval: Duration(time.Hour),
+		MaxAge:           configs.Duration(24 * time.Hour),
+		RetryConcurrency: 4, RetryRateLimit: 1 << 20, RetryInterval: configs.Duration(500 * time.Millisecond),
+		RetryMaxInterval: configs.Duration(200 * time.Second), PurgeInterval: configs.Duration(time.Hour),
 	}
-	if c.HintedHandoff != want {
+	if !reflect.DeepEqual(c.HintedHandoff, want) {
 		t.Errorf("from the file:\n got %+v\nwant %+v", c.HintedHandoff, want)
 	}
 	if len(ws) != 0 {
@@ -760,16 +516,16 @@ func TestHintedHandoffSection(t *testing.T) {
 		"INFLUXDB_HINTED_HANDOFF_MAX_TOTAL_SIZE=0",
 		"INFLUXDB_HINTED_HANDOFF_MIN_FREE_SPACE=1g",
 	})
-	want = HintedHandoffSection{
-		Enabled: false, Dir: "/hh", MaxSize: 512 << 20, MaxTotalSize: 0, MinFreeSpace: 1 << 30, MaxAge: Duration(time.Hour),
-		RetryConcurrency: 2, RetryRateLimit: 1000, RetryInterval: Duration(2 * time.Second),
-		RetryMaxInterval: Duration(time.Minute), PurgeInterval: Duration(5 * time.Minute),
+	want = hh.Config{
+		Enabled: false, Dir: "/hh", MaxSize: 512 << 20, MaxTotalSize: 0, MinFreeSpace: 1 << 30, MaxAge: configs.Duration(time.Hour),
+		RetryConcurrency: 2, RetryRateLimit: 1000, RetryInterval: configs.Duration(2 * time.Second),
+		RetryMaxInterval: configs.Duration(time.Minute), PurgeInterval: configs.Duration(5 * time.Minute),
 	}
-	if c.HintedHandoff != want {
+	if !reflect.DeepEqual(c.HintedHandoff, want) {
 		t.Errorf("from the environment:\n got %+v\nwant %+v", c.HintedHandoff, want)
 	}
 
-	_, _, err := LoadDataWithWarnings("", []string{"INFLUXDB_HINTED_HANDOFF_MAX_SIZE=10t"})
+	_, _, err := data.LoadConfigWithWarnings("", []string{"INFLUXDB_HINTED_HANDOFF_MAX_SIZE=10t"})
 	if err == nil || !strings.Contains(err.Error(), "INFLUXDB_HINTED_HANDOFF_MAX_SIZE") {
 		t.Errorf("bad size variable: %v", err)
 	}

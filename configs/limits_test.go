@@ -1,6 +1,10 @@
-package configs
+package configs_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/palisade-db/palisade/data"
+)
 
 // TestQueryAndLoginLimitsLoad: [http] max-query-size and
 // auth-client-failure-threshold come from the file and the environment like
@@ -12,7 +16,7 @@ func TestQueryAndLoginLimitsLoad(t *testing.T) {
 max-query-size = 0
 auth-client-failure-threshold = 3
 `)
-	c, err := LoadData(path, nil)
+	c, err := data.LoadConfig(path, nil)
 	if err != nil {
 		t.Fatalf("LoadData: %v", err)
 	}
@@ -22,7 +26,7 @@ auth-client-failure-threshold = 3
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
-	c, err = LoadData(path, []string{"INFLUXDB_HTTP_MAX_QUERY_SIZE=2048", "INFLUXDB_HTTP_AUTH_CLIENT_FAILURE_THRESHOLD=50"})
+	c, err = data.LoadConfig(path, []string{"INFLUXDB_HTTP_MAX_QUERY_SIZE=2048", "INFLUXDB_HTTP_AUTH_CLIENT_FAILURE_THRESHOLD=50"})
 	if err != nil {
 		t.Fatalf("LoadData: %v", err)
 	}

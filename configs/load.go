@@ -37,8 +37,8 @@ func isSecretKey(key string) bool {
 	return strings.Contains(strings.ToLower(key), "secret")
 }
 
-// WriteTOML writes v (a *Meta, a *Data or one of their sections) as TOML that
-// LoadMeta and LoadData read back to the same values. Secrets are written as
+// WriteTOML writes v (a File or one of its sections) as TOML that Load
+// reads back to the same values. Secrets are written as
 // they are: print c.Redacted() instead of c when the output may be seen.
 func WriteTOML(w io.Writer, v any) error {
 	enc := toml.NewEncoder(w)
@@ -119,7 +119,7 @@ func applyEnv(v any, env map[string]string) error {
 		if !ok || s == "" {
 			continue
 		}
-		if err := setKeyText(f.key, f.value, s); err != nil {
+		if err := setText(f.value, s); err != nil {
 			errs = append(errs, envError(f.env, f.secret, err))
 		}
 	}
@@ -133,20 +133,6 @@ func envError(name string, secret bool, err error) error {
 		return fmt.Errorf("%s: invalid value (not shown: the variable holds a secret)", name)
 	}
 	return fmt.Errorf("%s: %w", name, err)
-}
-
-// setKeyText parses s into v, the field of key: a byte size for the keys in
-// sizeKeys, otherwise according to v's type.
-func setKeyText(key string, v reflect.Value, s string) error {
-	if sizeKeys[key] {
-		n, err := parseSize(s)
-		if err != nil {
-			return err
-		}
-		v.SetUint(n)
-		return nil
-	}
-	return setText(v, s)
 }
 
 // setText parses s into v according to v's type.
@@ -201,8 +187,9 @@ func numError(kind, s string, err error) error {
 	return fmt.Errorf("invalid %s %q", kind, s)
 }
 
-// redact replaces every non-empty secret in the struct that v points to.
-func redact(v any) {
+// Redact replaces every non-empty secret in the struct that v points to (a
+// File, for a Redacted copy of it).
+func Redact(v any) {
 	for _, f := range fields(v) {
 		if f.secret && f.value.Kind() == reflect.String && f.value.String() != "" {
 			f.value.SetString(redactedValue)
@@ -210,9 +197,9 @@ func redact(v any) {
 	}
 }
 
-// defaultDir returns $HOME/.palisade/<name>, or ./palisade/<name> when there
+// DefaultDir returns $HOME/.palisade/<name>, or ./palisade/<name> when there
 // is no home directory.
-func defaultDir(name string) string {
+func DefaultDir(name string) string {
 	home, err := os.UserHomeDir()
 	if err != nil || home == "" {
 		return filepath.FromSlash("./palisade/" + name)
@@ -220,24 +207,43 @@ func defaultDir(name string) string {
 	return filepath.Join(home, ".palisade", name)
 }
 
-// load overrides the defaults in c with the file at path (unless path is "")
-// and then with the INFLUXDB_* variables in environ, dropping the warnings.
-func load[T any](c *T, path string, environ []string) (*T, error) {
-	c, _, err := loadWithWarnings(c, path, environ)
-	return c, err
+// A File is the configuration of one kind of node: a pointer to a struct
+// whose fields are the TOML tables (each a section type that may live beside
+// the service it configures), holding its defaults until Load reads over
+// them.
+type File interface {
+	// Known lists the keys of influxd and InfluxDB Enterprise files for this
+	// kind of node that are not among the struct's own (see known.go).
+	Known() *Catalog
+	// Loaded completes the configuration once the file and the environment
+	// are read: set reports whether either set a key (dotted, as in
+	// KeyError), for defaults that follow other keys.
+	Loaded(set func(key string) bool)
+}
+
+// Load overrides the defaults in c with the TOML file at path (unless path
+// is "") and then with the INFLUXDB_* variables in environ (os.Environ
+// form), and returns c with a Warning for each setting Palisade accepts but
+// does not implement yet; the node logs each one. It does not call
+// Validate, so that flags can be applied in between.
+func Load[T File](c T, path string, environ []string) (T, []Warning, error) {
+	var zero T
+	l := newLoader(c, c.Known())
+	if path != "" {
+		if err := l.readFile(path); err != nil {
+			return zero, nil, err
+		}
+	}
+	if err := l.readEnv(envVars(environ)); err != nil {
+		return zero, nil, err
+	}
+	c.Loaded(func(key string) bool { return l.setByUser(key, environ) })
+	return c, l.warnings(), nil
 }
 
 // LoadMetaWithWarnings is LoadMeta that also returns a Warning for each
 // setting of the file or environment that Palisade accepts but does not
 // implement yet (keys of InfluxDB Enterprise meta nodes). Log each one.
 func LoadMetaWithWarnings(path string, environ []string) (*Meta, []Warning, error) {
-	return loadWithWarnings(NewMeta(), path, environ)
-}
-
-// LoadDataWithWarnings is LoadData that also returns a Warning for each
-// setting of the file or environment that Palisade accepts but does not
-// implement yet (keys of influxd and InfluxDB Enterprise data nodes). Log
-// each one.
-func LoadDataWithWarnings(path string, environ []string) (*Data, []Warning, error) {
-	return loadWithWarnings(NewData(), path, environ)
+	return Load(NewMeta(), path, environ)
 }

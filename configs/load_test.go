@@ -1,4 +1,4 @@
-package configs
+package configs_test
 
 import (
 	"bytes"
@@ -9,6 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
+	"github.com/palisade-db/palisade/data/cq"
+	"github.com/palisade-db/palisade/data/engine"
+	"github.com/palisade-db/palisade/data/hh"
+	"github.com/palisade-db/palisade/data/httpd"
+	"github.com/palisade-db/palisade/data/metastate"
 )
 
 // mustWriteFile writes content to a new file in a temporary directory and
@@ -25,7 +34,7 @@ func mustWriteFile(t testing.TB, content string) string {
 func TestDefaultDirs(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
-	m, d := NewMeta(), NewData()
+	m, d := configs.NewMeta(), data.NewConfig()
 	want := map[string][2]string{
 		"meta.dir (meta node)": {m.Meta.Dir, filepath.Join(home, ".palisade", "meta-node")},
 		"meta.dir (data node)": {d.Meta.Dir, filepath.Join(home, ".palisade", "meta")},
@@ -39,37 +48,37 @@ func TestDefaultDirs(t *testing.T) {
 	}
 
 	t.Setenv("HOME", "")
-	if got, want := NewMeta().Meta.Dir, filepath.FromSlash("./palisade/meta-node"); got != want {
+	if got, want := configs.NewMeta().Meta.Dir, filepath.FromSlash("./palisade/meta-node"); got != want {
 		t.Errorf("without HOME, meta.dir = %q, want %q", got, want)
 	}
-	if got, want := NewData().Data.Dir, filepath.FromSlash("./palisade/data"); got != want {
+	if got, want := data.NewConfig().Data.Dir, filepath.FromSlash("./palisade/data"); got != want {
 		t.Errorf("without HOME, data.dir = %q, want %q", got, want)
 	}
 }
 
 func TestNewMetaDefaults(t *testing.T) {
 	t.Parallel()
-	c := NewMeta()
-	want := &Meta{
+	c := configs.NewMeta()
+	want := &configs.Meta{
 		Hostname: "localhost",
-		Meta: MetaSection{
+		Meta: configs.MetaSection{
 			Dir:                c.Meta.Dir, // checked by TestDefaultDirs
 			BindAddress:        ":8089",
 			HTTPBindAddress:    ":8091",
 			Peers:              []string{},
 			PasswordHashCost:   10,
-			ElectionTimeout:    Duration(time.Second),
-			HeartbeatTimeout:   Duration(time.Second),
-			LeaderLeaseTimeout: Duration(500 * time.Millisecond),
-			CommitTimeout:      Duration(50 * time.Millisecond),
+			ElectionTimeout:    configs.Duration(time.Second),
+			HeartbeatTimeout:   configs.Duration(time.Second),
+			LeaderLeaseTimeout: configs.Duration(500 * time.Millisecond),
+			CommitTimeout:      configs.Duration(50 * time.Millisecond),
 			SnapshotThreshold:  8192,
 			// As InfluxDB Enterprise: two copies of every shard.
 			DefaultReplicationFactor: 2,
-			LeaseDuration:            Duration(time.Minute),
+			LeaseDuration:            configs.Duration(time.Minute),
 		},
-		Retention:        RetentionSection{Enabled: true, CheckInterval: Duration(30 * time.Minute)},
-		ShardPrecreation: ShardPrecreationSection{Enabled: true, CheckInterval: Duration(10 * time.Minute), AdvancePeriod: Duration(30 * time.Minute)},
-		Logging:          Logging{Level: "info", Format: "text"},
+		Retention:        configs.RetentionSection{Enabled: true, CheckInterval: configs.Duration(30 * time.Minute)},
+		ShardPrecreation: configs.ShardPrecreationSection{Enabled: true, CheckInterval: configs.Duration(10 * time.Minute), AdvancePeriod: configs.Duration(30 * time.Minute)},
+		Logging:          configs.Logging{Level: "info", Format: "text"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("NewMeta() =\n%+v\nwant\n%+v", c, want)
@@ -94,36 +103,36 @@ func TestNewMetaDefaults(t *testing.T) {
 
 func TestNewDataDefaults(t *testing.T) {
 	t.Parallel()
-	c := NewData()
-	want := &Data{
+	c := data.NewConfig()
+	want := &data.Config{
 		Hostname: "localhost",
-		Meta: DataMetaSection{
+		Meta: metastate.Config{
 			Dir:              c.Meta.Dir,
 			Servers:          []string{},
 			PasswordHashCost: 10,
 		},
-		Data: DataSection{
+		Data: engine.Config{
 			Dir:                     c.Data.Dir,
 			WALDir:                  c.Data.WALDir,
 			IndexVersion:            "tsi1",
 			CacheMaxMemorySize:      1073741824,
 			CacheSnapshotMemorySize: 25 * 1024 * 1024,
 		},
-		HTTP: HTTPSection{
+		HTTP: httpd.Config{
 			BindAddress:                ":8086",
 			MaxBodySize:                25000000,
 			LogEnabled:                 true,
 			AuthFailureThreshold:       10,
 			AuthClientFailureThreshold: 100,
-			AuthFailureWindow:          Duration(time.Minute),
+			AuthFailureWindow:          configs.Duration(time.Minute),
 			MaxQuerySize:               1 << 20,
-			ShutdownTimeout:            Duration(10 * time.Second),
+			ShutdownTimeout:            configs.Duration(10 * time.Second),
 			PprofEnabled:               true,
 		},
-		Cluster:     ClusterSection{BindAddress: ":8088"},
-		Coordinator: CoordinatorSection{WriteTimeout: Duration(10 * time.Second), MaxSelectBucketsN: DefaultMaxSelectBuckets},
+		Cluster:     cluster.Config{BindAddress: ":8088"},
+		Coordinator: engine.CoordinatorConfig{WriteTimeout: configs.Duration(10 * time.Second), MaxSelectBucketsN: engine.DefaultMaxSelectBuckets},
 		// InfluxDB Enterprise's defaults.
-		HintedHandoff: HintedHandoffSection{
+		HintedHandoff: hh.Config{
 			Enabled: true,
 			Dir:     c.HintedHandoff.Dir,
 			MaxSize: 10 << 30,
@@ -131,22 +140,22 @@ func TestNewDataDefaults(t *testing.T) {
 			// all, and never the disk's last 100 MiB.
 			MaxTotalSize:     10 << 30,
 			MinFreeSpace:     100 << 20,
-			MaxAge:           Duration(168 * time.Hour),
+			MaxAge:           configs.Duration(168 * time.Hour),
 			RetryConcurrency: 20,
-			RetryInterval:    Duration(time.Second),
-			RetryMaxInterval: Duration(10 * time.Second),
-			PurgeInterval:    Duration(time.Minute),
+			RetryInterval:    configs.Duration(time.Second),
+			RetryMaxInterval: configs.Duration(10 * time.Second),
+			PurgeInterval:    configs.Duration(time.Minute),
 		},
-		Retention:         RetentionSection{Enabled: true, CheckInterval: Duration(30 * time.Minute)},
-		ShardPrecreation:  ShardPrecreationSection{Enabled: true, CheckInterval: Duration(10 * time.Minute), AdvancePeriod: Duration(30 * time.Minute)},
-		ContinuousQueries: ContinuousQueriesSection{Enabled: true, LogEnabled: true, RunInterval: Duration(time.Second)},
-		Logging:           Logging{Level: "info", Format: "text"},
+		Retention:         configs.RetentionSection{Enabled: true, CheckInterval: configs.Duration(30 * time.Minute)},
+		ShardPrecreation:  configs.ShardPrecreationSection{Enabled: true, CheckInterval: configs.Duration(10 * time.Minute), AdvancePeriod: configs.Duration(30 * time.Minute)},
+		ContinuousQueries: cq.Config{Enabled: true, LogEnabled: true, RunInterval: configs.Duration(time.Second)},
+		Logging:           configs.Logging{Level: "info", Format: "text"},
 	}
 	if filepath.Base(c.HintedHandoff.Dir) != "hh" {
 		t.Errorf("hinted-handoff.dir = %q, want a directory named hh", c.HintedHandoff.Dir)
 	}
 	if !reflect.DeepEqual(c, want) {
-		t.Errorf("NewData() =\n%+v\nwant\n%+v", c, want)
+		t.Errorf("data.NewConfig() =\n%+v\nwant\n%+v", c, want)
 	}
 	if err := c.Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
@@ -181,23 +190,23 @@ level = "debug"
 		name    string
 		path    string
 		environ []string
-		check   func(t *testing.T, c *Meta)
+		check   func(t *testing.T, c *configs.Meta)
 	}{
-		{name: "no file, no env", check: func(t *testing.T, c *Meta) {
-			if !reflect.DeepEqual(c, NewMeta()) {
+		{name: "no file, no env", check: func(t *testing.T, c *configs.Meta) {
+			if !reflect.DeepEqual(c, configs.NewMeta()) {
 				t.Errorf("got %+v, want the defaults", c)
 			}
 		}},
-		{name: "file overrides defaults", path: path, check: func(t *testing.T, c *Meta) {
-			want := NewMeta()
+		{name: "file overrides defaults", path: path, check: func(t *testing.T, c *configs.Meta) {
+			want := configs.NewMeta()
 			want.Hostname = "meta-1.example.com"
 			want.Meta.Dir = "/from/file"
 			want.Meta.BindAddress = "10.0.0.1:9089"
 			want.Meta.Peers = []string{"meta-1:9089", "meta-2:9089"}
 			want.Meta.InternalSharedSecret = "file-secret"
 			want.Meta.PasswordHashCost = 12
-			want.Meta.ElectionTimeout = Duration(3 * time.Second)
-			want.Meta.HeartbeatTimeout = Duration(2 * time.Second)
+			want.Meta.ElectionTimeout = configs.Duration(3 * time.Second)
+			want.Meta.HeartbeatTimeout = configs.Duration(2 * time.Second)
 			want.Logging.Level = "debug"
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("got\n%+v\nwant\n%+v", c, want)
@@ -221,8 +230,8 @@ level = "debug"
 			"INFLUXDB_META_BIND_ADDRESS=", // empty counts as unset
 			"INFLUXDB_UNKNOWN_KEY=ignored",
 			"INFLUXDB_ADMIN_USER=admin",
-		}, check: func(t *testing.T, c *Meta) {
-			want := NewMeta()
+		}, check: func(t *testing.T, c *configs.Meta) {
+			want := configs.NewMeta()
 			want.Hostname = "meta-9"
 			want.Meta.Dir = "/from/env"
 			want.Meta.BindAddress = "10.0.0.1:9089"
@@ -230,25 +239,25 @@ level = "debug"
 			want.Meta.InternalSharedSecret = "env-secret"
 			want.Meta.PasswordHashCost = 11
 			want.Meta.HTTPSEnabled = true
-			want.Meta.ElectionTimeout = Duration(90 * time.Minute)
-			want.Meta.HeartbeatTimeout = Duration(2 * time.Second)
+			want.Meta.ElectionTimeout = configs.Duration(90 * time.Minute)
+			want.Meta.HeartbeatTimeout = configs.Duration(2 * time.Second)
 			want.Meta.SnapshotThreshold = 100
 			want.Meta.DefaultReplicationFactor = 3
-			want.Logging = Logging{Level: "debug", Format: "json"}
+			want.Logging = configs.Logging{Level: "debug", Format: "json"}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("got\n%+v\nwant\n%+v", c, want)
 			}
 		}},
 		{name: "later env entry wins", environ: []string{
 			"INFLUXDB_HOSTNAME=first", "INFLUXDB_HOSTNAME=second",
-		}, check: func(t *testing.T, c *Meta) {
+		}, check: func(t *testing.T, c *configs.Meta) {
 			if c.Hostname != "second" {
 				t.Errorf("hostname = %q, want second", c.Hostname)
 			}
 		}},
 		{name: "env value containing =", environ: []string{
 			"INFLUXDB_META_INTERNAL_SHARED_SECRET=a=b=",
-		}, check: func(t *testing.T, c *Meta) {
+		}, check: func(t *testing.T, c *configs.Meta) {
 			if c.Meta.InternalSharedSecret != "a=b=" {
 				t.Errorf("internal-shared-secret = %q, want a=b=", c.Meta.InternalSharedSecret)
 			}
@@ -257,7 +266,7 @@ level = "debug"
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := LoadMeta(tt.path, tt.environ)
+			c, err := configs.LoadMeta(tt.path, tt.environ)
 			if err != nil {
 				t.Fatalf("LoadMeta: %v", err)
 			}
@@ -281,7 +290,7 @@ max-body-size = 0
 [coordinator]
 query-timeout = "30s"
 `)
-	c, err := LoadData(path, []string{
+	c, err := data.LoadConfig(path, []string{
 		"INFLUXDB_HTTP_AUTH_ENABLED=true",
 		"INFLUXDB_HTTP_SHARED_SECRET=jwt-env",
 		"INFLUXDB_DATA_DIR=/env/data",
@@ -293,7 +302,7 @@ query-timeout = "30s"
 	if err != nil {
 		t.Fatalf("LoadData: %v", err)
 	}
-	want := NewData()
+	want := data.NewConfig()
 	want.Meta.Servers = []string{"meta-1:8091", "meta-2:8091"}
 	want.Meta.MetaInternalSharedSecret = "internal-env"
 	want.Data.Dir = "/env/data"
@@ -302,7 +311,7 @@ query-timeout = "30s"
 	want.HTTP.AuthEnabled = true
 	want.HTTP.SharedSecret = "jwt-env"
 	want.HTTP.MaxBodySize = 0
-	want.Coordinator.QueryTimeout = Duration(30 * time.Second)
+	want.Coordinator.QueryTimeout = configs.Duration(30 * time.Second)
 	want.Cluster.BindAddress = ":9088"
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", c, want)
@@ -334,7 +343,7 @@ func TestLoadBadEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
 			t.Parallel()
-			_, err := LoadData("", []string{tt.env})
+			_, err := data.LoadConfig("", []string{tt.env})
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("LoadData error = %v, want %s", err, tt.want)
 			}
@@ -343,7 +352,7 @@ func TestLoadBadEnv(t *testing.T) {
 
 	t.Run("all bad variables are reported", func(t *testing.T) {
 		t.Parallel()
-		_, err := LoadMeta("", []string{
+		_, err := configs.LoadMeta("", []string{
 			"INFLUXDB_META_HTTPS_ENABLED=yes please",
 			"INFLUXDB_META_COMMIT_TIMEOUT=fast",
 		})
@@ -383,7 +392,7 @@ func TestLoadFileErrors(t *testing.T) {
 			want: []string{"data.cache-max-memory-size: -1073741824 is negative"}},
 		{name: "syntax error", load: loadDataErr, content: "[http\n", want: []string{"toml: line"}},
 		{name: "missing file", load: func(string) error {
-			_, err := LoadMeta(filepath.Join(os.TempDir(), "palisade-does-not-exist.toml"), nil)
+			_, err := configs.LoadMeta(filepath.Join(os.TempDir(), "palisade-does-not-exist.toml"), nil)
 			return err
 		}, want: []string{"palisade-does-not-exist.toml"}},
 	}
@@ -406,8 +415,8 @@ func TestLoadFileErrors(t *testing.T) {
 	}
 }
 
-func loadMetaErr(path string) error { _, err := LoadMeta(path, nil); return err }
-func loadDataErr(path string) error { _, err := LoadData(path, nil); return err }
+func loadMetaErr(path string) error { _, err := configs.LoadMeta(path, nil); return err }
+func loadDataErr(path string) error { _, err := data.LoadConfig(path, nil); return err }
 
 // A malformed secret must not be echoed by the TOML parser's error.
 func TestLoadFileErrorHidesSecret(t *testing.T) {
@@ -449,14 +458,14 @@ func TestEnvNames(t *testing.T) {
 		cfg  any
 		want map[string]string // key → env, spot checks
 	}{
-		{"meta", NewMeta(), map[string]string{
+		{"meta", configs.NewMeta(), map[string]string{
 			"hostname":                    "INFLUXDB_HOSTNAME",
 			"meta.dir":                    "INFLUXDB_META_DIR",
 			"meta.internal-shared-secret": "INFLUXDB_META_INTERNAL_SHARED_SECRET",
 			"meta.http-bind-address":      "INFLUXDB_META_HTTP_BIND_ADDRESS",
 			"logging.level":               "INFLUXDB_LOGGING_LEVEL",
 		}},
-		{"data", NewData(), map[string]string{
+		{"data", data.NewConfig(), map[string]string{
 			"hostname":                         "INFLUXDB_HOSTNAME",
 			"meta.dir":                         "INFLUXDB_META_DIR",
 			"meta.meta-internal-shared-secret": "INFLUXDB_META_META_INTERNAL_SHARED_SECRET",
@@ -470,15 +479,15 @@ func TestEnvNames(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			seen := map[string]string{}
-			for _, f := range fields(tt.cfg) {
-				if other, dup := seen[f.env]; dup {
-					t.Errorf("%s and %s share the variable %s", other, f.key, f.env)
+			for _, f := range configs.Fields(tt.cfg) {
+				if other, dup := seen[f.Env]; dup {
+					t.Errorf("%s and %s share the variable %s", other, f.Key, f.Env)
 				}
-				seen[f.env] = f.key
-				if want, ok := tt.want[f.key]; ok && f.env != want {
-					t.Errorf("%s: variable %s, want %s", f.key, f.env, want)
+				seen[f.Env] = f.Key
+				if want, ok := tt.want[f.Key]; ok && f.Env != want {
+					t.Errorf("%s: variable %s, want %s", f.Key, f.Env, want)
 				}
-				delete(tt.want, f.key)
+				delete(tt.want, f.Key)
 			}
 			for key := range tt.want {
 				t.Errorf("no key %s", key)
@@ -489,11 +498,11 @@ func TestEnvNames(t *testing.T) {
 
 func TestWriteTOMLRoundTrip(t *testing.T) {
 	t.Parallel()
-	custom := NewData()
+	custom := data.NewConfig()
 	custom.Meta.Servers = []string{"a:8091", "b:8091"}
 	custom.HTTP.SharedSecret = `quote " and \ backslash`
-	custom.HTTP.JWTLeeway = Duration(1500 * time.Millisecond)
-	custom.Coordinator.QueryTimeout = Duration(90 * time.Minute)
+	custom.HTTP.JWTLeeway = configs.Duration(1500 * time.Millisecond)
+	custom.Coordinator.QueryTimeout = configs.Duration(90 * time.Minute)
 	custom.Data.CacheMaxMemorySize = 1<<63 - 1
 
 	tests := []struct {
@@ -501,15 +510,15 @@ func TestWriteTOMLRoundTrip(t *testing.T) {
 		cfg  any
 		load func(path string) (any, error)
 	}{
-		{"meta defaults", NewMeta(), func(p string) (any, error) { return LoadMeta(p, nil) }},
-		{"data defaults", NewData(), func(p string) (any, error) { return LoadData(p, nil) }},
-		{"data custom", custom, func(p string) (any, error) { return LoadData(p, nil) }},
+		{"meta defaults", configs.NewMeta(), func(p string) (any, error) { return configs.LoadMeta(p, nil) }},
+		{"data defaults", data.NewConfig(), func(p string) (any, error) { return data.LoadConfig(p, nil) }},
+		{"data custom", custom, func(p string) (any, error) { return data.LoadConfig(p, nil) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var buf bytes.Buffer
-			if err := WriteTOML(&buf, tt.cfg); err != nil {
+			if err := configs.WriteTOML(&buf, tt.cfg); err != nil {
 				t.Fatalf("WriteTOML: %v", err)
 			}
 			got, err := tt.load(mustWriteFile(t, buf.String()))
@@ -525,13 +534,13 @@ func TestWriteTOMLRoundTrip(t *testing.T) {
 	t.Run("writes every key", func(t *testing.T) {
 		t.Parallel()
 		var buf bytes.Buffer
-		if err := WriteTOML(&buf, NewMeta()); err != nil {
+		if err := configs.WriteTOML(&buf, configs.NewMeta()); err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range fields(NewMeta()) {
-			name := f.key[strings.LastIndex(f.key, ".")+1:]
+		for _, f := range configs.Fields(configs.NewMeta()) {
+			name := f.Key[strings.LastIndex(f.Key, ".")+1:]
 			if !strings.Contains(buf.String(), "\n"+name+" = ") && !strings.HasPrefix(buf.String(), name+" = ") {
-				t.Errorf("output has no %s:\n%s", f.key, buf.String())
+				t.Errorf("output has no %s:\n%s", f.Key, buf.String())
 			}
 		}
 	})
@@ -539,7 +548,7 @@ func TestWriteTOMLRoundTrip(t *testing.T) {
 
 func TestRedacted(t *testing.T) {
 	t.Parallel()
-	m := NewMeta()
+	m := configs.NewMeta()
 	m.Meta.InternalSharedSecret = "node-secret"
 	m.Meta.Peers = []string{"a:1"}
 	rm := m.Redacted()
@@ -554,12 +563,12 @@ func TestRedacted(t *testing.T) {
 		t.Error("meta: Redacted shares the peers slice")
 	}
 
-	d := NewData()
+	d := data.NewConfig()
 	d.Meta.MetaInternalSharedSecret = "node-secret"
 	d.HTTP.SharedSecret = "jwt-secret"
 	rd := d.Redacted()
 	var buf bytes.Buffer
-	if err := WriteTOML(&buf, rd); err != nil {
+	if err := configs.WriteTOML(&buf, rd); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"node-secret", "jwt-secret"} {
@@ -570,17 +579,17 @@ func TestRedacted(t *testing.T) {
 	if d.HTTP.SharedSecret != "jwt-secret" {
 		t.Error("data: Redacted changed the original")
 	}
-	if empty := NewData().Redacted(); empty.HTTP.SharedSecret != "" {
+	if empty := data.NewConfig().Redacted(); empty.HTTP.SharedSecret != "" {
 		t.Errorf("data: an empty secret became %q; it should stay empty", empty.HTTP.SharedSecret)
 	}
 }
 
 func TestKeyErrorAs(t *testing.T) {
 	t.Parallel()
-	c := NewMeta()
+	c := configs.NewMeta()
 	c.Meta.InternalSharedSecret = "an-internal-secret"
 	c.Meta.PasswordHashCost = 3
-	var ke *KeyError
+	var ke *configs.KeyError
 	if err := c.Validate(); !errors.As(err, &ke) || ke.Key != "meta.password-hash-cost" {
 		t.Errorf("errors.As(%v) = %+v, want a KeyError for meta.password-hash-cost", err, ke)
 	}
@@ -612,7 +621,7 @@ func TestHintedHandoffDirFollowsDataDir(t *testing.T) {
 			if tc.file != "" {
 				path = mustWriteFile(t, tc.file)
 			}
-			c, err := LoadData(path, tc.environ)
+			c, err := data.LoadConfig(path, tc.environ)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -623,7 +632,7 @@ func TestHintedHandoffDirFollowsDataDir(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, n := range []string{"1", "2", "3"} {
-		c, err := LoadData("", []string{"INFLUXDB_DATA_DIR=/srv/node" + n + "/data", "INFLUXDB_DATA_WAL_DIR=/srv/node" + n + "/wal"})
+		c, err := data.LoadConfig("", []string{"INFLUXDB_DATA_DIR=/srv/node" + n + "/data", "INFLUXDB_DATA_WAL_DIR=/srv/node" + n + "/wal"})
 		if err != nil {
 			t.Fatal(err)
 		}

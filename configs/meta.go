@@ -107,7 +107,8 @@ type Logging struct {
 	Format string `toml:"format"` // text, json
 }
 
-func newLogging() Logging {
+// NewLogging returns [logging]'s defaults.
+func NewLogging() Logging {
 	return Logging{Level: "info", Format: "text"}
 }
 
@@ -117,7 +118,7 @@ func NewMeta() *Meta {
 	return &Meta{
 		Hostname: DefaultHostname,
 		Meta: MetaSection{
-			Dir:                defaultDir("meta-node"),
+			Dir:                DefaultDir("meta-node"),
 			BindAddress:        ":" + strconv.Itoa(DefaultMetaRaftPort),
 			HTTPBindAddress:    ":" + strconv.Itoa(DefaultMetaRPCPort),
 			Peers:              []string{},
@@ -131,9 +132,9 @@ func NewMeta() *Meta {
 			DefaultReplicationFactor: DefaultReplicationFactor,
 			LeaseDuration:            Duration(time.Minute),
 		},
-		Retention:        newRetention(),
-		ShardPrecreation: newShardPrecreation(),
-		Logging:          newLogging(),
+		Retention:        NewRetention(),
+		ShardPrecreation: NewShardPrecreation(),
+		Logging:          NewLogging(),
 	}
 }
 
@@ -143,61 +144,63 @@ func NewMeta() *Meta {
 // but unimplemented settings: a node should call LoadMetaWithWarnings and log
 // them.
 func LoadMeta(path string, environ []string) (*Meta, error) {
-	return load(NewMeta(), path, environ)
+	c, _, err := Load(NewMeta(), path, environ)
+	return c, err
 }
 
 // Validate reports every invalid setting; each error is a *KeyError naming
 // the key.
 func (c *Meta) Validate() error {
-	var p problems
+	var p Problems
 	m := &c.Meta
-	p.hostname("hostname", c.Hostname)
-	p.dir("meta.dir", m.Dir)
-	p.listenAddr("meta.bind-address", m.BindAddress)
-	p.listenAddr("meta.http-bind-address", m.HTTPBindAddress)
-	p.distinctListeners("meta.bind-address", m.BindAddress, "meta.http-bind-address", m.HTTPBindAddress)
+	p.Hostname("hostname", c.Hostname)
+	p.Dir("meta.dir", m.Dir)
+	p.ListenAddr("meta.bind-address", m.BindAddress)
+	p.ListenAddr("meta.http-bind-address", m.HTTPBindAddress)
+	p.DistinctListeners("meta.bind-address", m.BindAddress, "meta.http-bind-address", m.HTTPBindAddress)
 	if metrics := c.MetricsAddr(); metrics != "" {
-		p.listenAddr("meta.metrics-bind-address", metrics)
-		p.distinctListeners("meta.bind-address", m.BindAddress, "meta.metrics-bind-address", metrics)
-		p.distinctListeners("meta.http-bind-address", m.HTTPBindAddress, "meta.metrics-bind-address", metrics)
+		p.ListenAddr("meta.metrics-bind-address", metrics)
+		p.DistinctListeners("meta.bind-address", m.BindAddress, "meta.metrics-bind-address", metrics)
+		p.DistinctListeners("meta.http-bind-address", m.HTTPBindAddress, "meta.metrics-bind-address", metrics)
 	}
-	p.peerAddrs("meta.peers", m.Peers)
+	p.PeerAddrs("meta.peers", m.Peers)
 	if m.InternalSharedSecret == "" && !m.AllowEmptyInternalSecret {
-		p.add("meta.internal-shared-secret", "is empty: anyone who reaches the MetaService or the Raft port could read "+
+		p.Add("meta.internal-shared-secret", "is empty: anyone who reaches the MetaService or the Raft port could read "+
 			"every password hash and change the cluster; set the same long random value on every meta node and as "+
 			"meta-internal-shared-secret on every data node (INFLUXDB_META_INTERNAL_SHARED_SECRET, e.g. from "+
 			"`openssl rand -hex 32`), or for a test on one host set meta.allow-empty-internal-secret = true")
 	}
-	p.hashCost("meta.password-hash-cost", m.PasswordHashCost)
-	p.https("meta.", m.HTTPSEnabled, m.HTTPSCertificate)
+	p.HashCost("meta.password-hash-cost", m.PasswordHashCost)
+	p.HTTPS("meta.", m.HTTPSEnabled, m.HTTPSCertificate)
 
 	// The bounds hashicorp/raft's ValidateConfig enforces, so that a bad
 	// value is reported here with its key rather than at Raft start-up.
 	// The comparisons are made only between values that are valid alone.
-	electionOK := p.atLeast("meta.election-timeout", m.ElectionTimeout, minRaftTimeout)
-	heartbeatOK := p.atLeast("meta.heartbeat-timeout", m.HeartbeatTimeout, minRaftTimeout)
-	leaseOK := p.atLeast("meta.leader-lease-timeout", m.LeaderLeaseTimeout, minRaftTimeout)
-	p.atLeast("meta.commit-timeout", m.CommitTimeout, minCommitTimeout)
+	electionOK := p.AtLeast("meta.election-timeout", m.ElectionTimeout, minRaftTimeout)
+	heartbeatOK := p.AtLeast("meta.heartbeat-timeout", m.HeartbeatTimeout, minRaftTimeout)
+	leaseOK := p.AtLeast("meta.leader-lease-timeout", m.LeaderLeaseTimeout, minRaftTimeout)
+	p.AtLeast("meta.commit-timeout", m.CommitTimeout, minCommitTimeout)
 	if leaseOK && heartbeatOK && m.LeaderLeaseTimeout > m.HeartbeatTimeout {
-		p.add("meta.leader-lease-timeout", "%s must not exceed meta.heartbeat-timeout (%s)",
+		p.Add("meta.leader-lease-timeout", "%s must not exceed meta.heartbeat-timeout (%s)",
 			m.LeaderLeaseTimeout, m.HeartbeatTimeout)
 	}
 	if electionOK && heartbeatOK && m.ElectionTimeout < m.HeartbeatTimeout {
-		p.add("meta.election-timeout", "%s must not be less than meta.heartbeat-timeout (%s)",
+		p.Add("meta.election-timeout", "%s must not be less than meta.heartbeat-timeout (%s)",
 			m.ElectionTimeout, m.HeartbeatTimeout)
 	}
 	if m.SnapshotThreshold == 0 {
-		p.add("meta.snapshot-threshold", "must be greater than 0")
+		p.Add("meta.snapshot-threshold", "must be greater than 0")
 	}
 	if m.DefaultReplicationFactor < 1 || m.DefaultReplicationFactor > MaxReplicationFactor {
-		p.add("meta.default-replication-factor", "%d is out of range 1..%d", m.DefaultReplicationFactor, MaxReplicationFactor)
+		p.Add("meta.default-replication-factor", "%d is out of range 1..%d", m.DefaultReplicationFactor, MaxReplicationFactor)
 	}
 	if m.LeaseDuration < Duration(time.Second) {
-		p.add("meta.lease-duration", "%s is less than 1s", m.LeaseDuration)
+		p.Add("meta.lease-duration", "%s is less than 1s", m.LeaseDuration)
 	}
-	p.services(c.Retention, c.ShardPrecreation)
-	p.logging(c.Logging)
-	return p.err()
+	p.Include(c.Retention.Validate())
+	p.Include(c.ShardPrecreation.Validate())
+	p.Include(c.Logging.Validate())
+	return p.Err()
 }
 
 // MetricsOff is the [meta] metrics-bind-address that serves no /metrics.
@@ -225,11 +228,11 @@ func (c *Meta) MetricsAddr() string {
 
 // RaftAddr returns the Raft address advertised to other meta nodes:
 // Hostname with the port of meta.bind-address ("" if it has none).
-func (c *Meta) RaftAddr() string { return advertise(c.Hostname, c.Meta.BindAddress) }
+func (c *Meta) RaftAddr() string { return Advertise(c.Hostname, c.Meta.BindAddress) }
 
 // RPCAddr returns the gRPC MetaService address advertised to other nodes:
 // Hostname with the port of meta.http-bind-address ("" if it has none).
-func (c *Meta) RPCAddr() string { return advertise(c.Hostname, c.Meta.HTTPBindAddress) }
+func (c *Meta) RPCAddr() string { return Advertise(c.Hostname, c.Meta.HTTPBindAddress) }
 
 // HTTPSKeyPath returns the private key file: https-private-key, or
 // https-certificate when the key is not set (one PEM file holding both).
@@ -240,11 +243,18 @@ func (m *MetaSection) HTTPSKeyPath() string {
 	return m.HTTPSCertificate
 }
 
+// Known lists the keys of InfluxDB Enterprise meta node files that are not
+// Palisade's (see [File]).
+func (c *Meta) Known() *Catalog { return metaKnown }
+
+// Loaded completes c once the file and environment are read (see [File]).
+func (c *Meta) Loaded(func(key string) bool) { c.Logging.Normalize() }
+
 // Redacted returns a copy of c whose non-empty secrets read "REDACTED", for
 // printing or logging.
 func (c *Meta) Redacted() *Meta {
 	r := *c
 	r.Meta.Peers = slices.Clone(c.Meta.Peers)
-	redact(&r)
+	Redact(&r)
 	return &r
 }

@@ -27,11 +27,13 @@ const (
 	DefaultPrecreationAdvancePeriod = 30 * time.Minute
 )
 
-func newRetention() RetentionSection {
+// NewRetention returns [retention]'s defaults.
+func NewRetention() RetentionSection {
 	return RetentionSection{Enabled: true, CheckInterval: Duration(DefaultRetentionCheckInterval)}
 }
 
-func newShardPrecreation() ShardPrecreationSection {
+// NewShardPrecreation returns [shard-precreation]'s defaults.
+func NewShardPrecreation() ShardPrecreationSection {
 	return ShardPrecreationSection{Enabled: true, CheckInterval: Duration(DefaultPrecreationCheckInterval),
 		AdvancePeriod: Duration(DefaultPrecreationAdvancePeriod)}
 }
@@ -52,39 +54,25 @@ func (s ShardPrecreationSection) Interval() time.Duration {
 	return time.Duration(s.CheckInterval)
 }
 
-// services validates [retention] and [shard-precreation].
-func (p *problems) services(r RetentionSection, s ShardPrecreationSection) {
+// Validate checks the [retention] table.
+func (r RetentionSection) Validate() error {
+	var p Problems
 	if r.Enabled && r.CheckInterval <= 0 {
-		p.add("retention.check-interval", "must be greater than 0 while retention.enabled is true")
+		p.Add("retention.check-interval", "must be greater than 0 while retention.enabled is true")
 	}
+	return p.Err()
+}
+
+// Validate checks the [shard-precreation] table.
+func (s ShardPrecreationSection) Validate() error {
+	var p Problems
 	if s.Enabled {
 		if s.CheckInterval <= 0 {
-			p.add("shard-precreation.check-interval", "must be greater than 0 while shard-precreation.enabled is true")
+			p.Add("shard-precreation.check-interval", "must be greater than 0 while shard-precreation.enabled is true")
 		}
 		if s.AdvancePeriod <= 0 {
-			p.add("shard-precreation.advance-period", "must be greater than 0 while shard-precreation.enabled is true")
+			p.Add("shard-precreation.advance-period", "must be greater than 0 while shard-precreation.enabled is true")
 		}
 	}
-}
-
-// ContinuousQueriesSection is the [continuous_queries] table of a data node
-// (InfluxDB's keys): every data node runs the service, and the one holding
-// the meta leader's lease runs the queries.
-type ContinuousQueriesSection struct {
-	Enabled     bool     `toml:"enabled"`
-	LogEnabled  bool     `toml:"log-enabled"`
-	RunInterval Duration `toml:"run-interval"`
-}
-
-// DefaultCQRunInterval is InfluxDB's [continuous_queries] run-interval.
-const DefaultCQRunInterval = time.Second
-
-func newContinuousQueries() ContinuousQueriesSection {
-	return ContinuousQueriesSection{Enabled: true, LogEnabled: true, RunInterval: Duration(DefaultCQRunInterval)}
-}
-
-func (p *problems) continuousQueries(c ContinuousQueriesSection) {
-	if c.Enabled && c.RunInterval <= 0 {
-		p.add("continuous_queries.run-interval", "must be greater than 0 while continuous_queries.enabled is true")
-	}
+	return p.Err()
 }

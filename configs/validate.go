@@ -20,59 +20,77 @@ type KeyError struct {
 
 func (e *KeyError) Error() string { return e.Key + ": " + e.Msg }
 
-// problems collects KeyErrors so that Validate reports all of them at once.
-type problems []error
+// Problems collects the KeyErrors of a configuration so that Validate
+// reports all of them at once. The zero value is ready to use. Each section's
+// Validate fills one and returns Err; a node's Validate gathers them with
+// Include, in the order of its tables.
+type Problems []error
 
-func (p *problems) add(key, format string, args ...any) {
+// Add reports that key (dotted: "http.max-body-size") is invalid.
+func (p *Problems) Add(key, format string, args ...any) {
 	*p = append(*p, &KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (p problems) err() error { return errors.Join(p...) }
+// Include adds the errors of a section's Validate (nil: none). Joined
+// errors are added one by one, so that Err joins them all at one level.
+func (p *Problems) Include(err error) {
+	if err == nil {
+		return
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		*p = append(*p, j.Unwrap()...)
+		return
+	}
+	*p = append(*p, err)
+}
+
+// Err returns the problems joined with errors.Join; nil when there are none.
+func (p Problems) Err() error { return errors.Join(p...) }
 
 // badHostChars may not appear in a host name or IP address.
 const badHostChars = " \t\r\n/[]@?#%\\"
 
-// hostname checks a name that is advertised to other nodes as host:port.
-func (p *problems) hostname(key, h string) {
+// Hostname checks a name that is advertised to other nodes as host:port.
+func (p *Problems) Hostname(key, h string) {
 	switch {
 	case h == "":
-		p.add(key, "must not be empty")
+		p.Add(key, "must not be empty")
 	case strings.ContainsAny(h, badHostChars):
-		p.add(key, "%q is not a host name or IP address", h)
+		p.Add(key, "%q is not a host name or IP address", h)
 	case strings.Contains(h, ":"):
 		if _, err := netip.ParseAddr(h); err != nil {
-			p.add(key, "%q is not a host name or IP address (give the host only, without a port)", h)
+			p.Add(key, "%q is not a host name or IP address (give the host only, without a port)", h)
 		}
 	}
 }
 
-// listenAddr checks an address to listen on: [host]:port, port numeric.
-func (p *problems) listenAddr(key, addr string) {
+// ListenAddr checks an address to listen on: [host]:port, port numeric.
+func (p *Problems) ListenAddr(key, addr string) {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		p.add(key, "%q is not [host]:port: %s", addr, addrErrText(err))
+		p.Add(key, "%q is not [host]:port: %s", addr, addrErrText(err))
 		return
 	}
 	if _, err := parsePort(port); err != nil {
-		p.add(key, "%q: %v", addr, err)
+		p.Add(key, "%q: %v", addr, err)
 	}
 }
 
-// peerAddrs checks a list of addresses to dial: host:port, no duplicates.
-func (p *problems) peerAddrs(key string, addrs []string) {
+// PeerAddrs checks a list of addresses to dial: host:port, no duplicates.
+func (p *Problems) PeerAddrs(key string, addrs []string) {
 	seen := make(map[string]bool, len(addrs))
 	for _, addr := range addrs {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
-			p.add(key, "%q is not host:port: %s", addr, addrErrText(err))
+			p.Add(key, "%q is not host:port: %s", addr, addrErrText(err))
 			continue
 		}
 		if host == "" {
-			p.add(key, "%q has no host", addr)
+			p.Add(key, "%q has no host", addr)
 			continue
 		}
 		if strings.ContainsAny(host, badHostChars) {
-			p.add(key, "%q: %q is not a host name or IP address", addr, host)
+			p.Add(key, "%q: %q is not a host name or IP address", addr, host)
 			continue
 		}
 		n, err := parsePort(port)
@@ -80,24 +98,24 @@ func (p *problems) peerAddrs(key string, addrs []string) {
 			err = errors.New("port 0 cannot be dialed")
 		}
 		if err != nil {
-			p.add(key, "%q: %v", addr, err)
+			p.Add(key, "%q: %v", addr, err)
 			continue
 		}
 		norm := net.JoinHostPort(strings.ToLower(host), strconv.Itoa(n))
 		if seen[norm] {
-			p.add(key, "%q is listed twice", addr)
+			p.Add(key, "%q is listed twice", addr)
 		}
 		seen[norm] = true
 	}
 }
 
-// distinctListeners reports an error when a and b would listen on the same
+// DistinctListeners reports an error when a and b would listen on the same
 // port of the same (or every) interface.
-func (p *problems) distinctListeners(keyA, a, keyB, b string) {
+func (p *Problems) DistinctListeners(keyA, a, keyB, b string) {
 	ha, pa, errA := net.SplitHostPort(a)
 	hb, pb, errB := net.SplitHostPort(b)
 	if errA != nil || errB != nil {
-		return // reported by listenAddr
+		return // reported by ListenAddr
 	}
 	na, errA := parsePort(pa)
 	nb, errB := parsePort(pb)
@@ -105,69 +123,77 @@ func (p *problems) distinctListeners(keyA, a, keyB, b string) {
 		return
 	}
 	if ha == hb || isWildcard(ha) || isWildcard(hb) {
-		p.add(keyB, "%q uses the same port as %s (%q)", b, keyA, a)
+		p.Add(keyB, "%q uses the same port as %s (%q)", b, keyA, a)
 	}
 }
 
-// distinctDirs reports an error when two directories are the same.
-func (p *problems) distinctDirs(keyA, a, keyB, b string) {
+// DistinctDirs reports an error when two directories are the same.
+func (p *Problems) DistinctDirs(keyA, a, keyB, b string) {
 	if a != "" && b != "" && filepath.Clean(a) == filepath.Clean(b) {
-		p.add(keyB, "%q is also %s; give each its own directory", b, keyA)
+		p.Add(keyB, "%q is also %s; give each its own directory", b, keyA)
 	}
 }
 
-func (p *problems) dir(key, d string) {
+// Dir checks that a directory is set.
+func (p *Problems) Dir(key, d string) {
 	if strings.TrimSpace(d) == "" {
-		p.add(key, "must not be empty")
+		p.Add(key, "must not be empty")
 	}
 }
 
-// atLeast checks a duration against a lower bound and reports whether it
+// AtLeast checks a duration against a lower bound and reports whether it
 // passed.
-func (p *problems) atLeast(key string, d Duration, min time.Duration) bool {
+func (p *Problems) AtLeast(key string, d Duration, min time.Duration) bool {
 	if time.Duration(d) < min {
-		p.add(key, "%s is too short (minimum %s)", d, Duration(min))
+		p.Add(key, "%s is too short (minimum %s)", d, Duration(min))
 		return false
 	}
 	return true
 }
 
-func (p *problems) nonNegative(key string, n int) {
+// NonNegative checks a limit where 0 means unlimited.
+func (p *Problems) NonNegative(key string, n int) {
 	if n < 0 {
-		p.add(key, "%d must not be negative (0 means unlimited)", n)
+		p.Add(key, "%d must not be negative (0 means unlimited)", n)
 	}
 }
 
-func (p *problems) nonNegativeDuration(key string, d Duration) {
+// NonNegativeDuration checks a duration where 0 means none.
+func (p *Problems) NonNegativeDuration(key string, d Duration) {
 	if d < 0 {
-		p.add(key, "%s must not be negative", d)
+		p.Add(key, "%s must not be negative", d)
 	}
 }
 
-func (p *problems) hashCost(key string, cost int) {
+// HashCost checks a bcrypt cost.
+func (p *Problems) HashCost(key string, cost int) {
 	if cost < MinPasswordHashCost || cost > MaxPasswordHashCost {
-		p.add(key, "%d is out of range %d..%d", cost, MinPasswordHashCost, MaxPasswordHashCost)
+		p.Add(key, "%d is out of range %d..%d", cost, MinPasswordHashCost, MaxPasswordHashCost)
 	}
 }
 
-// https checks the TLS settings of a listener.
-func (p *problems) https(section string, enabled bool, cert string) {
+// HTTPS checks the TLS settings of a listener; section is the table's
+// prefix ("http.").
+func (p *Problems) HTTPS(section string, enabled bool, cert string) {
 	if enabled && strings.TrimSpace(cert) == "" {
-		p.add(section+"https-certificate", "must be set when %shttps-enabled is true", section)
+		p.Add(section+"https-certificate", "must be set when %shttps-enabled is true", section)
 	}
 }
 
-func (p *problems) logging(l Logging) {
+// Validate checks the [logging] table.
+func (l Logging) Validate() error {
+	var p Problems
 	switch l.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		p.add("logging.level", "%q is not one of debug, info, warn, error", l.Level)
+		p.Add("logging.level", "%q is not one of debug, info, warn, error", l.Level)
 	}
 	switch l.Format {
 	case "text", "json":
 	default:
-		p.add("logging.format", "%q is not one of text, json", l.Format)
+		p.Add("logging.format", "%q is not one of text, json", l.Format)
 	}
+	return p.Err()
 }
 
 func parsePort(s string) (int, error) {
@@ -192,8 +218,8 @@ func addrErrText(err error) string {
 	return err.Error()
 }
 
-// advertise joins host with the port of bind; "" when bind has no port.
-func advertise(host, bind string) string {
+// Advertise joins host with the port of bind; "" when bind has no port.
+func Advertise(host, bind string) string {
 	_, port, err := net.SplitHostPort(bind)
 	if err != nil {
 		return ""

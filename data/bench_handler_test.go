@@ -16,7 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 )
 
@@ -106,7 +106,7 @@ func authCostInputs(b *testing.B) (string, []struct{ name, header string }) {
 // and returns a function that serves a request and returns the status, and
 // one that stops the node (else it stops when b ends).
 func startAuthCostNode(b *testing.B, header string) (serve func(*http.Request) int, stop func()) {
-	d := testcluster.StartStandalone(b, testcluster.DataOptions{Configure: func(c *configs.Data) {
+	d := testcluster.StartStandalone(b, testcluster.DataOptions{Configure: func(c *data.Config) {
 		c.HTTP.AuthEnabled = header != ""
 		c.HTTP.SharedSecret = authCostSecret
 	}})

@@ -419,7 +419,7 @@ func TestRemoteReadsRefuse(t *testing.T) {
 // stops the owners' work when it ends early: KILL QUERY, the client going
 // away, or [coordinator] query-timeout.
 func TestCancelledQueriesStopRemoteReads(t *testing.T) {
-	c := newReplCluster(t, 3, func(cfg *configs.Data) {
+	c := newReplCluster(t, 3, func(cfg *data.Config) {
 		cfg.Coordinator.QueryTimeout = configs.Duration(3 * time.Second)
 		cfg.Coordinator.WriteTimeout = configs.Duration(time.Minute) // 4 MB writes under the race detector
 	})

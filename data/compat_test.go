@@ -11,7 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
@@ -23,8 +23,8 @@ const (
 	writerPW    = "writer-pw-Q7"
 )
 
-func authOn(secret string) func(*configs.Data) {
-	return func(c *configs.Data) {
+func authOn(secret string) func(*data.Config) {
+	return func(c *data.Config) {
 		c.HTTP.AuthEnabled = true
 		c.HTTP.SharedSecret = secret
 	}

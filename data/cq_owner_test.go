@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 	pmeta "github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/metapb"
@@ -21,7 +22,7 @@ import (
 // node's URL and the admin's credentials.
 func cqAuthCluster(t *testing.T) (*replCluster, string, cred) {
 	t.Helper()
-	c := newReplClusterWithMeta(t, 2, func(cfg *pmeta.Config) { cfg.LeaseTTL = time.Second }, func(cfg *configs.Data) {
+	c := newReplClusterWithMeta(t, 2, func(cfg *pmeta.Config) { cfg.LeaseTTL = time.Second }, func(cfg *data.Config) {
 		cfg.HTTP.AuthEnabled = true
 		cfg.ContinuousQueries.RunInterval = configs.Duration(200 * time.Millisecond)
 	})

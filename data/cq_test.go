@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 )
 
@@ -27,7 +28,7 @@ type cqTarget struct {
 // differ by a bucket; every bucket in between must be there, without a gap.
 func TestContinuousQueriesMatchInfluxDB(t *testing.T) {
 	ix := startInfluxd(t, influxdBinary(t), false)
-	node := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: func(c *configs.Data) {
+	node := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: func(c *data.Config) {
 		c.ContinuousQueries.RunInterval = configs.Duration(200 * time.Millisecond)
 	}})
 	targets := []cqTarget{{"influxd 1.6.7", ix.baseURL()}, {"palisade", node.URL}}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 )
@@ -24,7 +23,7 @@ import (
 // else does.
 func TestHintedHandoffCapFailsWritesItCannotKeep(t *testing.T) {
 	const maxTotal = 64 << 10
-	c := newReplCluster(t, 2, func(cfg *configs.Data) {
+	c := newReplCluster(t, 2, func(cfg *data.Config) {
 		cfg.HintedHandoff.MaxTotalSize = maxTotal
 		cfg.HintedHandoff.MinFreeSpace = 0 // the free space of the test's disk is not the subject
 	})
@@ -73,12 +72,12 @@ func TestSecondNodeOnTheSameDirsIsRefused(t *testing.T) {
 	nodes := len(c.state().DataNodes)
 	for _, tc := range []struct {
 		what string
-		dir  func(*configs.Data) *string
+		dir  func(*data.Config) *string
 	}{
-		{"[meta] dir", func(c *configs.Data) *string { return &c.Meta.Dir }},
-		{"[data] dir", func(c *configs.Data) *string { return &c.Data.Dir }},
-		{"[data] wal-dir", func(c *configs.Data) *string { return &c.Data.WALDir }},
-		{"[hinted-handoff] dir", func(c *configs.Data) *string { return &c.HintedHandoff.Dir }},
+		{"[meta] dir", func(c *data.Config) *string { return &c.Meta.Dir }},
+		{"[data] dir", func(c *data.Config) *string { return &c.Data.Dir }},
+		{"[data] wal-dir", func(c *data.Config) *string { return &c.Data.WALDir }},
+		{"[hinted-handoff] dir", func(c *data.Config) *string { return &c.HintedHandoff.Dir }},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			own := t.TempDir()

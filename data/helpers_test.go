@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/palisade-db/palisade/configs"
 )
 
 // cred is how a request authenticates.
@@ -151,5 +149,3 @@ func seriesValues(t testing.TB, r response) [][]any {
 	}
 	return v.Results[0].Series[0].Values
 }
-
-type configsData = configs.Data

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 	pmeta "github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/metapb"
@@ -20,7 +21,7 @@ import (
 func TestRetentionAcrossNodes(t *testing.T) {
 	c := newReplClusterWithMeta(t, 2, func(cfg *pmeta.Config) {
 		cfg.Maintenance.RetentionCheckInterval = 50 * time.Millisecond
-	}, func(cfg *configs.Data) {
+	}, func(cfg *data.Config) {
 		cfg.HintedHandoff.PurgeInterval = configs.Duration(100 * time.Millisecond)
 	})
 	mustQuery(t, c.data[0].URL, "CREATE DATABASE db", noCred)

@@ -130,7 +130,7 @@ func refusingMetaNode(t *testing.T) string {
 func TestFollowerSurvivesAMetaNodeThatRefusesIt(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Meta: 3, Secret: testSecret})
 	bad := refusingMetaNode(t)
-	d := c.AddData(testcluster.DataOptions{Configure: func(cfg *configs.Data) {
+	d := c.AddData(testcluster.DataOptions{Configure: func(cfg *data.Config) {
 		authOn(localSecret)(cfg)
 		cfg.Meta.Servers = append([]string{bad}, cfg.Meta.Servers...) // asked first
 	}})
@@ -159,7 +159,7 @@ func TestFollowerSurvivesAMetaNodeThatRefusesIt(t *testing.T) {
 // closed), and serves them again once it can.
 func TestMaxStateStalenessFailsClosed(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Meta: 3, Secret: testSecret})
-	d := c.AddData(testcluster.DataOptions{Configure: func(cfg *configs.Data) {
+	d := c.AddData(testcluster.DataOptions{Configure: func(cfg *data.Config) {
 		authOn(localSecret)(cfg)
 		// Heartbeats come every 200 ms; 3 s leaves room for a loaded CI machine.
 		cfg.Meta.MaxStateStaleness = configs.Duration(3 * time.Second)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 )
 
@@ -26,7 +26,7 @@ func TestMonitoringEndpointsAccess(t *testing.T) {
 		{"pprof off", false, false, false, 200, 200, 404, 200, 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			node := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: func(c *configs.Data) {
+			node := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: func(c *data.Config) {
 				c.HTTP.AuthEnabled = true
 				c.HTTP.PingAuthEnabled = tc.pingAuth
 				c.HTTP.PprofAuthEnabled = tc.pprofAuth
@@ -91,7 +91,7 @@ func grepLines(s, sub string) string {
 func TestMetricsHideNamesFromAnonymousScrapers(t *testing.T) {
 	const db, rp = "secretdb_name", "secretrp_name"
 	setup := func(authOn bool) (*testcluster.DataNode, cred) {
-		node := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: func(c *configs.Data) {
+		node := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: func(c *data.Config) {
 			c.HTTP.AuthEnabled = authOn
 		}})
 		admin := noCred

@@ -17,7 +17,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/palisade-db/palisade/auth"
-	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data/coordinator"
 	"github.com/palisade-db/palisade/data/cq"
 	"github.com/palisade-db/palisade/data/dataservice"
@@ -61,7 +60,7 @@ type Options struct {
 
 // Node is a running data node.
 type Node struct {
-	cfg  *configs.Data
+	cfg  *Config
 	opts Options
 	log  *slog.Logger
 
@@ -167,7 +166,7 @@ func (n *Node) services() []service {
 const standaloneRaftAddr = "standalone"
 
 // Open starts a data node: its services, in order (see services).
-func Open(cfg *configs.Data, opts Options) (*Node, error) {
+func Open(cfg *Config, opts Options) (*Node, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -240,23 +239,10 @@ func (n *Node) lockDirs() error {
 func (n *Node) openEngine() error {
 	cfg := n.cfg
 	var err error
-	n.engine, err = engine.Open(engine.Config{
-		Dir:                     cfg.Data.Dir,
-		WALDir:                  cfg.Data.WALDir,
-		IndexVersion:            cfg.Data.IndexVersion,
-		CacheMaxMemorySize:      cfg.Data.CacheMaxMemorySize,
-		CacheSnapshotMemorySize: cfg.Data.CacheSnapshotMemorySize,
-		QueryLogEnabled:         cfg.Data.QueryLogEnabled,
-		WriteTimeout:            time.Duration(cfg.Coordinator.WriteTimeout),
-		MaxConcurrentQueries:    cfg.Coordinator.MaxConcurrentQueries,
-		QueryTimeout:            time.Duration(cfg.Coordinator.QueryTimeout),
-		LogQueriesAfter:         time.Duration(cfg.Coordinator.LogQueriesAfter),
-		MaxSelectPointN:         cfg.Coordinator.MaxSelectPointN,
-		MaxSelectSeriesN:        cfg.Coordinator.MaxSelectSeriesN,
-		MaxSelectBucketsN:       cfg.Coordinator.MaxSelectBucketsN,
-		Logger:                  n.opts.EngineLogger,
-		Log:                     n.log,
-		Shards:                  n.shards,
+	n.engine, err = engine.Open(cfg.Data, cfg.Coordinator, engine.Options{
+		Logger: n.opts.EngineLogger,
+		Log:    n.log,
+		Shards: n.shards,
 	}, n.metaClient(30*time.Second))
 	return err
 }
@@ -281,23 +267,11 @@ func (n *Node) startProvision() error {
 
 func (n *Node) serveHTTP() error {
 	h := n.cfg.HTTP
-	handler := httpd.NewHandler(httpd.Config{
-		AuthEnabled:             h.AuthEnabled,
-		PingAuthEnabled:         h.PingAuthEnabled,
-		MaxBodySize:             h.MaxBodySize,
-		MaxQuerySize:            h.MaxQuerySize,
-		MaxConcurrentWriteLimit: h.MaxConcurrentWriteLimit,
-		LogEnabled:              h.LogEnabled,
-		Version:                 version.InfluxDBVersion,
-		Build:                   "OSS",
-		MetaStatus:              n.metaStatus,
-		BindAddress:             h.BindAddress,
-		Metrics:                 n.mon.MetricsHandler(),
-		PublicMetrics:           n.mon.PublicMetricsHandler(),
-		DebugVars:               http.HandlerFunc(n.mon.DebugVars),
-		PprofEnabled:            h.PprofEnabled,
-		PprofAuthEnabled:        h.PprofAuthEnabled,
-	}, n.engine, n.cache, n.opts.Logger)
+	h.Version, h.Build = version.InfluxDBVersion, "OSS"
+	h.MetaStatus = n.metaStatus
+	h.Metrics, h.PublicMetrics = n.mon.MetricsHandler(), n.mon.PublicMetricsHandler()
+	h.DebugVars = http.HandlerFunc(n.mon.DebugVars)
+	handler := httpd.NewHandler(h, n.engine, n.cache, n.opts.Logger)
 	n.handler.Store(handler)
 	for _, c := range handler.Collectors() {
 		if err := n.mon.Register(c); err != nil {
@@ -444,8 +418,8 @@ func (n *Node) openContinuousQueries() error {
 	if n.client != nil {
 		lease = cq.MetaLeaser{Client: n.client}
 	}
-	n.cqs = cq.New(cq.Config{Cluster: n.cluster, Exec: n.engine.ExecuteQuery, Meta: n.exec, Users: n.cache.Lookup,
-		AuthEnabled: n.cfg.HTTP.AuthEnabled, Lease: lease, Interval: time.Duration(c.RunInterval), LogRuns: c.LogEnabled})
+	n.cqs = cq.New(c, cq.Options{Cluster: n.cluster, Exec: n.engine.ExecuteQuery, Meta: n.exec, Users: n.cache.Lookup,
+		AuthEnabled: n.cfg.HTTP.AuthEnabled, Lease: lease})
 	n.cqs.Open()
 	return nil
 }

@@ -11,10 +11,8 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/palisade-db/palisade/cluster"
-	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data/coordinator"
 	"github.com/palisade-db/palisade/data/dataservice"
-	"github.com/palisade-db/palisade/data/hh"
 	"github.com/palisade-db/palisade/data/peer"
 	"github.com/palisade-db/palisade/data/remote"
 )
@@ -29,26 +27,13 @@ func (n *Node) openClusterWriter() error {
 		return nil
 	}
 	cc := n.cfg.Cluster
-	n.peers = peer.New(n.view, cluster.DialOptions{
-		Secret: n.cfg.Meta.MetaInternalSharedSecret, TLS: cc.HTTPSEnabled, InsecureTLS: cc.HTTPSInsecureTLS,
-	})
+	n.peers = peer.New(n.view, cc.DialOptions(n.cfg.Meta.MetaInternalSharedSecret))
 	n.view.OnUpdate(n.peers.ForgetRemoved)
 	n.cluster.Peers = n.peers
 	if hc := n.cfg.HintedHandoff; hc.Enabled {
-		hints, err := coordinator.OpenHints(hh.Config{
-			Dir:              hc.Dir,
-			MaxSize:          int64(min(hc.MaxSize, 1<<62)),
-			MaxTotalSize:     int64(min(hc.MaxTotalSize, 1<<62)),
-			MinFreeSpace:     int64(min(hc.MinFreeSpace, 1<<62)),
-			MaxAge:           time.Duration(hc.MaxAge),
-			RetryConcurrency: hc.RetryConcurrency,
-			RetryRateLimit:   int64(min(hc.RetryRateLimit, 1<<62)),
-			RetryInterval:    time.Duration(hc.RetryInterval),
-			RetryMaxInterval: time.Duration(hc.RetryMaxInterval),
-			PurgeInterval:    time.Duration(hc.PurgeInterval),
-			DirLocked:        true, // lockDirs
-			Logger:           n.opts.Logger.With("component", "hinted-handoff"),
-		}, n.cluster)
+		hc.DirLocked = true // lockDirs
+		hc.Logger = n.opts.Logger.With("component", "hinted-handoff")
+		hints, err := coordinator.OpenHints(hc, n.cluster)
 		if err != nil {
 			n.peers.Close()
 			return fmt.Errorf("data: opening hinted handoff in %s: %w", hc.Dir, err)
@@ -159,7 +144,7 @@ func (n *Node) ClusterAddr() string {
 // this node may have queued them before an upgrade moved its default
 // beside [data] dir. They are not replayed from there.
 func warnLegacyHints(log *slog.Logger, dir string) {
-	legacy := configs.LegacyHintedHandoffDir()
+	legacy := LegacyHintedHandoffDir()
 	if filepath.Clean(legacy) == filepath.Clean(dir) {
 		return
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/data/provision"
 	"github.com/palisade-db/palisade/internal/testcluster"
@@ -174,7 +173,7 @@ func TestProvisionOncePerCluster(t *testing.T) {
 // 12 makes creating the admin take long enough to try.
 func TestFirstStartHasNoOpenWindow(t *testing.T) {
 	d := testcluster.StartStandalone(t, testcluster.DataOptions{
-		Configure: func(c *configs.Data) { authOn(localSecret)(c); c.Meta.PasswordHashCost = 12 },
+		Configure: func(c *data.Config) { authOn(localSecret)(c); c.Meta.PasswordHashCost = 12 },
 		Node:      data.Options{Provision: provision.Plan{AdminUser: "root", AdminPassword: "root-pw-1"}},
 	})
 	r := query(t, d.URL, "CREATE USER evil WITH PASSWORD 'evil-pw-1' WITH ALL PRIVILEGES", noCred)

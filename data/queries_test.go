@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 )
 
@@ -40,7 +40,7 @@ func startEndlessQuery(t *testing.T, base, db, q string, c cred) {
 
 // endlessQueries turns auth on and lifts [coordinator] max-select-buckets,
 // which would refuse the endless query (billions of buckets) at once.
-func endlessQueries(c *configs.Data) {
+func endlessQueries(c *data.Config) {
 	authOn(localSecret)(c)
 	c.Coordinator.MaxSelectBucketsN = 0
 }

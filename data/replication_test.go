@@ -16,6 +16,7 @@ import (
 
 	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 	"github.com/palisade-db/palisade/internal/testutil"
 	pmeta "github.com/palisade-db/palisade/meta"
@@ -32,14 +33,14 @@ type replCluster struct {
 	data []*testcluster.DataNode
 }
 
-func newReplCluster(t *testing.T, n int, configure func(*configs.Data)) *replCluster {
+func newReplCluster(t *testing.T, n int, configure func(*data.Config)) *replCluster {
 	t.Helper()
 	return newReplClusterWithMeta(t, n, nil, configure)
 }
 
 // newReplClusterWithMeta is newReplCluster with the meta node's store
 // configuration changed by configureMeta (when not nil).
-func newReplClusterWithMeta(t *testing.T, n int, configureMeta func(*pmeta.Config), configure func(*configs.Data)) *replCluster {
+func newReplClusterWithMeta(t *testing.T, n int, configureMeta func(*pmeta.Config), configure func(*data.Config)) *replCluster {
 	t.Helper()
 	opts := testcluster.Options{Meta: 1, Secret: replSecret}
 	if configureMeta != nil {
@@ -47,7 +48,7 @@ func newReplClusterWithMeta(t *testing.T, n int, configureMeta func(*pmeta.Confi
 	}
 	c := &replCluster{t: t, meta: testcluster.New(t, opts)}
 	for range n {
-		c.data = append(c.data, c.meta.AddData(testcluster.DataOptions{Configure: func(cfg *configs.Data) {
+		c.data = append(c.data, c.meta.AddData(testcluster.DataOptions{Configure: func(cfg *data.Config) {
 			cfg.Coordinator.WriteTimeout = configs.Duration(3 * time.Second)
 			cfg.HintedHandoff.RetryInterval = configs.Duration(50 * time.Millisecond)
 			cfg.HintedHandoff.RetryMaxInterval = configs.Duration(200 * time.Millisecond)
@@ -284,7 +285,7 @@ func TestDataServiceRefuses(t *testing.T) {
 // Retry-After whatever its consistency level (an owner would otherwise miss
 // the points for good), and what was acknowledged before reaches the owner.
 func TestFullQueueAnswers503(t *testing.T) {
-	c := newReplCluster(t, 2, func(cfg *configs.Data) { cfg.HintedHandoff.MaxSize = 256 << 10 })
+	c := newReplCluster(t, 2, func(cfg *data.Config) { cfg.HintedHandoff.MaxSize = 256 << 10 })
 	base := c.createDB(10)
 	c.data[1].Kill()
 	acked := 10
@@ -372,7 +373,7 @@ func TestReplayNeverResurrectsADroppedDatabase(t *testing.T) {
 // plaintext client is refused.
 func TestDataServiceOverTLS(t *testing.T) {
 	cert, key := testutil.SelfSignedCert(t)
-	c := newReplCluster(t, 2, func(cfg *configs.Data) {
+	c := newReplCluster(t, 2, func(cfg *data.Config) {
 		cfg.Cluster.HTTPSEnabled = true
 		cfg.Cluster.HTTPSCertificate = cert
 		cfg.Cluster.HTTPSPrivateKey = key
@@ -405,7 +406,7 @@ func TestDataServiceOverTLS(t *testing.T) {
 // peers (NodeUp), which replay what they queued for it at once instead of
 // at their next retry (30 s away here).
 func TestReturningOwnerIsReplayedAtOnce(t *testing.T) {
-	c := newReplCluster(t, 2, func(cfg *configs.Data) {
+	c := newReplCluster(t, 2, func(cfg *data.Config) {
 		cfg.HintedHandoff.RetryInterval = configs.Duration(30 * time.Second)
 		cfg.HintedHandoff.RetryMaxInterval = configs.Duration(30 * time.Second)
 	})
@@ -481,7 +482,7 @@ func TestDeletedShardGroupLeavesEveryOwner(t *testing.T) {
 // removed from the cluster are dropped by the purge, not kept (or replayed)
 // forever.
 func TestQueueOfARemovedNodeIsPurged(t *testing.T) {
-	c := newReplCluster(t, 2, func(cfg *configs.Data) {
+	c := newReplCluster(t, 2, func(cfg *data.Config) {
 		cfg.HintedHandoff.PurgeInterval = configs.Duration(100 * time.Millisecond)
 	})
 	base := c.createDB(10)

@@ -115,7 +115,7 @@ func assertNotInDir(t *testing.T, dir, secret string) {
 
 // Bad input gets InfluxDB's error and nothing is half-written.
 func TestBadWrites(t *testing.T) {
-	d := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: func(c *configsData) {
+	d := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: func(c *data.Config) {
 		c.HTTP.MaxBodySize = 1 << 10
 	}})
 	mustQuery(t, d.URL, "CREATE DATABASE db0", noCred)

@@ -26,18 +26,18 @@ import (
 )
 
 // binary is what palisade-data has of its own; internal/daemon does the rest.
-var binary = daemon.Binary[*configs.Data]{
+var binary = daemon.Binary[*data.Config]{
 	Name:      "palisade-data",
 	Version:   version.Version + " (InfluxDB API " + version.InfluxDBVersion + ")",
 	Component: "data",
-	Defaults:  configs.NewData,
-	Load:      configs.LoadDataWithWarnings,
-	Logging:   func(cfg *configs.Data) configs.Logging { return cfg.Logging },
-	NewRunner: func() daemon.Runner[*configs.Data] { return new(runner) },
+	Defaults:  data.NewConfig,
+	Load:      data.LoadConfigWithWarnings,
+	Logging:   func(cfg *data.Config) configs.Logging { return cfg.Logging },
+	NewRunner: func() daemon.Runner[*data.Config] { return new(runner) },
 	// The healthcheck asks for /health: healthy when it answers 200 (the
 	// node runs and has a meta state it trusts).
-	Health: daemon.Health[*configs.Data]{
-		Options: func(cfg *configs.Data) healthcheck.Options {
+	Health: daemon.Health[*data.Config]{
+		Options: func(cfg *data.Config) healthcheck.Options {
 			return healthcheck.Options{Addr: cfg.HTTP.BindAddress, TLS: cfg.HTTP.HTTPSEnabled}
 		},
 		Check:       healthcheck.Data,
@@ -64,7 +64,7 @@ func (r *runner) Flags(fs *flag.FlagSet) {
 		"belong to now (after the meta cluster was re-created); the saved state and node.json are moved aside, local data is kept")
 }
 
-func (r *runner) Configure(cfg *configs.Data) {
+func (r *runner) Configure(cfg *data.Config) {
 	if r.hostname != "" {
 		cfg.Hostname = r.hostname
 	}
@@ -73,7 +73,7 @@ func (r *runner) Configure(cfg *configs.Data) {
 // Open opens the data node, with the users and database that
 // INFLUXDB_ADMIN_USER, INFLUXDB_DB and the like ask for (provision.Plan);
 // the storage engine logs its warnings to stderr.
-func (r *runner) Open(cfg *configs.Data, log *slog.Logger, stderr io.Writer) (io.Closer, error) {
+func (r *runner) Open(cfg *data.Config, log *slog.Logger, stderr io.Writer) (io.Closer, error) {
 	prov, err := provision.FromEnv(os.Getenv)
 	if err != nil {
 		return nil, err

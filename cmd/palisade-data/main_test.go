@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/palisade-db/palisade/configs"
+	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 )
 
@@ -36,7 +36,7 @@ func TestHealthcheck(t *testing.T) {
 		t.Fatalf("healthcheck of a node without a meta state: %v, want a 503", err)
 	}
 
-	locked := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: func(c *configs.Data) {
+	locked := testcluster.StartStandalone(t, testcluster.DataOptions{Configure: func(c *data.Config) {
 		c.HTTP.AuthEnabled, c.HTTP.PingAuthEnabled = true, true
 	}})
 	resp, err := http.PostForm(locked.URL+"/query", url.Values{"q": {"CREATE USER admin WITH PASSWORD 'admin-pw-1' WITH ALL PRIVILEGES"}})

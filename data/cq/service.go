@@ -48,7 +48,8 @@ type Executor func(q *influxql.Query, opt query.ExecutionOptions, closing chan s
 // query and recording it leaves that run to be repeated: SELECT INTO writes
 // the same points again, which changes nothing.)
 type Service struct {
-	Config
+	Options
+	cfg Config
 	log *slog.Logger
 	now func() time.Time
 
@@ -66,8 +67,8 @@ type Service struct {
 	once sync.Once
 }
 
-// Config is what a Service works with.
-type Config struct {
+// Options are what a Service works with besides its table.
+type Options struct {
 	// Cluster gives the node's ID, the meta state (the queries), the clock
 	// (nil: time.Now) and the log.
 	Cluster *peer.Cluster
@@ -81,10 +82,6 @@ type Config struct {
 	// only within its own database.
 	AuthEnabled bool
 	Lease       Leaser
-	// Interval is how often the queries are looked at ([continuous_queries]
-	// run-interval); LogRuns logs each run.
-	Interval time.Duration
-	LogRuns  bool
 }
 
 // cqStats are the service's counters (SHOW STATS, /debug/vars, /metrics).
@@ -94,13 +91,14 @@ type cqStats struct {
 	Holding atomic.Int64
 }
 
-// New returns the continuous query service of c; Open starts it.
-func New(c Config) *Service {
-	now := c.Cluster.Now
+// New returns the continuous query service of c ([continuous_queries]) and
+// o; Open starts it.
+func New(c Config, o Options) *Service {
+	now := o.Cluster.Now
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{Config: c, log: c.Cluster.Log.With("service", "continuous_querier"), now: now, lastRuns: map[string]time.Time{}, pending: map[string]*metapb.ContinuousQueryRun{},
+	return &Service{Options: o, cfg: c, log: o.Cluster.Log.With("service", "continuous_querier"), now: now, lastRuns: map[string]time.Time{}, pending: map[string]*metapb.ContinuousQueryRun{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -108,7 +106,7 @@ func New(c Config) *Service {
 func (s *Service) Open() {
 	go func() {
 		defer close(s.done)
-		t := time.NewTicker(s.Interval)
+		t := time.NewTicker(time.Duration(s.cfg.RunInterval))
 		defer t.Stop()
 		for {
 			select {
@@ -186,7 +184,7 @@ func (s *Service) holds() bool {
 			s.log.Warn("asking for the continuous queries' lease", "err", err)
 			s.reported = msg
 		}
-		s.askAt = now.Add(s.Interval)
+		s.askAt = now.Add(time.Duration(s.cfg.RunInterval))
 		return s.setHolding(now.Before(s.holdUntil))
 	}
 	s.reported = ""
@@ -197,7 +195,7 @@ func (s *Service) holds() bool {
 		// Another node holds it: ask again when it runs out.
 		s.holdUntil, s.askAt = time.Time{}, now.Add(ttl)
 	default:
-		s.holdUntil, s.askAt = time.Time{}, now.Add(s.Interval)
+		s.holdUntil, s.askAt = time.Time{}, now.Add(time.Duration(s.cfg.RunInterval))
 	}
 	return s.setHolding(now.Before(s.holdUntil))
 }
@@ -351,7 +349,7 @@ func (s *Service) execute(db *metapb.Database, cq *metapb.ContinuousQuery, sel *
 	}
 	s.stats.QueryOK.Add(1)
 	s.stats.PointsWritten.Add(written)
-	if s.LogRuns {
+	if s.cfg.LogEnabled {
 		s.log.Info("continuous query ran", "db", db.Name, "cq", name, "start", p.start.UTC().Format(time.RFC3339Nano),
 			"end", p.end.UTC().Format(time.RFC3339Nano), "written", written, "duration", s.now().Sub(began))
 	}
@@ -369,7 +367,7 @@ func (s *Service) guard() (closing chan struct{}, stop func()) {
 	go func() {
 		defer close(finished)
 		defer close(closing)
-		t := time.NewTicker(s.Interval)
+		t := time.NewTicker(time.Duration(s.cfg.RunInterval))
 		defer t.Stop()
 		for {
 			select {

@@ -32,8 +32,8 @@ func (f *fakeLeaser) acquire(context.Context, string, uint64) (uint64, time.Dura
 func TestCQLeaseWhenMetaIsAway(t *testing.T) {
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	l := &fakeLeaser{holder: 7, ttl: 30 * time.Second}
-	s := New(Config{Cluster: &peer.Cluster{Self: func() uint64 { return 7 }, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }},
-		Lease: l, Interval: time.Second})
+	s := New(NewConfig(), Options{Cluster: &peer.Cluster{Self: func() uint64 { return 7 }, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }},
+		Lease: l})
 	if !s.holds() {
 		t.Fatal("granted, but does not hold")
 	}
@@ -77,7 +77,7 @@ func TestCQLeaseWhenMetaIsAway(t *testing.T) {
 // an older meta node) killed every data node at every start, parsing it
 // overflowed the stack. Now each run fails, counted, and the node goes on.
 func TestDeepStoredContinuousQueryIsACountedFailure(t *testing.T) {
-	s := New(Config{Cluster: &peer.Cluster{Self: func() uint64 { return 1 }, Log: slog.New(slog.DiscardHandler)}, Lease: SelfLeaser{}, Interval: time.Second})
+	s := New(NewConfig(), Options{Cluster: &peer.Cluster{Self: func() uint64 { return 1 }, Log: slog.New(slog.DiscardHandler)}, Lease: SelfLeaser{}})
 	db := &metapb.Database{Name: "db", DefaultRetentionPolicy: "autogen"}
 	for _, q := range []string{
 		"CREATE CONTINUOUS QUERY deep ON db BEGIN SELECT count(v) INTO x FROM m WHERE " +

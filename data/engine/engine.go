@@ -23,22 +23,8 @@ import (
 	"github.com/palisade-db/palisade/data/metastate"
 )
 
-// Config configures the embedded storage and query engine.
-type Config struct {
-	Dir                     string
-	WALDir                  string
-	IndexVersion            string
-	CacheMaxMemorySize      uint64
-	CacheSnapshotMemorySize uint64
-	QueryLogEnabled         bool
-	WriteTimeout            time.Duration
-	MaxConcurrentQueries    int
-	QueryTimeout            time.Duration
-	LogQueriesAfter         time.Duration
-	MaxSelectPointN         int
-	MaxSelectSeriesN        int
-	MaxSelectBucketsN       int
-	NodeID                  uint64
+// Options are what the node gives the engine besides its tables.
+type Options struct {
 	// Logger is the engine's zap logger; nil discards.
 	Logger *zap.Logger
 	// Log receives Palisade's own messages about the engine (local
@@ -97,10 +83,10 @@ type noSubscriber struct{}
 
 func (noSubscriber) Send(*coordinator.WritePointsRequest) {}
 
-// Open opens the TSDB store under cfg.Dir and wires the points writer and
-// query executor to mc.
-func Open(cfg Config, mc *MetaClient) (*Engine, error) {
-	logger := cfg.Logger
+// Open opens the TSDB store under cfg.Dir ([data]) and wires the points
+// writer and query executor ([coordinator]) to mc.
+func Open(cfg Config, coord CoordinatorConfig, opts Options, mc *MetaClient) (*Engine, error) {
+	logger := opts.Logger
 	if logger == nil {
 		logger = zap.NewNop()
 	}
@@ -118,10 +104,10 @@ func Open(cfg Config, mc *MetaClient) (*Engine, error) {
 	}
 	tc.QueryLogEnabled = cfg.QueryLogEnabled
 	if cfg.CacheMaxMemorySize > 0 {
-		tc.CacheMaxMemorySize = toSize(cfg.CacheMaxMemorySize)
+		tc.CacheMaxMemorySize = toSize(uint64(cfg.CacheMaxMemorySize))
 	}
 	if cfg.CacheSnapshotMemorySize > 0 {
-		tc.CacheSnapshotMemorySize = toSize(cfg.CacheSnapshotMemorySize)
+		tc.CacheSnapshotMemorySize = toSize(uint64(cfg.CacheSnapshotMemorySize))
 	}
 	if err := tc.Validate(); err != nil {
 		return nil, fmt.Errorf("data: engine config: %w", err)
@@ -137,7 +123,7 @@ func Open(cfg Config, mc *MetaClient) (*Engine, error) {
 	}
 
 	pw := coordinator.NewPointsWriter()
-	pw.WriteTimeout = cfg.WriteTimeout
+	pw.WriteTimeout = time.Duration(coord.WriteTimeout)
 	if pw.WriteTimeout <= 0 {
 		pw.WriteTimeout = 10 * time.Second
 	}
@@ -162,20 +148,20 @@ func Open(cfg Config, mc *MetaClient) (*Engine, error) {
 		},
 		Monitor:           monitor.New(nil, monitor.NewConfig()),
 		PointsWriter:      pw,
-		MaxSelectPointN:   cfg.MaxSelectPointN,
-		MaxSelectSeriesN:  cfg.MaxSelectSeriesN,
-		MaxSelectBucketsN: cfg.MaxSelectBucketsN,
+		MaxSelectPointN:   coord.MaxSelectPointN,
+		MaxSelectSeriesN:  coord.MaxSelectSeriesN,
+		MaxSelectBucketsN: coord.MaxSelectBucketsN,
 	}
 	qe.StatementExecutor = newOwnedQueries(se, qe.TaskManager)
-	qe.TaskManager.QueryTimeout = cfg.QueryTimeout
-	qe.TaskManager.LogQueriesAfter = cfg.LogQueriesAfter
-	qe.TaskManager.MaxConcurrentQueries = cfg.MaxConcurrentQueries
+	qe.TaskManager.QueryTimeout = time.Duration(coord.QueryTimeout)
+	qe.TaskManager.LogQueriesAfter = time.Duration(coord.LogQueriesAfter)
+	qe.TaskManager.MaxConcurrentQueries = coord.MaxConcurrentQueries
 
-	log := cfg.Log
+	log := opts.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Engine{Store: store, PointsWriter: pw, QueryExecutor: qe, meta: mc, logger: logger, log: log, shards: cfg.Shards,
+	return &Engine{Store: store, PointsWriter: pw, QueryExecutor: qe, meta: mc, logger: logger, log: log, shards: opts.Shards,
 		statements: se, writer: pw}, nil
 }
 

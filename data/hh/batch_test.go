@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/palisade-db/palisade/configs"
 )
 
 // batchRecorder is a BatchSender that records what it delivers and each
@@ -82,7 +84,7 @@ func TestBatchReplayKeepsOrderAcrossSegments(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.SegmentSize = 200 // a few records per segment
 	cfg.ReplayBatchBytes = 40
-	cfg.RetryInterval = time.Hour
+	cfg.RetryInterval = configs.Duration(time.Hour)
 	s := newBatchRecorder()
 	svc := mustOpen(t, cfg, s)
 	want := make([]string, 300)
@@ -137,7 +139,7 @@ func TestBatchPartialFailureResumesAfterPrefix(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	cfg.SegmentSize = 64
-	cfg.RetryInterval = time.Millisecond
+	cfg.RetryInterval = configs.Duration(time.Millisecond)
 	s := newBatchRecorder()
 	svc := mustOpen(t, cfg, s)
 	want := payloads(40)
@@ -164,7 +166,7 @@ func TestBatchPartialFailureResumesAfterPrefix(t *testing.T) {
 	// After a restart, only what follows the delivered prefix is sent.
 	cfg = testConfig(t)
 	cfg.SegmentSize = 64
-	cfg.RetryInterval, cfg.RetryMaxInterval = time.Hour, time.Hour
+	cfg.RetryInterval, cfg.RetryMaxInterval = configs.Duration(time.Hour), configs.Duration(time.Hour)
 	s = newBatchRecorder()
 	svc = mustOpen(t, cfg, s)
 	fillDown(t, svc, s, want)
@@ -192,7 +194,7 @@ func TestBatchPartialFailureResumesAfterPrefix(t *testing.T) {
 func TestBatchPermanentErrorDropsOnlyThatRecord(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.RetryInterval, cfg.RetryMaxInterval = time.Hour, time.Hour
+	cfg.RetryInterval, cfg.RetryMaxInterval = configs.Duration(time.Hour), configs.Duration(time.Hour)
 	s := newBatchRecorder()
 	svc := mustOpen(t, cfg, s)
 	want := payloads(20)
@@ -237,8 +239,8 @@ func firsts(calls [][]string) []string {
 func TestBatchSkipsPurgedAndExpiredInside(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.MaxAge = time.Hour
-	cfg.RetryInterval, cfg.RetryMaxInterval = time.Hour, time.Hour
+	cfg.MaxAge = configs.Duration(time.Hour)
+	cfg.RetryInterval, cfg.RetryMaxInterval = configs.Duration(time.Hour), configs.Duration(time.Hour)
 	var mu sync.Mutex
 	t0 := time.Unix(1_700_000_000, 0)
 	now := t0
@@ -326,7 +328,7 @@ func TestBatchSkipsCorruptRecordInside(t *testing.T) {
 func TestBatchRetryRateLimit(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.RetryRateLimit = 20_000 // bytes/s
+	cfg.RetryRateLimit = configs.Size(20_000) // bytes/s
 	fill(t, cfg, slices.Repeat([]string{strings.Repeat("x", 5000)}, 6))
 	start := time.Now()
 	s := newBatchRecorder()
@@ -371,7 +373,7 @@ func TestBatchConcurrentEnqueueAndReplay(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.SegmentSize = 4 << 10
 	cfg.ReplayBatchBytes = 64
-	cfg.RetryInterval = time.Millisecond
+	cfg.RetryInterval = configs.Duration(time.Millisecond)
 	s := newBatchRecorder()
 	s.setFailBatch(func(node uint64, recs []Record, call int) (int, error) {
 		if call%5 == 0 {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/palisade-db/palisade/configs"
 )
 
 type nopSender struct{}
@@ -28,10 +30,10 @@ func BenchmarkEnqueue(b *testing.B) {
 		for _, mode := range []string{"serial", "parallel"} {
 			b.Run(fmt.Sprintf("payload=%s/%s", p.name, mode), func(b *testing.B) {
 				cfg := testConfig(b)
-				cfg.MaxSize = 1 << 40
+				cfg.MaxSize = configs.Size(1 << 40)
 				s := newRecorder()
 				s.setFail(down)
-				cfg.RetryInterval = time.Hour
+				cfg.RetryInterval = configs.Duration(time.Hour)
 				svc := mustOpen(b, cfg, s)
 				b.SetBytes(int64(p.size))
 				b.ResetTimer()
@@ -91,7 +93,7 @@ func BenchmarkReplayBatch(b *testing.B) {
 // through s.
 func benchReplay(b *testing.B, size int, s Sender) {
 	cfg := testConfig(b)
-	cfg.MaxSize = 1 << 40
+	cfg.MaxSize = configs.Size(1 << 40)
 	writeSegments(b, filepath.Join(cfg.Dir, "1"), b.N, make([]byte, size))
 	b.SetBytes(int64(size))
 	b.ResetTimer()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/palisade-db/palisade/configs"
+
 	"github.com/palisade-db/palisade/internal/dirlock"
 	"github.com/palisade-db/palisade/internal/testutil"
 )
@@ -43,7 +45,7 @@ func reopenedPayloads(t *testing.T, svc *Service, cfg Config, node uint64) []str
 func TestMaxTotalSizeBoundsEveryQueue(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.MaxTotalSize = 3 * frameSize(2)
+	cfg.MaxTotalSize = configs.Size(3 * frameSize(2))
 	s := newRecorder()
 	s.setFail(down)
 	svc := mustOpen(t, cfg, s)
@@ -88,7 +90,7 @@ func TestMaxTotalSizeCountsRecoveredQueues(t *testing.T) {
 	mustEnqueue(t, svc, 1, 1, "a0")
 	mustEnqueue(t, svc, 2, 1, "b0")
 	svc.Close()
-	cfg.MaxTotalSize = 2 * frameSize(2)
+	cfg.MaxTotalSize = configs.Size(2 * frameSize(2))
 	svc = mustOpen(t, cfg, s)
 	if got := svc.TotalBytes(); got != 2*frameSize(2) {
 		t.Errorf("TotalBytes after reopening = %d, want %d", got, 2*frameSize(2))
@@ -103,7 +105,7 @@ func TestMaxTotalSizeCountsRecoveredQueues(t *testing.T) {
 func TestMinFreeSpaceRefusesBeforeTheDiskFills(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.MinFreeSpace = math.MaxInt64 / 2 // more than any disk has
+	cfg.MinFreeSpace = configs.Size(math.MaxInt64 / 2) // more than any disk has
 	svc := mustOpen(t, cfg, newRecorder())
 	err := svc.Enqueue(1, 1, []byte("p0"))
 	if l := fullLimit(t, err); l != LimitMinFreeSpace {
@@ -116,7 +118,7 @@ func TestMinFreeSpaceRefusesBeforeTheDiskFills(t *testing.T) {
 		t.Errorf("a refused record created node 1's queue: %v", err)
 	}
 	cfg2 := testConfig(t)
-	cfg2.MinFreeSpace = 1
+	cfg2.MinFreeSpace = configs.Size(1)
 	mustEnqueue(t, mustOpen(t, cfg2, newRecorder()), 1, 1, "p0")
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/palisade-db/palisade/configs"
 )
 
 var errDown = errors.New("node down")
@@ -72,7 +74,7 @@ func down(uint64, Record, int) error { return errDown }
 func testConfig(t testing.TB) Config {
 	return Config{
 		Dir:           t.TempDir(),
-		RetryInterval: 10 * time.Millisecond,
+		RetryInterval: configs.Duration(10 * time.Millisecond),
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }

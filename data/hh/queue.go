@@ -101,7 +101,7 @@ func openQueue(s *Service, node uint64, dir string) (*queue, error) {
 		cancel: cancel,
 		done:   make(chan struct{}),
 		wake:   make(chan struct{}, 1), kick: make(chan struct{}, 1), purge: make(chan struct{}, 1),
-		limiter: limiter{rate: s.cfg.RetryRateLimit},
+		limiter: limiter{rate: s.cfg.RetryRateLimit.Int64()},
 		shards:  map[uint64]int64{},
 		dropped: map[uint64]bool{},
 		changed: make(chan struct{}),
@@ -370,7 +370,7 @@ func (q *queue) append(shardID uint64, payload []byte) error {
 		err := q.err
 		q.mu.Unlock()
 		return err
-	case q.bytes+n > q.svc.cfg.MaxSize:
+	case q.bytes+n > q.svc.cfg.MaxSize.Int64():
 		q.mu.Unlock()
 		return &FullError{Node: q.node, Limit: LimitMaxSize,
 			Detail: fmt.Sprintf("data node %d's queue holds %d bytes (max-size %d)", q.node, q.bytes, q.svc.cfg.MaxSize)}

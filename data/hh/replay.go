@@ -69,11 +69,11 @@ func (q *queue) run() {
 		// limiter then spaces batches as it spaces records.
 		maxRecs, maxBytes = replayBatchRecords, cfg.ReplayBatchBytes
 		if cfg.RetryRateLimit > 0 {
-			maxBytes = min(maxBytes, cfg.RetryRateLimit)
+			maxBytes = min(maxBytes, cfg.RetryRateLimit.Int64())
 		}
 	}
 	q.rd = q.head
-	backoff := cfg.RetryInterval
+	backoff := time.Duration(cfg.RetryInterval)
 	var (
 		retryAt  time.Time
 		failures int
@@ -126,7 +126,7 @@ func (q *queue) run() {
 			select {
 			case <-q.ctx.Done():
 			case <-q.kick:
-				retryAt, backoff = time.Time{}, cfg.RetryInterval
+				retryAt, backoff = time.Time{}, time.Duration(cfg.RetryInterval)
 			case <-q.purge: // check max-age and dropped shards again
 			case <-t.C:
 			}
@@ -144,7 +144,7 @@ func (q *queue) run() {
 		}
 		n, err := q.send(batcher, recs)
 		if n > 0 {
-			backoff = cfg.RetryInterval
+			backoff = time.Duration(cfg.RetryInterval)
 			if failures > 0 {
 				q.log.Info("hinted handoff: node answers again", "failed_attempts", failures)
 				failures = 0
@@ -173,7 +173,7 @@ func (q *queue) run() {
 			}
 			q.log.Log(q.ctx, level, "hinted handoff: delivery failed, will retry", "err", err, "retry_in", backoff)
 			retryAt = time.Now().Add(backoff)
-			backoff = min(2*backoff, cfg.RetryMaxInterval)
+			backoff = min(2*backoff, time.Duration(cfg.RetryMaxInterval))
 		}
 	}
 }
@@ -236,7 +236,7 @@ func (q *queue) classify() []outcome {
 		case it.kind != itemRecord:
 		case q.dropped[it.rec.ShardID]:
 			fate[i] = purged
-		case now.Sub(it.rec.Enqueued) > q.svc.cfg.MaxAge:
+		case now.Sub(it.rec.Enqueued) > time.Duration(q.svc.cfg.MaxAge):
 			fate[i] = expired
 		}
 	}

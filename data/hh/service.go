@@ -252,7 +252,7 @@ func (s *Service) Enqueue(node, shardID uint64, payload []byte) error {
 	if len(payload) > MaxPayload {
 		return fmt.Errorf("%w: %d bytes (at most %d)", ErrRecordTooLarge, len(payload), MaxPayload)
 	}
-	if margin := s.cfg.MinFreeSpace; margin > 0 {
+	if margin := s.cfg.MinFreeSpace.Int64(); margin > 0 {
 		// Checked before the lock and without a reservation: appends that
 		// run at once may each pass, and take the margin down by a few
 		// records at most.
@@ -275,7 +275,7 @@ func (s *Service) Enqueue(node, shardID uint64, payload []byte) error {
 
 // reserve adds n bytes to the total unless that would pass MaxTotalSize.
 func (s *Service) reserve(n int64) (total int64, ok bool) {
-	limit := s.cfg.MaxTotalSize
+	limit := s.cfg.MaxTotalSize.Int64()
 	for {
 		cur := s.total.Load()
 		if limit > 0 && cur+n > limit {
@@ -413,7 +413,7 @@ func (q *queue) dropShards(keepShard func(uint64) bool) {
 
 func (s *Service) purgeLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.PurgeInterval)
+	t := time.NewTicker(time.Duration(s.cfg.PurgeInterval))
 	defer t.Stop()
 	for {
 		select {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/palisade-db/palisade/configs"
 )
 
 func TestReplayKeepsEnqueueOrder(t *testing.T) {
@@ -77,7 +79,7 @@ func TestFilesArePrivate(t *testing.T) {
 func TestMaxSizeRefusesAndKeepsAcknowledged(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.MaxSize = 3 * frameSize(2)
+	cfg.MaxSize = configs.Size(3 * frameSize(2))
 	s := newRecorder()
 	s.setFail(down)
 	svc := mustOpen(t, cfg, s)
@@ -102,8 +104,8 @@ func TestMaxSizeRefusesAndKeepsAcknowledged(t *testing.T) {
 func TestMaxAgeDropsAndCounts(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.MaxAge = time.Hour
-	cfg.RetryInterval, cfg.RetryMaxInterval = time.Hour, time.Hour // only Purge applies max-age
+	cfg.MaxAge = configs.Duration(time.Hour)
+	cfg.RetryInterval, cfg.RetryMaxInterval = configs.Duration(time.Hour), configs.Duration(time.Hour) // only Purge applies max-age
 	var mu sync.Mutex
 	now := time.Unix(1_700_000_000, 0)
 	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -162,7 +164,7 @@ func TestPermanentErrorDropsRecord(t *testing.T) {
 func TestPurgeRemovedNode(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.PurgeInterval = 5 * time.Millisecond
+	cfg.PurgeInterval = configs.Duration(5 * time.Millisecond)
 	s := newRecorder()
 	s.setFail(down)
 	svc := mustOpen(t, cfg, s)
@@ -208,8 +210,8 @@ func TestPurgeDroppedShard(t *testing.T) {
 func TestKickRetriesAtOnce(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.RetryInterval = time.Hour
-	cfg.RetryMaxInterval = time.Hour
+	cfg.RetryInterval = configs.Duration(time.Hour)
+	cfg.RetryMaxInterval = configs.Duration(time.Hour)
 	s := newRecorder()
 	s.setFail(func(_ uint64, _ Record, attempt int) error {
 		if attempt == 1 {
@@ -228,8 +230,8 @@ func TestKickRetriesAtOnce(t *testing.T) {
 func TestBackoffDoublesUpToMax(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.RetryInterval = 20 * time.Millisecond
-	cfg.RetryMaxInterval = 80 * time.Millisecond
+	cfg.RetryInterval = configs.Duration(20 * time.Millisecond)
+	cfg.RetryMaxInterval = configs.Duration(80 * time.Millisecond)
 	s := newRecorder()
 	s.setFail(func(_ uint64, _ Record, attempt int) error {
 		if attempt <= 5 {
@@ -257,7 +259,7 @@ func TestBackoffDoublesUpToMax(t *testing.T) {
 func TestRetryRateLimit(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.RetryRateLimit = 10_000 // bytes/s
+	cfg.RetryRateLimit = configs.Size(10_000) // bytes/s
 	s := newRecorder()
 	svc := mustOpen(t, cfg, s)
 	start := time.Now()
@@ -277,7 +279,7 @@ func TestConcurrentEnqueueAndReplay(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	cfg.SegmentSize = 4 << 10
-	cfg.RetryInterval = time.Millisecond
+	cfg.RetryInterval = configs.Duration(time.Millisecond)
 	cfg.RetryConcurrency = 2
 	s := newRecorder()
 	s.setFail(func(_ uint64, _ Record, attempt int) error {

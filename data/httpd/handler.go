@@ -47,55 +47,6 @@ type Engine interface {
 	BootstrapAdmin(name, password string) error
 }
 
-// Config configures a Handler.
-type Config struct {
-	// AuthEnabled enforces authentication and authorization once an admin
-	// user exists ([http] auth-enabled).
-	AuthEnabled bool
-	// PingAuthEnabled requires credentials for /ping, /health and /status
-	// too; it has an effect only with AuthEnabled ([http] ping-auth-enabled).
-	PingAuthEnabled bool
-	// MaxBodySize bounds a write body, after gzip decompression, in bytes.
-	// 0 means unlimited ([http] max-body-size).
-	MaxBodySize int
-	// MaxConcurrentWriteLimit bounds the write requests served at once;
-	// others wait for a slot. 0 means unlimited.
-	MaxConcurrentWriteLimit int
-	// MaxQuerySize bounds the text of a query (the q parameter, or the q
-	// file of a multipart body), in bytes; a larger one is refused with 413
-	// before it is parsed, and the body of a /query request is read no
-	// further than such a query needs. 0 means unlimited
-	// ([http] max-query-size).
-	MaxQuerySize int
-	// LogEnabled logs every request at Info through the handler's logger.
-	LogEnabled bool
-	// Version is sent as X-Influxdb-Version and by /ping?verbose and /health.
-	Version string
-	// Build is sent as X-Influxdb-Build, e.g. "OSS".
-	Build string
-	// MetaStatus, when set, says whether the node's meta state may be used
-	// (see MetaStatus); nil means always.
-	MetaStatus func() MetaStatus
-
-	// BindAddress tags the "httpd" statistic, as in InfluxDB.
-	BindAddress string
-	// Metrics serves /metrics (nil: 404): every metric. With AuthEnabled
-	// and an admin existing, only an admin gets it; anyone else, and every
-	// request before an admin exists, gets PublicMetrics (nil: nothing, 401
-	// or 403): the metrics that name no database, retention policy or shard
-	// path. A request without credentials is served unless PingAuthEnabled,
-	// as /ping; credentials that fail are answered 401 (or 429).
-	Metrics       http.Handler
-	PublicMetrics http.Handler
-	// DebugVars serves /debug/vars (nil: 404); with AuthEnabled and
-	// PprofAuthEnabled it needs an admin ([http] pprof-auth-enabled).
-	DebugVars        http.Handler
-	PprofAuthEnabled bool
-	// PprofEnabled serves /debug/pprof/ ([http] pprof-enabled); with
-	// AuthEnabled it always needs an admin.
-	PprofEnabled bool
-}
-
 // DefaultChunkSize is the number of points per result the engine produces
 // when the client does not ask for chunked output or gives no chunk_size.
 const DefaultChunkSize = 10000

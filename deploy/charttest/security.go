@@ -15,7 +15,8 @@ import (
 )
 
 // The node settings for TLS between the nodes (configs/meta.go,
-// configs/data.go), as INFLUXDB_* variables. The nodes have no setting for
+// data/metastate/config.go, cluster/config.go), as INFLUXDB_* variables. The
+// nodes have no setting for
 // a CA file: they verify their peers against Go's system roots, which
 // SSL_CERT_FILE and SSL_CERT_DIR replace.
 var (

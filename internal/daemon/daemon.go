@@ -27,7 +27,7 @@ import (
 	"github.com/palisade-db/palisade/internal/logging"
 )
 
-// Config is a node's configuration: *configs.Meta or *configs.Data.
+// Config is a node's configuration: *configs.Meta or *data.Config.
 type Config interface {
 	Validate() error
 }

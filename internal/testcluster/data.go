@@ -16,7 +16,7 @@ import (
 // the same across Kill and Restart.
 type DataNode struct {
 	t    testing.TB
-	Cfg  *configs.Data
+	Cfg  *data.Config
 	Opts data.Options
 	// URL is the HTTP API's base URL, e.g. http://127.0.0.1:41234.
 	URL  string
@@ -29,7 +29,7 @@ type DataNode struct {
 // DataOptions configure a data node.
 type DataOptions struct {
 	// Configure changes the config before the node starts.
-	Configure func(*configs.Data)
+	Configure func(*data.Config)
 	// Node options (admin bootstrap, logger).
 	Node data.Options
 }
@@ -55,7 +55,7 @@ func (c *Cluster) AddData(o DataOptions) *DataNode {
 func startData(t testing.TB, servers []string, secret string, o DataOptions) *DataNode {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := configs.NewData()
+	cfg := data.NewConfig()
 	cfg.Hostname = "127.0.0.1"
 	cfg.Meta.Dir = filepath.Join(dir, "meta")
 	cfg.Meta.Servers = servers
