@@ -61,6 +61,9 @@ func (n *Node) openEmbeddedMeta() error {
 	if err := store.WaitForLeader(ctx); err != nil {
 		return fmt.Errorf("data: embedded meta store did not start: %w", err)
 	}
+	if err := store.WaitForFeatureLevel(ctx); err != nil {
+		return fmt.Errorf("data: embedded meta store: %w", err)
+	}
 	resp, err := store.Execute(ctx, &metapb.Command{Op: &metapb.Command_CreateDataNode{CreateDataNode: &metapb.CreateDataNode{
 		HttpAddr: n.cfg.HTTPAddr(), TcpAddr: n.cfg.TCPAddr(),
 	}}})

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -257,11 +258,16 @@ const (
 )
 
 // shardGroupBounds returns the group [start, end) of length dur that holds
-// t, aligned on multiples of dur since the Unix epoch, clamped to
-// [MinNanoTime, MaxNanoTime+1] without overflowing. t must be in range and
-// dur positive.
-func shardGroupBounds(t, dur int64) (start, end int64) {
+// t, clamped to [MinNanoTime, MaxNanoTime+1] without overflowing. With
+// truncate, it starts where influxd 1.x starts it (t.Truncate(dur): a
+// multiple of dur counted from Go's zero Time); otherwise at a multiple of
+// dur counted from the Unix epoch, as clusters below levelTruncatedGroups
+// do. t must be in range and dur positive.
+func shardGroupBounds(t, dur int64, truncate bool) (start, end int64) {
 	m := mod(t, dur)
+	if truncate {
+		m = sinceTruncated(t, dur)
+	}
 	// t - m < MinNanoTime, written so that nothing overflows (0 <= m <
 	// dur, so MinNanoTime+m <= 0).
 	if t < MinNanoTime+m {
@@ -294,7 +300,11 @@ func createShardGroup(d *metapb.Data, c *metapb.CreateShardGroup) error {
 		if dur <= 0 {
 			dur = int64(ShardGroupDuration(time.Duration(rp.Duration)))
 		}
-		start, end := shardGroupBounds(c.Timestamp, dur)
+		truncate := ClusterFeatureLevel(d) >= levelTruncatedGroups
+		start, end := shardGroupBounds(c.Timestamp, dur, truncate)
+		if truncate {
+			start, end = besideLiveGroups(rp, c.Timestamp, start, end)
+		}
 		if c.Timestamp < start || c.Timestamp >= end {
 			// Cannot happen; a group that does not hold its timestamp would
 			// be created again by every write at that time.
@@ -314,6 +324,25 @@ func createShardGroup(d *metapb.Data, c *metapb.CreateShardGroup) error {
 		})
 		return nil
 	})
+}
+
+// besideLiveGroups shortens the new group [start, end) of t so that it
+// overlaps no live group of rp (none holds t). A group made after the
+// cluster started truncating, or after the policy's shard duration changed,
+// would otherwise overlap older ones; being first in start order, it would
+// take the writes of times an older group held, and a point written again
+// would be stored in two shards. influxd lets them overlap.
+func besideLiveGroups(rp *metapb.RetentionPolicy, t, start, end int64) (int64, int64) {
+	for _, g := range rp.ShardGroups {
+		switch {
+		case g.DeletedAt != 0:
+		case g.EndTime <= t && g.EndTime > start:
+			start = g.EndTime
+		case g.StartTime > t && g.StartTime < end:
+			end = g.StartTime
+		}
+	}
+	return start, end
 }
 
 func deleteShardGroup(d *metapb.Data, c *metapb.DeleteShardGroup) error {
@@ -365,6 +394,25 @@ func findShardGroup(rp *metapb.RetentionPolicy, id uint64) *metapb.ShardGroup {
 		}
 	}
 	return nil
+}
+
+// zeroToUnix is the number of seconds from Go's zero Time (January 1, year
+// 1, UTC) to the Unix epoch.
+const zeroToUnix = 62135596800
+
+// sinceTruncated returns how far t (Unix nanoseconds) is past the multiple
+// of d (positive) that time.Unix(0, t).Truncate(d) rounds it down to: the
+// remainder of the time since Go's zero Time divided by d. It is computed
+// in 128 bits because that time, in nanoseconds, does not fit in an int64
+// (time.Time.Sub would saturate for a d over 292 years).
+func sinceTruncated(t, d int64) int64 {
+	sec, nsec := t/1e9, t%1e9
+	if nsec < 0 {
+		sec, nsec = sec-1, nsec+1e9
+	}
+	hi, lo := bits.Mul64(uint64(sec+zeroToUnix), 1e9) // sec+zeroToUnix > 0 for every valid t
+	lo, carry := bits.Add64(lo, uint64(nsec), 0)
+	return int64(bits.Rem64(hi+carry, lo, uint64(d)))
 }
 
 // mod is the non-negative remainder, so timestamps before 1970 truncate down.

@@ -48,9 +48,15 @@ const (
 	// databases and retention policies (Database.created_index,
 	// RetentionPolicy.created_index), set only from this level on.
 	levelOwners uint32 = 6
+	// levelTruncatedGroups starts new shard groups where influxd 1.x does:
+	// at a multiple of the group duration counted from Go's zero Time
+	// (time.Time.Truncate), so 7-day groups start on Mondays; below it they
+	// start at multiples counted from the Unix epoch (Thursdays). Groups
+	// keep the bounds they were made with.
+	levelTruncatedGroups uint32 = 7
 
 	// FeatureLevel is the highest feature level this binary supports.
-	FeatureLevel = levelOwners
+	FeatureLevel = levelTruncatedGroups
 )
 
 // ClusterFeatureLevel returns the feature level the cluster runs at in d. A
@@ -280,6 +286,7 @@ func (s *Store) raiseFeatureLevel() {
 		case <-s.closed:
 			return
 		case <-time.After(wait.Delay(failures)):
+		case <-s.raiseNow:
 		}
 		have := ClusterFeatureLevel(s.Data())
 		if !s.IsLeader() || have >= s.level {

@@ -95,7 +95,9 @@ type Store struct {
 	bolt   *raftboltdb.BoltStore
 	lock   *dirlock.Lock // cfg.Dir's, held from Open to Close
 	closed chan struct{}
-	wg     sync.WaitGroup
+	// raiseNow wakes raiseFeatureLevel before its next turn.
+	raiseNow chan struct{}
+	wg       sync.WaitGroup
 
 	// peers holds the connections to other meta nodes' MetaService
 	// (forwarding to the leader, asking members their feature level).
@@ -166,6 +168,7 @@ func Open(cfg Config) (*Store, error) {
 		log:      cfg.Logger.With("component", "meta"),
 		fsm:      newFSM(),
 		closed:   make(chan struct{}),
+		raiseNow: make(chan struct{}, 1),
 		peers:    cluster.NewPool(cfg.Dial),
 		lastSeen: map[uint64]int64{},
 		reports:  map[uint64]*metapb.DataNodeReport{},
@@ -379,6 +382,28 @@ func (s *Store) WaitForLeader(ctx context.Context) error {
 		case <-t.C:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// WaitForFeatureLevel waits until the cluster runs at the feature level this
+// node supports, asking the raise loop to try at once. A standalone data node
+// waits for it before it serves anything, so that a new node acts at its
+// level from its first request (shard groups where influxd puts them).
+func (s *Store) WaitForFeatureLevel(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for ClusterFeatureLevel(s.Data()) < s.level {
+		select {
+		case s.raiseNow <- struct{}{}:
+		default:
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("meta: the cluster runs at feature level %d, this node supports %d: %w",
+				ClusterFeatureLevel(s.Data()), s.level, ctx.Err())
 		}
 	}
 	return nil

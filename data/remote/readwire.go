@@ -162,6 +162,18 @@ var errStreamEnd = errors.New("end of the point stream")
 // errStreamEnd only after an end frame without an error: a stream that
 // stops early, or ends with an error, is an error to the reader of the
 // points, never a short answer.
+// OwnerError is the error a shard owner's engine gave for a read (a type
+// conflict, too many series, an unsupported iterator). It reads as the
+// engine's message alone, as the same query answers on a single node; Node
+// says which owner it came from, for logs. Errors about reaching an owner
+// name it instead.
+type OwnerError struct {
+	Node uint64
+	Msg  string
+}
+
+func (e *OwnerError) Error() string { return e.Msg }
+
 type frameReader struct {
 	recv  func() (*datapb.ReadFrame, error)
 	node  uint64
@@ -183,7 +195,7 @@ func (r *frameReader) frame() ([]byte, error) {
 			r.end = f.GetEnd()
 			r.err = errStreamEnd
 			if msg := r.end.Error; msg != "" {
-				r.err = fmt.Errorf("data node %d: %s", r.node, msg)
+				r.err = &OwnerError{Node: r.node, Msg: msg}
 			}
 		case f.GetPoints() != nil:
 			if len(f.GetPoints()) > 0 {

@@ -1,0 +1,86 @@
+package data_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palisade-db/palisade/internal/testcluster"
+)
+
+// TestShardGroupsMatchInfluxd (issue 19, point 4): the same writes on a new
+// standalone node and on Debian's influxd 1.6.7 make the same shard groups
+// (SHOW SHARD GROUPS answers the same bytes): groups start where influxd
+// starts them, t.Truncate(duration), so a 7-day group starts on a Monday,
+// from a node's first write on.
+func TestShardGroupsMatchInfluxd(t *testing.T) {
+	ix := startInfluxd(t, influxdBinary(t), false)
+	d := testcluster.StartStandalone(t, testcluster.DataOptions{})
+	targets := map[string]string{"influxd 1.6.7": ix.baseURL(), "palisade": d.URL}
+
+	stamps := []time.Time{
+		time.Date(1999, 12, 30, 12, 0, 0, 0, time.UTC), // a Thursday: the Unix epoch's weekday
+		time.Date(2000, 2, 29, 23, 59, 59, 0, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1969, 12, 31, 22, 30, 0, 0, time.UTC),
+		time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC),
+	}
+	for name, url := range targets {
+		mustQuery(t, url, "CREATE DATABASE sg", noCred)
+		for _, rp := range []string{"h3 ON sg DURATION INF REPLICATION 1 SHARD DURATION 3h",
+			"d1 ON sg DURATION INF REPLICATION 1 SHARD DURATION 1d", "w2 ON sg DURATION INF REPLICATION 1 SHARD DURATION 2w",
+			"d30 ON sg DURATION INF REPLICATION 1 SHARD DURATION 30d"} {
+			mustQuery(t, url, "CREATE RETENTION POLICY "+rp, noCred)
+		}
+		for _, rp := range []string{"autogen", "h3", "d1", "w2", "d30"} {
+			var lines []string
+			for i, ts := range stamps {
+				lines = append(lines, fmt.Sprintf("m,rp=%s v=%d %d", rp, i, ts.UnixNano()))
+			}
+			r := do(t, http.MethodPost, url+"/write?db=sg&rp="+rp, noCred, strings.NewReader(strings.Join(lines, "\n")), nil)
+			if r.status != http.StatusNoContent {
+				t.Fatalf("%s: write to %s: %d %s", name, rp, r.status, r.body)
+			}
+		}
+	}
+	want := mustQuery(t, ix.baseURL(), "SHOW SHARD GROUPS", noCred).body
+	if got := mustQuery(t, d.URL, "SHOW SHARD GROUPS", noCred).body; got != want {
+		t.Errorf("SHOW SHARD GROUPS:\n palisade: %s\n influxd:  %s", got, want)
+	}
+	if !strings.Contains(want, `"1999-12-27T00:00:00Z"`) {
+		t.Errorf("influxd's 7-day group of 1999-12-30 does not start on Monday 1999-12-27: %s", want)
+	}
+}
+
+// TestRemoteEngineErrorsReadAsOnOneNode (issue 19, point 3): an error the
+// engine of a shard's owner gives for a query reaches the client as the
+// same query's error on a single node, through either node of a cluster
+// (one of them reads the shard from the other), without naming the owner.
+func TestRemoteEngineErrorsReadAsOnOneNode(t *testing.T) {
+	const q = `SELECT mean(s) FROM m`
+	single := testcluster.StartStandalone(t, testcluster.DataOptions{})
+	c := newReplCluster(t, 2, nil)
+	urls := []string{single.URL, c.data[0].URL, c.data[1].URL}
+	for _, url := range urls[:2] {
+		mustQuery(t, url, "CREATE DATABASE e WITH REPLICATION 1", noCred)
+	}
+	for _, url := range urls[:2] {
+		if r := write(t, url, "e", `m s="text" 1700000000000000000`, noCred); r.status != http.StatusNoContent {
+			t.Fatalf("write: %d %s", r.status, r.body)
+		}
+	}
+	want := queryDB(t, single.URL, "e", q, noCred)
+	if want.statementError() == "" {
+		t.Fatalf("%s on one node: no error (%s)", q, want.body)
+	}
+	for _, url := range urls[1:] {
+		testcluster.WaitFor(t, 10*time.Second, "the database on every node", func() bool {
+			return queryDB(t, url, "e", q, noCred).statementError() != `database not found: e`
+		})
+		if got := queryDB(t, url, "e", q, noCred); got.status != want.status || got.body != want.body {
+			t.Errorf("%s through %s: %d %s, want as on one node: %d %s", q, url, got.status, got.body, want.status, want.body)
+		}
+	}
+}
