@@ -107,9 +107,10 @@ func TestNewDataDefaults(t *testing.T) {
 	want := &data.Config{
 		Hostname: "localhost",
 		Meta: metastate.Config{
-			Dir:              c.Meta.Dir,
-			Servers:          []string{},
-			PasswordHashCost: 10,
+			Dir:                     c.Meta.Dir,
+			Servers:                 []string{},
+			PasswordHashCost:        10,
+			ChangeVisibilityTimeout: configs.Duration(2 * time.Second),
 		},
 		Data: engine.Config{
 			Dir:                     c.Data.Dir,

@@ -42,7 +42,8 @@ type Options struct {
 	// Provision (INFLUXDB_ADMIN_USER, INFLUXDB_DB, INFLUXDB_USER, …: see
 	// provision.FromEnv) is done once per cluster.
 	Provision provision.Plan
-	// HeartbeatInterval defaults to 5s.
+	// HeartbeatInterval defaults to 5s, or a quarter of [meta]
+	// change-visibility-timeout when that is shorter.
 	HeartbeatInterval time.Duration
 	// EngineLogger receives the storage engine's logs; nil discards them.
 	EngineLogger *zap.Logger
@@ -171,7 +172,13 @@ func Open(cfg *Config, opts Options) (*Node, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.HeartbeatInterval <= 0 {
+		// Every heartbeat that finds the state current confirms it, which
+		// keeps Follower.Fresh from asking (it asks once the state was
+		// last confirmed change-visibility-timeout/2 ago).
 		opts.HeartbeatInterval = 5 * time.Second
+		if b := time.Duration(cfg.Meta.ChangeVisibilityTimeout); b > 0 {
+			opts.HeartbeatInterval = min(opts.HeartbeatInterval, b/4)
+		}
 	}
 	n := &Node{cfg: cfg, opts: opts, log: opts.Logger.With("component", "data"), view: metastate.NewView(), shards: metastate.NewShards(),
 		started: time.Now()}
@@ -269,6 +276,10 @@ func (n *Node) serveHTTP() error {
 	h := n.cfg.HTTP
 	h.Version, h.Build = version.InfluxDBVersion, "OSS"
 	h.MetaStatus = n.metaStatus
+	if n.fol != nil {
+		bound := time.Duration(n.cfg.Meta.ChangeVisibilityTimeout)
+		h.Fresh = func(ctx context.Context) error { return n.fol.Fresh(ctx, bound) }
+	}
 	h.Metrics, h.PublicMetrics = n.mon.MetricsHandler(), n.mon.PublicMetricsHandler()
 	h.DebugVars = http.HandlerFunc(n.mon.DebugVars)
 	handler := httpd.NewHandler(h, n.engine, n.cache, n.opts.Logger)

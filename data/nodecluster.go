@@ -1,6 +1,7 @@
 package data
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,8 @@ func (n *Node) openClusterWriter() error {
 	n.peers = peer.New(n.view, cc.DialOptions(n.cfg.Meta.MetaInternalSharedSecret))
 	n.view.OnUpdate(n.peers.ForgetRemoved)
 	n.cluster.Peers = n.peers
+	vis := peer.NewVisibility(n.cluster, time.Duration(n.cfg.Meta.ChangeVisibilityTimeout))
+	n.engine.UseVisibility(func(ctx context.Context, index uint64) { vis.Await(ctx, index) })
 	if hc := n.cfg.HintedHandoff; hc.Enabled {
 		hc.DirLocked = true // lockDirs
 		hc.Logger = n.opts.Logger.With("component", "hinted-handoff")

@@ -163,8 +163,16 @@ func (w *Writer) WritePoints(db, rp string, cl models.ConsistencyLevel, user met
 // WritePointsInto implements the statement executor's writer for SELECT
 // INTO.
 func (w *Writer) WritePointsInto(req *influxcoord.IntoWriteRequest) error {
-	return w.write(tsdb.WriteContext{UserId: tsdb.SelectIntoUser}, req.Database, req.RetentionPolicy, models.ConsistencyLevelOne, req.Points)
+	return w.write(tsdb.WriteContext{UserId: tsdb.SelectIntoUser}, req.Database, req.RetentionPolicy, consistencyEveryOwner, req.Points)
 }
+
+// consistencyEveryOwner is the writer's own level for SELECT INTO (and the
+// continuous queries that run it): the write is answered once every owner
+// has acknowledged the points or, for an owner that does not, they are
+// queued durably for it. The next query, through any node, then reads
+// what the statement wrote whenever every owner is up, as on a single
+// node; an owner that is down does not fail the statement.
+const consistencyEveryOwner models.ConsistencyLevel = 100
 
 func (w *Writer) write(wctx tsdb.WriteContext, db, rp string, cl models.ConsistencyLevel, points []models.Point) error {
 	w.stats.req.Add(1)
@@ -239,7 +247,7 @@ func rank(err error) int {
 // required is how many owners must acknowledge for the consistency level.
 func required(cl models.ConsistencyLevel, owners int) int {
 	switch cl {
-	case models.ConsistencyLevelAll:
+	case models.ConsistencyLevelAll, consistencyEveryOwner:
 		return owners
 	case models.ConsistencyLevelQuorum:
 		return owners/2 + 1
@@ -421,7 +429,7 @@ func (w *Writer) collect(cl models.ConsistencyLevel, shardID uint64, total, need
 				firstErr = r.err
 			}
 		}
-		if acked >= need || (cl == models.ConsistencyLevelAny && acked+hinted >= need) {
+		if acked >= need || ((cl == models.ConsistencyLevelAny || cl == consistencyEveryOwner) && acked+hinted >= need) {
 			for range total - i - 1 {
 				select {
 				case r := <-results:
@@ -436,6 +444,8 @@ func (w *Writer) collect(cl models.ConsistencyLevel, shardID uint64, total, need
 		}
 	}
 	switch {
+	case cl == consistencyEveryOwner && acked > 0:
+		return nil // an owner refused for good (logged): the others have the points, as with one
 	case timedOut:
 		return ErrTimeout
 	case acked+hinted >= need:
@@ -499,6 +509,8 @@ func consistencyName(cl models.ConsistencyLevel) string {
 		return "quorum"
 	case models.ConsistencyLevelAll:
 		return "all"
+	case consistencyEveryOwner:
+		return "every owner, or queued for it"
 	}
 	return "one"
 }

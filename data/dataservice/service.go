@@ -81,6 +81,17 @@ func (s *Service) NodeUp(_ context.Context, req *datapb.NodeUpRequest) (*datapb.
 	return &datapb.NodeUpResponse{}, nil
 }
 
+// AwaitMetaIndex implements datapb.DataServiceServer: it answers once this
+// node has applied the meta state at the index (the view's hooks, local
+// cleanup included, have run), within the caller's deadline and at most
+// metaCatchUpWait.
+func (s *Service) AwaitMetaIndex(ctx context.Context, req *datapb.AwaitMetaIndexRequest) (*datapb.AwaitMetaIndexResponse, error) {
+	if err := s.catchUp(ctx, req.Index); err != nil {
+		return nil, err
+	}
+	return &datapb.AwaitMetaIndexResponse{Index: s.c.View.Index()}, nil
+}
+
 // WriteShard implements datapb.DataServiceServer. It writes only to a
 // shard that this node owns in a meta state at least as new as the
 // sender's, so that a late replay can never recreate a dropped or moved

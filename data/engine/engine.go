@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,6 +75,13 @@ func (e *Engine) UseTSDBStore(s coordinator.TSDBStore) { e.statements.TSDBStore 
 // UseMonitor makes m answer SHOW STATS and SHOW DIAGNOSTICS (call before
 // serving).
 func (e *Engine) UseMonitor(m *monitor.Monitor) { e.statements.Monitor = m }
+
+// UseVisibility makes every meta change the engine makes wait, through
+// visible, until the other data nodes have applied it (call before
+// serving; see MetaClient.UseVisibility).
+func (e *Engine) UseVisibility(visible func(ctx context.Context, index uint64)) {
+	e.meta.UseVisibility(visible)
+}
 
 // Meta is the engine's meta client.
 func (e *Engine) Meta() *MetaClient { return e.meta }

@@ -31,6 +31,9 @@ type MetaClient struct {
 	// guard, when set, may refuse every change (the node refuses to follow
 	// the meta cluster it reaches, so the change would never reach it).
 	guard func() error
+	// visible, when set, waits (bounded) until the other data nodes have
+	// applied an index too.
+	visible func(ctx context.Context, index uint64)
 }
 
 // NewMetaClient returns the meta client over view whose changes go to
@@ -39,6 +42,14 @@ type MetaClient struct {
 // would never reach it).
 func NewMetaClient(view *metastate.View, exec metastate.Executor, guard func() error, timeout time.Duration) *MetaClient {
 	return &MetaClient{view: view, exec: exec, guard: guard, timeout: timeout}
+}
+
+// UseVisibility makes every change also wait, through visible, until the
+// other data nodes have applied it (bounded by visible itself), so that a
+// client that sends its next request to another node sees the change
+// there. Call it before the client is used.
+func (c *MetaClient) UseVisibility(visible func(ctx context.Context, index uint64)) {
+	c.visible = visible
 }
 
 func (c *MetaClient) execute(cmd *metapb.Command) (*metapb.ExecuteResponse, error) {
@@ -55,6 +66,9 @@ func (c *MetaClient) execute(cmd *metapb.Command) (*metapb.ExecuteResponse, erro
 	}
 	if err := c.view.WaitForIndex(ctx, resp.Index); err != nil {
 		return nil, err
+	}
+	if c.visible != nil {
+		c.visible(ctx, resp.Index)
 	}
 	return resp, nil
 }

@@ -37,7 +37,7 @@ const (
 // Whether an admin exists is read once, here, so that a request is handled
 // under one answer even if the state changes meanwhile.
 func (h *Handler) authenticate(w *respWriter, r *http.Request) (u *auth.User, mode authMode, ok bool) {
-	if h.refuseWithoutMetaState(w) {
+	if h.refuseWithoutMetaState(w, r) {
 		return nil, authOff, false
 	}
 	if !h.cfg.AuthEnabled {

@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -65,6 +66,10 @@ type Config struct {
 	// MetaStatus, when set, says whether the node's meta state may be used
 	// (see MetaStatus); nil means always.
 	MetaStatus func() MetaStatus `toml:"-"`
+	// Fresh, when set, makes sure before a request is served that the
+	// node's meta state is not behind a change acknowledged through another
+	// node (metastate.Follower.Fresh); its error is answered 503.
+	Fresh func(ctx context.Context) error `toml:"-"`
 	// Metrics serves /metrics (nil: 404): every metric. With AuthEnabled
 	// and an admin existing, only an admin gets it; anyone else, and every
 	// request before an admin exists, gets PublicMetrics (nil: nothing, 401

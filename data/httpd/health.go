@@ -24,14 +24,21 @@ type MetaStatus struct {
 }
 
 // refuseWithoutMetaState answers 503 when the node cannot serve requests
-// that need its meta state, and reports whether it did.
-func (h *Handler) refuseWithoutMetaState(w *respWriter) bool {
-	if h.cfg.MetaStatus == nil {
-		return false
+// that need its meta state, or cannot confirm it is not behind a change
+// acknowledged elsewhere (Config.Fresh), and reports whether it did.
+func (h *Handler) refuseWithoutMetaState(w *respWriter, r *http.Request) bool {
+	refuse := ""
+	if h.cfg.MetaStatus != nil {
+		refuse = h.cfg.MetaStatus().Refuse
 	}
-	if st := h.cfg.MetaStatus(); st.Refuse != "" {
+	if refuse == "" && h.cfg.Fresh != nil {
+		if err := h.cfg.Fresh(r.Context()); err != nil {
+			refuse = err.Error()
+		}
+	}
+	if refuse != "" {
 		w.Header().Set("Retry-After", "1")
-		h.httpError(w, http.StatusServiceUnavailable, st.Refuse)
+		h.httpError(w, http.StatusServiceUnavailable, refuse)
 		return true
 	}
 	return false

@@ -1,6 +1,8 @@
 package metastate
 
 import (
+	"time"
+
 	"github.com/palisade-db/palisade/configs"
 )
 
@@ -23,15 +25,26 @@ type Config struct {
 	// the node has not confirmed its meta state current for this long.
 	// 0 = never.
 	MaxStateStaleness configs.Duration `toml:"max-state-staleness"`
+	// ChangeVisibilityTimeout bounds how long a meta change made through
+	// this node (DDL, users, a write's new shard group) waits for every
+	// other data node to apply it before the client gets its answer; a
+	// node that has not by then confirms its state current before it
+	// answers again. 0 = the change is not waited for.
+	ChangeVisibilityTimeout configs.Duration `toml:"change-visibility-timeout"`
 }
+
+// DefaultChangeVisibilityTimeout is [meta] change-visibility-timeout's
+// default.
+const DefaultChangeVisibilityTimeout = 2 * time.Second
 
 // NewConfig returns [meta]'s defaults: standalone, the state in
 // $HOME/.palisade/meta (resolved now).
 func NewConfig() Config {
 	return Config{
-		Dir:              configs.DefaultDir("meta"),
-		Servers:          []string{},
-		PasswordHashCost: configs.DefaultPasswordHashCost,
+		Dir:                     configs.DefaultDir("meta"),
+		Servers:                 []string{},
+		PasswordHashCost:        configs.DefaultPasswordHashCost,
+		ChangeVisibilityTimeout: configs.Duration(DefaultChangeVisibilityTimeout),
 	}
 }
 
@@ -45,6 +58,7 @@ func (c Config) Validate() error {
 	if c.MaxStateStaleness < 0 {
 		p.Add("meta.max-state-staleness", "must not be negative")
 	}
+	p.NonNegativeDuration("meta.change-visibility-timeout", c.ChangeVisibilityTimeout)
 	return p.Err()
 }
 

@@ -61,6 +61,19 @@ type Follower struct {
 
 	// Failures already logged, per meta address (follow goroutine only).
 	logged map[string]string
+
+	// freshMu guards freshCall, the check that concurrent Fresh calls share.
+	freshMu   sync.Mutex
+	freshCall *freshCall
+	// unasked is when a check last found no meta node to ask (unix
+	// nanoseconds): for a while after, Fresh does not ask again.
+	unasked atomic.Int64
+}
+
+// freshCall is one check of Fresh: done is closed once err is set.
+type freshCall struct {
+	done chan struct{}
+	err  error
 }
 
 // FollowerConfig configures NewFollower.
@@ -318,6 +331,80 @@ func (f *Follower) Age(now time.Time) time.Duration {
 		return -1
 	}
 	return max(0, now.Sub(time.Unix(0, c)))
+}
+
+// Fresh makes sure, before the node answers a request, that its state is not
+// behind a meta change that another data node has acknowledged to its
+// client. Such a change waited for every data node, up to bound ([meta]
+// change-visibility-timeout), before it was acknowledged; a node that did
+// not confirm it in time is one whose state has not been confirmed current
+// for at least that long. So while the state was confirmed current less than
+// bound/2 ago, Fresh returns at once (no call: the heartbeats, every bound/4,
+// keep it so). Otherwise it asks the meta leader for its state index (one
+// call shared by concurrent requests) and waits, at most bound, to apply it;
+// an error says the node is behind. When no meta node answers, the node
+// serves from what it has, as it does while the meta cluster is away.
+func (f *Follower) Fresh(ctx context.Context, bound time.Duration) error {
+	if bound <= 0 {
+		return nil
+	}
+	now := f.now()
+	if age := f.Age(now); age >= 0 && age < bound/2 {
+		return nil
+	}
+	if now.Sub(time.Unix(0, f.unasked.Load())) < bound {
+		return nil // the meta cluster did not answer just now: serve meanwhile
+	}
+	f.freshMu.Lock()
+	c := f.freshCall
+	if c == nil {
+		c = &freshCall{done: make(chan struct{})}
+		f.freshCall = c
+		go f.checkFresh(c, bound)
+	}
+	f.freshMu.Unlock()
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// checkFresh is Fresh's shared call.
+func (f *Follower) checkFresh(c *freshCall, bound time.Duration) {
+	defer func() {
+		f.freshMu.Lock()
+		f.freshCall = nil
+		f.freshMu.Unlock()
+		close(c.done)
+	}()
+	id := f.NodeID()
+	if id == 0 {
+		return // not registered yet: Status answers for the node
+	}
+	sent := f.now()
+	have := f.view.Index()
+	hctx, hcancel := context.WithTimeout(context.Background(), bound/2)
+	resp, err := f.client.Heartbeat(hctx, &metapb.HeartbeatRequest{NodeId: id, MetaIndex: have, MetaStateAgeMs: -1})
+	hcancel()
+	if err != nil || !f.checkCluster(resp.ClusterId, "heartbeat") {
+		// The meta cluster is away (or another one): serve from what the
+		// node has, as while meta is away.
+		f.unasked.Store(f.now().UnixNano())
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	f.leaderIndex.Store(resp.Index)
+	if resp.Index > have {
+		if err := f.view.WaitForIndex(ctx, resp.Index); err != nil {
+			c.err = fmt.Errorf("meta state at index %d is behind the meta cluster's (%d) and did not catch up within "+
+				"[meta] change-visibility-timeout (%s)", f.view.Index(), resp.Index, bound)
+			return
+		}
+	}
+	f.confirm(sent)
 }
 
 // Status says whether requests that need the meta state may be served

@@ -35,12 +35,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DataService_WriteShard_FullMethodName  = "/palisade.data.v1.DataService/WriteShard"
-	DataService_NodeUp_FullMethodName      = "/palisade.data.v1.DataService/NodeUp"
-	DataService_ReadShards_FullMethodName  = "/palisade.data.v1.DataService/ReadShards"
-	DataService_ShardMeta_FullMethodName   = "/palisade.data.v1.DataService/ShardMeta"
-	DataService_OrderDelete_FullMethodName = "/palisade.data.v1.DataService/OrderDelete"
-	DataService_Metadata_FullMethodName    = "/palisade.data.v1.DataService/Metadata"
+	DataService_WriteShard_FullMethodName     = "/palisade.data.v1.DataService/WriteShard"
+	DataService_NodeUp_FullMethodName         = "/palisade.data.v1.DataService/NodeUp"
+	DataService_ReadShards_FullMethodName     = "/palisade.data.v1.DataService/ReadShards"
+	DataService_ShardMeta_FullMethodName      = "/palisade.data.v1.DataService/ShardMeta"
+	DataService_OrderDelete_FullMethodName    = "/palisade.data.v1.DataService/OrderDelete"
+	DataService_Metadata_FullMethodName       = "/palisade.data.v1.DataService/Metadata"
+	DataService_AwaitMetaIndex_FullMethodName = "/palisade.data.v1.DataService/AwaitMetaIndex"
 )
 
 // DataServiceClient is the client API for DataService service.
@@ -80,6 +81,12 @@ type DataServiceClient interface {
 	// the cardinality sketches. The answers are sets and sketches, which the
 	// sender merges (a shard's replicas are never counted twice).
 	Metadata(ctx context.Context, in *MetadataRequest, opts ...grpc.CallOption) (*MetadataResponse, error)
+	// AwaitMetaIndex answers once the receiver has applied the meta state at
+	// index (and done what it entails: a dropped database's data is gone),
+	// or fails with UNAVAILABLE when the call's deadline passes first. A node
+	// that made a meta change asks every other data node before it answers
+	// its client, so that the change is visible through every node.
+	AwaitMetaIndex(ctx context.Context, in *AwaitMetaIndexRequest, opts ...grpc.CallOption) (*AwaitMetaIndexResponse, error)
 }
 
 type dataServiceClient struct {
@@ -159,6 +166,16 @@ func (c *dataServiceClient) Metadata(ctx context.Context, in *MetadataRequest, o
 	return out, nil
 }
 
+func (c *dataServiceClient) AwaitMetaIndex(ctx context.Context, in *AwaitMetaIndexRequest, opts ...grpc.CallOption) (*AwaitMetaIndexResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AwaitMetaIndexResponse)
+	err := c.cc.Invoke(ctx, DataService_AwaitMetaIndex_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DataServiceServer is the server API for DataService service.
 // All implementations must embed UnimplementedDataServiceServer
 // for forward compatibility.
@@ -196,6 +213,12 @@ type DataServiceServer interface {
 	// the cardinality sketches. The answers are sets and sketches, which the
 	// sender merges (a shard's replicas are never counted twice).
 	Metadata(context.Context, *MetadataRequest) (*MetadataResponse, error)
+	// AwaitMetaIndex answers once the receiver has applied the meta state at
+	// index (and done what it entails: a dropped database's data is gone),
+	// or fails with UNAVAILABLE when the call's deadline passes first. A node
+	// that made a meta change asks every other data node before it answers
+	// its client, so that the change is visible through every node.
+	AwaitMetaIndex(context.Context, *AwaitMetaIndexRequest) (*AwaitMetaIndexResponse, error)
 	mustEmbedUnimplementedDataServiceServer()
 }
 
@@ -223,6 +246,9 @@ func (UnimplementedDataServiceServer) OrderDelete(context.Context, *OrderDeleteR
 }
 func (UnimplementedDataServiceServer) Metadata(context.Context, *MetadataRequest) (*MetadataResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Metadata not implemented")
+}
+func (UnimplementedDataServiceServer) AwaitMetaIndex(context.Context, *AwaitMetaIndexRequest) (*AwaitMetaIndexResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AwaitMetaIndex not implemented")
 }
 func (UnimplementedDataServiceServer) mustEmbedUnimplementedDataServiceServer() {}
 func (UnimplementedDataServiceServer) testEmbeddedByValue()                     {}
@@ -346,6 +372,24 @@ func _DataService_Metadata_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DataService_AwaitMetaIndex_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AwaitMetaIndexRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServiceServer).AwaitMetaIndex(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataService_AwaitMetaIndex_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServiceServer).AwaitMetaIndex(ctx, req.(*AwaitMetaIndexRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DataService_ServiceDesc is the grpc.ServiceDesc for DataService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -372,6 +416,10 @@ var DataService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Metadata",
 			Handler:    _DataService_Metadata_Handler,
+		},
+		{
+			MethodName: "AwaitMetaIndex",
+			Handler:    _DataService_AwaitMetaIndex_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,93 @@
+package peer
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/palisade-db/palisade/proto/datapb"
+)
+
+// Visibility makes a meta change visible through every data node before
+// the node that made it answers its client ([meta]
+// change-visibility-timeout): Await asks every other data node to confirm
+// that it has applied the change's index, and waits for the answers, at
+// most the bound. A node that does not confirm in time (down, stopped, cut
+// off) does not hold the change up longer; it keeps itself from answering
+// from an older state by confirming its state current before it serves
+// (metastate.Follower.Fresh). Until it confirms an index again it is not
+// waited for, so that one stopped node delays one change, not every change.
+type Visibility struct {
+	c     *Cluster
+	bound time.Duration
+
+	mu     sync.Mutex
+	missed map[uint64]bool // nodes that did not confirm the last change they were asked for
+}
+
+// NewVisibility returns the Visibility of c's nodes with bound (0: changes
+// are not waited for).
+func NewVisibility(c *Cluster, bound time.Duration) *Visibility {
+	return &Visibility{c: c, bound: bound, missed: map[uint64]bool{}}
+}
+
+// Await waits until every other data node of the view has applied index,
+// or the bound has passed, and returns the nodes that had not confirmed.
+func (v *Visibility) Await(ctx context.Context, index uint64) []uint64 {
+	if v == nil || v.bound <= 0 || v.c.Peers == nil {
+		return nil
+	}
+	self := v.c.Self()
+	wctx, cancel := context.WithTimeout(ctx, v.bound)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var late []uint64
+	for _, dn := range v.c.View.Data().GetDataNodes() {
+		id := dn.GetId()
+		if id == self || id == 0 {
+			continue
+		}
+		v.mu.Lock()
+		missed := v.missed[id]
+		v.mu.Unlock()
+		if missed {
+			// Not waited for: its answer, whenever it comes, says it is
+			// back.
+			go v.ask(context.WithoutCancel(ctx), id, index)
+			mu.Lock()
+			late = append(late, id)
+			mu.Unlock()
+			continue
+		}
+		wg.Go(func() {
+			if !v.ask(wctx, id, index) {
+				mu.Lock()
+				late = append(late, id)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return late
+}
+
+// ask asks node to confirm index, within the bound, and records whether it
+// did.
+func (v *Visibility) ask(ctx context.Context, node, index uint64) bool {
+	ctx, cancel := context.WithTimeout(ctx, v.bound)
+	defer cancel()
+	_, err := Call(ctx, v.c.Peers, node, datapb.DataServiceClient.AwaitMetaIndex, &datapb.AwaitMetaIndexRequest{Index: index})
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err == nil {
+		delete(v.missed, node)
+		return true
+	}
+	if !v.missed[node] {
+		v.missed[node] = true
+		v.c.Log.Warn("a data node did not confirm a meta change in time; it confirms its state before it answers again",
+			"node", node, "index", index, "bound", v.bound, "err", err)
+	}
+	return false
+}
