@@ -84,3 +84,74 @@ func TestRemoteEngineErrorsReadAsOnOneNode(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteFieldTypeConflictAnswersAsOneNode (issue 19, point 3): a write
+// whose field type conflicts with the shard's, through a node that does not
+// own the shard, answers as a single node does (400 "partial write: field
+// type conflict: … dropped=N", the other points written), not 500.
+func TestRemoteFieldTypeConflictAnswersAsOneNode(t *testing.T) {
+	single := testcluster.StartStandalone(t, testcluster.DataOptions{})
+	c := newReplCluster(t, 2, nil)
+	const (
+		first    = "cpu,host=a v=1 1700000000000000000"
+		conflict = "cpu,host=a v=\"text\" 1700000000000000001\ncpu,host=b v=2 1700000000000000002"
+	)
+	mustQuery(t, single.URL, "CREATE DATABASE e", noCred)
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE e WITH REPLICATION 1", noCred)
+	for _, url := range []string{single.URL, c.data[0].URL} {
+		if r := write(t, url, "e", first, noCred); r.status != http.StatusNoContent {
+			t.Fatalf("write: %d %s", r.status, r.body)
+		}
+	}
+	want := write(t, single.URL, "e", conflict, noCred)
+	if want.status != http.StatusBadRequest || !strings.Contains(want.body, "field type conflict") {
+		t.Fatalf("one node: %d %s, want 400 field type conflict", want.status, want.body)
+	}
+	for _, d := range c.data { // one of the two does not own the shard
+		if got := write(t, d.URL, "e", conflict, noCred); got.status != want.status || got.body != want.body {
+			t.Errorf("through data node %d: %d %s, want as on one node: %d %s", d.NodeID(), got.status, got.body, want.status, want.body)
+		}
+	}
+	const q = "SELECT count(v) FROM cpu"
+	wantCount := queryDB(t, single.URL, "e", q, noCred).body
+	for _, d := range c.data {
+		if got := queryDB(t, d.URL, "e", q, noCred).body; got != wantCount {
+			t.Errorf("through data node %d: %s, want %s (the valid points written)", d.NodeID(), got, wantCount)
+		}
+	}
+}
+
+// TestPartlyParsableBatchAnswersAsInfluxd (issue 19, point 3): a batch with
+// some lines that do not parse is answered as influxd 1.6.7 answers it
+// (the lines that parse are written, 400 with the parse error), through a
+// standalone node and through every node of a cluster.
+func TestPartlyParsableBatchAnswersAsInfluxd(t *testing.T) {
+	ix := startInfluxd(t, influxdBinary(t), false)
+	single := testcluster.StartStandalone(t, testcluster.DataOptions{})
+	c := newReplCluster(t, 2, nil)
+	targets := []struct{ name, url string }{{"standalone", single.URL}, {"data node 1", c.data[0].URL}, {"data node 2", c.data[1].URL}}
+	bodies := []string{
+		"cpu v=1 1700000000000000000\nthis is not a line\ncpu v=2 1700000000000000001",
+		"cpu v=3 1700000000000000002\ncpu v= 1700000000000000003\n",
+		"bad\nworse",
+	}
+	mustQuery(t, ix.baseURL(), "CREATE DATABASE p", noCred)
+	mustQuery(t, single.URL, "CREATE DATABASE p", noCred)
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE p", noCred)
+	for i, body := range bodies {
+		want := write(t, ix.baseURL(), "p", body, noCred)
+		for _, tg := range targets {
+			got := write(t, tg.url, "p", body, noCred)
+			if got.status != want.status || strings.TrimSpace(got.body) != strings.TrimSpace(want.body) {
+				t.Errorf("body %d through %s: %d %s, want influxd's %d %s", i, tg.name, got.status, got.body, want.status, want.body)
+			}
+		}
+	}
+	const q = "SELECT count(v) FROM cpu"
+	want := queryDB(t, ix.baseURL(), "p", q, noCred).body
+	for _, tg := range targets[:2] {
+		if got := queryDB(t, tg.url, "p", q, noCred).body; got != want {
+			t.Errorf("%s: %s, want influxd's %s", tg.name, got, want)
+		}
+	}
+}

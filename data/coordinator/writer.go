@@ -266,6 +266,9 @@ type ownerResult struct {
 	// for good.
 	lost bool
 	err  error // why it is neither acked nor hinted, or why it was hinted
+	// partial: the owner acknowledged, having dropped some points (a field
+	// type conflict there).
+	partial *tsdb.PartialWriteError
 }
 
 // writeShard writes one shard's points to its owners. It returns once the
@@ -414,6 +417,13 @@ func (w *Writer) collect(cl models.ConsistencyLevel, shardID uint64, total, need
 	var acked, hinted int
 	var timedOut bool
 	var firstErr error
+	var partial *tsdb.PartialWriteError // the first owner's that dropped points
+	done := func() error {
+		if partial != nil {
+			return *partial
+		}
+		return nil
+	}
 	for i := range total {
 		r := <-results
 		switch {
@@ -421,6 +431,9 @@ func (w *Writer) collect(cl models.ConsistencyLevel, shardID uint64, total, need
 			return lostError(shardID, r)
 		case r.acked:
 			acked++
+			if partial == nil {
+				partial = r.partial
+			}
 		case r.hinted:
 			hinted++
 			timedOut = timedOut || r.timed
@@ -436,16 +449,19 @@ func (w *Writer) collect(cl models.ConsistencyLevel, shardID uint64, total, need
 					if r.lost {
 						return lostError(shardID, r)
 					}
+					if partial == nil {
+						partial = r.partial
+					}
 				default:
-					return nil
+					return done()
 				}
 			}
-			return nil
+			return done()
 		}
 	}
 	switch {
 	case cl == consistencyEveryOwner && acked > 0:
-		return nil // an owner refused for good (logged): the others have the points, as with one
+		return done() // an owner refused for good (logged): the others have the points, as with one
 	case timedOut:
 		return ErrTimeout
 	case acked+hinted >= need:
@@ -474,6 +490,12 @@ func (w *Writer) send(node uint64, req *datapb.WriteShardRequest, payload []byte
 	cancel()
 	if err == nil {
 		return ownerResult{node: node, acked: true}
+	}
+	if reason, dropped, ok := peer.PartialWrite(err); ok {
+		// The owner wrote the points it could take (as the engine does
+		// here): it has the shard's points, and the client hears why some
+		// were dropped.
+		return ownerResult{node: node, acked: true, partial: &tsdb.PartialWriteError{Reason: reason, Dropped: dropped}}
 	}
 	if peer.Permanent(err) {
 		w.c.Log.Warn("shard write refused by its owner", "shard", req.ShardId, "node", node, "err", err)

@@ -195,7 +195,9 @@ func writeError(err error) error {
 	var pwe tsdb.PartialWriteError
 	switch {
 	case errors.As(err, &pwe):
-		return peer.Errorf(peer.ErrInvalid, "%v", err)
+		// The engine wrote the other points: the sender counts this node as
+		// having what it can take, and answers its client with the reason.
+		return peer.PartialWriteErrorf(pwe.Reason, pwe.Dropped, "%v", err)
 	case errors.Is(err, tsdb.ErrShardDeletion), errors.Is(err, coordinator.ErrShardGone):
 		return peer.Errorf(peer.ErrShardNotFound, "%v", err)
 	}

@@ -6,6 +6,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/palisade-db/palisade/proto/datapb"
 )
 
 // ErrUnknownNode: the meta state has no data node with that ID (removed,
@@ -65,6 +67,9 @@ var errorTable = []struct {
 type Error struct {
 	Kind error
 	Msg  string
+	// partial, when set, travels with the status as its detail (see
+	// PartialWriteErrorf).
+	partial *datapb.PartialWrite
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -75,15 +80,46 @@ func Errorf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
 
+// PartialWriteErrorf is the ErrInvalid a shard write answers when the
+// receiver wrote what it could and dropped the rest (the engine's partial
+// write): the reason and the count of dropped points travel typed, so
+// that the sender answers its client as a single influxd would.
+func PartialWriteErrorf(reason string, dropped int, format string, args ...any) error {
+	return &Error{Kind: ErrInvalid, Msg: fmt.Sprintf(format, args...),
+		partial: &datapb.PartialWrite{Reason: reason, Dropped: int64(dropped)}}
+}
+
+// PartialWrite returns the reason and dropped count of a partial write
+// answered by PartialWriteErrorf, on either side of the wire.
+func PartialWrite(err error) (reason string, dropped int, ok bool) {
+	var e *Error
+	var r *remoteError
+	switch {
+	case errors.As(err, &e) && e.partial != nil:
+		return e.partial.Reason, int(e.partial.Dropped), true
+	case errors.As(err, &r) && r.partial != nil:
+		return r.partial.Reason, int(r.partial.Dropped), true
+	}
+	return "", 0, false
+}
+
 // Status is what a data service handler answers for err: the status of
-// its kind with its text; a status as it is; ErrInternal for anything else.
+// its kind with its text (and a partial write's detail); a status as it
+// is; ErrInternal for anything else.
 func Status(err error) error {
 	if err == nil {
 		return nil
 	}
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {
-			return status.Error(e.code, err.Error())
+			st := status.New(e.code, err.Error())
+			var pe *Error
+			if errors.As(err, &pe) && pe.partial != nil {
+				if withDetail, derr := st.WithDetails(pe.partial); derr == nil {
+					st = withDetail
+				}
+			}
+			return st.Err()
 		}
 	}
 	if _, ok := status.FromError(err); ok {
@@ -94,8 +130,9 @@ func Status(err error) error {
 
 // remoteError is a status a data node answered with, as its kind.
 type remoteError struct {
-	kind error
-	err  error
+	kind    error
+	err     error
+	partial *datapb.PartialWrite // the status's PartialWrite detail, if any
 }
 
 func (e *remoteError) Error() string   { return e.err.Error() }
@@ -115,7 +152,15 @@ func FromStatus(err error) error {
 	}
 	for _, e := range errorTable {
 		if st.Code() == e.code {
-			return &remoteError{kind: e.err, err: err}
+			r := &remoteError{kind: e.err, err: err}
+			if e.code == codes.InvalidArgument { // the only status with a detail; skip the decoding otherwise
+				for _, d := range st.Details() {
+					if pw, ok := d.(*datapb.PartialWrite); ok {
+						r.partial = pw
+					}
+				}
+			}
+			return r
 		}
 	}
 	return err

@@ -68,3 +68,25 @@ func TestStatusOfOtherErrors(t *testing.T) {
 		t.Error("TryNextOwner does not follow the table")
 	}
 }
+
+// TestPartialWriteRoundTrip (issue 19, point 3): an owner's partial write
+// (a field type conflict) crosses the wire typed: the sender gets the
+// reason and the dropped count, not only a text, and it is still
+// ErrInvalid for a caller that knows no more (an older sender).
+func TestPartialWriteRoundTrip(t *testing.T) {
+	reason := `field type conflict: input field "v" on measurement "cpu" is type string, already exists as type float`
+	sent := PartialWriteErrorf(reason, 3, "partial write: %s dropped=%d", reason, 3)
+	if r, n, ok := PartialWrite(sent); !ok || r != reason || n != 3 {
+		t.Fatalf("before the wire: %q %d %v", r, n, ok)
+	}
+	back := FromStatus(Status(sent))
+	if r, n, ok := PartialWrite(back); !ok || r != reason || n != 3 {
+		t.Fatalf("after the wire: %q %d %v (%v)", r, n, ok, back)
+	}
+	if !Is(back, ErrInvalid) || back.Error() != Status(sent).Error() {
+		t.Errorf("after the wire: %v, want ErrInvalid with the same text", back)
+	}
+	if _, _, ok := PartialWrite(FromStatus(Status(Errorf(ErrInvalid, "points do not decode")))); ok {
+		t.Error("an ErrInvalid without the detail reads as a partial write")
+	}
+}

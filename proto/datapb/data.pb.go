@@ -92,7 +92,65 @@ func (x MetadataRequest_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MetadataRequest_Kind.Descriptor instead.
 func (MetadataRequest_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{14, 0}
+	return file_data_proto_rawDescGZIP(), []int{15, 0}
+}
+
+// PartialWrite is attached (as a status detail) to the INVALID_ARGUMENT a
+// WriteShard answers when the receiver wrote the points it could and
+// dropped the others, as the engine's partial write says (a field type
+// conflict): the sender answers its client as a single influxd would (400
+// "partial write: <reason> dropped=<dropped>") and counts the receiver as
+// having what it can take.
+type PartialWrite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	Dropped       int64                  `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartialWrite) Reset() {
+	*x = PartialWrite{}
+	mi := &file_data_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartialWrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartialWrite) ProtoMessage() {}
+
+func (x *PartialWrite) ProtoReflect() protoreflect.Message {
+	mi := &file_data_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartialWrite.ProtoReflect.Descriptor instead.
+func (*PartialWrite) Descriptor() ([]byte, []int) {
+	return file_data_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PartialWrite) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PartialWrite) GetDropped() int64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
 }
 
 type AwaitMetaIndexRequest struct {
@@ -104,7 +162,7 @@ type AwaitMetaIndexRequest struct {
 
 func (x *AwaitMetaIndexRequest) Reset() {
 	*x = AwaitMetaIndexRequest{}
-	mi := &file_data_proto_msgTypes[0]
+	mi := &file_data_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -116,7 +174,7 @@ func (x *AwaitMetaIndexRequest) String() string {
 func (*AwaitMetaIndexRequest) ProtoMessage() {}
 
 func (x *AwaitMetaIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[0]
+	mi := &file_data_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -129,7 +187,7 @@ func (x *AwaitMetaIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AwaitMetaIndexRequest.ProtoReflect.Descriptor instead.
 func (*AwaitMetaIndexRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{0}
+	return file_data_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *AwaitMetaIndexRequest) GetIndex() uint64 {
@@ -149,7 +207,7 @@ type AwaitMetaIndexResponse struct {
 
 func (x *AwaitMetaIndexResponse) Reset() {
 	*x = AwaitMetaIndexResponse{}
-	mi := &file_data_proto_msgTypes[1]
+	mi := &file_data_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -161,7 +219,7 @@ func (x *AwaitMetaIndexResponse) String() string {
 func (*AwaitMetaIndexResponse) ProtoMessage() {}
 
 func (x *AwaitMetaIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[1]
+	mi := &file_data_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -174,7 +232,7 @@ func (x *AwaitMetaIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AwaitMetaIndexResponse.ProtoReflect.Descriptor instead.
 func (*AwaitMetaIndexResponse) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{1}
+	return file_data_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AwaitMetaIndexResponse) GetIndex() uint64 {
@@ -213,7 +271,7 @@ type WriteShardRequest struct {
 
 func (x *WriteShardRequest) Reset() {
 	*x = WriteShardRequest{}
-	mi := &file_data_proto_msgTypes[2]
+	mi := &file_data_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +283,7 @@ func (x *WriteShardRequest) String() string {
 func (*WriteShardRequest) ProtoMessage() {}
 
 func (x *WriteShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[2]
+	mi := &file_data_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +296,7 @@ func (x *WriteShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteShardRequest.ProtoReflect.Descriptor instead.
 func (*WriteShardRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{2}
+	return file_data_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *WriteShardRequest) GetShardId() uint64 {
@@ -305,7 +363,7 @@ type ShardDelete struct {
 
 func (x *ShardDelete) Reset() {
 	*x = ShardDelete{}
-	mi := &file_data_proto_msgTypes[3]
+	mi := &file_data_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +375,7 @@ func (x *ShardDelete) String() string {
 func (*ShardDelete) ProtoMessage() {}
 
 func (x *ShardDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[3]
+	mi := &file_data_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +388,7 @@ func (x *ShardDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardDelete.ProtoReflect.Descriptor instead.
 func (*ShardDelete) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{3}
+	return file_data_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ShardDelete) GetSources() string {
@@ -364,7 +422,7 @@ type WriteShardResponse struct {
 
 func (x *WriteShardResponse) Reset() {
 	*x = WriteShardResponse{}
-	mi := &file_data_proto_msgTypes[4]
+	mi := &file_data_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +434,7 @@ func (x *WriteShardResponse) String() string {
 func (*WriteShardResponse) ProtoMessage() {}
 
 func (x *WriteShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[4]
+	mi := &file_data_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +447,7 @@ func (x *WriteShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteShardResponse.ProtoReflect.Descriptor instead.
 func (*WriteShardResponse) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{4}
+	return file_data_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WriteShardResponse) GetMetaIndex() uint64 {
@@ -409,7 +467,7 @@ type NodeUpRequest struct {
 
 func (x *NodeUpRequest) Reset() {
 	*x = NodeUpRequest{}
-	mi := &file_data_proto_msgTypes[5]
+	mi := &file_data_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +479,7 @@ func (x *NodeUpRequest) String() string {
 func (*NodeUpRequest) ProtoMessage() {}
 
 func (x *NodeUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[5]
+	mi := &file_data_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +492,7 @@ func (x *NodeUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeUpRequest.ProtoReflect.Descriptor instead.
 func (*NodeUpRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{5}
+	return file_data_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *NodeUpRequest) GetNodeId() uint64 {
@@ -452,7 +510,7 @@ type NodeUpResponse struct {
 
 func (x *NodeUpResponse) Reset() {
 	*x = NodeUpResponse{}
-	mi := &file_data_proto_msgTypes[6]
+	mi := &file_data_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +522,7 @@ func (x *NodeUpResponse) String() string {
 func (*NodeUpResponse) ProtoMessage() {}
 
 func (x *NodeUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[6]
+	mi := &file_data_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +535,7 @@ func (x *NodeUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeUpResponse.ProtoReflect.Descriptor instead.
 func (*NodeUpResponse) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{6}
+	return file_data_proto_rawDescGZIP(), []int{7}
 }
 
 // Source is what a remote read reads: the engine's influxql.Measurement.
@@ -496,7 +554,7 @@ type Source struct {
 
 func (x *Source) Reset() {
 	*x = Source{}
-	mi := &file_data_proto_msgTypes[7]
+	mi := &file_data_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -508,7 +566,7 @@ func (x *Source) String() string {
 func (*Source) ProtoMessage() {}
 
 func (x *Source) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[7]
+	mi := &file_data_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -521,7 +579,7 @@ func (x *Source) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Source.ProtoReflect.Descriptor instead.
 func (*Source) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{7}
+	return file_data_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Source) GetDatabase() string {
@@ -590,7 +648,7 @@ type ReadShardsRequest struct {
 
 func (x *ReadShardsRequest) Reset() {
 	*x = ReadShardsRequest{}
-	mi := &file_data_proto_msgTypes[8]
+	mi := &file_data_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +660,7 @@ func (x *ReadShardsRequest) String() string {
 func (*ReadShardsRequest) ProtoMessage() {}
 
 func (x *ReadShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[8]
+	mi := &file_data_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +673,7 @@ func (x *ReadShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadShardsRequest.ProtoReflect.Descriptor instead.
 func (*ReadShardsRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{8}
+	return file_data_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReadShardsRequest) GetShardIds() []uint64 {
@@ -682,7 +740,7 @@ type ReadFrame struct {
 
 func (x *ReadFrame) Reset() {
 	*x = ReadFrame{}
-	mi := &file_data_proto_msgTypes[9]
+	mi := &file_data_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +752,7 @@ func (x *ReadFrame) String() string {
 func (*ReadFrame) ProtoMessage() {}
 
 func (x *ReadFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[9]
+	mi := &file_data_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +765,7 @@ func (x *ReadFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFrame.ProtoReflect.Descriptor instead.
 func (*ReadFrame) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{9}
+	return file_data_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReadFrame) GetFrame() isReadFrame_Frame {
@@ -779,7 +837,7 @@ type ReadBegin struct {
 
 func (x *ReadBegin) Reset() {
 	*x = ReadBegin{}
-	mi := &file_data_proto_msgTypes[10]
+	mi := &file_data_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +849,7 @@ func (x *ReadBegin) String() string {
 func (*ReadBegin) ProtoMessage() {}
 
 func (x *ReadBegin) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[10]
+	mi := &file_data_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +862,7 @@ func (x *ReadBegin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadBegin.ProtoReflect.Descriptor instead.
 func (*ReadBegin) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{10}
+	return file_data_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReadBegin) GetDataType() int32 {
@@ -827,7 +885,7 @@ type ReadEnd struct {
 
 func (x *ReadEnd) Reset() {
 	*x = ReadEnd{}
-	mi := &file_data_proto_msgTypes[11]
+	mi := &file_data_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +897,7 @@ func (x *ReadEnd) String() string {
 func (*ReadEnd) ProtoMessage() {}
 
 func (x *ReadEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[11]
+	mi := &file_data_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +910,7 @@ func (x *ReadEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadEnd.ProtoReflect.Descriptor instead.
 func (*ReadEnd) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{11}
+	return file_data_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReadEnd) GetError() string {
@@ -897,7 +955,7 @@ type ShardMetaRequest struct {
 
 func (x *ShardMetaRequest) Reset() {
 	*x = ShardMetaRequest{}
-	mi := &file_data_proto_msgTypes[12]
+	mi := &file_data_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +967,7 @@ func (x *ShardMetaRequest) String() string {
 func (*ShardMetaRequest) ProtoMessage() {}
 
 func (x *ShardMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[12]
+	mi := &file_data_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +980,7 @@ func (x *ShardMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardMetaRequest.ProtoReflect.Descriptor instead.
 func (*ShardMetaRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{12}
+	return file_data_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ShardMetaRequest) GetShardIds() []uint64 {
@@ -994,7 +1052,7 @@ type ShardMetaResponse struct {
 
 func (x *ShardMetaResponse) Reset() {
 	*x = ShardMetaResponse{}
-	mi := &file_data_proto_msgTypes[13]
+	mi := &file_data_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1064,7 @@ func (x *ShardMetaResponse) String() string {
 func (*ShardMetaResponse) ProtoMessage() {}
 
 func (x *ShardMetaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[13]
+	mi := &file_data_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1077,7 @@ func (x *ShardMetaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardMetaResponse.ProtoReflect.Descriptor instead.
 func (*ShardMetaResponse) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{13}
+	return file_data_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ShardMetaResponse) GetFields() map[string]int32 {
@@ -1106,7 +1164,7 @@ type MetadataRequest struct {
 
 func (x *MetadataRequest) Reset() {
 	*x = MetadataRequest{}
-	mi := &file_data_proto_msgTypes[14]
+	mi := &file_data_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1176,7 @@ func (x *MetadataRequest) String() string {
 func (*MetadataRequest) ProtoMessage() {}
 
 func (x *MetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[14]
+	mi := &file_data_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1189,7 @@ func (x *MetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataRequest.ProtoReflect.Descriptor instead.
 func (*MetadataRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{14}
+	return file_data_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MetadataRequest) GetKind() MetadataRequest_Kind {
@@ -1208,7 +1266,7 @@ type MetadataResponse struct {
 
 func (x *MetadataResponse) Reset() {
 	*x = MetadataResponse{}
-	mi := &file_data_proto_msgTypes[15]
+	mi := &file_data_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1278,7 @@ func (x *MetadataResponse) String() string {
 func (*MetadataResponse) ProtoMessage() {}
 
 func (x *MetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[15]
+	mi := &file_data_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1291,7 @@ func (x *MetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataResponse.ProtoReflect.Descriptor instead.
 func (*MetadataResponse) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{15}
+	return file_data_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MetadataResponse) GetNames() [][]byte {
@@ -1281,7 +1339,7 @@ type MeasurementTagKeys struct {
 
 func (x *MeasurementTagKeys) Reset() {
 	*x = MeasurementTagKeys{}
-	mi := &file_data_proto_msgTypes[16]
+	mi := &file_data_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1351,7 @@ func (x *MeasurementTagKeys) String() string {
 func (*MeasurementTagKeys) ProtoMessage() {}
 
 func (x *MeasurementTagKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[16]
+	mi := &file_data_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1364,7 @@ func (x *MeasurementTagKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MeasurementTagKeys.ProtoReflect.Descriptor instead.
 func (*MeasurementTagKeys) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{16}
+	return file_data_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MeasurementTagKeys) GetMeasurement() string {
@@ -1335,7 +1393,7 @@ type MeasurementTagValues struct {
 
 func (x *MeasurementTagValues) Reset() {
 	*x = MeasurementTagValues{}
-	mi := &file_data_proto_msgTypes[17]
+	mi := &file_data_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1405,7 @@ func (x *MeasurementTagValues) String() string {
 func (*MeasurementTagValues) ProtoMessage() {}
 
 func (x *MeasurementTagValues) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[17]
+	mi := &file_data_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1418,7 @@ func (x *MeasurementTagValues) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MeasurementTagValues.ProtoReflect.Descriptor instead.
 func (*MeasurementTagValues) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{17}
+	return file_data_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MeasurementTagValues) GetMeasurement() string {
@@ -1395,7 +1453,7 @@ type OrderDeleteRequest struct {
 
 func (x *OrderDeleteRequest) Reset() {
 	*x = OrderDeleteRequest{}
-	mi := &file_data_proto_msgTypes[18]
+	mi := &file_data_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1465,7 @@ func (x *OrderDeleteRequest) String() string {
 func (*OrderDeleteRequest) ProtoMessage() {}
 
 func (x *OrderDeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[18]
+	mi := &file_data_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1478,7 @@ func (x *OrderDeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderDeleteRequest.ProtoReflect.Descriptor instead.
 func (*OrderDeleteRequest) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{18}
+	return file_data_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *OrderDeleteRequest) GetTargetNodeId() uint64 {
@@ -1448,7 +1506,7 @@ type OrderDeleteResponse struct {
 
 func (x *OrderDeleteResponse) Reset() {
 	*x = OrderDeleteResponse{}
-	mi := &file_data_proto_msgTypes[19]
+	mi := &file_data_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1518,7 @@ func (x *OrderDeleteResponse) String() string {
 func (*OrderDeleteResponse) ProtoMessage() {}
 
 func (x *OrderDeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_data_proto_msgTypes[19]
+	mi := &file_data_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1531,7 @@ func (x *OrderDeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderDeleteResponse.ProtoReflect.Descriptor instead.
 func (*OrderDeleteResponse) Descriptor() ([]byte, []int) {
-	return file_data_proto_rawDescGZIP(), []int{19}
+	return file_data_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *OrderDeleteResponse) GetQueued() bool {
@@ -1488,7 +1546,10 @@ var File_data_proto protoreflect.FileDescriptor
 const file_data_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"data.proto\x12\x10palisade.data.v1\"-\n" +
+	"data.proto\x12\x10palisade.data.v1\"@\n" +
+	"\fPartialWrite\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x18\n" +
+	"\adropped\x18\x02 \x01(\x03R\adropped\"-\n" +
 	"\x15AwaitMetaIndexRequest\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\".\n" +
 	"\x16AwaitMetaIndexResponse\x12\x14\n" +
@@ -1628,58 +1689,59 @@ func file_data_proto_rawDescGZIP() []byte {
 }
 
 var file_data_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_data_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_data_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_data_proto_goTypes = []any{
 	(MetadataRequest_Kind)(0),      // 0: palisade.data.v1.MetadataRequest.Kind
-	(*AwaitMetaIndexRequest)(nil),  // 1: palisade.data.v1.AwaitMetaIndexRequest
-	(*AwaitMetaIndexResponse)(nil), // 2: palisade.data.v1.AwaitMetaIndexResponse
-	(*WriteShardRequest)(nil),      // 3: palisade.data.v1.WriteShardRequest
-	(*ShardDelete)(nil),            // 4: palisade.data.v1.ShardDelete
-	(*WriteShardResponse)(nil),     // 5: palisade.data.v1.WriteShardResponse
-	(*NodeUpRequest)(nil),          // 6: palisade.data.v1.NodeUpRequest
-	(*NodeUpResponse)(nil),         // 7: palisade.data.v1.NodeUpResponse
-	(*Source)(nil),                 // 8: palisade.data.v1.Source
-	(*ReadShardsRequest)(nil),      // 9: palisade.data.v1.ReadShardsRequest
-	(*ReadFrame)(nil),              // 10: palisade.data.v1.ReadFrame
-	(*ReadBegin)(nil),              // 11: palisade.data.v1.ReadBegin
-	(*ReadEnd)(nil),                // 12: palisade.data.v1.ReadEnd
-	(*ShardMetaRequest)(nil),       // 13: palisade.data.v1.ShardMetaRequest
-	(*ShardMetaResponse)(nil),      // 14: palisade.data.v1.ShardMetaResponse
-	(*MetadataRequest)(nil),        // 15: palisade.data.v1.MetadataRequest
-	(*MetadataResponse)(nil),       // 16: palisade.data.v1.MetadataResponse
-	(*MeasurementTagKeys)(nil),     // 17: palisade.data.v1.MeasurementTagKeys
-	(*MeasurementTagValues)(nil),   // 18: palisade.data.v1.MeasurementTagValues
-	(*OrderDeleteRequest)(nil),     // 19: palisade.data.v1.OrderDeleteRequest
-	(*OrderDeleteResponse)(nil),    // 20: palisade.data.v1.OrderDeleteResponse
-	nil,                            // 21: palisade.data.v1.ShardMetaResponse.FieldsEntry
-	nil,                            // 22: palisade.data.v1.ShardMetaResponse.FieldTypesEntry
+	(*PartialWrite)(nil),           // 1: palisade.data.v1.PartialWrite
+	(*AwaitMetaIndexRequest)(nil),  // 2: palisade.data.v1.AwaitMetaIndexRequest
+	(*AwaitMetaIndexResponse)(nil), // 3: palisade.data.v1.AwaitMetaIndexResponse
+	(*WriteShardRequest)(nil),      // 4: palisade.data.v1.WriteShardRequest
+	(*ShardDelete)(nil),            // 5: palisade.data.v1.ShardDelete
+	(*WriteShardResponse)(nil),     // 6: palisade.data.v1.WriteShardResponse
+	(*NodeUpRequest)(nil),          // 7: palisade.data.v1.NodeUpRequest
+	(*NodeUpResponse)(nil),         // 8: palisade.data.v1.NodeUpResponse
+	(*Source)(nil),                 // 9: palisade.data.v1.Source
+	(*ReadShardsRequest)(nil),      // 10: palisade.data.v1.ReadShardsRequest
+	(*ReadFrame)(nil),              // 11: palisade.data.v1.ReadFrame
+	(*ReadBegin)(nil),              // 12: palisade.data.v1.ReadBegin
+	(*ReadEnd)(nil),                // 13: palisade.data.v1.ReadEnd
+	(*ShardMetaRequest)(nil),       // 14: palisade.data.v1.ShardMetaRequest
+	(*ShardMetaResponse)(nil),      // 15: palisade.data.v1.ShardMetaResponse
+	(*MetadataRequest)(nil),        // 16: palisade.data.v1.MetadataRequest
+	(*MetadataResponse)(nil),       // 17: palisade.data.v1.MetadataResponse
+	(*MeasurementTagKeys)(nil),     // 18: palisade.data.v1.MeasurementTagKeys
+	(*MeasurementTagValues)(nil),   // 19: palisade.data.v1.MeasurementTagValues
+	(*OrderDeleteRequest)(nil),     // 20: palisade.data.v1.OrderDeleteRequest
+	(*OrderDeleteResponse)(nil),    // 21: palisade.data.v1.OrderDeleteResponse
+	nil,                            // 22: palisade.data.v1.ShardMetaResponse.FieldsEntry
+	nil,                            // 23: palisade.data.v1.ShardMetaResponse.FieldTypesEntry
 }
 var file_data_proto_depIdxs = []int32{
-	4,  // 0: palisade.data.v1.WriteShardRequest.delete:type_name -> palisade.data.v1.ShardDelete
-	8,  // 1: palisade.data.v1.ReadShardsRequest.source:type_name -> palisade.data.v1.Source
-	12, // 2: palisade.data.v1.ReadFrame.end:type_name -> palisade.data.v1.ReadEnd
-	11, // 3: palisade.data.v1.ReadFrame.begin:type_name -> palisade.data.v1.ReadBegin
-	8,  // 4: palisade.data.v1.ShardMetaRequest.source:type_name -> palisade.data.v1.Source
-	21, // 5: palisade.data.v1.ShardMetaResponse.fields:type_name -> palisade.data.v1.ShardMetaResponse.FieldsEntry
-	22, // 6: palisade.data.v1.ShardMetaResponse.field_types:type_name -> palisade.data.v1.ShardMetaResponse.FieldTypesEntry
+	5,  // 0: palisade.data.v1.WriteShardRequest.delete:type_name -> palisade.data.v1.ShardDelete
+	9,  // 1: palisade.data.v1.ReadShardsRequest.source:type_name -> palisade.data.v1.Source
+	13, // 2: palisade.data.v1.ReadFrame.end:type_name -> palisade.data.v1.ReadEnd
+	12, // 3: palisade.data.v1.ReadFrame.begin:type_name -> palisade.data.v1.ReadBegin
+	9,  // 4: palisade.data.v1.ShardMetaRequest.source:type_name -> palisade.data.v1.Source
+	22, // 5: palisade.data.v1.ShardMetaResponse.fields:type_name -> palisade.data.v1.ShardMetaResponse.FieldsEntry
+	23, // 6: palisade.data.v1.ShardMetaResponse.field_types:type_name -> palisade.data.v1.ShardMetaResponse.FieldTypesEntry
 	0,  // 7: palisade.data.v1.MetadataRequest.kind:type_name -> palisade.data.v1.MetadataRequest.Kind
-	17, // 8: palisade.data.v1.MetadataResponse.tag_keys:type_name -> palisade.data.v1.MeasurementTagKeys
-	18, // 9: palisade.data.v1.MetadataResponse.tag_values:type_name -> palisade.data.v1.MeasurementTagValues
-	3,  // 10: palisade.data.v1.OrderDeleteRequest.delete:type_name -> palisade.data.v1.WriteShardRequest
-	3,  // 11: palisade.data.v1.DataService.WriteShard:input_type -> palisade.data.v1.WriteShardRequest
-	6,  // 12: palisade.data.v1.DataService.NodeUp:input_type -> palisade.data.v1.NodeUpRequest
-	9,  // 13: palisade.data.v1.DataService.ReadShards:input_type -> palisade.data.v1.ReadShardsRequest
-	13, // 14: palisade.data.v1.DataService.ShardMeta:input_type -> palisade.data.v1.ShardMetaRequest
-	19, // 15: palisade.data.v1.DataService.OrderDelete:input_type -> palisade.data.v1.OrderDeleteRequest
-	15, // 16: palisade.data.v1.DataService.Metadata:input_type -> palisade.data.v1.MetadataRequest
-	1,  // 17: palisade.data.v1.DataService.AwaitMetaIndex:input_type -> palisade.data.v1.AwaitMetaIndexRequest
-	5,  // 18: palisade.data.v1.DataService.WriteShard:output_type -> palisade.data.v1.WriteShardResponse
-	7,  // 19: palisade.data.v1.DataService.NodeUp:output_type -> palisade.data.v1.NodeUpResponse
-	10, // 20: palisade.data.v1.DataService.ReadShards:output_type -> palisade.data.v1.ReadFrame
-	14, // 21: palisade.data.v1.DataService.ShardMeta:output_type -> palisade.data.v1.ShardMetaResponse
-	20, // 22: palisade.data.v1.DataService.OrderDelete:output_type -> palisade.data.v1.OrderDeleteResponse
-	16, // 23: palisade.data.v1.DataService.Metadata:output_type -> palisade.data.v1.MetadataResponse
-	2,  // 24: palisade.data.v1.DataService.AwaitMetaIndex:output_type -> palisade.data.v1.AwaitMetaIndexResponse
+	18, // 8: palisade.data.v1.MetadataResponse.tag_keys:type_name -> palisade.data.v1.MeasurementTagKeys
+	19, // 9: palisade.data.v1.MetadataResponse.tag_values:type_name -> palisade.data.v1.MeasurementTagValues
+	4,  // 10: palisade.data.v1.OrderDeleteRequest.delete:type_name -> palisade.data.v1.WriteShardRequest
+	4,  // 11: palisade.data.v1.DataService.WriteShard:input_type -> palisade.data.v1.WriteShardRequest
+	7,  // 12: palisade.data.v1.DataService.NodeUp:input_type -> palisade.data.v1.NodeUpRequest
+	10, // 13: palisade.data.v1.DataService.ReadShards:input_type -> palisade.data.v1.ReadShardsRequest
+	14, // 14: palisade.data.v1.DataService.ShardMeta:input_type -> palisade.data.v1.ShardMetaRequest
+	20, // 15: palisade.data.v1.DataService.OrderDelete:input_type -> palisade.data.v1.OrderDeleteRequest
+	16, // 16: palisade.data.v1.DataService.Metadata:input_type -> palisade.data.v1.MetadataRequest
+	2,  // 17: palisade.data.v1.DataService.AwaitMetaIndex:input_type -> palisade.data.v1.AwaitMetaIndexRequest
+	6,  // 18: palisade.data.v1.DataService.WriteShard:output_type -> palisade.data.v1.WriteShardResponse
+	8,  // 19: palisade.data.v1.DataService.NodeUp:output_type -> palisade.data.v1.NodeUpResponse
+	11, // 20: palisade.data.v1.DataService.ReadShards:output_type -> palisade.data.v1.ReadFrame
+	15, // 21: palisade.data.v1.DataService.ShardMeta:output_type -> palisade.data.v1.ShardMetaResponse
+	21, // 22: palisade.data.v1.DataService.OrderDelete:output_type -> palisade.data.v1.OrderDeleteResponse
+	17, // 23: palisade.data.v1.DataService.Metadata:output_type -> palisade.data.v1.MetadataResponse
+	3,  // 24: palisade.data.v1.DataService.AwaitMetaIndex:output_type -> palisade.data.v1.AwaitMetaIndexResponse
 	18, // [18:25] is the sub-list for method output_type
 	11, // [11:18] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
@@ -1692,8 +1754,8 @@ func file_data_proto_init() {
 	if File_data_proto != nil {
 		return
 	}
-	file_data_proto_msgTypes[8].OneofWrappers = []any{}
-	file_data_proto_msgTypes[9].OneofWrappers = []any{
+	file_data_proto_msgTypes[9].OneofWrappers = []any{}
+	file_data_proto_msgTypes[10].OneofWrappers = []any{
 		(*ReadFrame_Points)(nil),
 		(*ReadFrame_End)(nil),
 		(*ReadFrame_Begin)(nil),
@@ -1704,7 +1766,7 @@ func file_data_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_data_proto_rawDesc), len(file_data_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
