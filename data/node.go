@@ -279,6 +279,13 @@ func (n *Node) serveHTTP() error {
 	if n.fol != nil {
 		bound := time.Duration(n.cfg.Meta.ChangeVisibilityTimeout)
 		h.Fresh = func(ctx context.Context) error { return n.fol.Fresh(ctx, bound) }
+		h.Sync = func(ctx context.Context) (bool, error) {
+			before := n.view.Index()
+			if err := n.fol.Sync(ctx, bound); err != nil {
+				return false, err
+			}
+			return n.view.Index() > before, nil
+		}
 	}
 	h.Metrics, h.PublicMetrics = n.mon.MetricsHandler(), n.mon.PublicMetricsHandler()
 	h.DebugVars = http.HandlerFunc(n.mon.DebugVars)

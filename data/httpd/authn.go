@@ -49,6 +49,17 @@ func (h *Handler) authenticate(w *respWriter, r *http.Request) (u *auth.User, mo
 	creds, err := auth.ParseCredentials(r)
 	if err == nil {
 		u, err = h.cache.Authenticate(r.Context(), creds, clientIP(r.RemoteAddr))
+		if status, _ := auth.HTTPError(err); status == http.StatusUnauthorized {
+			// The user or password may be newer than this node's state.
+			advanced, serr := h.sync(r)
+			if serr != nil {
+				h.refuseBehind(w, serr)
+				return nil, authOn, false
+			}
+			if advanced {
+				u, err = h.cache.Authenticate(r.Context(), creds, clientIP(r.RemoteAddr))
+			}
+		}
 	}
 	if err != nil {
 		h.authError(w, err)
@@ -56,6 +67,44 @@ func (h *Handler) authenticate(w *respWriter, r *http.Request) (u *auth.User, mo
 	}
 	w.user = u.Name()
 	return u, authOn, true
+}
+
+// sync brings the meta state up to the leader's before a negative answer
+// (Config.Sync); advanced says the state moved on, so the answer must be
+// decided again.
+func (h *Handler) sync(r *http.Request) (advanced bool, err error) {
+	if h.cfg.Sync == nil {
+		return false, nil
+	}
+	return h.cfg.Sync(r.Context())
+}
+
+// refuseBehind answers 503 for a node that could not bring its meta state
+// up to the leader's.
+func (h *Handler) refuseBehind(w *respWriter, err error) {
+	w.Header().Set("Retry-After", "1")
+	h.httpError(w, http.StatusServiceUnavailable, err.Error())
+}
+
+// authorizeFresh runs authorize for u and, when it refuses, once more for
+// u as the newest meta state has it (a privilege granted through another
+// node a moment ago). It returns the error to answer (nil: allowed), and
+// whether it already answered (503: the state could not be brought up).
+func (h *Handler) authorizeFresh(w *respWriter, r *http.Request, u *auth.User, authorize func(*auth.User) error) (answered bool, err error) {
+	if err = authorize(u); err == nil {
+		return false, nil
+	}
+	advanced, serr := h.sync(r)
+	if serr != nil {
+		h.refuseBehind(w, serr)
+		return true, serr
+	}
+	if advanced {
+		if nu := h.cache.Lookup(u.Name()); nu != nil {
+			err = authorize(nu)
+		}
+	}
+	return false, err
 }
 
 // authError answers with the status and message of an auth error, adding

@@ -70,6 +70,12 @@ type Config struct {
 	// node's meta state is not behind a change acknowledged through another
 	// node (metastate.Follower.Fresh); its error is answered 503.
 	Fresh func(ctx context.Context) error `toml:"-"`
+	// Sync, when set, brings the node's meta state up to the meta leader's
+	// before the handler answers that something does not exist or is not
+	// allowed (a database or retention policy not found, 401, 403), and
+	// says whether the state moved on meanwhile (the handler then decides
+	// again); its error is answered 503.
+	Sync func(ctx context.Context) (advanced bool, err error) `toml:"-"`
 	// Metrics serves /metrics (nil: 404): every metric. With AuthEnabled
 	// and an admin existing, only an admin gets it; anyone else, and every
 	// request before an admin exists, gets PublicMetrics (nil: nothing, 401

@@ -10,6 +10,7 @@ import (
 	"math"
 	"mime/multipart"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -88,8 +89,20 @@ func (h *Handler) serveQuery(w *respWriter, r *http.Request) {
 		}
 		execute = func(*influxql.Query, query.ExecutionOptions, chan struct{}) <-chan *query.Result { return results }
 	case authOn:
-		if err := auth.AuthorizeQuery(u, q, db); err != nil {
+		answered, err := h.authorizeFresh(w, r, u, func(u *auth.User) error { return auth.AuthorizeQuery(u, q, db) })
+		if answered {
+			return
+		}
+		if err != nil {
 			h.authError(w, err)
+			return
+		}
+	}
+	// A database or retention policy this node does not know may have been
+	// created through another node a moment ago: bring the state up first.
+	if !h.knowsSources(q, db) {
+		if _, err := h.sync(r); err != nil {
+			h.refuseBehind(w, err)
 			return
 		}
 	}
@@ -358,4 +371,43 @@ func convertEpoch(r *query.Result, epoch string) {
 			}
 		}
 	}
+}
+
+// knowsSources reports whether this node's meta state has every database
+// and retention policy that the reading statements of q (SELECT, SHOW)
+// name, db being the default database. Statements that change the meta
+// state are not looked at: the meta leader decides those.
+func (h *Handler) knowsSources(q *influxql.Query, db string) bool {
+	known := true
+	check := func(dbName, rp string) {
+		if dbName == "" {
+			dbName = db
+		}
+		if dbName == "" || !known {
+			return
+		}
+		di := h.eng.Database(dbName)
+		if di == nil || (rp != "" && di.RetentionPolicy(rp) == nil) {
+			known = false
+		}
+	}
+	for _, stmt := range q.Statements {
+		switch s := stmt.(type) {
+		case *influxql.SelectStatement:
+			influxql.WalkFunc(s, func(n influxql.Node) {
+				if m, ok := n.(*influxql.Measurement); ok && m.SystemIterator == "" {
+					check(m.Database, m.RetentionPolicy)
+				}
+			})
+		default:
+			// SHOW … ON db: the statement's Database field.
+			if v := reflect.Indirect(reflect.ValueOf(stmt)); v.Kind() == reflect.Struct &&
+				strings.HasPrefix(v.Type().Name(), "Show") {
+				if f := v.FieldByName("Database"); f.IsValid() && f.Kind() == reflect.String {
+					check(f.String(), "")
+				}
+			}
+		}
+	}
+	return known
 }

@@ -93,15 +93,26 @@ func (h *Handler) serveWrite(w *respWriter, r *http.Request, u *auth.User, mode 
 		return
 	}
 	if h.eng.Database(db) == nil {
-		h.httpError(w, http.StatusNotFound, fmt.Sprintf("database not found: %q", db))
-		return
+		// Created through another node a moment ago?
+		if _, err := h.sync(r); err != nil {
+			h.refuseBehind(w, err)
+			return
+		}
+		if h.eng.Database(db) == nil {
+			h.httpError(w, http.StatusNotFound, fmt.Sprintf("database not found: %q", db))
+			return
+		}
 	}
 	switch mode {
 	case authBootstrap:
 		h.httpError(w, http.StatusForbidden, fmt.Sprintf("user is required to write to database %q", db))
 		return
 	case authOn:
-		if err := auth.AuthorizeWrite(u, db); err != nil {
+		answered, err := h.authorizeFresh(w, r, u, func(u *auth.User) error { return auth.AuthorizeWrite(u, db) })
+		if answered {
+			return
+		}
+		if err != nil {
 			h.authError(w, err)
 			return
 		}

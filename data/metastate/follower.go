@@ -352,7 +352,21 @@ func (f *Follower) Fresh(ctx context.Context, bound time.Duration) error {
 	if age := f.Age(now); age >= 0 && age < bound/2 {
 		return nil
 	}
-	if now.Sub(time.Unix(0, f.unasked.Load())) < bound {
+	return f.Sync(ctx, bound)
+}
+
+// Sync brings the node's state up to the meta leader's before the node
+// answers from it that something does not exist (a database, a retention
+// policy, a user, a privilege), like etcd's ReadIndex: it asks the leader
+// for its state index, one call shared by concurrent requests, and waits,
+// at most bound, to apply it. An error says the node is behind. For a
+// while (bound) after no meta node answered, it does not ask and returns
+// nil: the node answers from what it has, as while meta is away.
+func (f *Follower) Sync(ctx context.Context, bound time.Duration) error {
+	if bound <= 0 {
+		bound = DefaultChangeVisibilityTimeout
+	}
+	if f.now().Sub(time.Unix(0, f.unasked.Load())) < bound {
 		return nil // the meta cluster did not answer just now: serve meanwhile
 	}
 	f.freshMu.Lock()

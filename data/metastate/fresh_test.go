@@ -9,6 +9,7 @@ import (
 
 	"github.com/palisade-db/palisade/data/metastate"
 	"github.com/palisade-db/palisade/internal/testcluster"
+	"github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
@@ -65,6 +66,15 @@ func TestFreshWaitsForTheClustersNewestState(t *testing.T) {
 	}
 	if err := f.Fresh(ctx, bound); err != nil {
 		t.Fatalf("Fresh with a young state: %v, want no check", err)
+	}
+
+	// Young, but about to answer "not found": Sync asks all the same.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		view.Update(mc.Leader().Store.Data())
+	}()
+	if err := f.Sync(ctx, bound); err != nil || meta.FindDatabase(view.Data(), "later") == nil {
+		t.Fatalf("Sync with a young state: %v, database later known: %v", err, meta.FindDatabase(view.Data(), "later") != nil)
 	}
 
 	// The meta cluster away: served from what the node has.
