@@ -165,6 +165,11 @@ func TestMaxStateStalenessFailsClosed(t *testing.T) {
 		cfg.Meta.MaxStateStaleness = configs.Duration(3 * time.Second)
 	}})
 	testcluster.WaitFor(t, 30*time.Second, "the first meta state", func() bool { return d.MetaIndex() > 0 })
+	// Failing closed, the node serves once a heartbeat has confirmed its
+	// first state (a state from Watch does not count).
+	testcluster.WaitFor(t, 10*time.Second, "the first state confirmed", func() bool {
+		return getHealth(t, d.URL).status == http.StatusOK
+	})
 	setupUsers(t, d.URL)
 	// Heartbeats (every 200 ms here) keep confirming the state.
 	testcluster.WaitFor(t, 10*time.Second, "a heartbeat confirmation", func() bool {

@@ -31,8 +31,11 @@ const msgWaitingForState = "waiting for the meta state"
 //     until that cluster's ID comes back or an operator restarts the node
 //     with -rejoin. Local data is never deleted because of it.
 //   - The state's age is the time since the node last confirmed that its
-//     state was the cluster's newest: a state received from Watch, or a
-//     heartbeat answer in which the leader's index equals the node's.
+//     state was the cluster's newest: a heartbeat (or Sync) answer in which
+//     the leader's index is not above the node's, timed from when it was
+//     asked. A state received from Watch does not count: a node that was
+//     stopped receives, when it runs again, states the meta node sent long
+//     ago, and would take the first for the newest.
 //   - A leader whose newest state is older than the node's (a meta cluster
 //     restored from an older backup) makes the node unhealthy; older states
 //     are never applied.
@@ -65,6 +68,8 @@ type Follower struct {
 	// freshMu guards freshCall, the check that concurrent Fresh calls share.
 	freshMu   sync.Mutex
 	freshCall *freshCall
+	// heartbeatNow makes the heartbeat loop beat before its next tick.
+	heartbeatNow chan struct{}
 	// unasked is when a check last found no meta node to ask (unix
 	// nanoseconds): for a while after, Fresh does not ask again.
 	unasked atomic.Int64
@@ -95,7 +100,7 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 	f := &Follower{
 		log: cfg.Logger, client: cfg.Client, view: cfg.View, dir: cfg.Dir,
 		httpAddr: cfg.HTTPAddr, tcpAddr: cfg.TCPAddr, heartbeatEvery: cfg.HeartbeatEvery,
-		now: time.Now, logged: map[string]string{},
+		now: time.Now, logged: map[string]string{}, heartbeatNow: make(chan struct{}, 1),
 	}
 	if cfg.Rejoin {
 		suffix := "before-rejoin-" + f.now().UTC().Format("20060102T150405Z")
@@ -220,8 +225,16 @@ func (f *Follower) follow(ctx context.Context) {
 		}
 		f.adoptCluster(d.ClusterId)
 		if f.view.Update(d) {
-			f.confirmed.Store(f.now().UnixNano())
 			f.behind.Store(nil)
+			if f.confirmed.Load() == 0 {
+				// The first state: have a heartbeat confirm it now rather
+				// than at the next tick (a node with max-state-staleness
+				// refuses until then).
+				select {
+				case f.heartbeatNow <- struct{}{}:
+				default:
+				}
+			}
 			if err := saveState(f.dir, d); err != nil {
 				f.log.Error("saving meta state", "err", err)
 			}
@@ -271,6 +284,7 @@ func (f *Follower) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-f.heartbeatNow:
 		}
 		id := f.NodeID()
 		if id == 0 {
