@@ -16,6 +16,8 @@ import (
 	"github.com/palisade-db/palisade/data/dataservice"
 	"github.com/palisade-db/palisade/data/peer"
 	"github.com/palisade-db/palisade/data/remote"
+	pmeta "github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
 )
 
 // openClusterWriter (cluster mode) connects the node to the other data
@@ -31,7 +33,7 @@ func (n *Node) openClusterWriter() error {
 	n.peers = peer.New(n.view, cc.DialOptions(n.cfg.Meta.MetaInternalSharedSecret))
 	n.view.OnUpdate(n.peers.ForgetRemoved)
 	n.cluster.Peers = n.peers
-	vis := peer.NewVisibility(n.cluster, time.Duration(n.cfg.Meta.ChangeVisibilityTimeout))
+	vis := peer.NewVisibility(n.cluster, time.Duration(n.cfg.Meta.ChangeVisibilityTimeout), n.markStale)
 	n.engine.UseVisibility(func(ctx context.Context, index uint64) { vis.Await(ctx, index) })
 	if hc := n.cfg.HintedHandoff; hc.Enabled {
 		hc.DirLocked = true // lockDirs
@@ -159,4 +161,25 @@ func warnLegacyHints(log *slog.Logger, dir string) {
 		"the default is now beside [data] dir. If they are this node's, stop it and move them into its dir (or set "+
 		"[hinted-handoff] dir to the former one); if another node uses them, nothing is to be done",
 		"found", legacy, "dir", dir)
+}
+
+// markStale marks in the meta state the data nodes that did not confirm the
+// change at index in time (once: a node already marked stays marked until
+// it catches up), when the cluster runs at the level that has the mark.
+func (n *Node) markStale(nodes []uint64, index uint64) {
+	if pmeta.ClusterFeatureLevel(n.view.Data()) < pmeta.LevelStaleNodes {
+		return
+	}
+	for _, id := range nodes {
+		if n.view.Stale(id) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		_, err := n.exec.Execute(ctx, &metapb.Command{Op: &metapb.Command_MarkDataNodeStale{
+			MarkDataNodeStale: &metapb.MarkDataNodeStale{NodeId: id, Index: index}}})
+		cancel()
+		if err != nil {
+			n.log.Warn("marking a data node stale in the meta state", "node", id, "index", index, "err", err)
+		}
+	}
 }

@@ -155,3 +155,48 @@ func TestPartlyParsableBatchAnswersAsInfluxd(t *testing.T) {
 		}
 	}
 }
+
+// TestMissedChangeMarksTheNodeStale (issue 19, point 1): a data node that
+// does not confirm a meta change made through another (it is down) is
+// marked stale in the meta state with that change's index (every node
+// sees it; the shard mapper reads from it last), and loses the mark once
+// its heartbeat reports a state that new.
+func TestMissedChangeMarksTheNodeStale(t *testing.T) {
+	c := newReplCluster(t, 3, nil)
+	down := c.data[2]
+	id := down.NodeID()
+	staleIndex := func() uint64 {
+		for _, n := range c.state().DataNodes {
+			if n.Id == id {
+				return n.StaleIndex
+			}
+		}
+		t.Fatalf("data node %d is gone", id)
+		return 0
+	}
+	if got := staleIndex(); got != 0 {
+		t.Fatalf("marked stale at %d before anything was missed", got)
+	}
+	down.Kill()
+	mustQuery(t, c.data[0].URL, "CREATE DATABASE missed", noCred)
+	at := staleIndex()
+	if at == 0 {
+		t.Fatal("the node that was down is not marked stale after missing a change")
+	}
+	testcluster.WaitFor(t, 10*time.Second, "the mark on the other node", func() bool { return c.data[1].Node.MetaState().GetDataNodes() != nil && viewStale(c.data[1], id) })
+	down.Restart()
+	testcluster.WaitFor(t, 20*time.Second, "the mark cleared", func() bool { return staleIndex() == 0 })
+	if i := down.MetaIndex(); i < at {
+		t.Fatalf("mark cleared while the node is at index %d, before %d", i, at)
+	}
+}
+
+// viewStale reports whether d's meta state marks node stale.
+func viewStale(d *testcluster.DataNode, node uint64) bool {
+	for _, n := range d.Node.MetaState().GetDataNodes() {
+		if n.Id == node {
+			return n.StaleIndex != 0
+		}
+	}
+	return false
+}

@@ -54,9 +54,17 @@ const (
 	// start at multiples counted from the Unix epoch (Thursdays). Groups
 	// keep the bounds they were made with.
 	levelTruncatedGroups uint32 = 7
+	// levelStaleNodes adds DataNode.stale_index and MarkDataNodeStale: a
+	// data node that did not confirm a meta change in time is marked, until
+	// it reports a state that new.
+	levelStaleNodes uint32 = 8
 
 	// FeatureLevel is the highest feature level this binary supports.
-	FeatureLevel = levelTruncatedGroups
+	FeatureLevel = levelStaleNodes
+
+	// LevelStaleNodes is the cluster feature level from which a data node
+	// may propose MarkDataNodeStale.
+	LevelStaleNodes = levelStaleNodes
 )
 
 // ClusterFeatureLevel returns the feature level the cluster runs at in d. A
@@ -81,6 +89,8 @@ func commandLevel(cmd *metapb.Command) uint32 {
 		return levelContinuousQueries
 	case *metapb.Command_RecordProvisioning:
 		return levelOwners
+	case *metapb.Command_MarkDataNodeStale:
+		return levelStaleNodes
 	default:
 		return levelBase
 	}

@@ -150,6 +150,7 @@ func (s *Store) Heartbeat(ctx context.Context, req *metapb.HeartbeatRequest, for
 			s.lastSeen[req.NodeId] = time.Now().UnixNano()
 			s.reports[req.NodeId] = &metapb.DataNodeReport{MetaIndex: req.MetaIndex, MetaStateAgeMs: req.MetaStateAgeMs}
 			s.hbMu.Unlock()
+			s.clearStale(req.NodeId, req.MetaIndex)
 			d := s.Data()
 			return &metapb.HeartbeatResponse{ClusterId: d.ClusterId, Index: d.Index}, nil
 		},

@@ -79,6 +79,8 @@ func apply(d *metapb.Data, cmd *metapb.Command, index uint64) (*metapb.Data, app
 		res.nodeID, res.err = createDataNode(n, op.CreateDataNode)
 	case *metapb.Command_RemoveDataNode:
 		res.err = removeDataNode(n, op.RemoveDataNode.Id)
+	case *metapb.Command_MarkDataNodeStale:
+		markDataNodeStale(n, op.MarkDataNodeStale)
 	case *metapb.Command_CreateUser:
 		res.err = createUser(n, op.CreateUser, index)
 	case *metapb.Command_DropUser:

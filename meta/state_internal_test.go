@@ -29,6 +29,8 @@ func cmdOf(op any) *metapb.Command {
 		c.Op = &metapb.Command_InitCluster{InitCluster: op}
 	case *metapb.SetFeatureLevel:
 		c.Op = &metapb.Command_SetFeatureLevel{SetFeatureLevel: op}
+	case *metapb.MarkDataNodeStale:
+		c.Op = &metapb.Command_MarkDataNodeStale{MarkDataNodeStale: op}
 	case *metapb.AddMetaNode:
 		c.Op = &metapb.Command_AddMetaNode{AddMetaNode: op}
 	case *metapb.RemoveMetaNode:

@@ -97,6 +97,9 @@ type Store struct {
 	closed chan struct{}
 	// raiseNow wakes raiseFeatureLevel before its next turn.
 	raiseNow chan struct{}
+	// clearing holds the data nodes whose stale mark is being cleared
+	// (clearStale).
+	clearing sync.Map
 	wg       sync.WaitGroup
 
 	// peers holds the connections to other meta nodes' MetaService

@@ -102,7 +102,7 @@ func show(ctx context.Context, x *call) error {
 	if len(data.DataNodes) == 0 {
 		fmt.Fprintln(w, "(none)")
 	} else {
-		fmt.Fprintln(w, "ID\tHTTP address\tTCP address\tLast heartbeat\tMeta index\tMeta state age")
+		fmt.Fprintln(w, "ID\tHTTP address\tTCP address\tLast heartbeat\tMeta index\tMeta state age\tStale")
 		now := time.Now()
 		for _, n := range data.DataNodes {
 			seen, index, age := "-", "-", "-"
@@ -116,7 +116,14 @@ func show(ctx context.Context, x *call) error {
 					}
 				}
 			}
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", n.Id, n.HttpAddr, n.TcpAddr, seen, index, age)
+			// Stale: it did not confirm the meta change at that index within
+			// another data node's change-visibility-timeout, and has not
+			// reported a state that new since.
+			stale := "-"
+			if n.StaleIndex != 0 {
+				stale = fmt.Sprintf("missed index %d", n.StaleIndex)
+			}
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Id, n.HttpAddr, n.TcpAddr, seen, index, age, stale)
 		}
 	}
 	if err := w.Flush(); err != nil {

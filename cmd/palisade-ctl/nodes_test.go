@@ -56,8 +56,8 @@ func TestShowAndRemoveData(t *testing.T) {
 	tc.c.WaitForIndex(reg2.Index)
 	r = mustOK(t, tc.run(t, "", "show"))
 	mustContain(t, r.stdout, "Last heartbeat", "Meta index", "Meta state age")
-	mustMatch(t, r.stdout, fmt.Sprintf(`(?m)^%d\s+127\.0\.0\.1:18086\s+127\.0\.0\.1:18088\s+\d{4}-\d\d-\d\dT\S+Z \(\d+s ago\)\s+7\s+4[2-9]s$`, reg1.NodeId))
-	mustMatch(t, r.stdout, fmt.Sprintf(`(?m)^%d\s+127\.0\.0\.1:28086\s+127\.0\.0\.1:28088\s+-\s+-\s+-$`, reg2.NodeId))
+	mustMatch(t, r.stdout, fmt.Sprintf(`(?m)^%d\s+127\.0\.0\.1:18086\s+127\.0\.0\.1:18088\s+\d{4}-\d\d-\d\dT\S+Z \(\d+s ago\)\s+7\s+4[2-9]s\s+-$`, reg1.NodeId))
+	mustMatch(t, r.stdout, fmt.Sprintf(`(?m)^%d\s+127\.0\.0\.1:28086\s+127\.0\.0\.1:28088\s+-\s+-\s+-\s+-$`, reg2.NodeId))
 
 	r = mustOK(t, tc.run(t, "", "remove-data", fmt.Sprint(reg2.NodeId)))
 	mustContain(t, r.stdout, fmt.Sprintf("Removed data node %d.", reg2.NodeId))

@@ -22,6 +22,9 @@ type version struct {
 	pb      *metapb.Data
 	engine  *meta.Data
 	changed chan struct{}
+	// stale holds the data nodes marked stale (DataNode.stale_index); nil
+	// when none is.
+	stale map[uint64]bool
 }
 
 // Executor applies commands to the meta state: the embedded store in
@@ -66,7 +69,7 @@ func (v *View) Update(d *metapb.Data) bool {
 	if d.Index <= old.pb.Index && old.pb.Index != 0 {
 		return false
 	}
-	nv := &version{pb: d, engine: toEngineData(d), changed: make(chan struct{})}
+	nv := &version{pb: d, engine: toEngineData(d), changed: make(chan struct{}), stale: staleNodes(d)}
 	// The hooks (the auth cache above all) run before the new index is
 	// visible: WaitForIndex returning means the change is enforced.
 	for _, fn := range v.onUpdate {
@@ -75,6 +78,23 @@ func (v *View) Update(d *metapb.Data) bool {
 	v.cur.Store(nv)
 	close(old.changed)
 	return true
+}
+
+// Stale reports whether data node id is marked stale: it did not confirm a
+// meta change in time (see meta.Store's stale marks).
+func (v *View) Stale(id uint64) bool { return v.cur.Load().stale[id] }
+
+func staleNodes(d *metapb.Data) map[uint64]bool {
+	var out map[uint64]bool
+	for _, n := range d.DataNodes {
+		if n.StaleIndex != 0 {
+			if out == nil {
+				out = map[uint64]bool{}
+			}
+			out[n.Id] = true
+		}
+	}
+	return out
 }
 
 // WaitForIndex blocks until the state has reached index or ctx ends.

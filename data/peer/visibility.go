@@ -20,15 +20,19 @@ import (
 type Visibility struct {
 	c     *Cluster
 	bound time.Duration
+	// late, when set, is told of the nodes that did not confirm index in
+	// time (the node marks them stale in the meta state).
+	late func(nodes []uint64, index uint64)
 
 	mu     sync.Mutex
 	missed map[uint64]bool // nodes that did not confirm the last change they were asked for
 }
 
 // NewVisibility returns the Visibility of c's nodes with bound (0: changes
-// are not waited for).
-func NewVisibility(c *Cluster, bound time.Duration) *Visibility {
-	return &Visibility{c: c, bound: bound, missed: map[uint64]bool{}}
+// are not waited for); late, when set, is told of the nodes that did not
+// confirm a change in time.
+func NewVisibility(c *Cluster, bound time.Duration, late func(nodes []uint64, index uint64)) *Visibility {
+	return &Visibility{c: c, bound: bound, late: late, missed: map[uint64]bool{}}
 }
 
 // Await waits until every other data node of the view has applied index,
@@ -69,6 +73,9 @@ func (v *Visibility) Await(ctx context.Context, index uint64) []uint64 {
 		})
 	}
 	wg.Wait()
+	if len(late) > 0 && v.late != nil {
+		v.late(late, index)
+	}
 	return late
 }
 

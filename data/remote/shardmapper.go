@@ -156,10 +156,10 @@ func (m *ShardMapper) route(id, pin, self uint64, load map[uint64]int64) (shardR
 			return 3
 		case node == self:
 			return 0
-		case m.c.Peers.Reachable(node):
+		case m.c.Peers.Reachable(node) && !m.c.View.Stale(node):
 			return 1
 		}
-		return 2
+		return 2 // unreachable, or marked stale: it may first have to catch up
 	}
 	cost := func(node uint64) int64 {
 		if node == self {

@@ -341,10 +341,16 @@ func (x *MetaNode) GetRpcAddr() string {
 
 // DataNode is a registered data node.
 type DataNode struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	HttpAddr      string                 `protobuf:"bytes,2,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
-	TcpAddr       string                 `protobuf:"bytes,3,opt,name=tcp_addr,json=tcpAddr,proto3" json:"tcp_addr,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	HttpAddr string                 `protobuf:"bytes,2,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
+	TcpAddr  string                 `protobuf:"bytes,3,opt,name=tcp_addr,json=tcpAddr,proto3" json:"tcp_addr,omitempty"`
+	// Feature level 8. The index of a meta change that another data node made
+	// and this one did not confirm within [meta] change-visibility-timeout
+	// (0: none): the node has not been seen with that change. Set by
+	// MarkDataNodeStale; the leader clears it once the node reports, in a
+	// heartbeat, a state at least that new.
+	StaleIndex    uint64 `protobuf:"varint,4,opt,name=stale_index,json=staleIndex,proto3" json:"stale_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -398,6 +404,13 @@ func (x *DataNode) GetTcpAddr() string {
 		return x.TcpAddr
 	}
 	return ""
+}
+
+func (x *DataNode) GetStaleIndex() uint64 {
+	if x != nil {
+		return x.StaleIndex
+	}
+	return 0
 }
 
 type Database struct {
@@ -1193,6 +1206,7 @@ type Command struct {
 	//	*Command_RemoveDataNode
 	//	*Command_InitCluster
 	//	*Command_SetFeatureLevel
+	//	*Command_MarkDataNodeStale
 	//	*Command_CreateUser
 	//	*Command_DropUser
 	//	*Command_SetPassword
@@ -1309,6 +1323,15 @@ func (x *Command) GetSetFeatureLevel() *SetFeatureLevel {
 	if x != nil {
 		if x, ok := x.Op.(*Command_SetFeatureLevel); ok {
 			return x.SetFeatureLevel
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetMarkDataNodeStale() *MarkDataNodeStale {
+	if x != nil {
+		if x, ok := x.Op.(*Command_MarkDataNodeStale); ok {
+			return x.MarkDataNodeStale
 		}
 	}
 	return nil
@@ -1531,6 +1554,11 @@ type Command_SetFeatureLevel struct {
 	SetFeatureLevel *SetFeatureLevel `protobuf:"bytes,6,opt,name=set_feature_level,json=setFeatureLevel,proto3,oneof"`
 }
 
+type Command_MarkDataNodeStale struct {
+	// Feature level 8.
+	MarkDataNodeStale *MarkDataNodeStale `protobuf:"bytes,7,opt,name=mark_data_node_stale,json=markDataNodeStale,proto3,oneof"`
+}
+
 type Command_CreateUser struct {
 	// Users and privileges: 20-39.
 	CreateUser *CreateUser `protobuf:"bytes,20,opt,name=create_user,json=createUser,proto3,oneof"`
@@ -1628,6 +1656,8 @@ func (*Command_RemoveDataNode) isCommand_Op() {}
 func (*Command_InitCluster) isCommand_Op() {}
 
 func (*Command_SetFeatureLevel) isCommand_Op() {}
+
+func (*Command_MarkDataNodeStale) isCommand_Op() {}
 
 func (*Command_CreateUser) isCommand_Op() {}
 
@@ -2967,6 +2997,61 @@ func (x *SetSettings) GetSettings() *ClusterSettings {
 	return nil
 }
 
+// MarkDataNodeStale sets a data node's stale_index to index, or clears it
+// (index 0). A mark never moves back to an older index, and a node that is
+// not registered is left alone.
+type MarkDataNodeStale struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkDataNodeStale) Reset() {
+	*x = MarkDataNodeStale{}
+	mi := &file_meta_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkDataNodeStale) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkDataNodeStale) ProtoMessage() {}
+
+func (x *MarkDataNodeStale) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkDataNodeStale.ProtoReflect.Descriptor instead.
+func (*MarkDataNodeStale) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *MarkDataNodeStale) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *MarkDataNodeStale) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // RecordProvisioning records that a first-start variable set was
 // provisioned (Data.provisioned). Recording one twice changes nothing.
 type RecordProvisioning struct {
@@ -2980,7 +3065,7 @@ type RecordProvisioning struct {
 
 func (x *RecordProvisioning) Reset() {
 	*x = RecordProvisioning{}
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2992,7 +3077,7 @@ func (x *RecordProvisioning) String() string {
 func (*RecordProvisioning) ProtoMessage() {}
 
 func (x *RecordProvisioning) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3005,7 +3090,7 @@ func (x *RecordProvisioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordProvisioning.ProtoReflect.Descriptor instead.
 func (*RecordProvisioning) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{38}
+	return file_meta_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RecordProvisioning) GetFingerprint() string {
@@ -3031,7 +3116,7 @@ type CreateContinuousQuery struct {
 
 func (x *CreateContinuousQuery) Reset() {
 	*x = CreateContinuousQuery{}
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3043,7 +3128,7 @@ func (x *CreateContinuousQuery) String() string {
 func (*CreateContinuousQuery) ProtoMessage() {}
 
 func (x *CreateContinuousQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3056,7 +3141,7 @@ func (x *CreateContinuousQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContinuousQuery.ProtoReflect.Descriptor instead.
 func (*CreateContinuousQuery) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{39}
+	return file_meta_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateContinuousQuery) GetDatabase() string {
@@ -3099,7 +3184,7 @@ type DropContinuousQuery struct {
 
 func (x *DropContinuousQuery) Reset() {
 	*x = DropContinuousQuery{}
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3111,7 +3196,7 @@ func (x *DropContinuousQuery) String() string {
 func (*DropContinuousQuery) ProtoMessage() {}
 
 func (x *DropContinuousQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3124,7 +3209,7 @@ func (x *DropContinuousQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropContinuousQuery.ProtoReflect.Descriptor instead.
 func (*DropContinuousQuery) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{40}
+	return file_meta_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DropContinuousQuery) GetDatabase() string {
@@ -3153,7 +3238,7 @@ type RecordContinuousQueryRuns struct {
 
 func (x *RecordContinuousQueryRuns) Reset() {
 	*x = RecordContinuousQueryRuns{}
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3165,7 +3250,7 @@ func (x *RecordContinuousQueryRuns) String() string {
 func (*RecordContinuousQueryRuns) ProtoMessage() {}
 
 func (x *RecordContinuousQueryRuns) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3178,7 +3263,7 @@ func (x *RecordContinuousQueryRuns) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordContinuousQueryRuns.ProtoReflect.Descriptor instead.
 func (*RecordContinuousQueryRuns) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{41}
+	return file_meta_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RecordContinuousQueryRuns) GetRuns() []*ContinuousQueryRun {
@@ -3202,7 +3287,7 @@ type ContinuousQueryRun struct {
 
 func (x *ContinuousQueryRun) Reset() {
 	*x = ContinuousQueryRun{}
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3214,7 +3299,7 @@ func (x *ContinuousQueryRun) String() string {
 func (*ContinuousQueryRun) ProtoMessage() {}
 
 func (x *ContinuousQueryRun) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3227,7 +3312,7 @@ func (x *ContinuousQueryRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContinuousQueryRun.ProtoReflect.Descriptor instead.
 func (*ContinuousQueryRun) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{42}
+	return file_meta_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ContinuousQueryRun) GetDatabase() string {
@@ -3267,7 +3352,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_meta_proto_msgTypes[43]
+	mi := &file_meta_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3279,7 +3364,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[43]
+	mi := &file_meta_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3292,7 +3377,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{43}
+	return file_meta_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ExecuteRequest) GetCommand() *Command {
@@ -3313,7 +3398,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_meta_proto_msgTypes[44]
+	mi := &file_meta_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3325,7 +3410,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[44]
+	mi := &file_meta_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3338,7 +3423,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{44}
+	return file_meta_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ExecuteResponse) GetIndex() uint64 {
@@ -3372,7 +3457,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_meta_proto_msgTypes[45]
+	mi := &file_meta_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3384,7 +3469,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[45]
+	mi := &file_meta_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3397,7 +3482,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{45}
+	return file_meta_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ErrorDetail) GetIndex() uint64 {
@@ -3429,7 +3514,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_meta_proto_msgTypes[46]
+	mi := &file_meta_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3441,7 +3526,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[46]
+	mi := &file_meta_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3454,7 +3539,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{46}
+	return file_meta_proto_rawDescGZIP(), []int{47}
 }
 
 type SnapshotResponse struct {
@@ -3466,7 +3551,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_meta_proto_msgTypes[47]
+	mi := &file_meta_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3478,7 +3563,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[47]
+	mi := &file_meta_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3491,7 +3576,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{47}
+	return file_meta_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SnapshotResponse) GetData() *Data {
@@ -3511,7 +3596,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_meta_proto_msgTypes[48]
+	mi := &file_meta_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3523,7 +3608,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[48]
+	mi := &file_meta_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3536,7 +3621,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{48}
+	return file_meta_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *WatchRequest) GetIndex() uint64 {
@@ -3555,7 +3640,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_meta_proto_msgTypes[49]
+	mi := &file_meta_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3567,7 +3652,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[49]
+	mi := &file_meta_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3580,7 +3665,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{49}
+	return file_meta_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *WatchResponse) GetData() *Data {
@@ -3600,7 +3685,7 @@ type RegisterDataNodeRequest struct {
 
 func (x *RegisterDataNodeRequest) Reset() {
 	*x = RegisterDataNodeRequest{}
-	mi := &file_meta_proto_msgTypes[50]
+	mi := &file_meta_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3612,7 +3697,7 @@ func (x *RegisterDataNodeRequest) String() string {
 func (*RegisterDataNodeRequest) ProtoMessage() {}
 
 func (x *RegisterDataNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[50]
+	mi := &file_meta_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3625,7 +3710,7 @@ func (x *RegisterDataNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDataNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterDataNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{50}
+	return file_meta_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RegisterDataNodeRequest) GetHttpAddr() string {
@@ -3655,7 +3740,7 @@ type RegisterDataNodeResponse struct {
 
 func (x *RegisterDataNodeResponse) Reset() {
 	*x = RegisterDataNodeResponse{}
-	mi := &file_meta_proto_msgTypes[51]
+	mi := &file_meta_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3667,7 +3752,7 @@ func (x *RegisterDataNodeResponse) String() string {
 func (*RegisterDataNodeResponse) ProtoMessage() {}
 
 func (x *RegisterDataNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[51]
+	mi := &file_meta_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3680,7 +3765,7 @@ func (x *RegisterDataNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDataNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterDataNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{51}
+	return file_meta_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RegisterDataNodeResponse) GetNodeId() uint64 {
@@ -3718,7 +3803,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_meta_proto_msgTypes[52]
+	mi := &file_meta_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3730,7 +3815,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[52]
+	mi := &file_meta_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3743,7 +3828,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{52}
+	return file_meta_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *HeartbeatRequest) GetNodeId() uint64 {
@@ -3781,7 +3866,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_meta_proto_msgTypes[53]
+	mi := &file_meta_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3793,7 +3878,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[53]
+	mi := &file_meta_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3806,7 +3891,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{53}
+	return file_meta_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *HeartbeatResponse) GetClusterId() string {
@@ -3836,7 +3921,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_meta_proto_msgTypes[54]
+	mi := &file_meta_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3848,7 +3933,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[54]
+	mi := &file_meta_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3861,7 +3946,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{54}
+	return file_meta_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RemoveNodeRequest) GetNode() isRemoveNodeRequest_Node {
@@ -3916,7 +4001,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_meta_proto_msgTypes[55]
+	mi := &file_meta_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3928,7 +4013,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[55]
+	mi := &file_meta_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3941,7 +4026,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{55}
+	return file_meta_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RemoveNodeResponse) GetIndex() uint64 {
@@ -3962,7 +4047,7 @@ type AddMetaNodeRequest struct {
 
 func (x *AddMetaNodeRequest) Reset() {
 	*x = AddMetaNodeRequest{}
-	mi := &file_meta_proto_msgTypes[56]
+	mi := &file_meta_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3974,7 +4059,7 @@ func (x *AddMetaNodeRequest) String() string {
 func (*AddMetaNodeRequest) ProtoMessage() {}
 
 func (x *AddMetaNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[56]
+	mi := &file_meta_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3987,7 +4072,7 @@ func (x *AddMetaNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNodeRequest.ProtoReflect.Descriptor instead.
 func (*AddMetaNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{56}
+	return file_meta_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *AddMetaNodeRequest) GetRaftAddr() string {
@@ -4013,7 +4098,7 @@ type AddMetaNodeResponse struct {
 
 func (x *AddMetaNodeResponse) Reset() {
 	*x = AddMetaNodeResponse{}
-	mi := &file_meta_proto_msgTypes[57]
+	mi := &file_meta_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4025,7 +4110,7 @@ func (x *AddMetaNodeResponse) String() string {
 func (*AddMetaNodeResponse) ProtoMessage() {}
 
 func (x *AddMetaNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[57]
+	mi := &file_meta_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4038,7 +4123,7 @@ func (x *AddMetaNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNodeResponse.ProtoReflect.Descriptor instead.
 func (*AddMetaNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{57}
+	return file_meta_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *AddMetaNodeResponse) GetIndex() uint64 {
@@ -4056,7 +4141,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_meta_proto_msgTypes[58]
+	mi := &file_meta_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4068,7 +4153,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[58]
+	mi := &file_meta_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4081,7 +4166,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{58}
+	return file_meta_proto_rawDescGZIP(), []int{59}
 }
 
 type StatusResponse struct {
@@ -4112,7 +4197,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_meta_proto_msgTypes[59]
+	mi := &file_meta_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4124,7 +4209,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[59]
+	mi := &file_meta_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4137,7 +4222,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{59}
+	return file_meta_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *StatusResponse) GetRaftAddr() string {
@@ -4235,7 +4320,7 @@ type DataNodeReport struct {
 
 func (x *DataNodeReport) Reset() {
 	*x = DataNodeReport{}
-	mi := &file_meta_proto_msgTypes[60]
+	mi := &file_meta_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4247,7 +4332,7 @@ func (x *DataNodeReport) String() string {
 func (*DataNodeReport) ProtoMessage() {}
 
 func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[60]
+	mi := &file_meta_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4260,7 +4345,7 @@ func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataNodeReport.ProtoReflect.Descriptor instead.
 func (*DataNodeReport) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{60}
+	return file_meta_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *DataNodeReport) GetMetaIndex() uint64 {
@@ -4289,7 +4374,7 @@ type RaftServer struct {
 
 func (x *RaftServer) Reset() {
 	*x = RaftServer{}
-	mi := &file_meta_proto_msgTypes[61]
+	mi := &file_meta_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4301,7 +4386,7 @@ func (x *RaftServer) String() string {
 func (*RaftServer) ProtoMessage() {}
 
 func (x *RaftServer) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[61]
+	mi := &file_meta_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4314,7 +4399,7 @@ func (x *RaftServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
 func (*RaftServer) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{61}
+	return file_meta_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RaftServer) GetRaftAddr() string {
@@ -4355,7 +4440,7 @@ type AcquireLeaseRequest struct {
 
 func (x *AcquireLeaseRequest) Reset() {
 	*x = AcquireLeaseRequest{}
-	mi := &file_meta_proto_msgTypes[62]
+	mi := &file_meta_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4367,7 +4452,7 @@ func (x *AcquireLeaseRequest) String() string {
 func (*AcquireLeaseRequest) ProtoMessage() {}
 
 func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[62]
+	mi := &file_meta_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4380,7 +4465,7 @@ func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLeaseRequest.ProtoReflect.Descriptor instead.
 func (*AcquireLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{62}
+	return file_meta_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *AcquireLeaseRequest) GetName() string {
@@ -4409,7 +4494,7 @@ type AcquireLeaseResponse struct {
 
 func (x *AcquireLeaseResponse) Reset() {
 	*x = AcquireLeaseResponse{}
-	mi := &file_meta_proto_msgTypes[63]
+	mi := &file_meta_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4421,7 +4506,7 @@ func (x *AcquireLeaseResponse) String() string {
 func (*AcquireLeaseResponse) ProtoMessage() {}
 
 func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[63]
+	mi := &file_meta_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4434,7 +4519,7 @@ func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLeaseResponse.ProtoReflect.Descriptor instead.
 func (*AcquireLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{63}
+	return file_meta_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *AcquireLeaseResponse) GetNodeId() uint64 {
@@ -4479,11 +4564,13 @@ const file_meta_proto_rawDesc = "" +
 	"\vprovisioned\x18< \x03(\tR\vprovisioned\"B\n" +
 	"\bMetaNode\x12\x1b\n" +
 	"\traft_addr\x18\x01 \x01(\tR\braftAddr\x12\x19\n" +
-	"\brpc_addr\x18\x02 \x01(\tR\arpcAddr\"R\n" +
+	"\brpc_addr\x18\x02 \x01(\tR\arpcAddr\"s\n" +
 	"\bDataNode\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
 	"\thttp_addr\x18\x02 \x01(\tR\bhttpAddr\x12\x19\n" +
-	"\btcp_addr\x18\x03 \x01(\tR\atcpAddr\"\xa1\x02\n" +
+	"\btcp_addr\x18\x03 \x01(\tR\atcpAddr\x12\x1f\n" +
+	"\vstale_index\x18\x04 \x01(\x04R\n" +
+	"staleIndex\"\xa1\x02\n" +
 	"\bDatabase\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
 	"\x18default_retention_policy\x18\x02 \x01(\tR\x16defaultRetentionPolicy\x12P\n" +
@@ -4545,14 +4632,15 @@ const file_meta_proto_rawDesc = "" +
 	"\brequests\x18\x02 \x03(\v2 .palisade.meta.v1.AppliedRequestR\brequests\"\x90\x01\n" +
 	"\x0fClusterSettings\x12<\n" +
 	"\x1adefault_replication_factor\x18\x01 \x01(\rR\x18defaultReplicationFactor\x12?\n" +
-	"\x1cdefault_shard_group_duration\x18\x02 \x01(\x03R\x19defaultShardGroupDuration\"\xb7\x10\n" +
+	"\x1cdefault_shard_group_duration\x18\x02 \x01(\x03R\x19defaultShardGroupDuration\"\x8f\x11\n" +
 	"\aCommand\x12C\n" +
 	"\radd_meta_node\x18\x01 \x01(\v2\x1d.palisade.meta.v1.AddMetaNodeH\x00R\vaddMetaNode\x12L\n" +
 	"\x10remove_meta_node\x18\x02 \x01(\v2 .palisade.meta.v1.RemoveMetaNodeH\x00R\x0eremoveMetaNode\x12L\n" +
 	"\x10create_data_node\x18\x03 \x01(\v2 .palisade.meta.v1.CreateDataNodeH\x00R\x0ecreateDataNode\x12L\n" +
 	"\x10remove_data_node\x18\x04 \x01(\v2 .palisade.meta.v1.RemoveDataNodeH\x00R\x0eremoveDataNode\x12B\n" +
 	"\finit_cluster\x18\x05 \x01(\v2\x1d.palisade.meta.v1.InitClusterH\x00R\vinitCluster\x12O\n" +
-	"\x11set_feature_level\x18\x06 \x01(\v2!.palisade.meta.v1.SetFeatureLevelH\x00R\x0fsetFeatureLevel\x12?\n" +
+	"\x11set_feature_level\x18\x06 \x01(\v2!.palisade.meta.v1.SetFeatureLevelH\x00R\x0fsetFeatureLevel\x12V\n" +
+	"\x14mark_data_node_stale\x18\a \x01(\v2#.palisade.meta.v1.MarkDataNodeStaleH\x00R\x11markDataNodeStale\x12?\n" +
 	"\vcreate_user\x18\x14 \x01(\v2\x1c.palisade.meta.v1.CreateUserH\x00R\n" +
 	"createUser\x129\n" +
 	"\tdrop_user\x18\x15 \x01(\v2\x1a.palisade.meta.v1.DropUserH\x00R\bdropUser\x12B\n" +
@@ -4663,7 +4751,10 @@ const file_meta_proto_rawDesc = "" +
 	"\x0fRemoveJWTSecret\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"L\n" +
 	"\vSetSettings\x12=\n" +
-	"\bsettings\x18\x01 \x01(\v2!.palisade.meta.v1.ClusterSettingsR\bsettings\"6\n" +
+	"\bsettings\x18\x01 \x01(\v2!.palisade.meta.v1.ClusterSettingsR\bsettings\"B\n" +
+	"\x11MarkDataNodeStale\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"6\n" +
 	"\x12RecordProvisioning\x12 \n" +
 	"\vfingerprint\x18\x01 \x01(\tR\vfingerprint\"s\n" +
 	"\x15CreateContinuousQuery\x12\x1a\n" +
@@ -4798,7 +4889,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_meta_proto_goTypes = []any{
 	(OwnerState)(0),                   // 0: palisade.meta.v1.OwnerState
 	(Privilege)(0),                    // 1: palisade.meta.v1.Privilege
@@ -4840,35 +4931,36 @@ var file_meta_proto_goTypes = []any{
 	(*AddJWTSecret)(nil),              // 37: palisade.meta.v1.AddJWTSecret
 	(*RemoveJWTSecret)(nil),           // 38: palisade.meta.v1.RemoveJWTSecret
 	(*SetSettings)(nil),               // 39: palisade.meta.v1.SetSettings
-	(*RecordProvisioning)(nil),        // 40: palisade.meta.v1.RecordProvisioning
-	(*CreateContinuousQuery)(nil),     // 41: palisade.meta.v1.CreateContinuousQuery
-	(*DropContinuousQuery)(nil),       // 42: palisade.meta.v1.DropContinuousQuery
-	(*RecordContinuousQueryRuns)(nil), // 43: palisade.meta.v1.RecordContinuousQueryRuns
-	(*ContinuousQueryRun)(nil),        // 44: palisade.meta.v1.ContinuousQueryRun
-	(*ExecuteRequest)(nil),            // 45: palisade.meta.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),           // 46: palisade.meta.v1.ExecuteResponse
-	(*ErrorDetail)(nil),               // 47: palisade.meta.v1.ErrorDetail
-	(*SnapshotRequest)(nil),           // 48: palisade.meta.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),          // 49: palisade.meta.v1.SnapshotResponse
-	(*WatchRequest)(nil),              // 50: palisade.meta.v1.WatchRequest
-	(*WatchResponse)(nil),             // 51: palisade.meta.v1.WatchResponse
-	(*RegisterDataNodeRequest)(nil),   // 52: palisade.meta.v1.RegisterDataNodeRequest
-	(*RegisterDataNodeResponse)(nil),  // 53: palisade.meta.v1.RegisterDataNodeResponse
-	(*HeartbeatRequest)(nil),          // 54: palisade.meta.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),         // 55: palisade.meta.v1.HeartbeatResponse
-	(*RemoveNodeRequest)(nil),         // 56: palisade.meta.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),        // 57: palisade.meta.v1.RemoveNodeResponse
-	(*AddMetaNodeRequest)(nil),        // 58: palisade.meta.v1.AddMetaNodeRequest
-	(*AddMetaNodeResponse)(nil),       // 59: palisade.meta.v1.AddMetaNodeResponse
-	(*StatusRequest)(nil),             // 60: palisade.meta.v1.StatusRequest
-	(*StatusResponse)(nil),            // 61: palisade.meta.v1.StatusResponse
-	(*DataNodeReport)(nil),            // 62: palisade.meta.v1.DataNodeReport
-	(*RaftServer)(nil),                // 63: palisade.meta.v1.RaftServer
-	(*AcquireLeaseRequest)(nil),       // 64: palisade.meta.v1.AcquireLeaseRequest
-	(*AcquireLeaseResponse)(nil),      // 65: palisade.meta.v1.AcquireLeaseResponse
-	nil,                               // 66: palisade.meta.v1.User.PrivilegesEntry
-	nil,                               // 67: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	nil,                               // 68: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	(*MarkDataNodeStale)(nil),         // 40: palisade.meta.v1.MarkDataNodeStale
+	(*RecordProvisioning)(nil),        // 41: palisade.meta.v1.RecordProvisioning
+	(*CreateContinuousQuery)(nil),     // 42: palisade.meta.v1.CreateContinuousQuery
+	(*DropContinuousQuery)(nil),       // 43: palisade.meta.v1.DropContinuousQuery
+	(*RecordContinuousQueryRuns)(nil), // 44: palisade.meta.v1.RecordContinuousQueryRuns
+	(*ContinuousQueryRun)(nil),        // 45: palisade.meta.v1.ContinuousQueryRun
+	(*ExecuteRequest)(nil),            // 46: palisade.meta.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),           // 47: palisade.meta.v1.ExecuteResponse
+	(*ErrorDetail)(nil),               // 48: palisade.meta.v1.ErrorDetail
+	(*SnapshotRequest)(nil),           // 49: palisade.meta.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),          // 50: palisade.meta.v1.SnapshotResponse
+	(*WatchRequest)(nil),              // 51: palisade.meta.v1.WatchRequest
+	(*WatchResponse)(nil),             // 52: palisade.meta.v1.WatchResponse
+	(*RegisterDataNodeRequest)(nil),   // 53: palisade.meta.v1.RegisterDataNodeRequest
+	(*RegisterDataNodeResponse)(nil),  // 54: palisade.meta.v1.RegisterDataNodeResponse
+	(*HeartbeatRequest)(nil),          // 55: palisade.meta.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),         // 56: palisade.meta.v1.HeartbeatResponse
+	(*RemoveNodeRequest)(nil),         // 57: palisade.meta.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),        // 58: palisade.meta.v1.RemoveNodeResponse
+	(*AddMetaNodeRequest)(nil),        // 59: palisade.meta.v1.AddMetaNodeRequest
+	(*AddMetaNodeResponse)(nil),       // 60: palisade.meta.v1.AddMetaNodeResponse
+	(*StatusRequest)(nil),             // 61: palisade.meta.v1.StatusRequest
+	(*StatusResponse)(nil),            // 62: palisade.meta.v1.StatusResponse
+	(*DataNodeReport)(nil),            // 63: palisade.meta.v1.DataNodeReport
+	(*RaftServer)(nil),                // 64: palisade.meta.v1.RaftServer
+	(*AcquireLeaseRequest)(nil),       // 65: palisade.meta.v1.AcquireLeaseRequest
+	(*AcquireLeaseResponse)(nil),      // 66: palisade.meta.v1.AcquireLeaseResponse
+	nil,                               // 67: palisade.meta.v1.User.PrivilegesEntry
+	nil,                               // 68: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	nil,                               // 69: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
 }
 var file_meta_proto_depIdxs = []int32{
 	3,  // 0: palisade.meta.v1.Data.meta_nodes:type_name -> palisade.meta.v1.MetaNode
@@ -4883,7 +4975,7 @@ var file_meta_proto_depIdxs = []int32{
 	9,  // 9: palisade.meta.v1.ShardGroup.shards:type_name -> palisade.meta.v1.Shard
 	10, // 10: palisade.meta.v1.Shard.owners:type_name -> palisade.meta.v1.ShardOwner
 	0,  // 11: palisade.meta.v1.ShardOwner.state:type_name -> palisade.meta.v1.OwnerState
-	66, // 12: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
+	67, // 12: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
 	2,  // 13: palisade.meta.v1.SnapshotState.data:type_name -> palisade.meta.v1.Data
 	13, // 14: palisade.meta.v1.SnapshotState.requests:type_name -> palisade.meta.v1.AppliedRequest
 	19, // 15: palisade.meta.v1.Command.add_meta_node:type_name -> palisade.meta.v1.AddMetaNode
@@ -4892,62 +4984,63 @@ var file_meta_proto_depIdxs = []int32{
 	22, // 18: palisade.meta.v1.Command.remove_data_node:type_name -> palisade.meta.v1.RemoveDataNode
 	17, // 19: palisade.meta.v1.Command.init_cluster:type_name -> palisade.meta.v1.InitCluster
 	18, // 20: palisade.meta.v1.Command.set_feature_level:type_name -> palisade.meta.v1.SetFeatureLevel
-	23, // 21: palisade.meta.v1.Command.create_user:type_name -> palisade.meta.v1.CreateUser
-	24, // 22: palisade.meta.v1.Command.drop_user:type_name -> palisade.meta.v1.DropUser
-	25, // 23: palisade.meta.v1.Command.set_password:type_name -> palisade.meta.v1.SetPassword
-	26, // 24: palisade.meta.v1.Command.set_admin:type_name -> palisade.meta.v1.SetAdmin
-	27, // 25: palisade.meta.v1.Command.set_privilege:type_name -> palisade.meta.v1.SetPrivilege
-	28, // 26: palisade.meta.v1.Command.create_database:type_name -> palisade.meta.v1.CreateDatabase
-	29, // 27: palisade.meta.v1.Command.drop_database:type_name -> palisade.meta.v1.DropDatabase
-	31, // 28: palisade.meta.v1.Command.create_retention_policy:type_name -> palisade.meta.v1.CreateRetentionPolicy
-	32, // 29: palisade.meta.v1.Command.update_retention_policy:type_name -> palisade.meta.v1.UpdateRetentionPolicy
-	33, // 30: palisade.meta.v1.Command.drop_retention_policy:type_name -> palisade.meta.v1.DropRetentionPolicy
-	34, // 31: palisade.meta.v1.Command.create_shard_group:type_name -> palisade.meta.v1.CreateShardGroup
-	35, // 32: palisade.meta.v1.Command.delete_shard_group:type_name -> palisade.meta.v1.DeleteShardGroup
-	36, // 33: palisade.meta.v1.Command.drop_shard:type_name -> palisade.meta.v1.DropShard
-	37, // 34: palisade.meta.v1.Command.add_jwt_secret:type_name -> palisade.meta.v1.AddJWTSecret
-	38, // 35: palisade.meta.v1.Command.remove_jwt_secret:type_name -> palisade.meta.v1.RemoveJWTSecret
-	39, // 36: palisade.meta.v1.Command.set_settings:type_name -> palisade.meta.v1.SetSettings
-	40, // 37: palisade.meta.v1.Command.record_provisioning:type_name -> palisade.meta.v1.RecordProvisioning
-	41, // 38: palisade.meta.v1.Command.create_continuous_query:type_name -> palisade.meta.v1.CreateContinuousQuery
-	42, // 39: palisade.meta.v1.Command.drop_continuous_query:type_name -> palisade.meta.v1.DropContinuousQuery
-	43, // 40: palisade.meta.v1.Command.record_continuous_query_runs:type_name -> palisade.meta.v1.RecordContinuousQueryRuns
-	1,  // 41: palisade.meta.v1.SetPrivilege.privilege:type_name -> palisade.meta.v1.Privilege
-	30, // 42: palisade.meta.v1.CreateDatabase.retention_policy:type_name -> palisade.meta.v1.RetentionPolicySpec
-	30, // 43: palisade.meta.v1.CreateRetentionPolicy.spec:type_name -> palisade.meta.v1.RetentionPolicySpec
-	15, // 44: palisade.meta.v1.SetSettings.settings:type_name -> palisade.meta.v1.ClusterSettings
-	44, // 45: palisade.meta.v1.RecordContinuousQueryRuns.runs:type_name -> palisade.meta.v1.ContinuousQueryRun
-	16, // 46: palisade.meta.v1.ExecuteRequest.command:type_name -> palisade.meta.v1.Command
-	2,  // 47: palisade.meta.v1.SnapshotResponse.data:type_name -> palisade.meta.v1.Data
-	2,  // 48: palisade.meta.v1.WatchResponse.data:type_name -> palisade.meta.v1.Data
-	63, // 49: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
-	67, // 50: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	68, // 51: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
-	1,  // 52: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
-	62, // 53: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
-	45, // 54: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
-	48, // 55: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
-	50, // 56: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
-	52, // 57: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
-	54, // 58: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
-	56, // 59: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
-	58, // 60: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
-	60, // 61: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
-	64, // 62: palisade.meta.v1.MetaService.AcquireLease:input_type -> palisade.meta.v1.AcquireLeaseRequest
-	46, // 63: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
-	49, // 64: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
-	51, // 65: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
-	53, // 66: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
-	55, // 67: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
-	57, // 68: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
-	59, // 69: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
-	61, // 70: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
-	65, // 71: palisade.meta.v1.MetaService.AcquireLease:output_type -> palisade.meta.v1.AcquireLeaseResponse
-	63, // [63:72] is the sub-list for method output_type
-	54, // [54:63] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	40, // 21: palisade.meta.v1.Command.mark_data_node_stale:type_name -> palisade.meta.v1.MarkDataNodeStale
+	23, // 22: palisade.meta.v1.Command.create_user:type_name -> palisade.meta.v1.CreateUser
+	24, // 23: palisade.meta.v1.Command.drop_user:type_name -> palisade.meta.v1.DropUser
+	25, // 24: palisade.meta.v1.Command.set_password:type_name -> palisade.meta.v1.SetPassword
+	26, // 25: palisade.meta.v1.Command.set_admin:type_name -> palisade.meta.v1.SetAdmin
+	27, // 26: palisade.meta.v1.Command.set_privilege:type_name -> palisade.meta.v1.SetPrivilege
+	28, // 27: palisade.meta.v1.Command.create_database:type_name -> palisade.meta.v1.CreateDatabase
+	29, // 28: palisade.meta.v1.Command.drop_database:type_name -> palisade.meta.v1.DropDatabase
+	31, // 29: palisade.meta.v1.Command.create_retention_policy:type_name -> palisade.meta.v1.CreateRetentionPolicy
+	32, // 30: palisade.meta.v1.Command.update_retention_policy:type_name -> palisade.meta.v1.UpdateRetentionPolicy
+	33, // 31: palisade.meta.v1.Command.drop_retention_policy:type_name -> palisade.meta.v1.DropRetentionPolicy
+	34, // 32: palisade.meta.v1.Command.create_shard_group:type_name -> palisade.meta.v1.CreateShardGroup
+	35, // 33: palisade.meta.v1.Command.delete_shard_group:type_name -> palisade.meta.v1.DeleteShardGroup
+	36, // 34: palisade.meta.v1.Command.drop_shard:type_name -> palisade.meta.v1.DropShard
+	37, // 35: palisade.meta.v1.Command.add_jwt_secret:type_name -> palisade.meta.v1.AddJWTSecret
+	38, // 36: palisade.meta.v1.Command.remove_jwt_secret:type_name -> palisade.meta.v1.RemoveJWTSecret
+	39, // 37: palisade.meta.v1.Command.set_settings:type_name -> palisade.meta.v1.SetSettings
+	41, // 38: palisade.meta.v1.Command.record_provisioning:type_name -> palisade.meta.v1.RecordProvisioning
+	42, // 39: palisade.meta.v1.Command.create_continuous_query:type_name -> palisade.meta.v1.CreateContinuousQuery
+	43, // 40: palisade.meta.v1.Command.drop_continuous_query:type_name -> palisade.meta.v1.DropContinuousQuery
+	44, // 41: palisade.meta.v1.Command.record_continuous_query_runs:type_name -> palisade.meta.v1.RecordContinuousQueryRuns
+	1,  // 42: palisade.meta.v1.SetPrivilege.privilege:type_name -> palisade.meta.v1.Privilege
+	30, // 43: palisade.meta.v1.CreateDatabase.retention_policy:type_name -> palisade.meta.v1.RetentionPolicySpec
+	30, // 44: palisade.meta.v1.CreateRetentionPolicy.spec:type_name -> palisade.meta.v1.RetentionPolicySpec
+	15, // 45: palisade.meta.v1.SetSettings.settings:type_name -> palisade.meta.v1.ClusterSettings
+	45, // 46: palisade.meta.v1.RecordContinuousQueryRuns.runs:type_name -> palisade.meta.v1.ContinuousQueryRun
+	16, // 47: palisade.meta.v1.ExecuteRequest.command:type_name -> palisade.meta.v1.Command
+	2,  // 48: palisade.meta.v1.SnapshotResponse.data:type_name -> palisade.meta.v1.Data
+	2,  // 49: palisade.meta.v1.WatchResponse.data:type_name -> palisade.meta.v1.Data
+	64, // 50: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
+	68, // 51: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	69, // 52: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	1,  // 53: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
+	63, // 54: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
+	46, // 55: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
+	49, // 56: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
+	51, // 57: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
+	53, // 58: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
+	55, // 59: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
+	57, // 60: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
+	59, // 61: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
+	61, // 62: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
+	65, // 63: palisade.meta.v1.MetaService.AcquireLease:input_type -> palisade.meta.v1.AcquireLeaseRequest
+	47, // 64: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
+	50, // 65: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
+	52, // 66: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
+	54, // 67: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
+	56, // 68: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
+	58, // 69: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
+	60, // 70: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
+	62, // 71: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
+	66, // 72: palisade.meta.v1.MetaService.AcquireLease:output_type -> palisade.meta.v1.AcquireLeaseResponse
+	64, // [64:73] is the sub-list for method output_type
+	55, // [55:64] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -4962,6 +5055,7 @@ func file_meta_proto_init() {
 		(*Command_RemoveDataNode)(nil),
 		(*Command_InitCluster)(nil),
 		(*Command_SetFeatureLevel)(nil),
+		(*Command_MarkDataNodeStale)(nil),
 		(*Command_CreateUser)(nil),
 		(*Command_DropUser)(nil),
 		(*Command_SetPassword)(nil),
@@ -4984,7 +5078,7 @@ func file_meta_proto_init() {
 		(*Command_RecordContinuousQueryRuns)(nil),
 	}
 	file_meta_proto_msgTypes[30].OneofWrappers = []any{}
-	file_meta_proto_msgTypes[54].OneofWrappers = []any{
+	file_meta_proto_msgTypes[55].OneofWrappers = []any{
 		(*RemoveNodeRequest_MetaRaftAddr)(nil),
 		(*RemoveNodeRequest_DataNodeId)(nil),
 	}
@@ -4994,7 +5088,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   67,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
