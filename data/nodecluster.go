@@ -35,6 +35,10 @@ func (n *Node) openClusterWriter() error {
 	n.cluster.Peers = n.peers
 	vis := peer.NewVisibility(n.cluster, time.Duration(n.cfg.Meta.ChangeVisibilityTimeout), n.markStale)
 	n.engine.UseVisibility(func(ctx context.Context, index uint64) { vis.Await(ctx, index) })
+	if n.fol != nil {
+		bound := time.Duration(n.cfg.Meta.ChangeVisibilityTimeout)
+		n.engine.UseSync(func(ctx context.Context) error { return n.fol.Sync(ctx, bound) })
+	}
 	if hc := n.cfg.HintedHandoff; hc.Enabled {
 		hc.DirLocked = true // lockDirs
 		hc.Logger = n.opts.Logger.With("component", "hinted-handoff")

@@ -83,6 +83,11 @@ func (e *Engine) UseVisibility(visible func(ctx context.Context, index uint64)) 
 	e.meta.UseVisibility(visible)
 }
 
+// UseSync makes queries that find no shard group in their range look again
+// on the meta leader's state (call before serving; see
+// MetaClient.UseSync).
+func (e *Engine) UseSync(sync func(ctx context.Context) error) { e.meta.UseSync(sync) }
+
 // Meta is the engine's meta client.
 func (e *Engine) Meta() *MetaClient { return e.meta }
 

@@ -34,6 +34,8 @@ type MetaClient struct {
 	// visible, when set, waits (bounded) until the other data nodes have
 	// applied an index too.
 	visible func(ctx context.Context, index uint64)
+	// sync, when set, brings the view up to the meta leader's state.
+	sync func(ctx context.Context) error
 }
 
 // NewMetaClient returns the meta client over view whose changes go to
@@ -51,6 +53,12 @@ func NewMetaClient(view *metastate.View, exec metastate.Executor, guard func() e
 func (c *MetaClient) UseVisibility(visible func(ctx context.Context, index uint64)) {
 	c.visible = visible
 }
+
+// UseSync makes a query that finds no shard group in its range first bring
+// the view up to the meta leader's state (sync) and look again: a group
+// created a moment ago elsewhere (precreated, or by a write through
+// another node) is then found. Call it before the client is used.
+func (c *MetaClient) UseSync(sync func(ctx context.Context) error) { c.sync = sync }
 
 func (c *MetaClient) execute(cmd *metapb.Command) (*metapb.ExecuteResponse, error) {
 	if c.guard != nil {
@@ -86,6 +94,14 @@ func (c *MetaClient) RetentionPolicy(database, name string) (*meta.RetentionPoli
 }
 
 func (c *MetaClient) ShardGroupsByTimeRange(database, policy string, min, max time.Time) ([]meta.ShardGroupInfo, error) {
+	groups, err := c.engine().ShardGroupsByTimeRange(database, policy, min, max)
+	if err != nil || len(groups) > 0 || c.sync == nil {
+		return groups, err
+	}
+	// An empty answer is decided on the newest state (see UseSync).
+	if err := c.sync(context.Background()); err != nil {
+		return nil, err
+	}
 	return c.engine().ShardGroupsByTimeRange(database, policy, min, max)
 }
 
