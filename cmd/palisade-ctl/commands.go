@@ -78,14 +78,19 @@ func (x *call) state(ctx context.Context) (*metapb.Data, error) {
 	return data, err
 }
 
-// execute connects and has the meta cluster apply cmd.
+// execute connects and has the meta cluster apply cmd, then waits for the
+// data nodes to have it (awaitDataNodes).
 func (x *call) execute(ctx context.Context, cmd *metapb.Command) error {
 	ctx, c, err := x.connect(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = c.Execute(ctx, cmd)
-	return err
+	resp, err := c.Execute(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	x.awaitDataNodes(ctx, c, resp.Index)
+	return nil
 }
 
 // findCommand returns the command called name among cmds.
