@@ -55,6 +55,9 @@ func sessionSteps(db string) []sessionStep {
 		qdb("SHOW MEASUREMENTS"),
 		qdb("SHOW TAG VALUES WITH KEY = host"),
 		w("", fmt.Sprintf("cpu,host=a v=\"text\" %d", t0+2)), // a field type conflict
+		q("CREATE RETENTION POLICY short ON " + db + " DURATION 1h REPLICATION 1"),
+		w("short", fmt.Sprintf("cpu,host=a v=5 %d", t0)), // beyond the policy's retention
+		q("DROP RETENTION POLICY short ON " + db),
 		qdb("SELECT count(v) FROM cpu"),
 		q("DROP CONTINUOUS QUERY cq1 ON " + db),
 		q("SHOW CONTINUOUS QUERIES"),
