@@ -373,9 +373,9 @@ func convertEpoch(r *query.Result, epoch string) {
 	}
 }
 
-// knowsSources reports whether this node's meta state has every database
-// and retention policy that the reading statements of q (SELECT, SHOW)
-// name, db being the default database. Statements that change the meta
+// knowsSources reports whether this node's meta state has every database,
+// retention policy and user that the reading statements of q (SELECT,
+// SHOW) name, db being the default database. Statements that change the meta
 // state are not looked at: the meta leader decides those.
 func (h *Handler) knowsSources(q *influxql.Query, db string) bool {
 	known := true
@@ -399,6 +399,11 @@ func (h *Handler) knowsSources(q *influxql.Query, db string) bool {
 					check(m.Database, m.RetentionPolicy)
 				}
 			})
+		case *influxql.ShowGrantsForUserStatement:
+			// "user not found" is decided on the newest state too.
+			if h.cache != nil && h.cache.Lookup(s.Name) == nil {
+				known = false
+			}
 		default:
 			// SHOW … ON db: the statement's Database field.
 			if v := reflect.Indirect(reflect.ValueOf(stmt)); v.Kind() == reflect.Struct &&

@@ -77,6 +77,11 @@ func TestNotFoundIsDecidedOnTheNewestState(t *testing.T) {
 	if r := s.do(req{target: "/query?q=SHOW+MEASUREMENTS+ON+elsewhere", user: "admin"}); r.status != http.StatusOK || syncs != before+1 {
 		t.Fatalf("query of an unknown database: %d %s, %d syncs, want 1", r.status, r.body, syncs-before)
 	}
+	// SHOW GRANTS for a user this node does not know (created elsewhere).
+	before = syncs
+	if r := s.do(req{target: "/query?q=SHOW+GRANTS+FOR+nosuchuser", user: "admin"}); r.status != http.StatusOK || syncs != before+1 {
+		t.Fatalf("SHOW GRANTS for an unknown user: %d %s, %d syncs, want 1", r.status, r.body, syncs-before)
+	}
 	syncErr = errors.New("meta state at index 7 is behind the meta cluster's (9)")
 	if r := w("stilldb", "admin"); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "is behind") {
 		t.Fatalf("a node that cannot catch up: %d %s, want 503", r.status, r.body)
