@@ -15,8 +15,9 @@ import (
 // most the bound. A node that does not confirm in time (down, stopped, cut
 // off) does not hold the change up longer; it keeps itself from answering
 // from an older state by confirming its state current before it serves
-// (metastate.Follower.Fresh). Until it confirms an index again it is not
-// waited for, so that one stopped node delays one change, not every change.
+// (metastate.Follower.Fresh). Until it confirms an index again, and while
+// the meta state marks it stale, it is not waited for, so that one stopped
+// node delays one change, not every change.
 type Visibility struct {
 	c     *Cluster
 	bound time.Duration
@@ -53,7 +54,9 @@ func (v *Visibility) Await(ctx context.Context, index uint64) []uint64 {
 			continue
 		}
 		v.mu.Lock()
-		missed := v.missed[id]
+		// Missed here, or marked stale in the meta state by another node
+		// that waited for it in vain.
+		missed := v.missed[id] || v.c.View.Stale(id)
 		v.mu.Unlock()
 		if missed {
 			// Not waited for: its answer, whenever it comes, says it is
