@@ -12,12 +12,15 @@ import (
 // the node that made it answers its client ([meta]
 // change-visibility-timeout): Await asks every other data node to confirm
 // that it has applied the change's index, and waits for the answers, at
-// most the bound. A node that does not confirm in time (down, stopped, cut
-// off) does not hold the change up longer; it keeps itself from answering
-// from an older state by confirming its state current before it serves
-// (metastate.Follower.Fresh). Until it confirms an index again, and while
-// the meta state marks it stale, it is not waited for, so that one stopped
-// node delays one change, not every change.
+// most the bound. A node that does not confirm in time (stopped, cut off)
+// does not hold the change up longer; it keeps itself from answering from
+// an older state by confirming its state current before it serves
+// (metastate.Follower.Fresh), which it does because the change waited the
+// whole bound for it. So every change waits for every node that does not
+// refuse the call at once (a node that is down does): one that is stopped
+// costs each change the bound, until it runs again. Skipping a node that
+// missed an earlier change would let a later change be answered while that
+// node, caught up on the first but not the second, still trusts its state.
 type Visibility struct {
 	c     *Cluster
 	bound time.Duration
@@ -26,7 +29,7 @@ type Visibility struct {
 	late func(nodes []uint64, index uint64)
 
 	mu     sync.Mutex
-	missed map[uint64]bool // nodes that did not confirm the last change they were asked for
+	missed map[uint64]bool // nodes that did not confirm the last change they were asked for (logged once)
 }
 
 // NewVisibility returns the Visibility of c's nodes with bound (0: changes
@@ -51,20 +54,6 @@ func (v *Visibility) Await(ctx context.Context, index uint64) []uint64 {
 	for _, dn := range v.c.View.Data().GetDataNodes() {
 		id := dn.GetId()
 		if id == self || id == 0 {
-			continue
-		}
-		v.mu.Lock()
-		// Missed here, or marked stale in the meta state by another node
-		// that waited for it in vain.
-		missed := v.missed[id] || v.c.View.Stale(id)
-		v.mu.Unlock()
-		if missed {
-			// Not waited for: its answer, whenever it comes, says it is
-			// back.
-			go v.ask(context.WithoutCancel(ctx), id, index)
-			mu.Lock()
-			late = append(late, id)
-			mu.Unlock()
 			continue
 		}
 		wg.Go(func() {
