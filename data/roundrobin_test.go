@@ -1,7 +1,6 @@
 package data_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -113,7 +111,7 @@ func TestRoundRobinSessionAnswersAsOneNode(t *testing.T) {
 	single := testcluster.StartStandalone(t, testcluster.DataOptions{})
 	mc := testcluster.New(t, testcluster.Options{Meta: 3, Secret: replSecret})
 	var nodes []*testcluster.DataNode
-	var warnings lockedBuffer // the nodes' warnings and errors, shown on a failure
+	var warnings testcluster.LogBuffer // the nodes' warnings and errors, shown on a failure
 	for range 3 {
 		nodes = append(nodes, mc.AddData(testcluster.DataOptions{Node: data.Options{
 			Logger: slog.New(slog.NewTextHandler(&warnings, &slog.HandlerOptions{Level: slog.LevelInfo}))}}))
@@ -168,24 +166,6 @@ func TestRoundRobinSessionAnswersAsOneNode(t *testing.T) {
 			}
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // relevantLines keeps the log lines about shards, hinted handoff and db, and

@@ -6,37 +6,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/palisade-db/palisade/internal/testcluster"
 	"github.com/palisade-db/palisade/meta"
 )
 
-// lockedBuffer collects the logs of every node.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
-}
-
 // TestNoPlaintextPasswordsAnywhere: passwords given to CREATE USER and SET
 // PASSWORD (on the leader, on followers, through the gRPC client, accepted or
 // refused) appear in no file of any node — Raft log, snapshots, anything
 // else — nor in any log line, nor in an error; the files are private.
 func TestNoPlaintextPasswordsAnywhere(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testcluster.LogBuffer{}
 	c := testcluster.New(t, testcluster.Options{Meta: 3, Secret: testSecret, LogWriter: logs})
 	cl := c.Client(testSecret)
 	ctx := testContext(t)
