@@ -50,7 +50,7 @@ func (n *Node) openClusterWriter() error {
 		warnLegacyHints(n.log, hc.Dir)
 		n.hints = hints
 	}
-	n.writer = coordinator.NewWriter(n.cluster, n.engine.PointsWriter, n.engine.Store, n.hints, time.Duration(n.cfg.Coordinator.WriteTimeout))
+	n.writer = coordinator.NewWriter(n.cluster, n.engine.PointsWriter, n.engine.ShardWriter, n.hints, time.Duration(n.cfg.Coordinator.WriteTimeout))
 	n.engine.UseWriter(n.writer)
 	// Queries read every owner's shards the same way.
 	var pending remote.Pending
@@ -106,7 +106,7 @@ func (n *Node) openDataService() error {
 		n.log.Warn("[meta] meta-internal-shared-secret is empty: the data service on [cluster] bind-address accepts shard writes "+
 			"from anyone who can reach it; set the same internal secret on every node", "addr", ln.Addr().String())
 	}
-	svc := dataservice.Config{Cluster: n.cluster, Store: n.engine.Store, Users: n.cache.Lookup}
+	svc := dataservice.Config{Cluster: n.cluster, Store: n.engine.Store, Shards: n.engine.ShardWriter, Users: n.cache.Lookup}
 	if n.writer != nil {
 		svc.Order = n.writer
 	}

@@ -124,10 +124,10 @@ func TestRoundRobinSessionAnswersAsOneNode(t *testing.T) {
 		}
 		return true
 	})
-	// 50 runs is the proof; make test runs 3, because under the race
-	// detector on a loaded machine about one run in 40 still loses a point
-	// that a write acknowledged (see the failure's diagnostics; open bug).
-	// PALISADE_SESSION_RUNS=50 runs the proof.
+	// 50 runs is the proof (PALISADE_SESSION_RUNS=50, about 2
+	// minutes); make test runs 3. Under the race detector on a loaded
+	// machine the 50 runs found the engine's idle-shard release losing the
+	// first write into a new shard (engine/idle.go).
 	runs := 3
 	if n, err := strconv.Atoi(os.Getenv("PALISADE_SESSION_RUNS")); err == nil && n > 0 {
 		runs = n

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/influxdata/influxdb/tsdb"
 	"github.com/influxdata/influxql"
 	"google.golang.org/protobuf/proto"
 
@@ -259,7 +258,7 @@ func (w *Writer) queueDelete(node uint64, req *datapb.WriteShardRequest) error {
 }
 
 // ApplyDelete applies del to db in this node's store.
-func ApplyDelete(store *tsdb.Store, db string, del *datapb.ShardDelete) error {
+func ApplyDelete(store ShardStore, db string, del *datapb.ShardDelete) error {
 	if del.Measurement != "" {
 		return store.DeleteMeasurement(db, del.Measurement)
 	}

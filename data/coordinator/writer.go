@@ -76,7 +76,7 @@ type hintQueue interface {
 type Writer struct {
 	c       *peer.Cluster
 	mapper  *influxcoord.PointsWriter
-	store   *tsdb.Store
+	store   ShardStore
 	hints   hintQueue // nil: no hinted handoff
 	timeout time.Duration
 
@@ -97,7 +97,7 @@ type Writer struct {
 // engine's mapper (which creates the missing shard groups), writes this
 // node's copies to store, sends the others to their owners, and queues for
 // hints (nil: none) what an owner does not take within timeout.
-func NewWriter(c *peer.Cluster, mapper *influxcoord.PointsWriter, store *tsdb.Store, hints *Hints, timeout time.Duration) *Writer {
+func NewWriter(c *peer.Cluster, mapper *influxcoord.PointsWriter, store ShardStore, hints *Hints, timeout time.Duration) *Writer {
 	w := &Writer{c: c, mapper: mapper, store: store, timeout: timeout, tickets: newSendTickets()}
 	if hints != nil {
 		w.hints = hints

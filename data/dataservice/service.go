@@ -28,11 +28,12 @@ const metaCatchUpWait = 5 * time.Second
 // status codes (peer.Status, installed by Serve).
 type Service struct {
 	datapb.UnimplementedDataServiceServer
-	c     *peer.Cluster
-	store *tsdb.Store
-	users func(name string) *auth.User
-	order Orderer
-	hints Kicker
+	c      *peer.Cluster
+	store  *tsdb.Store
+	shards coordinator.ShardStore
+	users  func(name string) *auth.User
+	order  Orderer
+	hints  Kicker
 	// reads counts the ReadShards streams being served.
 	reads atomic.Int64
 }
@@ -52,8 +53,11 @@ type Kicker interface {
 // Config is what a Service works with.
 type Config struct {
 	Cluster *peer.Cluster
-	// Store is this node's storage engine.
+	// Store is this node's storage engine, which remote reads use.
 	Store *tsdb.Store
+	// Shards takes the shard writes and deletes
+	// (engine.Engine.ShardWriter).
+	Shards coordinator.ShardStore
 	// Users finds the user of a remote read (nil: every read is allowed).
 	Users func(name string) *auth.User
 	// Order orders deletes behind this node's writes (nil: nothing to
@@ -66,7 +70,7 @@ type Config struct {
 
 // New returns the service of cfg.
 func New(cfg Config) *Service {
-	return &Service{c: cfg.Cluster, store: cfg.Store, users: cfg.Users, order: cfg.Order, hints: cfg.Hints}
+	return &Service{c: cfg.Cluster, store: cfg.Store, shards: cfg.Shards, users: cfg.Users, order: cfg.Order, hints: cfg.Hints}
 }
 
 // ActiveReads is the number of ReadShards streams being served.
@@ -108,7 +112,7 @@ func (s *Service) WriteShard(ctx context.Context, req *datapb.WriteShardRequest)
 		return nil, err
 	}
 	if req.Delete != nil {
-		if err := coordinator.ApplyDelete(s.store, req.Database, req.Delete); err != nil {
+		if err := coordinator.ApplyDelete(s.shards, req.Database, req.Delete); err != nil {
 			return nil, err
 		}
 		return &datapb.WriteShardResponse{MetaIndex: s.c.View.Index()}, nil
@@ -117,7 +121,7 @@ func (s *Service) WriteShard(ctx context.Context, req *datapb.WriteShardRequest)
 	if err != nil {
 		return nil, peer.Errorf(peer.ErrInvalid, "%v", err)
 	}
-	if err := coordinator.WriteLocalShard(s.store, req.Database, req.RetentionPolicy, req.ShardId, points, s.c.Shards.Exists); err != nil {
+	if err := coordinator.WriteLocalShard(s.shards, req.Database, req.RetentionPolicy, req.ShardId, points, s.c.Shards.Exists); err != nil {
 		return nil, writeError(err)
 	}
 	return &datapb.WriteShardResponse{MetaIndex: s.c.View.Index()}, nil

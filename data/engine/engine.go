@@ -38,7 +38,9 @@ type Options struct {
 
 // Engine is the InfluxDB storage and query engine, wired to our meta view.
 type Engine struct {
-	Store         *tsdb.Store
+	Store *tsdb.Store
+	// ShardWriter takes every write to a local shard (idle.go).
+	ShardWriter   *ShardWriter
 	PointsWriter  *coordinator.PointsWriter
 	QueryExecutor *query.Executor
 	meta          *MetaClient
@@ -131,6 +133,9 @@ func Open(cfg Config, coord CoordinatorConfig, opts Options, mc *MetaClient) (*E
 	store.EngineOptions.EngineVersion = tc.Engine
 	store.EngineOptions.IndexVersion = tc.Index
 	store.WithLogger(logger)
+	// Idle shards are released by the ShardWriter instead (idle.go): the
+	// store's own monitor loses writes that race a release.
+	store.EngineOptions.MonitorDisabled = true
 	if err := store.Open(); err != nil {
 		return nil, fmt.Errorf("data: opening storage engine in %s: %w", cfg.Dir, err)
 	}
@@ -140,7 +145,12 @@ func Open(cfg Config, coord CoordinatorConfig, opts Options, mc *MetaClient) (*E
 	if pw.WriteTimeout <= 0 {
 		pw.WriteTimeout = 10 * time.Second
 	}
-	pw.TSDBStore = store
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	sw := newShardWriter(store, log)
+	pw.TSDBStore = sw
 	pw.MetaClient = mc
 	pw.Subscriber = noSubscriber{}
 	pw.WithLogger(logger)
@@ -170,17 +180,17 @@ func Open(cfg Config, coord CoordinatorConfig, opts Options, mc *MetaClient) (*E
 	qe.TaskManager.LogQueriesAfter = time.Duration(coord.LogQueriesAfter)
 	qe.TaskManager.MaxConcurrentQueries = coord.MaxConcurrentQueries
 
-	log := opts.Log
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Engine{Store: store, PointsWriter: pw, QueryExecutor: qe, meta: mc, logger: logger, log: log, shards: opts.Shards,
-		statements: se, writer: pw}, nil
+	sw.open()
+	return &Engine{Store: store, ShardWriter: sw, PointsWriter: pw, QueryExecutor: qe, meta: mc, logger: logger, log: log,
+		shards: opts.Shards, statements: se, writer: pw}, nil
 }
 
-// Close stops the query executor, the points writer and the store.
+// Close stops the query executor, the points writer, the release of idle
+// shards and the store.
 func (e *Engine) Close() error {
-	return errors.Join(e.QueryExecutor.Close(), e.PointsWriter.Close(), e.Store.Close())
+	qerr, perr := e.QueryExecutor.Close(), e.PointsWriter.Close()
+	e.ShardWriter.close()
+	return errors.Join(qerr, perr, e.Store.Close())
 }
 
 // ExecuteQuery runs q. Read the returned channel to the end, or close abort.
