@@ -31,6 +31,7 @@ func (n *Node) openClusterWriter() error {
 	}
 	cc := n.cfg.Cluster
 	n.peers = peer.New(n.view, cc.DialOptions(n.cfg.Meta.MetaInternalSharedSecret))
+	n.peers.Log = n.log
 	n.view.OnUpdate(n.peers.ForgetRemoved)
 	n.cluster.Peers = n.peers
 	vis := peer.NewVisibility(n.cluster, time.Duration(n.cfg.Meta.ChangeVisibilityTimeout), n.markStale)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -248,6 +249,7 @@ func TestHungOwner(t *testing.T) {
 	}
 	own, other := owners(t, nodes, "disk")
 	coord, hung := own[0], own[1]
+	healthyP50, healthyP99 := dashboard(t, other[0], 20)
 	hung.p.signal(syscall.SIGSTOP)
 	defer hung.p.signal(syscall.SIGCONT)
 
@@ -302,11 +304,45 @@ func TestHungOwner(t *testing.T) {
 	if took := time.Since(start); took > 35*time.Second {
 		t.Fatalf("two statements took %s with an owner hung: more than one open timeout each", took)
 	}
+	// After that, the hung owner's circuit is open (issue 20, point 5): a
+	// dashboard's statements read its shards from the other owner at once,
+	// where each waited the open timeout (10 s) before.
+	hungP50, hungP99 := dashboard(t, other[0], 20)
+	if hungP99 > 3*time.Second {
+		t.Fatalf("dashboard statements with an owner hung: p99 %s: they waited for it", hungP99)
+	}
+	t.Logf("dashboard through the node that owns nothing: healthy p50 %s p99 %s; one owner hung (after the first failure) p50 %s p99 %s",
+		healthyP50, healthyP99, hungP50, hungP99)
 	hung.p.signal(syscall.SIGCONT)
 	waitFor(t, 60*time.Second, "the owner to get every point once it runs again", func() (bool, string) {
 		n := missing(acked, localValues(t, hung, "disk"))
 		return n == 0, fmt.Sprintf("%d of %d missing", n, len(acked))
 	})
+}
+
+// dashboard runs n rounds of a dashboard's statements (a count, SHOW
+// MEASUREMENTS, SHOW TAG KEYS) on node and returns the median and 99th
+// percentile of their latency.
+func dashboard(t *testing.T, node *dataNode, n int) (p50, p99 time.Duration) {
+	t.Helper()
+	var took []time.Duration
+	for range n {
+		for _, q := range []string{"SELECT count(v) FROM disk", "SHOW MEASUREMENTS", "SHOW TAG KEYS FROM disk"} {
+			start := time.Now()
+			resp, err := (&http.Client{Timeout: 40 * time.Second}).Get("http://" + node.httpAddr + "/query?db=db&q=" + url.QueryEscape(q))
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || strings.Contains(string(b), `"error"`) {
+				t.Fatalf("%s: %d %s", q, resp.StatusCode, b)
+			}
+			took = append(took, time.Since(start))
+		}
+	}
+	slices.Sort(took)
+	return took[len(took)/2], took[min(len(took)-1, len(took)*99/100)]
 }
 
 // TestOwnerKilledMidQuery: a long query on the node that owns none of the

@@ -70,6 +70,10 @@ func BenchmarkWatchLatency(b *testing.B) {
 	c := testcluster.New(b, testcluster.Options{Meta: 3})
 	leader := c.WaitForLeader()
 	mustExecute(b, c, 0, createHashedUser("bench", testHash))
+	// An admin that stays one: "bench" is made admin and not in turns, and
+	// the last admin cannot stop being one.
+	mustExecute(b, c, 0, createHashedUser("keeper", testHash))
+	mustExecute(b, c, 0, setAdmin("keeper", true))
 	for _, via := range []string{"leader", "follower"} {
 		b.Run("via="+via, func(b *testing.B) {
 			node := leader

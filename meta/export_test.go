@@ -1,6 +1,10 @@
 package meta
 
-import "context"
+import (
+	"context"
+
+	"github.com/hashicorp/raft"
+)
 
 // Crash stops n the way a killed process stops: the gRPC server and Raft shut
 // down at once, without handing leadership over (Close transfers it first).
@@ -39,3 +43,19 @@ func (s *Store) RepliesStillToLose() int {
 // Forwarded marks ctx as a follower marks the requests it forwards to the
 // leader: the receiver answers them itself or refuses, never forwards.
 func Forwarded(ctx context.Context) context.Context { return forwardedContext(ctx) }
+
+// CommandsIn counts the commands (not the barriers that tell followers of
+// commits, nor configuration changes) at indexes lo to hi of the Raft log.
+func (s *Store) CommandsIn(lo, hi uint64) (int, error) {
+	n := 0
+	for i := lo; i <= hi; i++ {
+		var l raft.Log
+		if err := s.bolt.GetLog(i, &l); err != nil {
+			return 0, err
+		}
+		if l.Type == raft.LogCommand {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -256,10 +256,14 @@ func (s *Store) applyLocal(ctx context.Context, b []byte) (*metapb.ExecuteRespon
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	s.applying.Add(1)
 	f := s.raft.Apply(b, timeout)
-	if err := f.Error(); err != nil {
+	err := f.Error()
+	s.applying.Add(-1)
+	if err != nil {
 		return nil, err
 	}
+	notify(s.committed)
 	if take(&s.faults.leaderReplies) {
 		return nil, raft.ErrLeadershipLost
 	}

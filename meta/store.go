@@ -97,6 +97,10 @@ type Store struct {
 	closed chan struct{}
 	// raiseNow wakes raiseFeatureLevel before its next turn.
 	raiseNow chan struct{}
+	// committed wakes noticeCommits: the leader committed a command;
+	// applying counts the commands being proposed here (commits.go).
+	committed chan struct{}
+	applying  atomic.Int32
 	// clearing holds the data nodes whose stale mark is being cleared
 	// (clearStale).
 	clearing sync.Map
@@ -167,16 +171,17 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("meta: creating snapshot dir: %w", err)
 	}
 	s := &Store{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "meta"),
-		fsm:      newFSM(),
-		closed:   make(chan struct{}),
-		raiseNow: make(chan struct{}, 1),
-		peers:    cluster.NewPool(cfg.Dial),
-		lastSeen: map[uint64]int64{},
-		reports:  map[uint64]*metapb.DataNodeReport{},
-		level:    FeatureLevel,
-		leases:   leases{now: time.Now, ttl: cmp.Or(cfg.LeaseTTL, DefaultLeaseTTL)},
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "meta"),
+		fsm:       newFSM(),
+		closed:    make(chan struct{}),
+		raiseNow:  make(chan struct{}, 1),
+		committed: make(chan struct{}, 1),
+		peers:     cluster.NewPool(cfg.Dial),
+		lastSeen:  map[uint64]int64{},
+		reports:   map[uint64]*metapb.DataNodeReport{},
+		level:     FeatureLevel,
+		leases:    leases{now: time.Now, ttl: cmp.Or(cfg.LeaseTTL, DefaultLeaseTTL)},
 	}
 	if cfg.featureLevel > 0 {
 		s.level = cfg.featureLevel
@@ -195,7 +200,8 @@ func Open(cfg Config) (*Store, error) {
 		s.closeResources()
 		return nil, err
 	}
-	s.wg.Add(4)
+	s.wg.Add(5)
+	go s.noticeCommits()
 	go s.register()
 	go s.raiseFeatureLevel()
 	go s.pushSettings()

@@ -23,6 +23,12 @@ import (
 type Peers struct {
 	pool *cluster.Pool
 	view *metastate.View
+	// Log, when set, hears of circuits opening and closing (breaker.go);
+	// Now, when set, is the clock.
+	Log *slog.Logger
+	Now func() time.Time
+
+	breakers breakers
 
 	mu sync.Mutex
 	// reads counts the remote reads open on each node (its load, for the
@@ -71,6 +77,7 @@ func Call[Req, Resp any](ctx context.Context, p *Peers, node uint64,
 	if cluster.Unreachable(err) {
 		conn.ResetConnectBackoff()
 	}
+	p.Record(ctx, node, err)
 	return resp, FromStatus(err)
 }
 
@@ -145,12 +152,13 @@ func (p *Peers) Load(node uint64) *atomic.Int64 {
 	return c
 }
 
-// Reachable reports whether node may answer now: it is in the state, and
-// its connection is not failing (a connection never used yet counts as
+// Reachable reports whether node may answer now: it is in the state, it
+// answered its last call (its circuit is closed, breaker.go), and its
+// connection is not failing (a connection never used yet counts as
 // reachable).
 func (p *Peers) Reachable(node uint64) bool {
 	addr := p.Addr(node)
-	if addr == "" {
+	if addr == "" || !p.Available(node) {
 		return false
 	}
 	conn, err := p.pool.Get(addr)

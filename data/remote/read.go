@@ -51,6 +51,7 @@ func (m *ShardMapper) openRead(ctx context.Context, node uint64, req *datapb.Rea
 		if cluster.Unreachable(err) {
 			conn.ResetConnectBackoff()
 		}
+		m.c.Peers.Record(ctx, node, err)
 		return nil, 0, peer.FromStatus(err)
 	}
 	stream, err := datapb.NewDataServiceClient(conn).ReadShards(sctx, req)
@@ -71,6 +72,7 @@ func (m *ShardMapper) openRead(ctx context.Context, node uint64, req *datapb.Rea
 		return fail(fmt.Errorf("remote read from data node %d: the stream did not start with a begin frame", node))
 	}
 	m.readLatency.WithLabelValues(strconv.FormatUint(node, 10), "ok").Observe(time.Since(began).Seconds())
+	m.c.Peers.Record(ctx, node, nil)
 	l := m.c.Peers.Load(node)
 	l.Add(1)
 	var once atomic.Bool

@@ -62,9 +62,17 @@ func (s *TSDBStore) ask(ctx context.Context, req *datapb.MetadataRequest, who re
 	req.MetaIndex = s.c.View.Index()
 	req.User, req.System = who.user, who.system
 	self := s.c.Self()
+	// Owners whose circuit is open (they did not answer their last call)
+	// are asked only for shards that have no other owner: a hung node
+	// costs one timeout, not one per statement.
 	nodes := map[uint64]bool{}
 	for _, l := range shards {
-		for _, o := range pmeta.ReadOwners(l.Shard) {
+		owners := pmeta.ReadOwners(l.Shard)
+		answering := slices.DeleteFunc(slices.Clone(owners), func(o uint64) bool { return o != self && !s.c.Peers.Available(o) })
+		if len(answering) == 0 {
+			answering = owners
+		}
+		for _, o := range answering {
 			nodes[o] = true
 		}
 	}
@@ -102,12 +110,14 @@ func (s *TSDBStore) ask(ctx context.Context, req *datapb.MetadataRequest, who re
 	}
 	for _, l := range shards {
 		owners := pmeta.ReadOwners(l.Shard)
-		if slices.ContainsFunc(owners, func(o uint64) bool { return answers[o].err == nil }) {
+		if slices.ContainsFunc(owners, func(o uint64) bool { a, asked := answers[o]; return asked && a.err == nil }) {
 			continue
 		}
 		var tried []string
 		for _, o := range owners {
-			tried = append(tried, fmt.Sprintf("data node %d (%v)", o, answers[o].err))
+			if a, asked := answers[o]; asked {
+				tried = append(tried, fmt.Sprintf("data node %d (%v)", o, a.err))
+			}
 		}
 		return nil, fmt.Errorf("shard %d cannot be read: no owner answered: %s", l.Shard.Id, strings.Join(tried, "; "))
 	}
