@@ -1,12 +1,15 @@
 package meta_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/palisade-db/palisade/cluster"
 	"github.com/palisade-db/palisade/internal/testcluster"
 	"github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
 )
 
 // TestFollowersLearnCommitsAtOnce (issue 20, point 1): a change the leader
@@ -37,4 +40,55 @@ func TestFollowersLearnCommitsAtOnce(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestFollowerWatchRelaysTheLeader (issue 20, point 1): a Watch on a
+// follower gets each change as soon as the leader has applied it, even
+// while the follower itself has not (it is held here), and the follower's
+// own state is unchanged by what it relays.
+func TestFollowerWatchRelaysTheLeader(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Meta: 3})
+	c.WaitForLeader()
+	waitConverged(t, c)
+	l, f := c.LeaderIndex(), c.Follower()
+	cl, err := meta.NewClient([]string{c.Nodes[f].RPCAddr}, cluster.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan uint64, 64)
+	go cl.Watch(ctx, 0, func(d *metapb.Data) error {
+		select {
+		case got <- d.Index:
+		case <-ctx.Done():
+		}
+		return nil
+	}, nil)
+	// The stream's first state: the relay starts with the first watcher.
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no state from the follower's Watch")
+	}
+	time.Sleep(3 * 200 * time.Millisecond) // the follower's stream on the leader is open
+
+	release := c.Nodes[f].Store.HoldApplies()
+	defer release()
+	before := c.Nodes[f].Store.Data().GetIndex()
+	resp := mustExecute(t, c, l, createDatabase("relayed"))
+	deadline := time.After(10 * time.Second)
+	for idx := uint64(0); idx < resp.Index; {
+		select {
+		case idx = <-got:
+		case <-deadline:
+			t.Fatalf("the follower's Watch did not send index %d while the follower held its applies", resp.Index)
+		}
+	}
+	if now := c.Nodes[f].Store.Data().GetIndex(); now != before {
+		t.Fatalf("the follower's own state moved from %d to %d while its applies were held", before, now)
+	}
+	release()
+	c.WaitFor("the follower to apply the change", func() bool { return c.Nodes[f].Store.Data().GetIndex() >= resp.Index })
 }

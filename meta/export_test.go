@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"sync"
 
 	"github.com/hashicorp/raft"
 )
@@ -58,4 +59,18 @@ func (s *Store) CommandsIn(lo, hi uint64) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// HoldApplies makes this replica apply no command until release is called
+// (a follower that lags behind the leader).
+func (s *Store) HoldApplies() (release func()) {
+	h := make(chan struct{})
+	s.fsm.hold.Store(&h)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.fsm.hold.Store(nil)
+			close(h)
+		})
+	}
 }

@@ -39,6 +39,8 @@ type fsm struct {
 	// entry that needs more.
 	level uint32
 	log   *slog.Logger
+	// hold, when set (tests: export_test.go), blocks Apply until closed.
+	hold atomic.Pointer[chan struct{}]
 }
 
 func newFSM() *fsm {
@@ -64,6 +66,9 @@ func (f *fsm) publish(data *metapb.Data, applied uint64) {
 func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
+	}
+	if h := f.hold.Load(); h != nil {
+		<-*h
 	}
 	var cmd metapb.Command
 	if err := proto.Unmarshal(l.Data, &cmd); err != nil {

@@ -42,19 +42,25 @@ func (s *Service) Snapshot(context.Context, *metapb.SnapshotRequest) (*metapb.Sn
 }
 
 // Watch streams the state now (when newer than the caller's index), then each
-// newer state. States published while a send is in flight are coalesced.
+// newer state. States published while a send is in flight are coalesced. A
+// follower sends the leader's state when it is newer than its own
+// (relay.go).
 func (s *Service) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServer[metapb.WatchResponse]) error {
+	s.store.relay.watchers.Add(1)
+	defer s.store.relay.watchers.Add(-1)
+	notify(s.store.relay.wake)
 	have := req.GetIndex()
 	for {
-		st := s.store.State()
-		if st.Data.Index > have {
-			if err := stream.Send(&metapb.WatchResponse{Data: st.Data}); err != nil {
+		d, changed, relayed := s.store.newest()
+		if d.Index > have {
+			if err := stream.Send(&metapb.WatchResponse{Data: d}); err != nil {
 				return err
 			}
-			have = st.Data.Index
+			have = d.Index
 		}
 		select {
-		case <-st.Changed():
+		case <-changed:
+		case <-relayed:
 		case <-stream.Context().Done():
 			return nil
 		case <-s.store.closed:

@@ -101,6 +101,9 @@ type Store struct {
 	// applying counts the commands being proposed here (commits.go).
 	committed chan struct{}
 	applying  atomic.Int32
+	// relay holds the leader's state for this follower's Watch streams
+	// (relay.go).
+	relay *relay
 	// clearing holds the data nodes whose stale mark is being cleared
 	// (clearStale).
 	clearing sync.Map
@@ -177,6 +180,7 @@ func Open(cfg Config) (*Store, error) {
 		closed:    make(chan struct{}),
 		raiseNow:  make(chan struct{}, 1),
 		committed: make(chan struct{}, 1),
+		relay:     newRelay(),
 		peers:     cluster.NewPool(cfg.Dial),
 		lastSeen:  map[uint64]int64{},
 		reports:   map[uint64]*metapb.DataNodeReport{},
@@ -200,8 +204,9 @@ func Open(cfg Config) (*Store, error) {
 		s.closeResources()
 		return nil, err
 	}
-	s.wg.Add(5)
+	s.wg.Add(6)
 	go s.noticeCommits()
+	go s.relayLeader()
 	go s.register()
 	go s.raiseFeatureLevel()
 	go s.pushSettings()
