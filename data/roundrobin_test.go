@@ -13,6 +13,7 @@ import (
 
 	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
+	"github.com/palisade-db/palisade/internal/testutil"
 )
 
 // A step of a scripted session: a query (q, with db when set) or a write
@@ -111,7 +112,7 @@ func TestRoundRobinSessionAnswersAsOneNode(t *testing.T) {
 	single := testcluster.StartStandalone(t, testcluster.DataOptions{})
 	mc := testcluster.New(t, testcluster.Options{Meta: 3, Secret: replSecret})
 	var nodes []*testcluster.DataNode
-	var warnings testcluster.LogBuffer // the nodes' warnings and errors, shown on a failure
+	var warnings testutil.SyncBuffer // the nodes' warnings and errors, shown on a failure
 	for range 3 {
 		nodes = append(nodes, mc.AddData(testcluster.DataOptions{Node: data.Options{
 			Logger: slog.New(slog.NewTextHandler(&warnings, &slog.HandlerOptions{Level: slog.LevelInfo}))}}))

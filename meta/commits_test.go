@@ -45,12 +45,24 @@ func TestFollowersLearnCommitsAtOnce(t *testing.T) {
 // TestFollowerWatchRelaysTheLeader (issue 20, point 1): a Watch on a
 // follower gets each change as soon as the leader has applied it, even
 // while the follower itself has not (it is held here), and the follower's
-// own state is unchanged by what it relays.
+// own state is unchanged by what it relays. After the leader is killed,
+// the relay follows the new leader.
 func TestFollowerWatchRelaysTheLeader(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Meta: 3})
 	c.WaitForLeader()
 	waitConverged(t, c)
-	l, f := c.LeaderIndex(), c.Follower()
+	assertRelays(t, c, c.Follower(), "relayed")
+
+	c.Kill(c.LeaderIndex())
+	c.WaitForLeader()
+	assertRelays(t, c, c.Follower(), "relayed-after-failover")
+}
+
+// assertRelays watches follower f, holds its applies, creates database db
+// through the leader, and checks that the Watch sends the change while f's
+// own state has not moved.
+func assertRelays(t *testing.T, c *testcluster.Cluster, f int, db string) {
+	t.Helper()
 	cl, err := meta.NewClient([]string{c.Nodes[f].RPCAddr}, cluster.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -77,17 +89,17 @@ func TestFollowerWatchRelaysTheLeader(t *testing.T) {
 	release := c.Nodes[f].Store.HoldApplies()
 	defer release()
 	before := c.Nodes[f].Store.Data().GetIndex()
-	resp := mustExecute(t, c, l, createDatabase("relayed"))
+	resp := mustExecute(t, c, c.LeaderIndex(), createDatabase(db))
 	deadline := time.After(10 * time.Second)
 	for idx := uint64(0); idx < resp.Index; {
 		select {
 		case idx = <-got:
 		case <-deadline:
-			t.Fatalf("the follower's Watch did not send index %d while the follower held its applies", resp.Index)
+			t.Fatalf("the Watch of meta node %d did not send index %d while the node held its applies", f, resp.Index)
 		}
 	}
 	if now := c.Nodes[f].Store.Data().GetIndex(); now != before {
-		t.Fatalf("the follower's own state moved from %d to %d while its applies were held", before, now)
+		t.Fatalf("meta node %d's own state moved from %d to %d while its applies were held", f, before, now)
 	}
 	release()
 	c.WaitFor("the follower to apply the change", func() bool { return c.Nodes[f].Store.Data().GetIndex() >= resp.Index })

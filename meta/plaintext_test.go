@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/palisade-db/palisade/internal/testcluster"
+	"github.com/palisade-db/palisade/internal/testutil"
 	"github.com/palisade-db/palisade/meta"
 )
 
@@ -17,7 +18,7 @@ import (
 // refused) appear in no file of any node — Raft log, snapshots, anything
 // else — nor in any log line, nor in an error; the files are private.
 func TestNoPlaintextPasswordsAnywhere(t *testing.T) {
-	logs := &testcluster.LogBuffer{}
+	logs := &testutil.SyncBuffer{}
 	c := testcluster.New(t, testcluster.Options{Meta: 3, Secret: testSecret, LogWriter: logs})
 	cl := c.Client(testSecret)
 	ctx := testContext(t)

@@ -111,7 +111,7 @@ func handshakeTransport(t *testing.T, o cluster.RaftOptions) *raft.NetworkTransp
 // assertAttackFailed checks that no node took the attacker's term or its
 // entry, that every node's state is the one it had before, and that the
 // nodes logged a refusal with reason, and no secret.
-func assertAttackFailed(t *testing.T, c *testcluster.Cluster, before map[string]*metapb.Data, logs *testcluster.LogBuffer, reason string) {
+func assertAttackFailed(t *testing.T, c *testcluster.Cluster, before map[string]*metapb.Data, logs *testutil.SyncBuffer, reason string) {
 	t.Helper()
 	for _, n := range c.Running() {
 		// An ordinary re-election on a loaded machine may add one to the
@@ -148,7 +148,7 @@ func assertAttackFailed(t *testing.T, c *testcluster.Cluster, before map[string]
 // replicates the admin to every node. With it, every RPC fails, no node
 // takes the term, no state changes, and the node logs the refusal.
 func TestRaftPortRefusesPeersWithoutTheSecret(t *testing.T) {
-	logs := &testcluster.LogBuffer{}
+	logs := &testutil.SyncBuffer{}
 	c := testcluster.New(t, testcluster.Options{Meta: 3, Secret: testSecret, LogWriter: logs})
 	before := states(t, c)
 	leader := c.Leader()
@@ -195,7 +195,7 @@ func TestRaftPortRefusesPeersWithoutTheSecret(t *testing.T) {
 // refused without touching the cluster.
 func TestRaftOverTLS(t *testing.T) {
 	certFile, keyFile := testutil.SelfSignedCert(t)
-	logs := &testcluster.LogBuffer{}
+	logs := &testutil.SyncBuffer{}
 	c := testcluster.New(t, testcluster.Options{Meta: 3, Secret: testSecret, TLSCert: certFile, TLSKey: keyFile, LogWriter: logs})
 
 	resp := mustExecute(t, c, c.Follower(), createHashedUser("over-tls", testHash))
