@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,13 +10,16 @@ import (
 	"encoding/binary"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/influxdata/influxql"
 	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/palisade-db/palisade/internal/cowmap"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
@@ -103,10 +107,15 @@ type Cache struct {
 type snapshot struct {
 	// tokens remembers verified JWTs for this state only: a new state
 	// (a secret removed, a user dropped) starts with none.
-	tokens      *tokenCache
-	users       map[string]*User
-	adminExists bool
+	tokens *tokenCache
+	users  *cowmap.Map[string, *User]
+	// secrets are the JWT secrets keys was made from.
+	secrets     []*metapb.JWTSecret
 	keys        *keyring
+	adminExists bool
+	// admins counts the admin users; costs counts the users by bcrypt cost.
+	admins int
+	costs  [bcrypt.MaxCost + 1]int
 	// dummyCost is the most common bcrypt cost among the users.
 	dummyCost int
 }
@@ -178,7 +187,8 @@ func NewCache(opts Options) *Cache {
 		verifier:    newTokenVerifier(opts.JWTLeeway, opts.Now),
 	}
 	_, _ = rand.Read(c.key[:]) // never fails: since Go 1.24 it crashes the program instead
-	c.snap.Store(&snapshot{keys: newKeyring(c.local, nil), dummyCost: DefaultHashCost, tokens: newTokenCache()})
+	c.snap.Store(&snapshot{keys: newKeyring(c.local, nil), dummyCost: DefaultHashCost, tokens: newTokenCache(),
+		users: cowmap.New[string, *User](0)})
 	return c
 }
 
@@ -187,41 +197,83 @@ func NewCache(opts Options) *Cache {
 // immutable). Remembered password verifications survive for users whose
 // hash is unchanged and are dropped for all others. A nil d means no users
 // and no cluster secrets. Calls are serialized; the last one wins.
-func (c *Cache) Update(d *metapb.Data) {
+func (c *Cache) Update(d *metapb.Data) { c.update(d, nil, true) }
+
+// UpdateChanged is Update for a state that differs from the one before only
+// in the users named in users (in any order; dropped ones too) and in its
+// JWT secrets: it costs what changed, not the number of users.
+func (c *Cache) UpdateChanged(d *metapb.Data, users []string) { c.update(d, users, false) }
+
+func (c *Cache) update(d *metapb.Data, changed []string, all bool) {
 	c.updateMu.Lock()
 	defer c.updateMu.Unlock()
 
 	old := c.snap.Load()
-	pus := d.GetUsers()
-	s := &snapshot{
-		users:  make(map[string]*User, len(pus)),
-		keys:   newKeyring(c.local, d.GetJwtSecrets()),
-		tokens: newTokenCache(),
+	s := &snapshot{users: old.users, secrets: old.secrets, keys: old.keys, tokens: old.tokens,
+		admins: old.admins, costs: old.costs}
+	if secrets := d.GetJwtSecrets(); !sameSecrets(old.secrets, secrets) {
+		s.secrets, s.keys, s.tokens = secrets, newKeyring(c.local, secrets), newTokenCache()
 	}
-	all := make([]User, len(pus)) // one allocation for the users of a state
-	var costs [bcrypt.MaxCost + 1]int
-	for i, pu := range pus {
-		u := &all[i]
-		u.name = pu.GetName()
-		u.admin = pu.GetAdmin()
-		u.privileges = pu.GetPrivileges()
-		u.hash = pu.GetHash()
-		if prev := old.users[u.name]; prev != nil && bytes.Equal(prev.hash, u.hash) {
-			u.verified = prev.verified
-		} else {
-			u.verified = c.newVerification(u.hash)
+	// The users to convert: all of them, or those named (found by name:
+	// a state keeps its users in name order).
+	var set []*metapb.User
+	var gone []string
+	if all {
+		s.users, s.admins, s.costs = cowmap.New[string, *User](len(d.GetUsers())), 0, [bcrypt.MaxCost + 1]int{}
+		set = d.GetUsers()
+	} else {
+		for _, name := range changed {
+			i, found := slices.BinarySearchFunc(d.GetUsers(), name, func(u *metapb.User, n string) int { return cmp.Compare(u.GetName(), n) })
+			if found {
+				set = append(set, d.Users[i])
+			} else {
+				gone = append(gone, name)
+			}
+			if prev, ok := old.users.Get(name); ok {
+				s.count(prev, -1)
+			}
 		}
-		s.users[u.name] = u
-		s.adminExists = s.adminExists || u.admin
-		costs[hashCost(u.hash)]++
 	}
+	if len(set) > 0 || len(gone) > 0 || all {
+		// A remembered token names the *User of its state: a changed user
+		// must not be served from it.
+		s.tokens = newTokenCache()
+	}
+	s.users = s.users.Edit(func(e *cowmap.Editor[string, *User]) {
+		for _, name := range gone {
+			e.Delete(name)
+		}
+		for _, pu := range set {
+			u := &User{name: pu.GetName(), admin: pu.GetAdmin(), privileges: pu.GetPrivileges(), hash: pu.GetHash()}
+			if prev, _ := old.users.Get(u.name); prev != nil && bytes.Equal(prev.hash, u.hash) {
+				u.verified = prev.verified
+			} else {
+				u.verified = c.newVerification(u.hash)
+			}
+			e.Set(u.name, u)
+			s.count(u, 1)
+		}
+	})
+	s.adminExists = s.admins > 0
 	s.dummyCost = DefaultHashCost
-	for cost, n := range costs {
-		if n > costs[s.dummyCost] {
+	for cost, n := range s.costs {
+		if n > s.costs[s.dummyCost] {
 			s.dummyCost = cost
 		}
 	}
 	c.snap.Store(s)
+}
+
+// count adds u (n = 1) to the snapshot's tallies, or takes it out (-1).
+func (s *snapshot) count(u *User, n int) {
+	if u.admin {
+		s.admins += n
+	}
+	s.costs[hashCost(u.hash)] += n
+}
+
+func sameSecrets(a, b []*metapb.JWTSecret) bool {
+	return slices.EqualFunc(a, b, func(x, y *metapb.JWTSecret) bool { return x == y || proto.Equal(x, y) })
 }
 
 // hashCost reads the cost from a bcrypt hash ("$2a$10$..."), or returns
@@ -241,7 +293,10 @@ func hashCost(h []byte) int {
 // Lookup returns the user called name in the current state, or nil. It
 // authenticates nothing: it is for a peer that already authenticated the
 // user (a remote read carries the name of the user who runs the query).
-func (c *Cache) Lookup(name string) *User { return c.snap.Load().users[name] }
+func (c *Cache) Lookup(name string) *User {
+	u, _ := c.snap.Load().users.Get(name)
+	return u
+}
 
 // AdminExists reports whether the current state has an admin user. Until it
 // does, only the admin bootstrap statement is allowed (see IsAdminBootstrap).
@@ -281,7 +336,7 @@ func (c *Cache) authenticatePassword(ctx context.Context, s *snapshot, name, pas
 	// A remembered password passes whatever other users of this client
 	// (people behind the same NAT) got wrong: the client's budget is
 	// checked only on the way to bcrypt.
-	u := s.users[name]
+	u, _ := s.users.Get(name)
 	if u != nil {
 		if want := u.verified.digest.Load(); want != nil {
 			got := c.digest(u, password)

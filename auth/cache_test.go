@@ -152,7 +152,7 @@ func TestAuthenticateRemembersVerification(t *testing.T) {
 
 	// A new state in which alice's hash is unchanged keeps the verification,
 	// and the user has the new privileges.
-	alice := &metapb.User{Name: "alice", Hash: c.snap.Load().users["alice"].hash,
+	alice := &metapb.User{Name: "alice", Hash: c.Lookup("alice").hash,
 		Privileges: map[string]metapb.Privilege{"db": metapb.Privilege_PRIVILEGE_READ}}
 	c.Update(state(alice, user(t, "bob", "x", true)))
 	u, err := authenticateNoBcrypt(t, c, basic("alice", "pw"), "192.0.2.1")
@@ -474,7 +474,7 @@ func TestErrorsHideSecrets(t *testing.T) {
 	const pw = "correct-horse-battery"
 	c := NewCache(Options{FailureThreshold: 1})
 	c.Update(state(user(t, "alice", pw, false)))
-	hash := string(c.snap.Load().users["alice"].hash)
+	hash := string(c.Lookup("alice").hash)
 	for _, creds := range []Credentials{basic("alice", pw+"!"), basic("alice", pw), basic("ghost", pw)} {
 		_, err := c.Authenticate(context.Background(), creds, "192.0.2.9")
 		if err == nil {

@@ -45,7 +45,7 @@ func (c *Cache) authenticateToken(s *snapshot, token string) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := s.users[name]
+	u, _ := s.users.Get(name)
 	if u == nil {
 		return nil, ErrUserNotFound
 	}

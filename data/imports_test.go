@@ -23,7 +23,7 @@ var rooms = map[string][]string{
 	"data": {"auth", "cluster", "configs", "data/coordinator", "data/cq", "data/dataservice", "data/engine", "data/hh",
 		"data/httpd", "data/metastate", "data/monitoring", "data/peer", "data/provision", "data/remote",
 		"internal/dirlock", "internal/version", "meta", "proto/metapb"},
-	"data/metastate":   {"cluster", "configs", "meta", "proto/metapb"},
+	"data/metastate":   {"cluster", "configs", "internal/cowmap", "meta", "proto/metapb"},
 	"data/peer":        {"cluster", "data/metastate", "proto/datapb", "proto/metapb"},
 	"data/coordinator": {"cluster", "data/hh", "data/metastate", "data/peer", "internal/qlimit", "meta", "proto/datapb"},
 	"data/remote": {"cluster", "data/coordinator", "data/metastate", "data/peer", "internal/qlimit", "meta",

@@ -192,11 +192,11 @@ func Open(cfg *Config, opts Options) (*Node, error) {
 		ClientFailureThreshold: cfg.HTTP.AuthClientFailureThreshold,
 		FailureWindow:          time.Duration(cfg.HTTP.AuthFailureWindow),
 	})
-	n.view.OnUpdate(func(_, d *metapb.Data) { n.cache.Update(d) })
+	n.view.OnUpdate(func(_, d *metapb.Data, ch *meta.Changes) { n.cache.UpdateChanged(d, ch.Users) })
 	n.view.OnUpdate(n.shards.Update)
-	n.view.OnUpdate(func(old, cur *metapb.Data) {
+	n.view.OnUpdate(func(old, cur *metapb.Data, ch *meta.Changes) {
 		if n.engine != nil {
-			n.engine.DropRemoved(old, cur)
+			n.engine.DropRemoved(old, cur, ch)
 		}
 	})
 

@@ -32,7 +32,7 @@ func (n *Node) openClusterWriter() error {
 	cc := n.cfg.Cluster
 	n.peers = peer.New(n.view, cc.DialOptions(n.cfg.Meta.MetaInternalSharedSecret))
 	n.peers.Log = n.log
-	n.view.OnUpdate(n.peers.ForgetRemoved)
+	n.view.OnUpdate(func(old, cur *metapb.Data, _ *pmeta.Changes) { n.peers.ForgetRemoved(old, cur) })
 	n.cluster.Peers = n.peers
 	vis := peer.NewVisibility(n.cluster, time.Duration(n.cfg.Meta.ChangeVisibilityTimeout), n.markStale)
 	n.engine.UseVisibility(func(ctx context.Context, index uint64) { vis.Await(ctx, index) })

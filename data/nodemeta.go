@@ -71,7 +71,7 @@ func (n *Node) openEmbeddedMeta() error {
 		return fmt.Errorf("data: registering with the embedded meta store: %w", err)
 	}
 	n.standaloneID = resp.NodeId
-	n.view.Update(store.Data())
+	n.view.Update(store.Data(), nil)
 	return nil
 }
 
@@ -85,7 +85,7 @@ func (n *Node) startFollowing() error {
 	n.wg.Go(func() {
 		for {
 			st := n.store.State()
-			n.view.Update(st.Data)
+			n.view.Update(st.Data, nil)
 			select {
 			case <-st.Changed():
 			case <-n.ctx.Done():

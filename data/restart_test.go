@@ -41,6 +41,17 @@ func TestRestartWithAllMetaNodesDown(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Fatalf("state.pb mode %v, want 0600", st.Mode().Perm())
 	}
+	// Changes come as deltas and are saved as such (state.log, private
+	// too): the last user is only in the journal, and must authenticate
+	// after the restart.
+	mustQuery(t, d.URL, "CREATE USER journaled WITH PASSWORD 'journaled-pw'", basic("admin", adminPW))
+	journal, err := os.Stat(filepath.Join(d.Cfg.Meta.Dir, "state.log"))
+	if err != nil || journal.Size() == 0 || journal.Mode().Perm() != 0o600 {
+		t.Fatalf("state.log after a change: %v (%v)", err, journal)
+	}
+	if after, err := os.Stat(filepath.Join(d.Cfg.Meta.Dir, "state.pb")); err != nil || !os.SameFile(st, after) {
+		t.Fatalf("state.pb was written again for a change: %v", err)
+	}
 
 	d.Kill()
 	for i := range c.Nodes {
@@ -56,6 +67,9 @@ func TestRestartWithAllMetaNodesDown(t *testing.T) {
 	}
 	if r := query(t, d.URL, "SHOW DATABASES", basic("reader", "wrong")); r.status != 401 {
 		t.Fatalf("wrong password with meta down: %d", r.status)
+	}
+	if r := query(t, d.URL, "SHOW DATABASES", basic("journaled", "journaled-pw")); r.status != 200 {
+		t.Fatalf("the user saved only in state.log, with meta down: %d %s", r.status, r.body)
 	}
 
 	// Meta comes back: the node follows again and statements work.

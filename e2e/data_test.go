@@ -26,7 +26,7 @@ type dataNode struct {
 }
 
 // newDataNode prepares a data node on free ports; servers empty = standalone.
-func newDataNode(t *testing.T, servers []string, extra ...string) *dataNode {
+func newDataNode(t testing.TB, servers []string, extra ...string) *dataNode {
 	t.Helper()
 	dir := t.TempDir()
 	d := &dataNode{httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
@@ -45,14 +45,14 @@ func newDataNode(t *testing.T, servers []string, extra ...string) *dataNode {
 	return d
 }
 
-func (d *dataNode) start(t *testing.T) {
+func (d *dataNode) start(t testing.TB) {
 	t.Helper()
 	d.p = start(t, "palisade-data", d.env)
 	d.waitPing(t)
 }
 
 // waitPing waits until d's process answers /ping.
-func (d *dataNode) waitPing(t *testing.T) {
+func (d *dataNode) waitPing(t testing.TB) {
 	t.Helper()
 	waitFor(t, waitTimeout, "palisade-data to answer /ping", func() (bool, string) {
 		if !d.p.running() {
@@ -68,7 +68,7 @@ func (d *dataNode) waitPing(t *testing.T) {
 }
 
 // httpQuery runs q with an Authorization header and returns status and body.
-func httpQuery(t *testing.T, addr, authz, q string) (int, string) {
+func httpQuery(t testing.TB, addr, authz, q string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest("POST", "http://"+addr+"/query", strings.NewReader(url.Values{"q": {q}}.Encode()))
 	if err != nil {

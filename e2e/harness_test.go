@@ -24,7 +24,7 @@ import (
 )
 
 // binDir returns $PALISADE_BIN, skipping the test when it is unset.
-func binDir(t *testing.T) string {
+func binDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("PALISADE_BIN")
 	if dir == "" {
@@ -35,7 +35,7 @@ func binDir(t *testing.T) string {
 }
 
 // binary returns the path of the named binary in $PALISADE_BIN.
-func binary(t *testing.T, name string) string {
+func binary(t testing.TB, name string) string {
 	t.Helper()
 	p := filepath.Join(binDir(t), name)
 	if _, err := os.Stat(p); err != nil {
@@ -59,7 +59,7 @@ func baseEnv() []string {
 // proc is a running binary. Its stdout and stderr go to a file under the
 // test's temporary directory, which is logged when the test fails.
 type proc struct {
-	t       *testing.T
+	t       testing.TB
 	name    string
 	cmd     *exec.Cmd
 	logPath string
@@ -74,7 +74,7 @@ var procSeq struct {
 
 // start starts the named binary from $PALISADE_BIN with env added to the
 // base environment. It is killed at the end of the test if still running.
-func start(t *testing.T, name string, env []string, args ...string) *proc {
+func start(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
 	return startWrapped(t, name, nil, env, args...)
 }
@@ -82,7 +82,7 @@ func start(t *testing.T, name string, env []string, args ...string) *proc {
 // startWrapped is start with the binary run by wrapper (a command and its
 // arguments, which must exec the binary so that the process is the node:
 // see startInTmpfs).
-func startWrapped(t *testing.T, name string, wrapper []string, env []string, args ...string) *proc {
+func startWrapped(t testing.TB, name string, wrapper []string, env []string, args ...string) *proc {
 	t.Helper()
 	path := binary(t, name)
 	procSeq.Lock()
@@ -220,7 +220,7 @@ var usedPorts struct {
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	usedPorts.Lock()
 	defer usedPorts.Unlock()
@@ -245,7 +245,7 @@ func freePort(t *testing.T) int {
 
 // waitFor polls cond every 100ms until it holds, failing the test after
 // timeout with what and cond's last explanation.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(100 * time.Millisecond)

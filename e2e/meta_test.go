@@ -29,7 +29,7 @@ type metaNode struct {
 }
 
 // newMetaNode prepares a meta node on free ports; peers are set later.
-func newMetaNode(t *testing.T, name string) *metaNode {
+func newMetaNode(t testing.TB, name string) *metaNode {
 	t.Helper()
 	raftPort, rpcPort := freePort(t), freePort(t)
 	m := &metaNode{
@@ -54,7 +54,7 @@ func newMetaNode(t *testing.T, name string) *metaNode {
 	return m
 }
 
-func (m *metaNode) start(t *testing.T, peers []string) {
+func (m *metaNode) start(t testing.TB, peers []string) {
 	t.Helper()
 	env := append(append([]string{}, m.env...), "INFLUXDB_META_PEERS="+strings.Join(peers, ","))
 	m.p = start(t, "palisade-meta", env)

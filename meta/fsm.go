@@ -41,10 +41,12 @@ type fsm struct {
 	log   *slog.Logger
 	// hold, when set (tests: export_test.go), blocks Apply until closed.
 	hold atomic.Pointer[chan struct{}]
+	// recent keeps the newest states for Watch streams that resume.
+	recent *recent
 }
 
 func newFSM() *fsm {
-	f := &fsm{requests: newRequestLog(maxRequests), level: FeatureLevel, log: slog.Default().With("component", "meta")}
+	f := &fsm{requests: newRequestLog(maxRequests), level: FeatureLevel, log: slog.Default().With("component", "meta"), recent: &recent{}}
 	f.state.Store(&State{Data: &metapb.Data{}, changed: make(chan struct{})})
 	return f
 }
@@ -54,6 +56,9 @@ func (f *fsm) current() *State { return f.state.Load() }
 // publish makes s current and wakes everyone waiting on the previous State.
 func (f *fsm) publish(data *metapb.Data, applied uint64) {
 	old := f.state.Swap(&State{Data: data, Applied: applied, changed: make(chan struct{})})
+	if data != old.Data {
+		f.recent.add(data)
+	}
 	close(old.changed)
 }
 

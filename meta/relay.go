@@ -32,13 +32,16 @@ type relay struct {
 	// wake starts the relay when the first watcher arrives.
 	wake chan struct{}
 
+	// recent is the store's: relayed states serve resuming streams too.
+	recent *recent
+
 	mu      sync.Mutex
 	data    *metapb.Data
 	changed chan struct{}
 }
 
-func newRelay() *relay {
-	return &relay{wake: make(chan struct{}, 1), changed: make(chan struct{})}
+func newRelay(r *recent) *relay {
+	return &relay{wake: make(chan struct{}, 1), changed: make(chan struct{}), recent: r}
 }
 
 // latest returns the newest relayed state (nil: none) and a channel closed
@@ -57,16 +60,19 @@ func (r *relay) offer(d *metapb.Data) {
 		return
 	}
 	r.data = d
+	r.recent.add(d)
 	close(r.changed)
 	r.changed = make(chan struct{})
 }
 
 // newest is what a Watch stream sends: this node's state, or the relayed
-// one when it is newer and of the same cluster.
+// one when it is as new (the same state: preferring it keeps a stream on
+// one line of states, whose deltas are made by comparing pointers) or newer,
+// and of the same cluster.
 func (s *Store) newest() (*metapb.Data, <-chan struct{}, <-chan struct{}) {
 	st := s.State()
 	rd, changed := s.relay.latest()
-	if rd != nil && rd.Index > st.Data.Index && (st.Data.ClusterId == "" || rd.ClusterId == st.Data.ClusterId) {
+	if rd != nil && rd.Index >= st.Data.Index && (st.Data.ClusterId == "" || rd.ClusterId == st.Data.ClusterId) {
 		return rd, st.Changed(), changed
 	}
 	return st.Data, st.Changed(), changed
@@ -121,7 +127,10 @@ func (s *Store) relayFrom(addr string) {
 			}
 		}
 	}()
-	stream, err := metapb.NewMetaServiceClient(conn).Watch(ctx, &metapb.WatchRequest{Index: s.Data().Index})
+	// The leader sends deltas from the newest state this node has, its
+	// own or relayed.
+	base, _, _ := s.newest()
+	stream, err := metapb.NewMetaServiceClient(conn).Watch(ctx, &metapb.WatchRequest{Index: base.Index, Deltas: true})
 	if err != nil {
 		return
 	}
@@ -130,6 +139,16 @@ func (s *Store) relayFrom(addr string) {
 		if err != nil {
 			return
 		}
-		s.relay.offer(resp.GetData())
+		d := resp.GetData()
+		if resp.GetDelta() != nil {
+			if d, _, err = ApplyDelta(base, resp.Delta); err != nil {
+				return // the next relayFrom starts again
+			}
+		}
+		if d == nil {
+			return
+		}
+		s.relay.offer(d)
+		base = d
 	}
 }

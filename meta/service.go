@@ -44,19 +44,37 @@ func (s *Service) Snapshot(context.Context, *metapb.SnapshotRequest) (*metapb.Sn
 // Watch streams the state now (when newer than the caller's index), then each
 // newer state. States published while a send is in flight are coalesced. A
 // follower sends the leader's state when it is newer than its own
-// (relay.go).
+// (relay.go). A caller that asks for deltas gets each state as the change
+// from the one before: at once when this node still holds the state at the
+// caller's index, else after one full state.
 func (s *Service) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServer[metapb.WatchResponse]) error {
 	s.store.relay.watchers.Add(1)
 	defer s.store.relay.watchers.Add(-1)
 	notify(s.store.relay.wake)
 	have := req.GetIndex()
+	// base is the state the caller holds, when this node knows it.
+	var base *metapb.Data
+	if req.GetDeltas() {
+		base = s.store.fsm.recent.at(have)
+	}
 	for {
 		d, changed, relayed := s.store.newest()
-		if d.Index > have {
-			if err := stream.Send(&metapb.WatchResponse{Data: d}); err != nil {
+		switch {
+		case d.Index > have:
+			resp := &metapb.WatchResponse{Data: d}
+			if base != nil {
+				resp = &metapb.WatchResponse{Delta: MakeDelta(base, d)}
+			}
+			if err := stream.Send(resp); err != nil {
 				return err
 			}
 			have = d.Index
+			if req.GetDeltas() {
+				base = d
+			}
+		case d.Index == have && base == nil && req.GetDeltas() && have != 0:
+			// The caller holds this very state (one index, one state).
+			base = d
 		}
 		select {
 		case <-changed:

@@ -173,14 +173,15 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "snapshots"), 0o700); err != nil {
 		return nil, fmt.Errorf("meta: creating snapshot dir: %w", err)
 	}
+	f := newFSM()
 	s := &Store{
 		cfg:       cfg,
 		log:       cfg.Logger.With("component", "meta"),
-		fsm:       newFSM(),
+		fsm:       f,
 		closed:    make(chan struct{}),
 		raiseNow:  make(chan struct{}, 1),
 		committed: make(chan struct{}, 1),
-		relay:     newRelay(),
+		relay:     newRelay(f.recent),
 		peers:     cluster.NewPool(cfg.Dial),
 		lastSeen:  map[uint64]int64{},
 		reports:   map[uint64]*metapb.DataNodeReport{},

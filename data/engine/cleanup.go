@@ -11,11 +11,15 @@ import (
 //
 // Local data is never deleted because of a change of cluster: a node that
 // rejoined another meta cluster keeps what that cluster does not know about.
-func (e *Engine) DropRemoved(old, cur *metapb.Data) {
+func (e *Engine) DropRemoved(old, cur *metapb.Data, ch *meta.Changes) {
 	if old == nil || old.Index == 0 || old.ClusterId != cur.ClusterId {
 		return
 	}
-	for _, db := range old.Databases {
+	for _, name := range ch.Databases {
+		db := meta.FindDatabase(old, name)
+		if db == nil {
+			continue // new
+		}
 		ndb := meta.FindDatabase(cur, db.Name)
 		if ndb == nil {
 			if err := e.Store.DeleteDatabase(db.Name); err != nil {

@@ -81,20 +81,28 @@ func (c *MetaClient) execute(cmd *metapb.Command) (*metapb.ExecuteResponse, erro
 	return resp, nil
 }
 
-func (c *MetaClient) engine() *meta.Data { return c.view.Engine() }
+// one returns the engine's meta.Data holding only database (none when the
+// state has none), for the engine's own lookups on it: they find it without
+// the list of every database being made.
+func (c *MetaClient) one(database string) *meta.Data {
+	if di := c.view.EngineDatabase(database); di != nil {
+		return &meta.Data{Databases: []meta.DatabaseInfo{*di}}
+	}
+	return &meta.Data{}
+}
 
 // --- reads ---------------------------------------------------------------------
 
-func (c *MetaClient) Database(name string) *meta.DatabaseInfo { return c.engine().Database(name) }
+func (c *MetaClient) Database(name string) *meta.DatabaseInfo { return c.view.EngineDatabase(name) }
 
-func (c *MetaClient) Databases() []meta.DatabaseInfo { return c.engine().Databases }
+func (c *MetaClient) Databases() []meta.DatabaseInfo { return c.view.Engine().Databases }
 
 func (c *MetaClient) RetentionPolicy(database, name string) (*meta.RetentionPolicyInfo, error) {
-	return c.engine().RetentionPolicy(database, name)
+	return c.one(database).RetentionPolicy(database, name)
 }
 
 func (c *MetaClient) ShardGroupsByTimeRange(database, policy string, min, max time.Time) ([]meta.ShardGroupInfo, error) {
-	groups, err := c.engine().ShardGroupsByTimeRange(database, policy, min, max)
+	groups, err := c.one(database).ShardGroupsByTimeRange(database, policy, min, max)
 	if err != nil || len(groups) > 0 || c.sync == nil {
 		return groups, err
 	}
@@ -102,7 +110,7 @@ func (c *MetaClient) ShardGroupsByTimeRange(database, policy string, min, max ti
 	if err := c.sync(context.Background()); err != nil {
 		return nil, err
 	}
-	return c.engine().ShardGroupsByTimeRange(database, policy, min, max)
+	return c.one(database).ShardGroupsByTimeRange(database, policy, min, max)
 }
 
 func (c *MetaClient) Users() []meta.UserInfo { return metastate.EngineUsers(c.view.Data()) }

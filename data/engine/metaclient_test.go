@@ -25,12 +25,12 @@ func TestEmptyShardGroupRangeLooksAgainOnTheNewestState(t *testing.T) {
 	fresh := &metapb.ShardGroup{Id: 2, StartTime: t0.UnixNano(), EndTime: t0.UnixNano() + week,
 		Shards: []*metapb.Shard{{Id: 2, Owners: []*metapb.ShardOwner{{NodeId: 1}}}}}
 	view := metastate.NewView()
-	view.Update(state(1, old))
+	view.Update(state(1, old), nil)
 	c := NewMetaClient(view, nil, nil, time.Second)
 	syncs := 0
 	c.UseSync(func(context.Context) error {
 		syncs++
-		view.Update(state(2, old, fresh)) // what the leader has
+		view.Update(state(2, old, fresh), nil) // what the leader has
 		return nil
 	})
 	groups, err := c.ShardGroupsByTimeRange("db", "autogen", t0.Add(-10*24*time.Hour), t0.Add(-8*24*time.Hour))

@@ -44,6 +44,9 @@ type Follower struct {
 	client *meta.Client
 	view   *View
 	dir    string
+	// saved keeps the state on disk (follow goroutine only, after
+	// NewFollower).
+	saved *journal
 
 	httpAddr, tcpAddr string
 	heartbeatEvery    time.Duration
@@ -98,13 +101,13 @@ type FollowerConfig struct {
 // NewFollower loads the node's identity and its saved state into the view.
 func NewFollower(cfg FollowerConfig) (*Follower, error) {
 	f := &Follower{
-		log: cfg.Logger, client: cfg.Client, view: cfg.View, dir: cfg.Dir,
+		log: cfg.Logger, client: cfg.Client, view: cfg.View, dir: cfg.Dir, saved: &journal{dir: cfg.Dir},
 		httpAddr: cfg.HTTPAddr, tcpAddr: cfg.TCPAddr, heartbeatEvery: cfg.HeartbeatEvery,
 		now: time.Now, logged: map[string]string{}, heartbeatNow: make(chan struct{}, 1),
 	}
 	if cfg.Rejoin {
 		suffix := "before-rejoin-" + f.now().UTC().Format("20060102T150405Z")
-		for _, name := range []string{stateFile, identityFile} {
+		for _, name := range []string{stateFile, journalFile, identityFile} {
 			to, err := setAside(cfg.Dir, name, suffix)
 			if err != nil {
 				return nil, err
@@ -114,7 +117,7 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 			}
 		}
 	}
-	saved, err := loadState(cfg.Dir)
+	saved, err := loadState(f.saved)
 	if err != nil {
 		return nil, err
 	}
@@ -125,11 +128,13 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 		if f.id.ClusterID == "" { // node.json written before it kept the cluster ID
 			f.id.ClusterID = saved.ClusterId
 		}
-		f.view.Update(saved)
+		f.view.Update(saved, nil)
 		// The state was the cluster's newest at the latest when it was
 		// written: its age counts from then.
-		if st, err := os.Stat(filepath.Join(cfg.Dir, stateFile)); err == nil {
-			f.confirmed.Store(st.ModTime().UnixNano())
+		for _, name := range []string{stateFile, journalFile} {
+			if st, err := os.Stat(filepath.Join(cfg.Dir, name)); err == nil && st.ModTime().UnixNano() > f.confirmed.Load() {
+				f.confirmed.Store(st.ModTime().UnixNano())
+			}
 		}
 		f.log.Info("loaded saved meta state", "index", saved.Index, "cluster_id", f.id.ClusterID)
 	}
@@ -216,15 +221,24 @@ func (f *Follower) checkCluster(id, from string) bool {
 }
 
 // follow keeps the view up to date with MetaService.Watch, saving each
-// state it applies. It never gives up: meta.Client.Watch retries every
-// error on every address; each failure is logged once until it changes.
+// state it applies: a change as the change (the journal), a whole state
+// whole. It never gives up: meta.Client.Follow retries every error on every
+// address; each failure is logged once until it changes.
 func (f *Follower) follow(ctx context.Context) {
-	err := f.client.Watch(ctx, f.view.Index(), func(d *metapb.Data) error {
+	err := f.client.Follow(ctx, f.view.Data(), func(u meta.Update) error {
+		d := u.Data
 		if !f.checkCluster(d.ClusterId, "watch") {
 			return nil
 		}
 		f.adoptCluster(d.ClusterId)
-		if f.view.Update(d) {
+		// The change is the view's only when it was made from the view's
+		// state (a state refused above was not applied).
+		var ch *meta.Changes
+		chained := u.Delta != nil && u.Delta.BaseIndex == f.view.Index()
+		if chained {
+			ch = u.Changes
+		}
+		if f.view.Update(d, ch) {
 			f.behind.Store(nil)
 			if f.confirmed.Load() == 0 {
 				// The first state: have a heartbeat confirm it now rather
@@ -235,7 +249,11 @@ func (f *Follower) follow(ctx context.Context) {
 				default:
 				}
 			}
-			if err := saveState(f.dir, d); err != nil {
+			save := func() error { return f.saved.save(d) }
+			if chained {
+				save = func() error { return f.saved.add(u.Delta, d) }
+			}
+			if err := save(); err != nil {
 				f.log.Error("saving meta state", "err", err)
 			}
 		}

@@ -51,7 +51,7 @@ func TestFreshWaitsForTheClustersNewestState(t *testing.T) {
 	// Applied meanwhile (as Watch would): Fresh waits for it and passes.
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		view.Update(mc.Leader().Store.Data())
+		view.Update(mc.Leader().Store.Data(), nil)
 	}()
 	if err := f.Fresh(ctx, bound); err != nil {
 		t.Fatalf("Fresh once the state catches up: %v", err)
@@ -71,7 +71,7 @@ func TestFreshWaitsForTheClustersNewestState(t *testing.T) {
 	// Young, but about to answer "not found": Sync asks all the same.
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		view.Update(mc.Leader().Store.Data())
+		view.Update(mc.Leader().Store.Data(), nil)
 	}()
 	if err := f.Sync(ctx, bound); err != nil || meta.FindDatabase(view.Data(), "later") == nil {
 		t.Fatalf("Sync with a young state: %v, database later known: %v", err, meta.FindDatabase(view.Data(), "later") != nil)

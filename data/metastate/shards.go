@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/palisade-db/palisade/internal/cowmap"
 	pmeta "github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
@@ -21,24 +22,54 @@ func (l Loc) Live() bool { return l.Group.DeletedAt == 0 }
 // Owns reports whether node receives writes for the shard.
 func (l Loc) Owns(node uint64) bool { return slices.Contains(pmeta.WriteOwners(l.Shard), node) }
 
-// shardIndex finds shards by ID in one meta state.
+// shardIndex finds shards by ID, and the shards of each database, in one
+// meta state. A change re-indexes only the databases it touched.
 type shardIndex struct {
-	index  uint64
-	shards map[uint64]Loc
+	byID *cowmap.Map[uint64, Loc]
+	byDB *cowmap.Map[string, []Loc]
 }
 
-func newShardIndex(d *metapb.Data) *shardIndex {
-	x := &shardIndex{index: d.GetIndex(), shards: map[uint64]Loc{}}
-	for _, db := range d.GetDatabases() {
-		for _, rp := range db.RetentionPolicies {
-			for _, sg := range rp.ShardGroups {
-				for _, sh := range sg.Shards {
-					x.shards[sh.Id] = Loc{DB: db.Name, RP: rp.Name, Group: sg, Shard: sh}
-				}
+// locs returns the shards of db.
+func locs(db *metapb.Database) []Loc {
+	var out []Loc
+	for _, rp := range db.RetentionPolicies {
+		for _, sg := range rp.ShardGroups {
+			for _, sh := range sg.Shards {
+				out = append(out, Loc{DB: db.Name, RP: rp.Name, Group: sg, Shard: sh})
 			}
 		}
 	}
-	return x
+	return out
+}
+
+// next returns the index of d, which differs from this one's state in the
+// databases ch names.
+func (x *shardIndex) next(d *metapb.Data, ch *pmeta.Changes) *shardIndex {
+	if len(ch.Databases) == 0 {
+		return x
+	}
+	n := &shardIndex{}
+	n.byDB = x.byDB.Edit(func(e *cowmap.Editor[string, []Loc]) {
+		n.byID = x.byID.Edit(func(ids *cowmap.Editor[uint64, Loc]) {
+			for _, name := range ch.Databases {
+				old, _ := x.byDB.Get(name)
+				for _, l := range old {
+					ids.Delete(l.Shard.Id)
+				}
+				db := pmeta.FindDatabase(d, name)
+				if db == nil {
+					e.Delete(name)
+					continue
+				}
+				cur := locs(db)
+				for _, l := range cur {
+					ids.Set(l.Shard.Id, l)
+				}
+				e.Set(name, cur)
+			}
+		})
+	})
+	return n
 }
 
 // Shards finds the shards of the latest meta state by ID. Register its
@@ -50,18 +81,15 @@ type Shards struct {
 // NewShards returns the shards of the empty state.
 func NewShards() *Shards {
 	s := &Shards{}
-	s.cur.Store(newShardIndex(&metapb.Data{}))
+	s.cur.Store(&shardIndex{byID: cowmap.New[uint64, Loc](0), byDB: cowmap.New[string, []Loc](0)})
 	return s
 }
 
 // Update is a View hook.
-func (s *Shards) Update(_, d *metapb.Data) { s.cur.Store(newShardIndex(d)) }
+func (s *Shards) Update(_, d *metapb.Data, ch *pmeta.Changes) { s.cur.Store(s.cur.Load().next(d, ch)) }
 
 // Lookup returns where shard id lives, if the state has it.
-func (s *Shards) Lookup(id uint64) (Loc, bool) {
-	l, ok := s.cur.Load().shards[id]
-	return l, ok
-}
+func (s *Shards) Lookup(id uint64) (Loc, bool) { return s.cur.Load().byID.Get(id) }
 
 // Exists reports whether shard id is in the state and its group is not
 // deleted (hinted handoff keeps records only for such shards).
@@ -72,9 +100,10 @@ func (s *Shards) Exists(id uint64) bool {
 
 // Of returns the live shards of db (and rp, unless ""), in no order.
 func (s *Shards) Of(db, rp string) []Loc {
+	all, _ := s.cur.Load().byDB.Get(db)
 	var out []Loc
-	for _, l := range s.cur.Load().shards {
-		if l.Live() && l.DB == db && (rp == "" || l.RP == rp) {
+	for _, l := range all {
+		if l.Live() && (rp == "" || l.RP == rp) {
 			out = append(out, l)
 		}
 	}

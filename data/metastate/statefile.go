@@ -80,19 +80,11 @@ func decodeState(b []byte) (*metapb.Data, error) {
 	return d, nil
 }
 
-// saveState writes d to dir/state.pb.
-func saveState(dir string, d *metapb.Data) error {
-	b, err := encodeState(d)
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, stateFile), b)
-}
-
-// loadState reads the state saved by saveState; a missing file is (nil, nil).
-// A damaged file is an error that names the file and what to do.
-func loadState(dir string) (*metapb.Data, error) {
-	path := filepath.Join(dir, stateFile)
+// loadState reads the state saved by a journal (state.pb and the changes
+// in state.log after it); a missing file is (nil, nil). A damaged file is
+// an error that names the file and what to do.
+func loadState(j *journal) (*metapb.Data, error) {
+	path := filepath.Join(j.dir, stateFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -100,10 +92,14 @@ func loadState(dir string) (*metapb.Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data: reading saved meta state: %w", err)
 	}
+	j.base = int64(len(b))
 	d, err := decodeState(b)
+	if err == nil {
+		d, err = j.replay(d)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w\n  file: %s\n  The node will not start from a state it cannot trust. Move the file away to start "+
-			"without it: the node then waits for the meta cluster's state (requests that need it get 503 until a meta node answers)", err, path)
+		return nil, fmt.Errorf("%w\n  file: %s\n  The node will not start from a state it cannot trust. Move the file away (with %s beside it) to start "+
+			"without it: the node then waits for the meta cluster's state (requests that need it get 503 until a meta node answers)", err, path, journalFile)
 	}
 	return d, nil
 }
@@ -163,19 +159,24 @@ func writeFileAtomic(path string, b []byte) error {
 		tmp.Close()
 		return err
 	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("data: writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("data: syncing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
+	if err := writeSyncClose(tmp, b, path); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("data: replacing %s: %w", path, err)
 	}
 	return nil
+}
+
+// writeSyncClose writes b to f, syncs it and closes it; errors name path.
+func writeSyncClose(f *os.File, b []byte, path string) error {
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("data: writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("data: syncing %s: %w", path, err)
+	}
+	return f.Close()
 }

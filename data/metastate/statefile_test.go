@@ -77,16 +77,16 @@ func TestDamagedStateFileIsRefused(t *testing.T) {
 
 func TestLoadStateNamesTheFile(t *testing.T) {
 	dir := t.TempDir()
-	if err := saveState(dir, sampleState()); err != nil {
+	if err := (&journal{dir: dir}).save(sampleState()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadState(dir); err != nil {
+	if _, err := loadState(&journal{dir: dir}); err != nil {
 		t.Fatalf("a good file: %v", err)
 	}
 	if err := writeFileAtomic(dir+"/"+stateFile, []byte("PLSDSTAT")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := loadState(dir)
+	_, err := loadState(&journal{dir: dir})
 	if !errors.Is(err, ErrStateFile) || !bytes.Contains([]byte(err.Error()), []byte(dir+"/"+stateFile)) {
 		t.Fatalf("a damaged file: %v", err)
 	}

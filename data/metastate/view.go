@@ -17,10 +17,10 @@ import (
 )
 
 // version is one version of the meta state as the data node uses it: our
-// protobuf state, and its databases converted once to the engine's types.
+// protobuf state, and its databases converted to the engine's types.
 type version struct {
 	pb      *metapb.Data
-	engine  *meta.Data
+	dbs     *engineDBs
 	changed chan struct{}
 	// stale holds the data nodes marked stale (DataNode.stale_index); nil
 	// when none is.
@@ -38,42 +38,56 @@ type Executor interface {
 type View struct {
 	cur atomic.Pointer[version]
 	// onUpdate runs after each swap (auth cache refresh, local cleanup).
-	onUpdate []func(old, new *metapb.Data)
+	onUpdate []func(old, new *metapb.Data, ch *pmeta.Changes)
 }
 
 // NewView returns a view of the empty state.
 func NewView() *View {
 	v := &View{}
-	v.cur.Store(&version{pb: &metapb.Data{}, engine: &meta.Data{}, changed: make(chan struct{})})
+	empty := &metapb.Data{}
+	v.cur.Store(&version{pb: empty, dbs: newEngineDBs(empty), changed: make(chan struct{})})
 	return v
 }
 
-// OnUpdate registers fn to run after every state change, in order.
-// Register before the first Update.
-func (v *View) OnUpdate(fn func(old, new *metapb.Data)) { v.onUpdate = append(v.onUpdate, fn) }
+// OnUpdate registers fn to run after every state change, in order, with
+// what changed (never nil). Register before the first Update.
+func (v *View) OnUpdate(fn func(old, new *metapb.Data, ch *pmeta.Changes)) {
+	v.onUpdate = append(v.onUpdate, fn)
+}
 
 // Data returns the current state. Never modify it.
 func (v *View) Data() *metapb.Data { return v.cur.Load().pb }
 
-// Engine returns the current state's databases in the engine's types.
-// Never modify them.
-func (v *View) Engine() *meta.Data { return v.cur.Load().engine }
+// Engine returns the current state's databases in the engine's types, in
+// creation order (made when first asked for, once per state). Never
+// modify them.
+func (v *View) Engine() *meta.Data { return v.cur.Load().dbs.all() }
+
+// EngineDatabase returns database name in the engine's types, or nil.
+// Never modify it.
+func (v *View) EngineDatabase(name string) *meta.DatabaseInfo { return v.cur.Load().dbs.get(name) }
 
 // Index returns the index of the current state.
 func (v *View) Index() uint64 { return v.cur.Load().pb.Index }
 
-// Update makes d current when it is newer. Update is called from one
-// goroutine at a time (the Follower).
-func (v *View) Update(d *metapb.Data) bool {
+// Update makes d current when it is newer. ch names what differs from
+// the current state (ApplyDelta's answer); nil: Update finds it by
+// comparing pointers (pmeta.Diff), which costs a walk over the databases
+// and users but no conversion of those that did not change. Update is
+// called from one goroutine at a time (the Follower).
+func (v *View) Update(d *metapb.Data, ch *pmeta.Changes) bool {
 	old := v.cur.Load()
 	if d.Index <= old.pb.Index && old.pb.Index != 0 {
 		return false
 	}
-	nv := &version{pb: d, engine: toEngineData(d), changed: make(chan struct{}), stale: staleNodes(d)}
+	if ch == nil {
+		ch = pmeta.Diff(old.pb, d)
+	}
+	nv := &version{pb: d, dbs: old.dbs.next(d, ch), changed: make(chan struct{}), stale: staleNodes(d)}
 	// The hooks (the auth cache above all) run before the new index is
 	// visible: WaitForIndex returning means the change is enforced.
 	for _, fn := range v.onUpdate {
-		fn(old.pb, d)
+		fn(old.pb, d, ch)
 	}
 	v.cur.Store(nv)
 	close(old.changed)
@@ -110,18 +124,6 @@ func (v *View) WaitForIndex(ctx context.Context, index uint64) error {
 			return fmt.Errorf("data: waiting for meta state %d (have %d): %w", index, cur.pb.Index, ctx.Err())
 		}
 	}
-}
-
-// toEngineData converts the databases of d to the engine's meta types, in
-// creation order (SHOW DATABASES, SHOW RETENTION POLICIES, SHOW SHARDS and
-// SHOW CONTINUOUS QUERIES list them so, as InfluxDB does); those from
-// states before creation indexes were recorded come first, by name.
-func toEngineData(d *metapb.Data) *meta.Data {
-	out := &meta.Data{Index: d.Index, MaxShardGroupID: d.MaxShardGroupId, MaxShardID: d.MaxShardId}
-	for _, db := range inCreationOrder(d.Databases, (*metapb.Database).GetCreatedIndex) {
-		out.Databases = append(out.Databases, toEngineDatabase(db))
-	}
-	return out
 }
 
 // inCreationOrder returns items sorted by their creation index, then by

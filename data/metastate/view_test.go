@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/influxdata/influxql"
+	pmeta "github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
 
@@ -17,14 +18,14 @@ func TestMetaViewHooksRunBeforeIndexIsVisible(t *testing.T) {
 	v := NewView()
 	hookDone := make(chan struct{})
 	release := make(chan struct{})
-	v.OnUpdate(func(_, d *metapb.Data) {
+	v.OnUpdate(func(_, d *metapb.Data, _ *pmeta.Changes) {
 		if got := v.Index(); got >= d.Index {
 			t.Errorf("index %d visible while the hooks for it run", got)
 		}
 		close(hookDone)
 		<-release
 	})
-	go v.Update(&metapb.Data{Index: 7})
+	go v.Update(&metapb.Data{Index: 7}, nil)
 	<-hookDone
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -39,7 +40,7 @@ func TestMetaViewHooksRunBeforeIndexIsVisible(t *testing.T) {
 		t.Fatalf("after the hooks: %v", err)
 	}
 	// Older or equal states are ignored.
-	if v.Update(&metapb.Data{Index: 7}) || v.Update(&metapb.Data{Index: 3}) {
+	if v.Update(&metapb.Data{Index: 7}, nil) || v.Update(&metapb.Data{Index: 3}, nil) {
 		t.Fatal("an older state replaced a newer one")
 	}
 }
@@ -56,7 +57,9 @@ func TestMetaViewShardOwners(t *testing.T) {
 			{Id: 1, Owners: []*metapb.ShardOwner{o(1, metapb.OwnerState_OWNER_STATE_ACTIVE), o(2, metapb.OwnerState_OWNER_STATE_JOINING), o(3, metapb.OwnerState_OWNER_STATE_LEAVING)}},
 			{Id: 2, OwnerNodeIds: []uint64{4, 5}},
 		}}}}}}}}
-	shards := toEngineData(d).Databases[0].RetentionPolicies[0].ShardGroups[0].Shards
+	v := NewView()
+	v.Update(d, nil)
+	shards := v.Engine().Databases[0].RetentionPolicies[0].ShardGroups[0].Shards
 	want := [][]uint64{{1, 2}, {4, 5}}
 	for i, sh := range shards {
 		var got []uint64

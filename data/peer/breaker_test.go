@@ -49,7 +49,7 @@ func TestCircuitOpensOnSilenceAndClosesOnAnswer(t *testing.T) {
 	view := metastate.NewView()
 	view.Update(&metapb.Data{Index: 1, DataNodes: []*metapb.DataNode{
 		{Id: 2, TcpAddr: ln.Addr().String()}, {Id: 3, TcpAddr: ln.Addr().String()}, {Id: 4, TcpAddr: dead.Addr().String()},
-	}})
+	}}, nil)
 	p := New(view, cluster.DialOptions{})
 	defer p.Close()
 	var mu sync.Mutex

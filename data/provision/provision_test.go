@@ -28,7 +28,7 @@ func (f *fakeMeta) next(change func(d *metapb.Data)) {
 	d := proto.Clone(f.view.Data()).(*metapb.Data)
 	d.Index++
 	change(d)
-	f.view.Update(d)
+	f.view.Update(d, nil)
 }
 
 func (f *fakeMeta) CreateDatabase(name string) (*imeta.DatabaseInfo, error) {
@@ -71,7 +71,7 @@ func (f *fakeMeta) Execute(_ context.Context, cmd *metapb.Command) (*metapb.Exec
 // same, once.
 func TestAFailedAdminStillProvisionsTheRest(t *testing.T) {
 	view := metastate.NewView()
-	view.Update(&metapb.Data{Index: 1})
+	view.Update(&metapb.Data{Index: 1}, nil)
 	f := &fakeMeta{view: view}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -32,7 +32,7 @@ func TestRouteRanksOwners(t *testing.T) {
 	view := metastate.NewView()
 	shards := metastate.NewShards()
 	view.OnUpdate(shards.Update)
-	view.Update(d)
+	view.Update(d, nil)
 	p := peer.New(view, cluster.DialOptions{})
 	defer p.Close()
 	pending := map[[2]uint64]bool{{2, 10}: true, {1, 14}: true}

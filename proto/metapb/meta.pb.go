@@ -3589,7 +3589,11 @@ func (x *SnapshotResponse) GetData() *Data {
 type WatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The index the caller already has; 0 for none.
-	Index         uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Index uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The caller applies StateDelta: after the first full state (or at once,
+	// when the node still holds the state at index), changes come as deltas.
+	// A node from before deltas ignores this and sends full states.
+	Deltas        bool `protobuf:"varint,2,opt,name=deltas,proto3" json:"deltas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3631,9 +3635,18 @@ func (x *WatchRequest) GetIndex() uint64 {
 	return 0
 }
 
+func (x *WatchRequest) GetDeltas() bool {
+	if x != nil {
+		return x.Deltas
+	}
+	return false
+}
+
+// One of data or delta is set.
 type WatchResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Data          *Data                  `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Delta         *StateDelta            `protobuf:"bytes,2,opt,name=delta,proto3" json:"delta,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3675,6 +3688,107 @@ func (x *WatchResponse) GetData() *Data {
 	return nil
 }
 
+func (x *WatchResponse) GetDelta() *StateDelta {
+	if x != nil {
+		return x.Delta
+	}
+	return nil
+}
+
+// StateDelta turns the state at base_index into the state at
+// header.index. Databases and users are keyed by name and sent whole when
+// added or changed; a change costs what it changes, not the size of the
+// state (issue 20).
+type StateDelta struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The index of the state the delta applies to.
+	BaseIndex uint64 `protobuf:"varint,1,opt,name=base_index,json=baseIndex,proto3" json:"base_index,omitempty"`
+	// Every field of the new state except databases and users.
+	Header *Data `protobuf:"bytes,2,opt,name=header,proto3" json:"header,omitempty"`
+	// Databases added or changed, whole, in name order.
+	Databases []*Database `protobuf:"bytes,3,rep,name=databases,proto3" json:"databases,omitempty"`
+	// Names of the databases dropped, in order.
+	DroppedDatabases []string `protobuf:"bytes,4,rep,name=dropped_databases,json=droppedDatabases,proto3" json:"dropped_databases,omitempty"`
+	// Users added or changed, whole, in name order.
+	Users []*User `protobuf:"bytes,5,rep,name=users,proto3" json:"users,omitempty"`
+	// Names of the users dropped, in order.
+	DroppedUsers  []string `protobuf:"bytes,6,rep,name=dropped_users,json=droppedUsers,proto3" json:"dropped_users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateDelta) Reset() {
+	*x = StateDelta{}
+	mi := &file_meta_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateDelta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateDelta) ProtoMessage() {}
+
+func (x *StateDelta) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateDelta.ProtoReflect.Descriptor instead.
+func (*StateDelta) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *StateDelta) GetBaseIndex() uint64 {
+	if x != nil {
+		return x.BaseIndex
+	}
+	return 0
+}
+
+func (x *StateDelta) GetHeader() *Data {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *StateDelta) GetDatabases() []*Database {
+	if x != nil {
+		return x.Databases
+	}
+	return nil
+}
+
+func (x *StateDelta) GetDroppedDatabases() []string {
+	if x != nil {
+		return x.DroppedDatabases
+	}
+	return nil
+}
+
+func (x *StateDelta) GetUsers() []*User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *StateDelta) GetDroppedUsers() []string {
+	if x != nil {
+		return x.DroppedUsers
+	}
+	return nil
+}
+
 type RegisterDataNodeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	HttpAddr      string                 `protobuf:"bytes,1,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
@@ -3685,7 +3799,7 @@ type RegisterDataNodeRequest struct {
 
 func (x *RegisterDataNodeRequest) Reset() {
 	*x = RegisterDataNodeRequest{}
-	mi := &file_meta_proto_msgTypes[51]
+	mi := &file_meta_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3697,7 +3811,7 @@ func (x *RegisterDataNodeRequest) String() string {
 func (*RegisterDataNodeRequest) ProtoMessage() {}
 
 func (x *RegisterDataNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[51]
+	mi := &file_meta_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3710,7 +3824,7 @@ func (x *RegisterDataNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDataNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterDataNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{51}
+	return file_meta_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RegisterDataNodeRequest) GetHttpAddr() string {
@@ -3740,7 +3854,7 @@ type RegisterDataNodeResponse struct {
 
 func (x *RegisterDataNodeResponse) Reset() {
 	*x = RegisterDataNodeResponse{}
-	mi := &file_meta_proto_msgTypes[52]
+	mi := &file_meta_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3752,7 +3866,7 @@ func (x *RegisterDataNodeResponse) String() string {
 func (*RegisterDataNodeResponse) ProtoMessage() {}
 
 func (x *RegisterDataNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[52]
+	mi := &file_meta_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3765,7 +3879,7 @@ func (x *RegisterDataNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDataNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterDataNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{52}
+	return file_meta_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RegisterDataNodeResponse) GetNodeId() uint64 {
@@ -3803,7 +3917,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_meta_proto_msgTypes[53]
+	mi := &file_meta_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3815,7 +3929,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[53]
+	mi := &file_meta_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3828,7 +3942,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{53}
+	return file_meta_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *HeartbeatRequest) GetNodeId() uint64 {
@@ -3866,7 +3980,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_meta_proto_msgTypes[54]
+	mi := &file_meta_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3878,7 +3992,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[54]
+	mi := &file_meta_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3891,7 +4005,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{54}
+	return file_meta_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *HeartbeatResponse) GetClusterId() string {
@@ -3921,7 +4035,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_meta_proto_msgTypes[55]
+	mi := &file_meta_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3933,7 +4047,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[55]
+	mi := &file_meta_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3946,7 +4060,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{55}
+	return file_meta_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RemoveNodeRequest) GetNode() isRemoveNodeRequest_Node {
@@ -4001,7 +4115,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_meta_proto_msgTypes[56]
+	mi := &file_meta_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4013,7 +4127,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[56]
+	mi := &file_meta_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4026,7 +4140,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{56}
+	return file_meta_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *RemoveNodeResponse) GetIndex() uint64 {
@@ -4047,7 +4161,7 @@ type AddMetaNodeRequest struct {
 
 func (x *AddMetaNodeRequest) Reset() {
 	*x = AddMetaNodeRequest{}
-	mi := &file_meta_proto_msgTypes[57]
+	mi := &file_meta_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4059,7 +4173,7 @@ func (x *AddMetaNodeRequest) String() string {
 func (*AddMetaNodeRequest) ProtoMessage() {}
 
 func (x *AddMetaNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[57]
+	mi := &file_meta_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4072,7 +4186,7 @@ func (x *AddMetaNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNodeRequest.ProtoReflect.Descriptor instead.
 func (*AddMetaNodeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{57}
+	return file_meta_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *AddMetaNodeRequest) GetRaftAddr() string {
@@ -4098,7 +4212,7 @@ type AddMetaNodeResponse struct {
 
 func (x *AddMetaNodeResponse) Reset() {
 	*x = AddMetaNodeResponse{}
-	mi := &file_meta_proto_msgTypes[58]
+	mi := &file_meta_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4110,7 +4224,7 @@ func (x *AddMetaNodeResponse) String() string {
 func (*AddMetaNodeResponse) ProtoMessage() {}
 
 func (x *AddMetaNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[58]
+	mi := &file_meta_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4123,7 +4237,7 @@ func (x *AddMetaNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaNodeResponse.ProtoReflect.Descriptor instead.
 func (*AddMetaNodeResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{58}
+	return file_meta_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *AddMetaNodeResponse) GetIndex() uint64 {
@@ -4141,7 +4255,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_meta_proto_msgTypes[59]
+	mi := &file_meta_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4153,7 +4267,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[59]
+	mi := &file_meta_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4166,7 +4280,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{59}
+	return file_meta_proto_rawDescGZIP(), []int{60}
 }
 
 type StatusResponse struct {
@@ -4197,7 +4311,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_meta_proto_msgTypes[60]
+	mi := &file_meta_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4209,7 +4323,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[60]
+	mi := &file_meta_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4222,7 +4336,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{60}
+	return file_meta_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *StatusResponse) GetRaftAddr() string {
@@ -4320,7 +4434,7 @@ type DataNodeReport struct {
 
 func (x *DataNodeReport) Reset() {
 	*x = DataNodeReport{}
-	mi := &file_meta_proto_msgTypes[61]
+	mi := &file_meta_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4332,7 +4446,7 @@ func (x *DataNodeReport) String() string {
 func (*DataNodeReport) ProtoMessage() {}
 
 func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[61]
+	mi := &file_meta_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4345,7 +4459,7 @@ func (x *DataNodeReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataNodeReport.ProtoReflect.Descriptor instead.
 func (*DataNodeReport) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{61}
+	return file_meta_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *DataNodeReport) GetMetaIndex() uint64 {
@@ -4374,7 +4488,7 @@ type RaftServer struct {
 
 func (x *RaftServer) Reset() {
 	*x = RaftServer{}
-	mi := &file_meta_proto_msgTypes[62]
+	mi := &file_meta_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4386,7 +4500,7 @@ func (x *RaftServer) String() string {
 func (*RaftServer) ProtoMessage() {}
 
 func (x *RaftServer) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[62]
+	mi := &file_meta_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4399,7 +4513,7 @@ func (x *RaftServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftServer.ProtoReflect.Descriptor instead.
 func (*RaftServer) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{62}
+	return file_meta_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *RaftServer) GetRaftAddr() string {
@@ -4440,7 +4554,7 @@ type AcquireLeaseRequest struct {
 
 func (x *AcquireLeaseRequest) Reset() {
 	*x = AcquireLeaseRequest{}
-	mi := &file_meta_proto_msgTypes[63]
+	mi := &file_meta_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4452,7 +4566,7 @@ func (x *AcquireLeaseRequest) String() string {
 func (*AcquireLeaseRequest) ProtoMessage() {}
 
 func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[63]
+	mi := &file_meta_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4465,7 +4579,7 @@ func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLeaseRequest.ProtoReflect.Descriptor instead.
 func (*AcquireLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{63}
+	return file_meta_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *AcquireLeaseRequest) GetName() string {
@@ -4494,7 +4608,7 @@ type AcquireLeaseResponse struct {
 
 func (x *AcquireLeaseResponse) Reset() {
 	*x = AcquireLeaseResponse{}
-	mi := &file_meta_proto_msgTypes[64]
+	mi := &file_meta_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4506,7 +4620,7 @@ func (x *AcquireLeaseResponse) String() string {
 func (*AcquireLeaseResponse) ProtoMessage() {}
 
 func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[64]
+	mi := &file_meta_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4519,7 +4633,7 @@ func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLeaseResponse.ProtoReflect.Descriptor instead.
 func (*AcquireLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{64}
+	return file_meta_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *AcquireLeaseResponse) GetNodeId() uint64 {
@@ -4783,11 +4897,22 @@ const file_meta_proto_rawDesc = "" +
 	"\x0fleader_rpc_addr\x18\x03 \x01(\tR\rleaderRpcAddr\"\x11\n" +
 	"\x0fSnapshotRequest\">\n" +
 	"\x10SnapshotResponse\x12*\n" +
-	"\x04data\x18\x01 \x01(\v2\x16.palisade.meta.v1.DataR\x04data\"$\n" +
+	"\x04data\x18\x01 \x01(\v2\x16.palisade.meta.v1.DataR\x04data\"<\n" +
 	"\fWatchRequest\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\";\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x16\n" +
+	"\x06deltas\x18\x02 \x01(\bR\x06deltas\"o\n" +
 	"\rWatchResponse\x12*\n" +
-	"\x04data\x18\x01 \x01(\v2\x16.palisade.meta.v1.DataR\x04data\"Q\n" +
+	"\x04data\x18\x01 \x01(\v2\x16.palisade.meta.v1.DataR\x04data\x122\n" +
+	"\x05delta\x18\x02 \x01(\v2\x1c.palisade.meta.v1.StateDeltaR\x05delta\"\x95\x02\n" +
+	"\n" +
+	"StateDelta\x12\x1d\n" +
+	"\n" +
+	"base_index\x18\x01 \x01(\x04R\tbaseIndex\x12.\n" +
+	"\x06header\x18\x02 \x01(\v2\x16.palisade.meta.v1.DataR\x06header\x128\n" +
+	"\tdatabases\x18\x03 \x03(\v2\x1a.palisade.meta.v1.DatabaseR\tdatabases\x12+\n" +
+	"\x11dropped_databases\x18\x04 \x03(\tR\x10droppedDatabases\x12,\n" +
+	"\x05users\x18\x05 \x03(\v2\x16.palisade.meta.v1.UserR\x05users\x12#\n" +
+	"\rdropped_users\x18\x06 \x03(\tR\fdroppedUsers\"Q\n" +
 	"\x17RegisterDataNodeRequest\x12\x1b\n" +
 	"\thttp_addr\x18\x01 \x01(\tR\bhttpAddr\x12\x19\n" +
 	"\btcp_addr\x18\x02 \x01(\tR\atcpAddr\"h\n" +
@@ -4889,7 +5014,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_meta_proto_goTypes = []any{
 	(OwnerState)(0),                   // 0: palisade.meta.v1.OwnerState
 	(Privilege)(0),                    // 1: palisade.meta.v1.Privilege
@@ -4944,23 +5069,24 @@ var file_meta_proto_goTypes = []any{
 	(*SnapshotResponse)(nil),          // 50: palisade.meta.v1.SnapshotResponse
 	(*WatchRequest)(nil),              // 51: palisade.meta.v1.WatchRequest
 	(*WatchResponse)(nil),             // 52: palisade.meta.v1.WatchResponse
-	(*RegisterDataNodeRequest)(nil),   // 53: palisade.meta.v1.RegisterDataNodeRequest
-	(*RegisterDataNodeResponse)(nil),  // 54: palisade.meta.v1.RegisterDataNodeResponse
-	(*HeartbeatRequest)(nil),          // 55: palisade.meta.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),         // 56: palisade.meta.v1.HeartbeatResponse
-	(*RemoveNodeRequest)(nil),         // 57: palisade.meta.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),        // 58: palisade.meta.v1.RemoveNodeResponse
-	(*AddMetaNodeRequest)(nil),        // 59: palisade.meta.v1.AddMetaNodeRequest
-	(*AddMetaNodeResponse)(nil),       // 60: palisade.meta.v1.AddMetaNodeResponse
-	(*StatusRequest)(nil),             // 61: palisade.meta.v1.StatusRequest
-	(*StatusResponse)(nil),            // 62: palisade.meta.v1.StatusResponse
-	(*DataNodeReport)(nil),            // 63: palisade.meta.v1.DataNodeReport
-	(*RaftServer)(nil),                // 64: palisade.meta.v1.RaftServer
-	(*AcquireLeaseRequest)(nil),       // 65: palisade.meta.v1.AcquireLeaseRequest
-	(*AcquireLeaseResponse)(nil),      // 66: palisade.meta.v1.AcquireLeaseResponse
-	nil,                               // 67: palisade.meta.v1.User.PrivilegesEntry
-	nil,                               // 68: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	nil,                               // 69: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	(*StateDelta)(nil),                // 53: palisade.meta.v1.StateDelta
+	(*RegisterDataNodeRequest)(nil),   // 54: palisade.meta.v1.RegisterDataNodeRequest
+	(*RegisterDataNodeResponse)(nil),  // 55: palisade.meta.v1.RegisterDataNodeResponse
+	(*HeartbeatRequest)(nil),          // 56: palisade.meta.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),         // 57: palisade.meta.v1.HeartbeatResponse
+	(*RemoveNodeRequest)(nil),         // 58: palisade.meta.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),        // 59: palisade.meta.v1.RemoveNodeResponse
+	(*AddMetaNodeRequest)(nil),        // 60: palisade.meta.v1.AddMetaNodeRequest
+	(*AddMetaNodeResponse)(nil),       // 61: palisade.meta.v1.AddMetaNodeResponse
+	(*StatusRequest)(nil),             // 62: palisade.meta.v1.StatusRequest
+	(*StatusResponse)(nil),            // 63: palisade.meta.v1.StatusResponse
+	(*DataNodeReport)(nil),            // 64: palisade.meta.v1.DataNodeReport
+	(*RaftServer)(nil),                // 65: palisade.meta.v1.RaftServer
+	(*AcquireLeaseRequest)(nil),       // 66: palisade.meta.v1.AcquireLeaseRequest
+	(*AcquireLeaseResponse)(nil),      // 67: palisade.meta.v1.AcquireLeaseResponse
+	nil,                               // 68: palisade.meta.v1.User.PrivilegesEntry
+	nil,                               // 69: palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	nil,                               // 70: palisade.meta.v1.StatusResponse.DataNodeReportsEntry
 }
 var file_meta_proto_depIdxs = []int32{
 	3,  // 0: palisade.meta.v1.Data.meta_nodes:type_name -> palisade.meta.v1.MetaNode
@@ -4975,7 +5101,7 @@ var file_meta_proto_depIdxs = []int32{
 	9,  // 9: palisade.meta.v1.ShardGroup.shards:type_name -> palisade.meta.v1.Shard
 	10, // 10: palisade.meta.v1.Shard.owners:type_name -> palisade.meta.v1.ShardOwner
 	0,  // 11: palisade.meta.v1.ShardOwner.state:type_name -> palisade.meta.v1.OwnerState
-	67, // 12: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
+	68, // 12: palisade.meta.v1.User.privileges:type_name -> palisade.meta.v1.User.PrivilegesEntry
 	2,  // 13: palisade.meta.v1.SnapshotState.data:type_name -> palisade.meta.v1.Data
 	13, // 14: palisade.meta.v1.SnapshotState.requests:type_name -> palisade.meta.v1.AppliedRequest
 	19, // 15: palisade.meta.v1.Command.add_meta_node:type_name -> palisade.meta.v1.AddMetaNode
@@ -5013,34 +5139,38 @@ var file_meta_proto_depIdxs = []int32{
 	16, // 47: palisade.meta.v1.ExecuteRequest.command:type_name -> palisade.meta.v1.Command
 	2,  // 48: palisade.meta.v1.SnapshotResponse.data:type_name -> palisade.meta.v1.Data
 	2,  // 49: palisade.meta.v1.WatchResponse.data:type_name -> palisade.meta.v1.Data
-	64, // 50: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
-	68, // 51: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
-	69, // 52: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
-	1,  // 53: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
-	63, // 54: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
-	46, // 55: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
-	49, // 56: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
-	51, // 57: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
-	53, // 58: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
-	55, // 59: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
-	57, // 60: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
-	59, // 61: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
-	61, // 62: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
-	65, // 63: palisade.meta.v1.MetaService.AcquireLease:input_type -> palisade.meta.v1.AcquireLeaseRequest
-	47, // 64: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
-	50, // 65: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
-	52, // 66: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
-	54, // 67: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
-	56, // 68: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
-	58, // 69: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
-	60, // 70: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
-	62, // 71: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
-	66, // 72: palisade.meta.v1.MetaService.AcquireLease:output_type -> palisade.meta.v1.AcquireLeaseResponse
-	64, // [64:73] is the sub-list for method output_type
-	55, // [55:64] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	53, // 50: palisade.meta.v1.WatchResponse.delta:type_name -> palisade.meta.v1.StateDelta
+	2,  // 51: palisade.meta.v1.StateDelta.header:type_name -> palisade.meta.v1.Data
+	5,  // 52: palisade.meta.v1.StateDelta.databases:type_name -> palisade.meta.v1.Database
+	11, // 53: palisade.meta.v1.StateDelta.users:type_name -> palisade.meta.v1.User
+	65, // 54: palisade.meta.v1.StatusResponse.servers:type_name -> palisade.meta.v1.RaftServer
+	69, // 55: palisade.meta.v1.StatusResponse.data_node_last_seen:type_name -> palisade.meta.v1.StatusResponse.DataNodeLastSeenEntry
+	70, // 56: palisade.meta.v1.StatusResponse.data_node_reports:type_name -> palisade.meta.v1.StatusResponse.DataNodeReportsEntry
+	1,  // 57: palisade.meta.v1.User.PrivilegesEntry.value:type_name -> palisade.meta.v1.Privilege
+	64, // 58: palisade.meta.v1.StatusResponse.DataNodeReportsEntry.value:type_name -> palisade.meta.v1.DataNodeReport
+	46, // 59: palisade.meta.v1.MetaService.Execute:input_type -> palisade.meta.v1.ExecuteRequest
+	49, // 60: palisade.meta.v1.MetaService.Snapshot:input_type -> palisade.meta.v1.SnapshotRequest
+	51, // 61: palisade.meta.v1.MetaService.Watch:input_type -> palisade.meta.v1.WatchRequest
+	54, // 62: palisade.meta.v1.MetaService.RegisterDataNode:input_type -> palisade.meta.v1.RegisterDataNodeRequest
+	56, // 63: palisade.meta.v1.MetaService.Heartbeat:input_type -> palisade.meta.v1.HeartbeatRequest
+	58, // 64: palisade.meta.v1.MetaService.RemoveNode:input_type -> palisade.meta.v1.RemoveNodeRequest
+	60, // 65: palisade.meta.v1.MetaService.AddMetaNode:input_type -> palisade.meta.v1.AddMetaNodeRequest
+	62, // 66: palisade.meta.v1.MetaService.Status:input_type -> palisade.meta.v1.StatusRequest
+	66, // 67: palisade.meta.v1.MetaService.AcquireLease:input_type -> palisade.meta.v1.AcquireLeaseRequest
+	47, // 68: palisade.meta.v1.MetaService.Execute:output_type -> palisade.meta.v1.ExecuteResponse
+	50, // 69: palisade.meta.v1.MetaService.Snapshot:output_type -> palisade.meta.v1.SnapshotResponse
+	52, // 70: palisade.meta.v1.MetaService.Watch:output_type -> palisade.meta.v1.WatchResponse
+	55, // 71: palisade.meta.v1.MetaService.RegisterDataNode:output_type -> palisade.meta.v1.RegisterDataNodeResponse
+	57, // 72: palisade.meta.v1.MetaService.Heartbeat:output_type -> palisade.meta.v1.HeartbeatResponse
+	59, // 73: palisade.meta.v1.MetaService.RemoveNode:output_type -> palisade.meta.v1.RemoveNodeResponse
+	61, // 74: palisade.meta.v1.MetaService.AddMetaNode:output_type -> palisade.meta.v1.AddMetaNodeResponse
+	63, // 75: palisade.meta.v1.MetaService.Status:output_type -> palisade.meta.v1.StatusResponse
+	67, // 76: palisade.meta.v1.MetaService.AcquireLease:output_type -> palisade.meta.v1.AcquireLeaseResponse
+	68, // [68:77] is the sub-list for method output_type
+	59, // [59:68] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -5078,7 +5208,7 @@ func file_meta_proto_init() {
 		(*Command_RecordContinuousQueryRuns)(nil),
 	}
 	file_meta_proto_msgTypes[30].OneofWrappers = []any{}
-	file_meta_proto_msgTypes[55].OneofWrappers = []any{
+	file_meta_proto_msgTypes[56].OneofWrappers = []any{
 		(*RemoveNodeRequest_MetaRaftAddr)(nil),
 		(*RemoveNodeRequest_DataNodeId)(nil),
 	}
@@ -5088,7 +5218,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   68,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
