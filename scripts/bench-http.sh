@@ -9,7 +9,8 @@
 # Needs: wrk, influxd (Debian package influxdb), python3 with jwt (python3-jwt), taskset.
 # Usage: scripts/bench-http.sh [seconds-per-run] [connections]
 #   env: ROUNDS (3), SCENARIO (all | auth | telegraf), SERVER_CPU (0), LOAD_CPU (1),
-#        TG_CONNS (4, connections of the telegraf scenario), TG_BATCHES (40 distinct batches)
+#        TG_CONNS (4, connections of the telegraf scenario), TG_BATCHES (40 distinct batches),
+#        PROFILE (a directory: CPU profiles of both servers under the plain telegraf load)
 # Traffic goes to 127.0.0.1 only. Every server started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -259,6 +260,17 @@ LUA
   for label in "${TCASES[@]}"; do
     echo "- $label: points/s${TPTS[$label]}; CPU ns/point${TCPU[$label]}"
   done
+  if [ -n "${PROFILE:-}" ]; then # CPU profiles of both servers under the plain load
+    mkdir -p "$PROFILE"
+    for c in "palisade|$P_TGP" "influxd|$P_TGI"; do
+      settle
+      taskset -c "$lcpu" wrk -t1 -c"$conns" -d"${DUR}s" -s "$TMP/tg-txt.lua" "http://127.0.0.1:${c##*|}/write?db=bench" >/dev/null & local load=$!
+      sleep 1
+      curl -fs -u "$ADMIN:$PASS" -o "$PROFILE/${c%%|*}-write.prof" "http://127.0.0.1:${c##*|}/debug/pprof/profile?seconds=$((DUR - 2))"
+      wait $load
+    done
+    echo "CPU profiles of the plain load in $PROFILE" >&2
+  fi
 }
 
 [ "$SCENARIO" = telegraf ] || scenario_auth

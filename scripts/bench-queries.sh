@@ -109,10 +109,10 @@ done
 if [ -n "${PROFILE:-}" ]; then
   mkdir -p "$PROFILE"
   q="${QUERIES[0]}"
-  ( for _ in $(seq 1 20); do once "$P_PAL" "$q" >/dev/null; done ) &
-  curl -fs -o "$PROFILE/palisade.prof" "http://127.0.0.1:$P_PAL/debug/pprof/profile?seconds=10"; wait
-  ( for _ in $(seq 1 20); do once "$P_INF" "$q" >/dev/null; done ) &
-  curl -fs -o "$PROFILE/influxd.prof" "http://127.0.0.1:$P_INF/debug/pprof/profile?seconds=10"; wait
+  ( for _ in $(seq 1 20); do once "$P_PAL" "$q" >/dev/null; done ) & load=$!
+  curl -fs -o "$PROFILE/palisade.prof" "http://127.0.0.1:$P_PAL/debug/pprof/profile?seconds=10"; wait $load
+  ( for _ in $(seq 1 20); do once "$P_INF" "$q" >/dev/null; done ) & load=$!
+  curl -fs -o "$PROFILE/influxd.prof" "http://127.0.0.1:$P_INF/debug/pprof/profile?seconds=10"; wait $load
   echo "bench-queries: profiles in $PROFILE (go tool pprof -top $BIN/palisade-data $PROFILE/palisade.prof; influxd: /usr/bin/influxd)" >&2
 fi
 
