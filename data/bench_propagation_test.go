@@ -4,16 +4,19 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/palisade-db/palisade/configs"
 	"github.com/palisade-db/palisade/data"
 	"github.com/palisade-db/palisade/internal/testcluster"
 	"github.com/palisade-db/palisade/meta"
+	"github.com/palisade-db/palisade/proto/metapb"
 )
 
 // BenchmarkChangeThroughFollower (issue 20, point 1) measures how long a
@@ -38,24 +41,88 @@ import (
 //
 //	go test -c -o /tmp/data.test ./data/ && cd data
 //	/tmp/data.test -test.run '^$' -test.bench BenchmarkChangeThroughFollower -test.benchtime 400x
+//
+// state=large runs it on issue 20's large state (5,000 databases, 10,000
+// users, 100,000 shards on two registered nodes that never run), built
+// before the data nodes start.
 func BenchmarkChangeThroughFollower(b *testing.B) {
 	for _, tc := range []struct {
 		follows string
 		bound   time.Duration
-	}{{"follower", 2 * time.Second}, {"follower", 0}, {"leader", 0}} {
-		b.Run(fmt.Sprintf("b-follows=%s/visibility-timeout=%v", tc.follows, tc.bound), func(b *testing.B) {
-			benchChangeThroughFollower(b, tc.follows == "leader", tc.bound)
+		large   bool
+	}{{"follower", 2 * time.Second, false}, {"follower", 0, false}, {"leader", 0, false}, {"follower", 0, true}} {
+		name := fmt.Sprintf("b-follows=%s/visibility-timeout=%v", tc.follows, tc.bound)
+		if tc.large {
+			name += "/state=large"
+		}
+		b.Run(name, func(b *testing.B) {
+			benchChangeThroughFollower(b, tc.follows == "leader", tc.bound, tc.large)
 		})
 	}
 }
 
-func benchChangeThroughFollower(b *testing.B, onLeader bool, bound time.Duration) {
+// largeState builds issue 20's large state through node 0 of m, with many
+// commands in flight.
+func largeState(b *testing.B, m *testcluster.Cluster) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("u-pw"), bcrypt.MinCost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func(cmds []*metapb.Command) {
+		work := make(chan *metapb.Command)
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				for c := range work {
+					if _, err := m.Execute(0, c); err != nil {
+						b.Error(err)
+					}
+				}
+			})
+		}
+		for _, c := range cmds {
+			work <- c
+		}
+		close(work)
+		wg.Wait()
+		if b.Failed() {
+			b.FailNow()
+		}
+	}
+	var cmds []*metapb.Command
+	for i := range 2 {
+		cmds = append(cmds, &metapb.Command{Op: &metapb.Command_CreateDataNode{CreateDataNode: &metapb.CreateDataNode{
+			HttpAddr: fmt.Sprintf("absent%d:8086", i), TcpAddr: fmt.Sprintf("absent%d:8088", i)}}})
+	}
+	for i := range 5000 {
+		cmds = append(cmds, &metapb.Command{Op: &metapb.Command_CreateDatabase{CreateDatabase: &metapb.CreateDatabase{Name: fmt.Sprintf("big%05d", i)}}})
+	}
+	for i := range 10000 {
+		cmds = append(cmds, &metapb.Command{Op: &metapb.Command_CreateUser{CreateUser: &metapb.CreateUser{Name: fmt.Sprintf("user%05d", i), Hash: hash}}})
+	}
+	run(cmds)
+	cmds = cmds[:0]
+	for g := range 10 {
+		for i := range 5000 {
+			cmds = append(cmds, &metapb.Command{Op: &metapb.Command_CreateShardGroup{CreateShardGroup: &metapb.CreateShardGroup{
+				Database: fmt.Sprintf("big%05d", i), RetentionPolicy: "autogen",
+				Timestamp: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC).Add(time.Duration(g) * 7 * 24 * time.Hour).UnixNano()}}})
+		}
+	}
+	run(cmds)
+}
+
+func benchChangeThroughFollower(b *testing.B, onLeader bool, bound time.Duration, large bool) {
 	const secret = "propagation-bench-secret"
 	commitTimeout := time.Duration(configs.NewMeta().Meta.CommitTimeout)
 	m := testcluster.New(b, testcluster.Options{Meta: 3, Secret: replSecret, Configure: func(_ int, cfg *meta.Config) {
 		cfg.CommitTimeout = commitTimeout
 	}})
 	leader := m.WaitForLeader()
+	if large {
+		largeState(b, m)
+		leader = m.WaitForLeader()
+	}
 	follower := m.Nodes[m.Follower()]
 	if onLeader {
 		follower = leader // the floor: B as close to the changes as A
@@ -70,7 +137,11 @@ func benchChangeThroughFollower(b *testing.B, onLeader bool, bound time.Duration
 	}
 	a, nb := start(leader.RPCAddr), start(follower.RPCAddr)
 	testcluster.WaitFor(b, 20*time.Second, "both data nodes registered", func() bool {
-		return len(a.Node.MetaState().GetDataNodes()) == 2 && len(nb.Node.MetaState().GetDataNodes()) == 2
+		want := 2
+		if large {
+			want = 4
+		}
+		return len(a.Node.MetaState().GetDataNodes()) == want && len(nb.Node.MetaState().GetDataNodes()) == want
 	})
 	mustQuery(b, a.URL, "CREATE USER admin WITH PASSWORD 'admin-pw' WITH ALL PRIVILEGES", noCred)
 	exp := time.Now().Add(time.Hour).Unix()
