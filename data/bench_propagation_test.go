@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -68,48 +67,14 @@ func largeState(b *testing.B, m *testcluster.Cluster) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	run := func(cmds []*metapb.Command) {
-		work := make(chan *metapb.Command)
-		var wg sync.WaitGroup
-		for range 32 {
-			wg.Go(func() {
-				for c := range work {
-					if _, err := m.Execute(0, c); err != nil {
-						b.Error(err)
-					}
-				}
-			})
-		}
-		for _, c := range cmds {
-			work <- c
-		}
-		close(work)
-		wg.Wait()
-		if b.Failed() {
-			b.FailNow()
+	for _, batch := range testcluster.LargeStateCommands(hash) {
+		if err := testcluster.ExecuteAll(batch, 32, func(c *metapb.Command) error {
+			_, err := m.Execute(0, c)
+			return err
+		}); err != nil {
+			b.Fatal(err)
 		}
 	}
-	var cmds []*metapb.Command
-	for i := range 2 {
-		cmds = append(cmds, &metapb.Command{Op: &metapb.Command_CreateDataNode{CreateDataNode: &metapb.CreateDataNode{
-			HttpAddr: fmt.Sprintf("absent%d:8086", i), TcpAddr: fmt.Sprintf("absent%d:8088", i)}}})
-	}
-	for i := range 5000 {
-		cmds = append(cmds, &metapb.Command{Op: &metapb.Command_CreateDatabase{CreateDatabase: &metapb.CreateDatabase{Name: fmt.Sprintf("big%05d", i)}}})
-	}
-	for i := range 10000 {
-		cmds = append(cmds, &metapb.Command{Op: &metapb.Command_CreateUser{CreateUser: &metapb.CreateUser{Name: fmt.Sprintf("user%05d", i), Hash: hash}}})
-	}
-	run(cmds)
-	cmds = cmds[:0]
-	for g := range 10 {
-		for i := range 5000 {
-			cmds = append(cmds, &metapb.Command{Op: &metapb.Command_CreateShardGroup{CreateShardGroup: &metapb.CreateShardGroup{
-				Database: fmt.Sprintf("big%05d", i), RetentionPolicy: "autogen",
-				Timestamp: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC).Add(time.Duration(g) * 7 * 24 * time.Hour).UnixNano()}}})
-		}
-	}
-	run(cmds)
 }
 
 func benchChangeThroughFollower(b *testing.B, onLeader bool, bound time.Duration, large bool) {

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/palisade-db/palisade/cluster"
+	"github.com/palisade-db/palisade/internal/testcluster"
 	"github.com/palisade-db/palisade/meta"
 	"github.com/palisade-db/palisade/proto/metapb"
 )
@@ -64,15 +64,11 @@ import (
 //
 //     make build && PALISADE_BIN=$PWD/bin go test -tags e2e -run '^$' -bench BenchmarkChangeCostByStateSize -benchtime 400x ./e2e/
 func BenchmarkChangeCostByStateSize(b *testing.B) {
-	for _, size := range []struct {
-		name                    string
-		dbs, users, groupsPerDB int
-	}{{"empty", 0, 0, 0}, {"dbs=5000/users=10000/shards=100000", 5000, 10000, 10}} {
-		b.Run(size.name, func(b *testing.B) { benchChangeCost(b, size.dbs, size.users, size.groupsPerDB) })
-	}
+	b.Run("empty", func(b *testing.B) { benchChangeCost(b, false) })
+	b.Run("dbs=5000/users=10000/shards=100000", func(b *testing.B) { benchChangeCost(b, true) })
 }
 
-func benchChangeCost(b *testing.B, dbs, users, groupsPerDB int) {
+func benchChangeCost(b *testing.B, large bool) {
 	const jwtSecret = "change-cost-bench-secret"
 	metas := []*metaNode{newMetaNode(b, "m0"), newMetaNode(b, "m1"), newMetaNode(b, "m2")}
 	var peers, rpcs []string
@@ -106,9 +102,15 @@ func benchChangeCost(b *testing.B, dbs, users, groupsPerDB int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := range 2 {
-		if _, err := cl.RegisterDataNode(ctx, fmt.Sprintf("absent%d:8086", i), fmt.Sprintf("absent%d:8088", i)); err != nil {
-			b.Fatal(err)
+	exec := func(c *metapb.Command) error {
+		_, err := cl.Execute(ctx, c)
+		return err
+	}
+	if large {
+		for _, batch := range testcluster.LargeStateCommands(hash) {
+			if err := testcluster.ExecuteAll(batch, 32, exec); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	cmd := func(op any) *metapb.Command {
@@ -117,49 +119,9 @@ func benchChangeCost(b *testing.B, dbs, users, groupsPerDB int) {
 			return &metapb.Command{Op: &metapb.Command_CreateDatabase{CreateDatabase: op}}
 		case *metapb.CreateUser:
 			return &metapb.Command{Op: &metapb.Command_CreateUser{CreateUser: op}}
-		case *metapb.CreateShardGroup:
-			return &metapb.Command{Op: &metapb.Command_CreateShardGroup{CreateShardGroup: op}}
 		}
 		panic(op)
 	}
-	run := func(cmds []*metapb.Command) {
-		work := make(chan *metapb.Command)
-		var wg sync.WaitGroup
-		for range 32 {
-			wg.Go(func() {
-				for c := range work {
-					if _, err := cl.Execute(ctx, c); err != nil {
-						b.Error(err)
-					}
-				}
-			})
-		}
-		for _, c := range cmds {
-			work <- c
-		}
-		close(work)
-		wg.Wait()
-		if b.Failed() {
-			b.FailNow()
-		}
-	}
-	var cmds []*metapb.Command
-	for i := range dbs {
-		cmds = append(cmds, cmd(&metapb.CreateDatabase{Name: fmt.Sprintf("big%05d", i)}))
-	}
-	for i := range users {
-		cmds = append(cmds, cmd(&metapb.CreateUser{Name: fmt.Sprintf("user%05d", i), Hash: hash}))
-	}
-	run(cmds)
-	cmds = cmds[:0]
-	week := int64(7 * 24 * time.Hour)
-	for g := range groupsPerDB {
-		for i := range dbs {
-			cmds = append(cmds, cmd(&metapb.CreateShardGroup{Database: fmt.Sprintf("big%05d", i), RetentionPolicy: "autogen",
-				Timestamp: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC).UnixNano() + int64(g)*week}))
-		}
-	}
-	run(cmds)
 	if _, err := cl.Execute(ctx, cmd(&metapb.CreateUser{Name: "admin", Hash: hash, Admin: true})); err != nil {
 		b.Fatal(err)
 	}
