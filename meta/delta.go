@@ -27,14 +27,16 @@ type Changes struct {
 // the contents are compared, so the delta stays small, only slower to make.
 func MakeDelta(base, cur *metapb.Data) *metapb.StateDelta {
 	d := &metapb.StateDelta{BaseIndex: base.GetIndex(), Header: header(cur)}
-	mergeByName(base.GetDatabases(), cur.GetDatabases(), (*metapb.Database).GetName,
+	mergeByName(base.GetDatabases(), cur.GetDatabases(), (*metapb.Database).GetName, equalMessages[*metapb.Database],
 		func(db *metapb.Database) { d.Databases = append(d.Databases, db) },
 		func(name string) { d.DroppedDatabases = append(d.DroppedDatabases, name) })
-	mergeByName(base.GetUsers(), cur.GetUsers(), (*metapb.User).GetName,
+	mergeByName(base.GetUsers(), cur.GetUsers(), (*metapb.User).GetName, equalMessages[*metapb.User],
 		func(u *metapb.User) { d.Users = append(d.Users, u) },
 		func(name string) { d.DroppedUsers = append(d.DroppedUsers, name) })
 	return d
 }
+
+func equalMessages[T proto.Message](a, b T) bool { return proto.Equal(a, b) }
 
 // header returns d's fields except its databases and users.
 func header(d *metapb.Data) *metapb.Data {
@@ -44,12 +46,14 @@ func header(d *metapb.Data) *metapb.Data {
 }
 
 // mergeByName walks two name-ordered lists and reports each item of cur
-// that base lacks or holds differently, and each name only base holds.
-func mergeByName[T proto.Message](base, cur []T, name func(T) string, changed func(T), dropped func(string)) {
+// that base lacks or holds differently, and each name only base holds. An
+// item under the same name is the same when it is the same pointer, or
+// (with equal set) when equal says so.
+func mergeByName[T comparable](base, cur []T, name func(T) string, equal func(a, b T) bool, changed func(T), dropped func(string)) {
 	i, j := 0, 0
 	for i < len(base) || j < len(cur) {
 		switch {
-		case i < len(base) && j < len(cur) && any(base[i]) == any(cur[j]):
+		case i < len(base) && j < len(cur) && base[i] == cur[j]:
 			i, j = i+1, j+1
 		case j == len(cur) || (i < len(base) && name(base[i]) < name(cur[j])):
 			dropped(name(base[i]))
@@ -58,7 +62,7 @@ func mergeByName[T proto.Message](base, cur []T, name func(T) string, changed fu
 			changed(cur[j])
 			j++
 		default: // the same name, another pointer
-			if !proto.Equal(base[i], cur[j]) {
+			if equal == nil || !equal(base[i], cur[j]) {
 				changed(cur[j])
 			}
 			i, j = i+1, j+1
@@ -152,26 +156,11 @@ func patch[T any](base, changed []T, dropped []string, name func(T) string) ([]T
 // exactly what changed; for unrelated states, everything.
 func Diff(base, cur *metapb.Data) *Changes {
 	ch := &Changes{}
-	mergePointers(base.GetDatabases(), cur.GetDatabases(), (*metapb.Database).GetName, &ch.Databases)
-	mergePointers(base.GetUsers(), cur.GetUsers(), (*metapb.User).GetName, &ch.Users)
+	mergeByName(base.GetDatabases(), cur.GetDatabases(), (*metapb.Database).GetName, nil,
+		func(db *metapb.Database) { ch.Databases = append(ch.Databases, db.GetName()) },
+		func(name string) { ch.Databases = append(ch.Databases, name) })
+	mergeByName(base.GetUsers(), cur.GetUsers(), (*metapb.User).GetName, nil,
+		func(u *metapb.User) { ch.Users = append(ch.Users, u.GetName()) },
+		func(name string) { ch.Users = append(ch.Users, name) })
 	return ch
-}
-
-func mergePointers[T comparable](base, cur []T, name func(T) string, out *[]string) {
-	i, j := 0, 0
-	for i < len(base) || j < len(cur) {
-		switch {
-		case i < len(base) && j < len(cur) && base[i] == cur[j]:
-			i, j = i+1, j+1
-		case j == len(cur) || (i < len(base) && name(base[i]) < name(cur[j])):
-			*out = append(*out, name(base[i]))
-			i++
-		case i == len(base) || name(cur[j]) < name(base[i]):
-			*out = append(*out, name(cur[j]))
-			j++
-		default:
-			*out = append(*out, name(cur[j]))
-			i, j = i+1, j+1
-		}
-	}
 }

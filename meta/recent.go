@@ -2,6 +2,7 @@ package meta
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/palisade-db/palisade/proto/metapb"
 )
@@ -18,6 +19,26 @@ type recent struct {
 	mu     sync.Mutex
 	states [recentStates]*metapb.Data
 	next   int
+
+	// made is the last delta a Watch stream made: the streams that follow
+	// one node send the same change from the same state, and make it once.
+	made atomic.Pointer[madeDelta]
+}
+
+type madeDelta struct {
+	base, cur *metapb.Data
+	delta     *metapb.StateDelta
+}
+
+// delta returns MakeDelta(base, cur), made once for all the streams that
+// ask for the same pair. The delta is only read (marshalled) afterwards.
+func (r *recent) delta(base, cur *metapb.Data) *metapb.StateDelta {
+	if m := r.made.Load(); m != nil && m.base == base && m.cur == cur {
+		return m.delta
+	}
+	d := MakeDelta(base, cur)
+	r.made.Store(&madeDelta{base: base, cur: cur, delta: d})
+	return d
 }
 
 // add keeps d.

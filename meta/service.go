@@ -63,7 +63,7 @@ func (s *Service) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingSer
 		case d.Index > have:
 			resp := &metapb.WatchResponse{Data: d}
 			if base != nil {
-				resp = &metapb.WatchResponse{Delta: MakeDelta(base, d)}
+				resp = &metapb.WatchResponse{Delta: s.store.fsm.recent.delta(base, d)}
 			}
 			if err := stream.Send(resp); err != nil {
 				return err

@@ -22,7 +22,8 @@ LCPU=${LOAD_CPU:-1}
 BIN=${PALISADE_BIN:-$PWD/bin}
 TMP=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 trap cleanup EXIT
 for tool in wrk taskset curl /usr/bin/python3; do
   command -v "$tool" >/dev/null || { echo "bench-cluster: $tool not found (apt-get install wrk)"; exit 1; }
@@ -32,9 +33,6 @@ done
 SECRET="bench-internal-secret-0123456789"
 TICKS_PER_S=$(getconf CLK_TCK)
 TICK_US=$((1000000 / TICKS_PER_S))
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_ping() { for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$1/ping" >/dev/null && return 0; sleep 0.1; done; echo "server on :$1 did not start"; exit 1; }
-cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 
 declare -A PID_OF ENV_OF
 start_data() { # name port [servers]
@@ -135,7 +133,6 @@ for round in $(seq 1 "$ROUNDS"); do
   if [ $((round % 2)) = 1 ]; then measure standalone "$PS"; measure cluster "${PORTS[@]}"
   else measure cluster "${PORTS[@]}"; measure standalone "$PS"; fi
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 SP=$(echo "${PTS[standalone]}" | median); SC=$(echo "${CPU[standalone]}" | median)
 CP=$(echo "${PTS[cluster]}" | median); CC=$(echo "${CPU[cluster]}" | median)
 echo "| setup | acknowledged points/s | CPU ns per acknowledged point (all processes) | CPU vs standalone |"

@@ -20,7 +20,8 @@ BIN=${PALISADE_BIN:-$PWD/bin}
 TMP=$(mktemp -d)
 PIDS=()
 declare -A PID_OF
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 trap cleanup EXIT
 
 SCENARIO=${SCENARIO:-all}
@@ -32,8 +33,6 @@ done
 
 SECRET="bench-shared-secret-0123456789abcdef"
 ADMIN=bench; PASS=bench-password
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_ping() { for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$1/ping" >/dev/null && return 0; sleep 0.1; done; echo "server on :$1 did not start"; exit 1; }
 
 start_palisade() { # name port auth [cpu]: with cpu, pinned to that core (GOMAXPROCS follows)
   local name=$1 port=$2 auth=$3 pin=() cport; cport=$(free_port)
@@ -93,7 +92,6 @@ TICKS_PER_S=$(getconf CLK_TCK)
 TICK_US=$((1000000 / TICKS_PER_S))
 declare -A RESULTS CPU
 CASES=()
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() { # label url header [script]
   local label=$1 url=$2 header=$3 script=${4:-} out rps reqs port pid t0 t1
   local args=(-t2 -c"$CONNS" -d"${DUR}s")
@@ -112,7 +110,6 @@ run() { # label url header [script]
   return 0
 }
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v m="$1" -v b="$2" 'BEGIN {printf "%.3f", m / b}'; }
 
 scenario_auth() {

@@ -18,14 +18,13 @@ INDEX=${INDEX:-inmem}
 BIN=${PALISADE_BIN:-$PWD/bin}
 TMP=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 trap cleanup EXIT
 for tool in influxd curl taskset /usr/bin/python3; do
   command -v "$tool" >/dev/null || { echo "bench-queries: $tool not found (apt-get install influxdb curl)"; exit 1; }
 done
 [ -x "$BIN/palisade-data" ] || { echo "bench-queries: $BIN/palisade-data missing: run make build"; exit 1; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_ping() { for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$1/ping" >/dev/null && return 0; sleep 0.1; done; echo "server on :$1 did not start"; exit 1; }
 
 P_PAL=$(free_port); P_INF=$(free_port); CPORT=$(free_port); RPORT=$(free_port)
 env INFLUXDB_HTTP_BIND_ADDRESS=127.0.0.1:$P_PAL INFLUXDB_CLUSTER_BIND_ADDRESS=127.0.0.1:$CPORT \
@@ -92,9 +91,7 @@ QUERIES=(
   "SELECT count(usage) FROM cpu WHERE host = 'host042'"
   "SELECT median(usage) FROM cpu WHERE region = 'r1' GROUP BY time(6h)"
 )
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICK_MS=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN {print 1000 / t}')
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 once() { # port query: prints seconds; fails on an error answer
   taskset -c "$LCPU" curl -fs -o "$TMP/out" -w '%{time_total}\n' "http://127.0.0.1:$1/query?db=bench" --data-urlencode "q=$2"
   grep -q '"error"' "$TMP/out" && { echo "bench-queries: error from :$1 for $2: $(head -c 300 "$TMP/out")" >&2; exit 1; }

@@ -21,14 +21,9 @@ type engineDBs struct {
 	list *meta.Data
 }
 
-func newEngineDBs(d *metapb.Data) *engineDBs {
-	m := cowmap.New[string, *meta.DatabaseInfo](len(d.Databases)).Edit(func(e *cowmap.Editor[string, *meta.DatabaseInfo]) {
-		for _, db := range d.Databases {
-			di := toEngineDatabase(db)
-			e.Set(db.Name, &di)
-		}
-	})
-	return &engineDBs{pb: d, byName: m}
+// noEngineDBs is the empty state's.
+func noEngineDBs(empty *metapb.Data) *engineDBs {
+	return &engineDBs{pb: empty, byName: cowmap.New[string, *meta.DatabaseInfo](0)}
 }
 
 // next returns d's databases, converting those ch names.

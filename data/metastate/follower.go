@@ -117,7 +117,7 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 			}
 		}
 	}
-	saved, err := loadState(f.saved)
+	saved, err := f.saved.load()
 	if err != nil {
 		return nil, err
 	}

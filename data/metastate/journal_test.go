@@ -54,7 +54,7 @@ func TestJournalKeepsEveryChange(t *testing.T) {
 			t.Fatalf("%s: %v, mode %v; want 0600", name, err, st.Mode().Perm())
 		}
 	}
-	got, err := loadState(&journal{dir: dir})
+	got, err := (&journal{dir: dir}).load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestJournalKeepsEveryChange(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, journalFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the journal was not emptied after the state was written whole: %v", err)
 	}
-	if got, err := loadState(&journal{dir: dir}); err != nil || !proto.Equal(got, states2[21]) {
+	if got, err := (&journal{dir: dir}).load(); err != nil || !proto.Equal(got, states2[21]) {
 		t.Fatalf("after the rewrite: %v", err)
 	}
 }
@@ -105,7 +105,7 @@ func TestJournalTornAndDamaged(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, journalFile), b[:len(b)-cut], 0o600); err != nil {
 				t.Fatal(err)
 			}
-			got, err := loadState(&journal{dir: dir})
+			got, err := (&journal{dir: dir}).load()
 			if err != nil || !proto.Equal(got, states[2]) {
 				t.Fatalf("cut %d bytes: %v (index %d), want the state before the last change", cut, err, got.GetIndex())
 			}
@@ -117,7 +117,7 @@ func TestJournalTornAndDamaged(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, journalFile), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := loadState(&journal{dir: dir}); !errors.Is(err, ErrStateFile) {
+		if _, err := (&journal{dir: dir}).load(); !errors.Is(err, ErrStateFile) {
 			t.Fatalf("a damaged record loaded: %v", err)
 		}
 	})
@@ -129,7 +129,7 @@ func TestJournalTornAndDamaged(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, journalFile), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		got, err := loadState(&journal{dir: dir})
+		got, err := (&journal{dir: dir}).load()
 		if err != nil || !proto.Equal(got, states[3]) {
 			t.Fatalf("%v (index %d), want the newest state", err, got.GetIndex())
 		}

@@ -80,10 +80,10 @@ func decodeState(b []byte) (*metapb.Data, error) {
 	return d, nil
 }
 
-// loadState reads the state saved by a journal (state.pb and the changes
+// load reads the state saved by the journal (state.pb and the changes
 // in state.log after it); a missing file is (nil, nil). A damaged file is
 // an error that names the file and what to do.
-func loadState(j *journal) (*metapb.Data, error) {
+func (j *journal) load() (*metapb.Data, error) {
 	path := filepath.Join(j.dir, stateFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {

@@ -80,13 +80,13 @@ func TestLoadStateNamesTheFile(t *testing.T) {
 	if err := (&journal{dir: dir}).save(sampleState()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadState(&journal{dir: dir}); err != nil {
+	if _, err := (&journal{dir: dir}).load(); err != nil {
 		t.Fatalf("a good file: %v", err)
 	}
 	if err := writeFileAtomic(dir+"/"+stateFile, []byte("PLSDSTAT")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := loadState(&journal{dir: dir})
+	_, err := (&journal{dir: dir}).load()
 	if !errors.Is(err, ErrStateFile) || !bytes.Contains([]byte(err.Error()), []byte(dir+"/"+stateFile)) {
 		t.Fatalf("a damaged file: %v", err)
 	}

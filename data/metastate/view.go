@@ -45,7 +45,7 @@ type View struct {
 func NewView() *View {
 	v := &View{}
 	empty := &metapb.Data{}
-	v.cur.Store(&version{pb: empty, dbs: newEngineDBs(empty), changed: make(chan struct{})})
+	v.cur.Store(&version{pb: empty, dbs: noEngineDBs(empty), changed: make(chan struct{})})
 	return v
 }
 
