@@ -143,3 +143,28 @@ func mustEncode(t *testing.T, d *metapb.Data) []byte {
 	}
 	return b
 }
+
+// TestJournalAfterAFailedWrite: a change that could not be appended is not
+// lost for good: the next one writes the whole state, which holds both.
+func TestJournalAfterAFailedWrite(t *testing.T) {
+	dir := t.TempDir()
+	states, deltas := changes(2)
+	j := &journal{dir: dir}
+	if err := j.save(states[0]); err != nil {
+		t.Fatal(err)
+	}
+	// A directory where the journal should be: appending fails.
+	if err := os.Mkdir(filepath.Join(dir, journalFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.add(deltas[0], states[1]); err == nil {
+		t.Fatal("appending to a journal that cannot be opened succeeded")
+	}
+	if err := j.add(deltas[1], states[2]); err != nil {
+		t.Fatalf("the change after a failed one: %v", err)
+	}
+	got, err := (&journal{dir: dir}).load()
+	if err != nil || !proto.Equal(got, states[2]) {
+		t.Fatalf("after a failed append: %v (index %d), want the newest state", err, got.GetIndex())
+	}
+}
