@@ -195,7 +195,23 @@ func (f *Follower) Register(ctx context.Context) error {
 		return err
 	}
 	f.log.Info("registered with the meta cluster", "node_id", id.NodeID, "cluster_id", id.ClusterID)
+	// A state that arrived before the node had an ID could not be
+	// confirmed (heartbeats need the ID): confirm it now.
+	f.confirmSoon()
 	return nil
+}
+
+// confirmSoon has a heartbeat confirm the node's first state now rather
+// than at the next tick (a node with max-state-staleness refuses until
+// then, and /health reports no age).
+func (f *Follower) confirmSoon() {
+	if f.confirmed.Load() != 0 || f.view.Index() == 0 {
+		return
+	}
+	select {
+	case f.heartbeatNow <- struct{}{}:
+	default:
+	}
 }
 
 // checkCluster reports whether something from cluster id may be used. The
@@ -240,15 +256,7 @@ func (f *Follower) follow(ctx context.Context) {
 		}
 		if f.view.Update(d, ch) {
 			f.behind.Store(nil)
-			if f.confirmed.Load() == 0 {
-				// The first state: have a heartbeat confirm it now rather
-				// than at the next tick (a node with max-state-staleness
-				// refuses until then).
-				select {
-				case f.heartbeatNow <- struct{}{}:
-				default:
-				}
-			}
+			f.confirmSoon()
 			save := func() error { return f.saved.save(d) }
 			if chained {
 				save = func() error { return f.saved.add(u.Delta, d) }
